@@ -1,0 +1,1 @@
+"""One module per top-level command; see appliance.cli.COMMAND_MODULES."""

@@ -1,0 +1,289 @@
+"""The appliance's configuration: one YAML file, validated at load against a schema.
+
+Unknown keys and wrong types are rejected with the dotted path of the key and what was expected;
+``load`` raises ConfigError carrying every problem at once (``appliance config check`` prints them).
+Units are in the key names (``interval_s``, ``max_error_bound_s``); ``timesync.threshold`` keeps the
+seed's duration string form ("500ms").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .core.access import parse_networks
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- value types ---------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h)\s*$")
+_DURATION_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration_s(value: Any) -> float:
+    """'500ms', '1s', '2m', or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 500ms or 1s")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _DURATION_UNIT_S[m.group(2)]
+    raise ValueError(f"expected a duration such as 500ms or 1s, got {value!r}")
+
+
+def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """'10.0.0.1:123', '[::1]:123', 'host' (with default_port) -> (host, port)."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
+    m = re.match(r"^\[([^\]]+)\](?::(\d+))?$", text)
+    if m:
+        host, port = m.group(1), m.group(2)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif text.count(":") > 1:  # bare IPv6 address
+        host, port = text, None
+    else:
+        host, port = text, None
+    if port is None:
+        if default_port is None:
+            raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no port)")
+        port_n = default_port
+    else:
+        port_n = int(port)
+    if not 0 < port_n < 65536:
+        raise ValueError(f"port {port_n} in {text!r} is out of range 1-65535")
+    return host, port_n
+
+
+def _listen_address(text: str) -> str:
+    host, _ = parse_hostport(text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"expected an IP address in {text!r}, got host {host!r}") from None
+    return text
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+class NodeConfig(_Strict):
+    name: str = Field(min_length=1)
+    state_dir: Path = Path("/var/lib/appliance")
+
+
+class ControlNode(_Strict):
+    name: str = Field(min_length=1)
+    address: str
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        host, _ = parse_hostport(v, default_port=123)
+        if not host:
+            raise ValueError("expected a host name or IP address")
+        return v
+
+
+class ClusterConfig(_Strict):
+    control_nodes: list[ControlNode] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClusterConfig:
+        names = [n.name for n in self.control_nodes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"control node names must be unique, repeated: {', '.join(dup)}")
+        return self
+
+
+class SimTemperature(_Strict):
+    mean_c: float = 24.0
+    diurnal_amplitude_c: float = Field(1.5, ge=0)
+    hvac_amplitude_c: float = Field(0.6, ge=0)
+    hvac_period_s: float = Field(900.0, gt=0)
+
+
+class SimClockConfig(_Strict):
+    oscillator: str = "tcxo"
+    seed: int = 1
+    reference: bool = True  # a simulated reference (GNSS / upstream grandmaster) is present
+    reference_noise_ns: float = Field(20.0, ge=0)
+    initial_error_ns: int = 0
+    temperature: SimTemperature = SimTemperature()
+
+    @field_validator("oscillator")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .sim.oscillator import oscillator_classes
+
+        known = oscillator_classes()
+        if v not in known:
+            raise ValueError(f"expected one of {', '.join(sorted(known))} (classes in hardware/oscillators.yaml)")
+        return v
+
+
+class DisciplineTuning(_Strict):
+    interval_s: float = Field(1.0, gt=0, le=64)
+    lock_threshold_ns: float = Field(1000.0, gt=0)
+    step_threshold_ns: int = Field(20_000_000, ge=0)
+    max_error_bound_s: float = Field(0.1, gt=0)
+
+
+class ClockConfig(_Strict):
+    source: Literal["phc", "sim"] = "sim"
+    interface: str | None = None
+    device: str | None = None  # /dev/ptpN, instead of finding it from the interface
+    sim: SimClockConfig = SimClockConfig()
+    discipline: DisciplineTuning = DisciplineTuning()
+
+    @model_validator(mode="after")
+    def _phc_needs_device(self) -> ClockConfig:
+        if self.source == "phc" and not (self.interface or self.device):
+            raise ValueError("clock.source phc needs clock.interface (or clock.device)")
+        return self
+
+
+class PtpConfig(_Strict):
+    enabled: bool = False
+    interface: str | None = None
+    transport: Literal["l2", "udpv4", "udpv6"] = "l2"
+    timestamping: Literal["hardware", "software"] = "hardware"
+    domain: int = Field(24, ge=0, le=239)
+    utc_offset_s: int = Field(37, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _iface(self) -> PtpConfig:
+        if self.enabled and not self.interface:
+            raise ValueError("ptp.enabled needs ptp.interface")
+        return self
+
+
+class RateLimitConfig(_Strict):
+    interval_s: float = Field(1.0, gt=0)
+    burst: int = Field(16, ge=1)
+    kod: bool = True
+
+
+class NtpConfig(_Strict):
+    listen: list[str] = ["0.0.0.0:123"]
+    allow: list[str] = []
+    deny: list[str] = []
+    ratelimit: RateLimitConfig | None = RateLimitConfig()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: list[str]) -> list[str]:
+        return [_listen_address(x) for x in v]
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _nets(cls, v: list[str]) -> list[str]:
+        for x in v:
+            parse_networks(x)
+        return v
+
+
+class MonitoringConfig(_Strict):
+    metrics_listen: str | None = "127.0.0.1:9810"
+    control_socket: Path = Path("/run/appliance/control.sock")
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics(cls, v: str | None) -> str | None:
+        return None if v is None else _listen_address(v)
+
+
+class TimesyncConfig(_Strict):
+    """The seed's Harvester `timesync:` block, rendered into client configuration."""
+
+    enabled: bool = True
+    mode: Literal["chrony", "timesyncd"] = "chrony"
+    servers: list[str] = []
+    threshold: float = 0.5  # seconds; written as a duration ("500ms") in YAML
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, v: Any) -> float:
+        return parse_duration_s(v)
+
+
+class Config(_Strict):
+    node: NodeConfig
+    cluster: ClusterConfig = ClusterConfig()
+    clock: ClockConfig = ClockConfig()
+    ptp: PtpConfig = PtpConfig()
+    ntp: NtpConfig = NtpConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    timesync: TimesyncConfig = TimesyncConfig()
+
+    def designated_index(self) -> int | None:
+        """This node's place in the designated order (0 = preferred grandmaster), or None."""
+        for i, n in enumerate(self.cluster.control_nodes):
+            if n.name == self.node.name:
+                return i
+        return None
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def _format_error(err: dict) -> str:
+    path = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None or repr(got) in msg else f" (got {got!r})"
+    where = f"{path}: " if path else ""
+    return f"{where}{msg}{shown}"
+
+
+def parse(data: Any, source: str = "<config>") -> Config:
+    if data is None:
+        raise ConfigError(source, ["the file is empty; expected a mapping with at least node.name"])
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"expected a mapping at the top level, got {type(data).__name__}"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_format_error(e) for e in exc.errors()]) from None
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"{where}not valid YAML: {problem}"]) from None
+    return parse(data, str(path))

@@ -1,0 +1,144 @@
+"""The node's clock discipline, sans-I/O: one call per interval with the offset to the reference
+(or None when there is none), and back come the actions for the clock, the sync state and the
+current error bound. The service applies the actions; simulations call it in virtual time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from .errorbound import MAX_DISPERSION_S, DriftBound, locked_bound_s
+from .servo import PiServo, ServoState
+from .states import HEALTHY, SyncEvent, SyncState, next_state
+
+
+@dataclass(frozen=True)
+class DisciplineConfig:
+    max_freq_ppb: float
+    has_reference: bool = True
+    lock_threshold_ns: float = 1_000.0  # |offset| below this for lock_count samples = locked
+    lock_count: int = 3
+    unlock_threshold_ns: float = 100_000.0  # |offset| above this while locked = re-acquire
+    step_threshold_ns: int = 20_000_000
+    reference_accuracy_ns: float = 100.0
+    max_error_bound_s: float = 0.1  # above this the node stops claiming stratum 1
+    holdover_freq_uncertainty_ppb: float = 50.0
+    holdover_wander_ppb_per_s: float = 0.01
+    freerun_initial_s: float = 0.001
+    freerun_freq_uncertainty_ppb: float = 500.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: SyncState
+    error_bound_s: float
+    freq_ppb: float | None = None  # set the clock's total frequency correction to this
+    step_ns: int = 0  # step the clock by this
+    transitions: tuple[tuple[SyncState, SyncState, SyncEvent], ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in HEALTHY
+
+
+@dataclass
+class _Stats:
+    offsets_ns: deque = field(default_factory=lambda: deque(maxlen=16))
+
+    def jitter_ns(self) -> float:
+        if len(self.offsets_ns) < 2:
+            return 0.0
+        mean = sum(self.offsets_ns) / len(self.offsets_ns)
+        return math.sqrt(sum((o - mean) ** 2 for o in self.offsets_ns) / (len(self.offsets_ns) - 1))
+
+
+class Discipline:
+    def __init__(self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0):
+        self.cfg = cfg
+        self.state = SyncState.STARTING
+        self.servo = PiServo(cfg.max_freq_ppb, step_threshold_ns=cfg.step_threshold_ns, initial_freq_ppb=initial_freq_ppb)
+        self.freq_ppb = initial_freq_ppb
+        self._good = 0
+        self._stats = _Stats()
+        self._since_s: float | None = None  # start of holdover / free-run
+        self._bound_at_since_s = 0.0
+        self._bound_s = MAX_DISPERSION_S
+        self.holdover_freq_ppb: float | None = None  # frequency to hold; the TCXO model may replace it
+
+    @property
+    def error_bound_s(self) -> float:
+        return self._bound_s
+
+    def _fire(self, event: SyncEvent, now_s: float, out: list) -> None:
+        new = next_state(self.state, event)
+        if new is not self.state:
+            out.append((self.state, new, event))
+            if new in (SyncState.HOLDOVER, SyncState.FREERUN):
+                self._since_s = now_s
+                self._bound_at_since_s = (
+                    self._bound_s if new is SyncState.HOLDOVER else self.cfg.freerun_initial_s
+                )
+            self.state = new
+
+    def fault(self, now_s: float) -> Decision:
+        out: list = []
+        self._fire(SyncEvent.FAULT, now_s, out)
+        self._bound_s = MAX_DISPERSION_S
+        return Decision(self.state, self._bound_s, transitions=tuple(out))
+
+    def tick(self, now_s: float, ref_offset_ns: float | None) -> Decision:
+        out: list = []
+        freq: float | None = None
+        step = 0
+        if self.state is SyncState.FAULT:
+            self._fire(SyncEvent.RECOVERED, now_s, out)
+        if self.state is SyncState.STARTING and not self.cfg.has_reference:
+            self._fire(SyncEvent.NO_REFERENCE, now_s, out)
+        if ref_offset_ns is None:
+            if self.state in (SyncState.LOCKED, SyncState.ACQUIRING):
+                if self.state is SyncState.LOCKED:
+                    self.holdover_freq_ppb = self.servo.drift_ppb
+                    freq = self.holdover_freq_ppb
+                self._fire(SyncEvent.REFERENCE_LOST, now_s, out)
+                self.servo.reset()
+                self._good = 0
+        else:
+            self._fire(SyncEvent.REFERENCE_SEEN, now_s, out)
+            result = self.servo.sample(ref_offset_ns, now_s)
+            freq = result.freq_ppb
+            if result.state is ServoState.JUMP:
+                step = result.step_ns
+                self._stats.offsets_ns.clear()
+                self._good = 0
+            else:
+                self._stats.offsets_ns.append(ref_offset_ns)
+                if abs(ref_offset_ns) < self.cfg.lock_threshold_ns and result.state is ServoState.LOCKED:
+                    self._good += 1
+                else:
+                    self._good = 0
+                if self._good >= self.cfg.lock_count:
+                    self._fire(SyncEvent.LOCKED, now_s, out)
+                if abs(ref_offset_ns) > self.cfg.unlock_threshold_ns:
+                    self._fire(SyncEvent.UNLOCKED, now_s, out)
+        self._bound_s = self._bound(now_s, ref_offset_ns)
+        if self.state in (SyncState.HOLDOVER, SyncState.FREERUN) and self._bound_s > self.cfg.max_error_bound_s:
+            self._fire(SyncEvent.BOUND_EXCEEDED, now_s, out)
+        if freq is not None:
+            self.freq_ppb = freq
+        return Decision(self.state, self._bound_s, freq, step, tuple(out))
+
+    def _bound(self, now_s: float, ref_offset_ns: float | None) -> float:
+        st = self.state
+        if st is SyncState.LOCKED and ref_offset_ns is not None:
+            return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns)
+        if st is SyncState.HOLDOVER:
+            drift = DriftBound(
+                self._bound_at_since_s, self.cfg.holdover_freq_uncertainty_ppb, self.cfg.holdover_wander_ppb_per_s
+            )
+            return drift.bound_s(now_s - (self._since_s or now_s))
+        if st is SyncState.FREERUN:
+            drift = DriftBound(self.cfg.freerun_initial_s, self.cfg.freerun_freq_uncertainty_ppb, 0.0)
+            return drift.bound_s(now_s - (self._since_s or now_s))
+        return MAX_DISPERSION_S

@@ -1,0 +1,45 @@
+"""One NTP query with ntplib, reported with chrony's names for the fields."""
+
+from __future__ import annotations
+
+import socket
+
+import ntplib
+
+from ..config import parse_hostport
+
+LEAP_NAMES = {0: "normal", 1: "insert second", 2: "delete second", 3: "unsynchronized"}
+
+
+class QueryError(Exception):
+    pass
+
+
+def format_refid(stratum: int, ref_id: int) -> str:
+    raw = ref_id.to_bytes(4, "big")
+    if stratum <= 1:
+        return raw.rstrip(b"\x00").decode("ascii", "replace")
+    return socket.inet_ntoa(raw)
+
+
+def query(target: str, timeout_s: float = 2.0, version: int = 4) -> dict:
+    host, port = parse_hostport(target, default_port=123)
+    try:
+        r = ntplib.NTPClient().request(host, version=version, port=port, timeout=timeout_s)
+    except ntplib.NTPException as exc:
+        raise QueryError(f"no answer from {host}:{port} within {timeout_s} s ({exc})") from None
+    except OSError as exc:
+        raise QueryError(f"cannot query {host}:{port}: {exc.strerror or exc}") from None
+    return {
+        "server": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "offset_s": r.offset,
+        "delay_s": r.delay,
+        "stratum": r.stratum,
+        "leap": r.leap,
+        "leap_status": LEAP_NAMES[r.leap],
+        "refid": format_refid(r.stratum, r.ref_id),
+        "root_delay_s": r.root_delay,
+        "root_dispersion_s": r.root_dispersion,
+        "version": r.version,
+        "precision_log2": r.precision,
+    }

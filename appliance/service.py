@@ -1,0 +1,295 @@
+"""`appliance serve`: wires the clock, its reference, the discipline core, the NTP server and the
+control socket together. Adapters do the I/O; every decision is made in appliance.core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .config import Config, parse_hostport
+from .control_socket import ControlServer
+from .core.access import AccessList
+from .core.clock import Clock, ClockError
+from .core.discipline import Decision, Discipline, DisciplineConfig
+from .core.ntp_packet import Leap
+from .core.ntp_server import NtpServerCore, ServerState
+from .core.ratelimit import RateLimiter
+from .core.states import SyncState
+from .core.timemap import TimeMap
+from .ntp.server import NtpUdpServer, open_socket
+
+log = logging.getLogger("appliance.service")
+
+# What clients see as the reference ID of a stratum-1 answer, by state (RFC 5905 7.3: four ASCII).
+REFID_FREERUN = {"xo": b"XO\x00\x00", "tcxo": b"TCXO", "ocxo": b"OCXO", "ideal": b"LOCL"}
+REFID_HOLDOVER = b"HOLD"
+
+
+class ServeError(Exception):
+    pass
+
+
+def open_clock(cfg: Config):
+    """The node's clock and its reference (None where nothing upstream disciplines it here)."""
+    if cfg.clock.source == "sim":
+        from .sim import factory
+
+        return factory.build(cfg.clock.sim, name=cfg.node.name)
+    try:
+        from .hw.phc import open_phc
+    except ImportError as exc:
+        raise ServeError(f"clock.source phc needs the PHC layer (appliance.hw.phc): {exc}") from None
+    return open_phc(interface=cfg.clock.interface, device=cfg.clock.device), None
+
+
+def measure_precision_log2() -> int:
+    """log2 of the time to read the clock, as chrony measures its precision."""
+    best = 1.0
+    for _ in range(20):
+        a = time.perf_counter_ns()
+        b = time.perf_counter_ns()
+        while b == a:
+            b = time.perf_counter_ns()
+        best = min(best, (b - a) * 1e-9)
+    return max(-32, math.floor(math.log2(best)))
+
+
+@dataclass
+class Snapshot:
+    """What status reports; replaced whole each tick."""
+
+    decision: Decision | None = None
+    last_offset_ns: float | None = None
+    last_sys_offset_ns: int | None = None
+    sys_offset_method: str = ""
+    temperature_c: float | None = None
+    since_s: float = field(default_factory=time.time)
+    events: list = field(default_factory=list)
+
+
+class Appliance:
+    def __init__(self, cfg: Config, listen: list[str] | None = None, control_socket: str | None = None):
+        self.cfg = cfg
+        self.listen = listen or list(cfg.ntp.listen)
+        self.control_path = Path(control_socket or cfg.monitoring.control_socket)
+        self.clock: Clock | None = None
+        self.reference = None
+        self.tai_offset_ns = 0
+        self.precision_log2 = measure_precision_log2()
+        rl = cfg.ntp.ratelimit
+        self.ntp_core = NtpServerCore(
+            AccessList(cfg.ntp.allow, cfg.ntp.deny),
+            RateLimiter(rl.interval_s, rl.burst, rl.kod) if rl else None,
+        )
+        self.ntp_core.set_state(ServerState.unsynchronized(self.precision_log2))
+        self._timemap = TimeMap(time.time_ns(), 0)
+        self.discipline: Discipline | None = None
+        self.snapshot = Snapshot()
+        self.started_s = time.time()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.udp: NtpUdpServer | None = None
+        self.control: ControlServer | None = None
+        self._ref_time_ns = 0
+
+    # -- state shared with the NTP thread -------------------------------------------------------
+    def timemap(self) -> TimeMap:
+        return self._timemap
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.cfg
+        self.clock, self.reference = open_clock(cfg)
+        info = self.clock.info()
+        if info.timescale == "TAI":
+            self.tai_offset_ns = cfg.ptp.utc_offset_s * 1_000_000_000
+        caps = self.clock.caps()
+        d = cfg.clock.discipline
+        self.discipline = Discipline(
+            DisciplineConfig(
+                max_freq_ppb=caps.max_adj_ppb,
+                has_reference=self.reference is not None,
+                lock_threshold_ns=d.lock_threshold_ns,
+                step_threshold_ns=d.step_threshold_ns,
+                max_error_bound_s=d.max_error_bound_s,
+            )
+        )
+        self._measure_system()
+        sockets = []
+        try:
+            for text in self.listen:
+                host, port = parse_hostport(text)
+                sockets.append(open_socket(host, port))
+        except Exception:
+            for s in sockets:
+                s.close()
+            self.clock.close()
+            raise
+        self.udp = NtpUdpServer(self.ntp_core, sockets, self.timemap)
+        self.control = ControlServer(self.control_path, self.handlers())
+        try:
+            self.control.start()
+        except Exception:
+            for s in sockets:
+                s.close()
+            self.clock.close()
+            raise
+        self.udp.start()
+        self._tick()
+        self._thread = threading.Thread(target=self._loop, name="discipline", daemon=True)
+        self._thread.start()
+        if self.ntp_core.access.empty:
+            log.warning("ntp.allow is empty: every NTP client will be refused")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if getattr(self, "_thread", None) is not None:
+            self._thread.join(timeout=5)
+        if self.udp is not None:
+            self.udp.stop()
+        if self.control is not None:
+            self.control.stop()
+        if self.clock is not None:
+            self.clock.close()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._stop.wait(timeout_s)
+
+    def handlers(self) -> dict:
+        return {"status": lambda req: self.status()}
+
+    # -- the discipline loop --------------------------------------------------------------------
+    def _loop(self) -> None:
+        interval = self.cfg.clock.discipline.interval_s
+        next_t = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_t - time.monotonic())):
+            next_t += interval
+            try:
+                self._tick()
+            except Exception:
+                log.exception("discipline tick failed")
+
+    def _measure_system(self) -> None:
+        m = self.clock.measure_offset_to_system()
+        self._timemap = self._timemap.updated(m.system_ns, m.offset_ns - self.tai_offset_ns)
+        self.snapshot.last_sys_offset_ns = m.offset_ns
+        self.snapshot.sys_offset_method = m.method
+
+    def _tick(self) -> None:
+        assert self.clock is not None and self.discipline is not None
+        now_s = time.monotonic()
+        try:
+            self._measure_system()
+        except ClockError as exc:
+            log.error("clock read failed: %s", exc)
+            self._publish(self.discipline.fault(now_s), None)
+            return
+        offset = self.reference.measure() if self.reference is not None else None
+        decision = self.discipline.tick(now_s, offset)
+        try:
+            if decision.step_ns:
+                self.clock.step(decision.step_ns)
+                log.warning("clock stepped by %+.9f s", decision.step_ns / 1e9)
+                self._measure_system()
+            if decision.freq_ppb is not None:
+                self.clock.adjust_frequency(decision.freq_ppb)
+        except ClockError as exc:
+            log.error("clock adjustment failed: %s", exc)
+        if offset is not None:
+            self._ref_time_ns = self._timemap.to_served_ns(time.time_ns())
+        self._publish(decision, offset)
+
+    def _publish(self, decision: Decision, offset_ns: float | None) -> None:
+        for old, new, event in decision.transitions:
+            log.info("sync state %s -> %s (%s)", old.value, new.value, event.value)
+            self.snapshot.events = (self.snapshot.events + [
+                {"time": time.time(), "from": old.value, "to": new.value, "event": event.value}
+            ])[-20:]
+        temp = getattr(self.clock, "temperature_c", None)
+        self.snapshot.decision = decision
+        self.snapshot.last_offset_ns = offset_ns
+        self.snapshot.temperature_c = temp() if temp else None
+        self.ntp_core.set_state(self._server_state(decision))
+
+    def _server_state(self, decision: Decision) -> ServerState:
+        if not decision.healthy:
+            return ServerState.unsynchronized(self.precision_log2)
+        if decision.state is SyncState.LOCKED:
+            ref_id = b"PHC\x00" if self.cfg.clock.source == "sim" else b"PTP\x00"
+        elif decision.state is SyncState.HOLDOVER:
+            ref_id = REFID_HOLDOVER
+        else:
+            ref_id = REFID_FREERUN.get(self.cfg.clock.sim.oscillator, b"XO\x00\x00")
+        return ServerState(
+            synchronized=True,
+            stratum=1,
+            ref_id=ref_id,
+            ref_time_ns=self._ref_time_ns or self._timemap.to_served_ns(time.time_ns()),
+            root_delay_s=0.0,
+            root_dispersion_s=decision.error_bound_s,
+            precision_log2=self.precision_log2,
+            leap=Leap.NONE,
+        )
+
+    # -- status ---------------------------------------------------------------------------------
+    def status(self) -> dict:
+        snap = self.snapshot
+        d = snap.decision
+        info = self.clock.info() if self.clock else None
+        ntp = self.ntp_core.counters()
+        if self.udp is not None:
+            ntp["send_errors"] = self.udp.send_errors
+            ntp["internal_errors"] = self.udp.internal_errors
+        return {
+            "version": __version__,
+            "node": self.cfg.node.name,
+            "uptime_s": round(time.time() - self.started_s, 3),
+            "clock": {
+                "source": self.cfg.clock.source,
+                "name": info.name if info else None,
+                "timescale": info.timescale if info else None,
+                "freq_ppb": self.discipline.freq_ppb if self.discipline else None,
+                "offset_to_system_ns": snap.last_sys_offset_ns,
+                "offset_method": snap.sys_offset_method,
+                "temperature_c": snap.temperature_c,
+            },
+            "sync": {
+                "state": d.state.value if d else "starting",
+                "healthy": bool(d and d.healthy),
+                "error_bound_s": d.error_bound_s if d else None,
+                "reference": None if self.reference is None else (
+                    "available" if getattr(self.reference, "available", True) else "lost"
+                ),
+                "offset_ns": snap.last_offset_ns,
+                "events": snap.events,
+            },
+            "ntp": {
+                "listen": [f"{h}:{p}" if ":" not in h else f"[{h}]:{p}" for h, p in (self.udp.addresses if self.udp else [])],
+                "stratum": self.ntp_core.state.stratum if self.ntp_core.state.synchronized else 16,
+                **ntp,
+            },
+        }
+
+
+@contextlib.contextmanager
+def stop_on_signals(app: Appliance):
+    """Install SIGINT/SIGTERM handlers that stop the appliance, restoring the old ones after."""
+
+    def handler(signum, _frame):
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        app._stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

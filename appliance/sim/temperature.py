@@ -1,0 +1,42 @@
+"""Ambient temperature profiles for simulated nodes, deterministic functions of time (s) and seed.
+
+``DiurnalHvac`` is a data-centre aisle: a daily swing plus the sawtooth of HVAC cycling with a
+little jitter in its period. Scenario profiles (cooling failure, door open, cold start) build on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DiurnalHvac:
+    mean_c: float = 24.0
+    diurnal_amplitude_c: float = 1.5
+    hvac_amplitude_c: float = 0.6
+    hvac_period_s: float = 900.0
+    phase_s: float = 0.0  # where in the day t = 0 falls
+    seed: int = 0
+
+    def temp_c(self, t_s):
+        t = np.asarray(t_s, dtype=float) + self.phase_s
+        rng = np.random.default_rng([self.seed, 0x7E3])
+        # Slightly irregular HVAC cycling: the period wobbles by a few percent over the day.
+        wobble = 0.04 * math.tau * rng.uniform()
+        cyc = t / self.hvac_period_s + 0.3 * np.sin(math.tau * t / 86_400.0 + wobble)
+        saw = 2.0 * (cyc - np.floor(cyc)) - 1.0  # slow warm-up, quick cool-down
+        hvac = self.hvac_amplitude_c * np.where(saw < 0.7, (saw + 1.0) / 1.7 * 2 - 1, 1 - (saw - 0.7) / 0.3 * 2)
+        diurnal = self.diurnal_amplitude_c * np.sin(math.tau * t / 86_400.0 - math.pi / 2)
+        value = self.mean_c + diurnal + hvac
+        return float(value) if np.ndim(value) == 0 else value
+
+
+@dataclass(frozen=True)
+class Constant:
+    value_c: float = 25.0
+
+    def temp_c(self, t_s):
+        return self.value_c if np.ndim(t_s) == 0 else np.full(np.shape(t_s), self.value_c)
