@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+VENV   ?= .venv
+PYTHON ?= python3
+CONFIG ?= examples/sim.yaml
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-unit test-integration bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Serve NTP on 127.0.0.1:12300 from a simulated TCXO (no root needed). Ctrl-C stops it.
+run: install
+	$(VENV)/bin/appliance serve --config $(CONFIG)
+
+# The whole suite. Integration tests need root, network namespaces, chronyd and linuxptp
+# (.ci/run installs them); without them they skip and say why.
+test: install
+	$(VENV)/bin/python -m pytest -q -ra tests
+
+test-unit: install
+	$(VENV)/bin/python -m pytest -q tests/unit
+
+test-integration: install
+	$(VENV)/bin/python -m pytest -q -ra tests/integration
+
+bench: install
+	$(VENV)/bin/python bench/ntp_serve.py
+
+clean:
+	rm -rf $(VENV) .state build *.egg-info

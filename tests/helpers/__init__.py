@@ -1,0 +1,1 @@
+"""Shared test helpers: network namespaces, real chronyd instances, appliance processes."""
