@@ -133,12 +133,13 @@ class Discipline:
         st = self.state
         if st is SyncState.LOCKED and ref_offset_ns is not None:
             return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns)
+        since_s = now_s if self._since_s is None else self._since_s
         if st is SyncState.HOLDOVER:
             drift = DriftBound(
                 self._bound_at_since_s, self.cfg.holdover_freq_uncertainty_ppb, self.cfg.holdover_wander_ppb_per_s
             )
-            return drift.bound_s(now_s - (self._since_s or now_s))
+            return drift.bound_s(now_s - since_s)
         if st is SyncState.FREERUN:
             drift = DriftBound(self.cfg.freerun_initial_s, self.cfg.freerun_freq_uncertainty_ppb, 0.0)
-            return drift.bound_s(now_s - (self._since_s or now_s))
+            return drift.bound_s(now_s - since_s)
         return MAX_DISPERSION_S
