@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""NTP serving benchmark: the appliance beside chronyd, under the same load, in one run.
+
+    .venv/bin/python bench/ntp_serve.py [--rounds 3] [--step-s 2] [--samples 200] [--json FILE]
+
+What it measures (needs root for network namespaces, chronyd/chronyc, gcc):
+
+* Throughput and latency. bench/ntpload.c, compiled here with gcc into bench/out/ (gitignored),
+  sends 48-byte NTPv4 client requests at a fixed rate from its own test host and counts the
+  replies. For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
+  requests, then bisected until the bracket is within 5%: the highest rate with < 0.1% loss is the
+  server's "responses/s without loss". A failed step is repeated once (the machine is shared; a
+  neighbour's burst should not decide the figure) and the rate passes if the repeat passes; the
+  same rule applies to both servers. Response latency p50/p99 (client kernel receive timestamp
+  minus the time just before the request's send call) is measured at a fixed offered load
+  (--latency-rate, the same for both) and reported at each server's highest lossless rate too.
+  Throughput rounds alternate which server goes first; the table shows the median over rounds
+  and the [min-max] spread.
+
+* Served accuracy. Two chronyd clients (-x: never touching the host clock), each in its own test
+  host, follow the appliance and chronyd at the same time with `minpoll P maxpoll P` (--poll, default
+  -4: 16 requests/s) and `log measurements`. After --warmup samples, the next --samples valid
+  measurements (those passing RFC 5905 tests 1-7, chrony's measurements.log) are collected; the
+  figure is the standard deviation of their offsets. Server and clients share the host's
+  CLOCK_REALTIME, so the true offset is zero and the spread is what serving adds (timestamping,
+  scheduling, path).
+
+The servers: `appliance serve` with examples/sim-ideal.yaml (a simulated clock with zero error, so
+served time equals the host clock; only listen address and state paths changed; ntp.ratelimit null,
+allow all) and chronyd -x with `local stratum 1`, `allow` and no ratelimit directive. Each runs in
+its own test host on the same bridge, with addresses from 198.18.0.0/15.
+
+Targets (issue 2): appliance >= 20,000 responses/s; offset SD within 1.5x of chronyd's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from helpers.appliance_proc import ApplianceProc  # noqa: E402
+from helpers.chrony import CHRONYD, Chrony  # noqa: E402
+from helpers.netns import TestNet  # noqa: E402
+
+OUT = REPO / "bench" / "out"
+LOSS_LIMIT = 0.001  # < 0.1 % loss
+BRACKET = 1.05  # bisect until the failing rate is within 5 % of the passing one
+GENERATOR_SHORTFALL = 0.97  # a step whose achieved send rate is below this fraction is not trusted
+TARGET_RATE = 20_000
+TARGET_SD_RATIO = 1.5
+SERVERS = ("appliance", "chronyd")
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- setup -------------------------------------------------------------------------------------
+def check_environment() -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("needs root (it creates network namespaces)")
+    for tool in ("ip", "gcc"):
+        if shutil.which(tool) is None:
+            problems.append(f"needs {tool}")
+    if not os.path.exists(CHRONYD) or shutil.which("chronyc") is None:
+        problems.append("needs chrony (chronyd, chronyc)")
+    if problems:
+        raise BenchError("; ".join(problems))
+
+
+def build_load_generator() -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    src = REPO / "bench" / "ntpload.c"
+    exe = OUT / "ntpload"
+    r = subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(exe), str(src)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"gcc failed on {src}:\n{r.stderr}")
+    return exe
+
+
+def appliance_config(path: Path, listen: str, workdir: Path) -> Path:
+    """examples/sim-ideal.yaml with only the listen address and the state paths changed."""
+    cfg = yaml.safe_load((REPO / "examples" / "sim-ideal.yaml").read_text())
+    cfg["ntp"]["listen"] = [listen]
+    cfg["node"]["state_dir"] = str(workdir / "appliance-state")
+    cfg["monitoring"]["control_socket"] = str(workdir / "appliance.sock")
+    if cfg["ntp"].get("ratelimit") is not None or cfg["ntp"].get("allow") != ["all"]:
+        raise BenchError("examples/sim-ideal.yaml must have ntp.ratelimit: null and ntp.allow: [all]")
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# -- throughput --------------------------------------------------------------------------------
+class Loader:
+    def __init__(self, exe: Path, host, args):
+        self.exe, self.host, self.args = exe, host, args
+
+    def step(self, addr: str, rate: float, duration_s: float) -> dict:
+        argv = [str(self.exe), "-a", addr, "-p", "123", "-r", str(int(rate)), "-d", str(duration_s),
+                "-s", str(self.args.sockets), "-w", "300"]
+        r = self.host.run(argv, timeout=duration_s + 30)
+        if r.returncode != 0:
+            raise BenchError(f"ntpload failed: {r.stderr.strip()}")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res["generator_limited"] = res["send_rate"] < GENERATOR_SHORTFALL * rate
+        res["pass"] = res["loss"] < LOSS_LIMIT and not res["generator_limited"]
+        time.sleep(0.2)
+        return res
+
+    def attempt(self, addr: str, rate: float, log) -> dict:
+        res = self.step(addr, rate, self.args.step_s)
+        log(res)
+        if not res["pass"] and not res["generator_limited"] and self.args.retries > 0:
+            res = self.step(addr, rate, self.args.step_s)
+            res["retry"] = True
+            log(res)
+        return res
+
+    def max_rate(self, name: str, addr: str) -> dict:
+        """Highest rate with < 0.1 % loss: doubling, then bisection to within 5 %."""
+        steps = []
+
+        def log(res):
+            steps.append(res)
+            flag = "ok  " if res["pass"] else ("GEN " if res["generator_limited"] else "LOSS")
+            print(f"    {name:9s} {res['rate']:>9,.0f}/s  {flag} loss {res['loss'] * 100:6.3f}%  "
+                  f"p50 {res['p50_us']:9.1f} us  p99 {res['p99_us']:9.1f} us"
+                  f"{'  (retry)' if res.get('retry') else ''}", flush=True)
+
+        good, bad, good_res = None, None, None
+        rate = float(self.args.start_rate)
+        while rate <= self.args.max_rate:
+            res = self.attempt(addr, rate, log)
+            if res["pass"]:
+                good, good_res = rate, res
+                rate *= 2
+            else:
+                bad = rate
+                break
+        limited = bad is None or steps[-1]["generator_limited"]
+        if good is not None and bad is not None and not steps[-1]["generator_limited"]:
+            while bad / good > BRACKET:
+                mid = round((good * bad) ** 0.5, -2)
+                res = self.attempt(addr, mid, log)
+                if res["pass"]:
+                    good, good_res = mid, res
+                elif res["generator_limited"]:
+                    limited = True
+                    break
+                else:
+                    bad = mid
+        return {"max_rate": good or 0.0, "first_failing_rate": bad, "at_max": good_res,
+                "generator_limited": limited, "steps": steps}
+
+
+# -- accuracy ----------------------------------------------------------------------------------
+def read_measurements(path: Path, server: str) -> list[dict]:
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) < 20 or f[2] != server or not f[0][:1].isdigit():
+            continue
+        rows.append({"offset_s": float(f[11]), "delay_s": float(f[12]), "tests": "".join(f[5:8]),
+                     "tx_src": f[18], "rx_src": f[19]})
+    return rows
+
+
+def measure_accuracy(net, servers: dict, args, workdir: Path) -> dict:
+    """Both chronyd clients at once, so that both servers see the same conditions."""
+    clients = {}
+    for name, client_name in (("appliance", "client-a"), ("chronyd", "client-c")):
+        d = workdir / f"chrony-{client_name}"
+        clients[name] = Chrony(net[client_name], d, [
+            f"server {servers[name]} minpoll {args.poll} maxpoll {args.poll} iburst",
+            f"logdir {d}",
+            "log measurements",
+            "logbanner 0",
+        ]).start()
+    need = args.warmup + args.samples
+    interval_s = 2.0 ** args.poll
+    deadline = time.monotonic() + need * interval_s * 3 + 30
+    try:
+        while time.monotonic() < deadline:
+            counts = {n: len(read_measurements(c.dir / "measurements.log", servers[n])) for n, c in clients.items()}
+            if min(counts.values()) >= need:
+                break
+            time.sleep(1)
+    finally:
+        for c in clients.values():
+            c.stop()
+    result = {}
+    for name, c in clients.items():
+        rows = read_measurements(c.dir / "measurements.log", servers[name])
+        use = rows[args.warmup:need]
+        if len(use) < 10:
+            raise BenchError(f"the chronyd client of {name} logged only {len(rows)} measurements")
+        # chrony's theta is server - client; report offset = local - reference (the house sign).
+        offsets = [-r["offset_s"] for r in use]
+        delays = [r["delay_s"] for r in use]
+        result[name] = {
+            "samples": len(use),
+            "offset_sd_us": statistics.stdev(offsets) * 1e6,
+            "offset_mean_us": statistics.fmean(offsets) * 1e6,
+            "delay_median_us": statistics.median(delays) * 1e6,
+            "timestamps": f"tx {use[0]['tx_src']} rx {use[0]['rx_src']}",
+        }
+    return result
+
+
+# -- report ------------------------------------------------------------------------------------
+def spread(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0]
+    chrony_v = subprocess.run([CHRONYD, "--version"], capture_output=True, text=True).stdout.split("(+")[0].strip()
+    return (f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, "
+            f"{chrony_v}, load average {load:.1f} at start")
+
+
+def print_table(results: dict, args) -> dict:
+    rows = []
+
+    def ratio(a, b):
+        return a / b if a is not None and b else float("nan")
+
+    def rate_row(label, key):
+        vals = {s: [r[s][key] for r in results["rounds"]] for s in SERVERS}
+        med = {s: spread(vals[s]) for s in SERVERS}
+        lim = {s: any(r[s]["generator_limited"] for r in results["rounds"]) for s in SERVERS}
+        cell = {s: f"{med[s][0]:,.0f}{'+' if lim[s] else ''} [{med[s][1]:,.0f}-{med[s][2]:,.0f}]" for s in SERVERS}
+        rows.append((label, cell["appliance"], cell["chronyd"], ratio(med["appliance"][0], med["chronyd"][0])))
+        return med
+
+    def lat_row(label, getter):
+        vals = {s: [getter(r[s]) for r in results["rounds"]] for s in SERVERS}
+        med = {s: spread([v for v in vals[s] if v is not None] or [float("nan")]) for s in SERVERS}
+        cell = {s: f"{med[s][0]:,.1f} [{med[s][1]:,.1f}-{med[s][2]:,.1f}]" for s in SERVERS}
+        rows.append((label, cell["appliance"], cell["chronyd"], ratio(med["appliance"][0], med["chronyd"][0])))
+
+    med_rate = rate_row("responses/s, < 0.1% loss", "max_rate")
+    lat_row(f"latency p50 at {args.latency_rate:,}/s (us)", lambda x: x["latency"]["p50_us"])
+    lat_row(f"latency p99 at {args.latency_rate:,}/s (us)", lambda x: x["latency"]["p99_us"])
+    lat_row("latency p50 at max rate (us)", lambda x: x["at_max"]["p50_us"] if x["at_max"] else None)
+    lat_row("latency p99 at max rate (us)", lambda x: x["at_max"]["p99_us"] if x["at_max"] else None)
+    acc = results["accuracy"]
+    rows.append((f"offset SD, {acc['appliance']['samples']} samples (us)", f"{acc['appliance']['offset_sd_us']:.2f}",
+                 f"{acc['chronyd']['offset_sd_us']:.2f}",
+                 ratio(acc["appliance"]["offset_sd_us"], acc["chronyd"]["offset_sd_us"])))
+    rows.append(("offset mean (us)", f"{acc['appliance']['offset_mean_us']:+.2f}",
+                 f"{acc['chronyd']['offset_mean_us']:+.2f}", None))
+    rows.append(("delay median (us)", f"{acc['appliance']['delay_median_us']:.1f}",
+                 f"{acc['chronyd']['delay_median_us']:.1f}",
+                 ratio(acc["appliance"]["delay_median_us"], acc["chronyd"]["delay_median_us"])))
+
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows + [("", "appliance", "", None)])
+    w2 = max(len(r[2]) for r in rows + [("", "", "chronyd", None)])
+    print()
+    print(f"NTP serving benchmark, {results['date']}")
+    print(f"  machine: {results['machine']}")
+    print(f"  {len(results['rounds'])} throughput rounds ({args.step_s:g} s steps, {args.sockets} client sockets); "
+          f"median [min-max]; '+' = generator-limited")
+    print()
+    print(f"  {'':{w0}}  {'appliance':>{w1}}  {'chronyd':>{w2}}  ratio (appliance/chronyd)")
+    for label, a, c, r in rows:
+        rs = "" if r is None else f"{r:.2f}"
+        print(f"  {label:{w0}}  {a:>{w1}}  {c:>{w2}}  {rs}")
+    sd_ratio = ratio(acc["appliance"]["offset_sd_us"], acc["chronyd"]["offset_sd_us"])
+    verdict = {
+        "throughput_ok": med_rate["appliance"][0] >= TARGET_RATE,
+        "accuracy_ok": sd_ratio <= TARGET_SD_RATIO,
+        "sd_ratio": sd_ratio,
+    }
+    print()
+    print(f"  target: appliance >= {TARGET_RATE:,} responses/s: "
+          f"{'PASS' if verdict['throughput_ok'] else 'FAIL'} ({med_rate['appliance'][0]:,.0f}/s median)")
+    print(f"  target: offset SD <= {TARGET_SD_RATIO}x chronyd's: "
+          f"{'PASS' if verdict['accuracy_ok'] else 'FAIL'} ({sd_ratio:.2f}x)")
+    return verdict
+
+
+# -- main --------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds per server (default 3)")
+    ap.add_argument("--step-s", type=float, default=2.0, help="duration of one load step (default 2 s)")
+    ap.add_argument("--start-rate", type=int, default=5000, help="first offered rate, requests/s (default 5000)")
+    ap.add_argument("--max-rate", type=int, default=1_280_000, help="stop doubling above this rate")
+    ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
+    ap.add_argument("--sockets", type=int, default=16, help="client sockets (source ports) of the generator")
+    ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency row")
+    ap.add_argument("--poll", type=int, default=-4, help="accuracy clients' poll exponent (default -4)")
+    ap.add_argument("--warmup", type=int, default=16, help="accuracy samples discarded first")
+    ap.add_argument("--samples", type=int, default=400, help="accuracy samples used (default 400)")
+    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure and step as JSON")
+    args = ap.parse_args(argv)
+    try:
+        check_environment()
+        exe = build_load_generator()
+        return run(args, exe)
+    except BenchError as exc:
+        print(f"ntp_serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args, exe: Path) -> int:
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+               "command": " ".join([Path(sys.executable).name, *sys.argv]), "rounds": []}
+    with tempfile.TemporaryDirectory(prefix="ntp_serve-") as tmp, \
+            TestNet(["appliance", "chronyd", "load", "client-a", "client-c"]) as net:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)
+        servers = {"appliance": net["appliance"].addr, "chronyd": net["chronyd"].addr}
+        cfg = appliance_config(workdir / "appliance.yaml", f"{servers['appliance']}:123", workdir)
+        app = ApplianceProc(cfg, host=net["appliance"]).start(wait_state="locked")
+        chronyd = Chrony(net["chronyd"], workdir / "chronyd-server", ["local stratum 1", "allow"]).start()
+        print(f"appliance {servers['appliance']}:123 (examples/sim-ideal.yaml), "
+              f"chronyd {servers['chronyd']}:123 (local stratum 1, allow); load from {net['load'].addr}", flush=True)
+        try:
+            if args.skip_accuracy:
+                nan = {"samples": 0, "offset_sd_us": float("nan"), "offset_mean_us": float("nan"),
+                       "delay_median_us": float("nan")}
+                results["accuracy"] = {"appliance": dict(nan), "chronyd": dict(nan)}
+            else:
+                print(f"accuracy: two chronyd -x clients, poll {args.poll}, {args.warmup} + {args.samples} samples ...",
+                      flush=True)
+                results["accuracy"] = measure_accuracy(net, servers, args, workdir)
+            loader = Loader(exe, net["load"], args)
+            for i in range(args.rounds):
+                order = SERVERS if i % 2 == 0 else SERVERS[::-1]
+                rnd = {}
+                print(f"throughput round {i + 1}/{args.rounds}:", flush=True)
+                for name in order:
+                    found = loader.max_rate(name, servers[name])
+                    lat = loader.step(servers[name], args.latency_rate, max(args.step_s, 3.0))
+                    print(f"    {name:9s} at {args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% "
+                          f"p50 {lat['p50_us']:.1f} us p99 {lat['p99_us']:.1f} us", flush=True)
+                    found["latency"] = lat
+                    rnd[name] = found
+                results["rounds"].append(rnd)
+            status = app.status()
+            results["appliance_counters"] = status["ntp"]
+        finally:
+            chronyd.stop()
+            app.stop()
+    verdict = print_table(results, args)
+    c = results["appliance_counters"]
+    print(f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
+          f"dropped {sum(c['dropped'].values()):,}, send errors {c.get('send_errors', 0)}, "
+          f"internal errors {c.get('internal_errors', 0)}")
+    results["verdict"] = verdict
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
