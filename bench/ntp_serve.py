@@ -8,8 +8,10 @@ What it measures (needs root for network namespaces, chronyd/chronyc, gcc):
 * Throughput and latency. bench/ntpload.c, compiled here with gcc into bench/out/ (gitignored),
   sends 48-byte NTPv4 client requests at a fixed rate from its own test host and counts the
   replies. For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
-  requests, then bisected until the bracket is within 5%: the highest rate with < 0.1% loss is the
-  server's "responses/s without loss". A failed step is repeated once (the machine is shared; a
+  requests, then bisected until the bracket is within 5%; the rate found must then pass a longer
+  confirmation step (--confirm-s, 10 s: a large socket buffer cannot hide an overload for that
+  long), else it is lowered by 5% until one passes. That rate is the server's "responses/s without
+  loss". A failed step is repeated once (the machine is shared; a
   neighbour's burst should not decide the figure) and the rate passes if the repeat passes; the
   same rule applies to both servers. Response latency p50/p99 (client kernel receive timestamp
   minus the time just before the request's send call) is measured at a fixed offered load
@@ -107,66 +109,95 @@ def appliance_config(path: Path, listen: str, workdir: Path) -> Path:
 
 
 # -- throughput --------------------------------------------------------------------------------
+def udp_rcvbuf_errors(host) -> int | None:
+    """UDP receive-buffer drops of one test host's namespace (/proc/net/snmp, Udp RcvbufErrors)."""
+    r = host.run(["cat", "/proc/net/snmp"], timeout=10)
+    lines = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("Udp:")]
+    if len(lines) < 2 or "RcvbufErrors" not in lines[0]:
+        return None
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
 class Loader:
+    """Runs ntpload steps from the load host against one server."""
+
     def __init__(self, exe: Path, host, args):
         self.exe, self.host, self.args = exe, host, args
 
-    def step(self, addr: str, rate: float, duration_s: float) -> dict:
+    def step(self, server, addr: str, rate: float, duration_s: float) -> dict:
         argv = [str(self.exe), "-a", addr, "-p", "123", "-r", str(int(rate)), "-d", str(duration_s),
                 "-s", str(self.args.sockets), "-w", "300"]
+        before = udp_rcvbuf_errors(server)
         r = self.host.run(argv, timeout=duration_s + 30)
+        after = udp_rcvbuf_errors(server)
         if r.returncode != 0:
             raise BenchError(f"ntpload failed: {r.stderr.strip()}")
         res = json.loads(r.stdout.strip().splitlines()[-1])
+        res["server_rcvbuf_errors"] = after - before if before is not None and after is not None else None
         res["generator_limited"] = res["send_rate"] < GENERATOR_SHORTFALL * rate
         res["pass"] = res["loss"] < LOSS_LIMIT and not res["generator_limited"]
         time.sleep(0.2)
         return res
 
-    def attempt(self, addr: str, rate: float, log) -> dict:
-        res = self.step(addr, rate, self.args.step_s)
+    def attempt(self, server, addr: str, rate: float, duration_s: float, log) -> dict:
+        res = self.step(server, addr, rate, duration_s)
         log(res)
         if not res["pass"] and not res["generator_limited"] and self.args.retries > 0:
-            res = self.step(addr, rate, self.args.step_s)
+            res = self.step(server, addr, rate, duration_s)
             res["retry"] = True
             log(res)
         return res
 
-    def max_rate(self, name: str, addr: str) -> dict:
-        """Highest rate with < 0.1 % loss: doubling, then bisection to within 5 %."""
+    def max_rate(self, name: str, server, addr: str) -> dict:
+        """Highest rate with < 0.1 % loss: doubling, bisection to within 5 %, then a longer
+        confirmation step (--confirm-s), stepping down by 5 % until one passes."""
         steps = []
 
         def log(res):
             steps.append(res)
             flag = "ok  " if res["pass"] else ("GEN " if res["generator_limited"] else "LOSS")
-            print(f"    {name:9s} {res['rate']:>9,.0f}/s  {flag} loss {res['loss'] * 100:6.3f}%  "
+            srv = res["server_rcvbuf_errors"]
+            print(f"    {name:9s} {res['rate']:>9,.0f}/s {res['duration_s']:4.1f} s  {flag} loss "
+                  f"{res['loss'] * 100:6.3f}% (server drops {'?' if srv is None else srv})  "
                   f"p50 {res['p50_us']:9.1f} us  p99 {res['p99_us']:9.1f} us"
                   f"{'  (retry)' if res.get('retry') else ''}", flush=True)
 
-        good, bad, good_res = None, None, None
+        step_s = self.args.step_s
+        good, bad = None, None
         rate = float(self.args.start_rate)
+        limited = False
         while rate <= self.args.max_rate:
-            res = self.attempt(addr, rate, log)
+            res = self.attempt(server, addr, rate, step_s, log)
             if res["pass"]:
-                good, good_res = rate, res
+                good = rate
                 rate *= 2
             else:
                 bad = rate
+                limited = res["generator_limited"]
                 break
-        limited = bad is None or steps[-1]["generator_limited"]
-        if good is not None and bad is not None and not steps[-1]["generator_limited"]:
+        else:
+            limited = True  # never lost anything up to --max-rate
+        if good is not None and bad is not None and not limited:
             while bad / good > BRACKET:
                 mid = round((good * bad) ** 0.5, -2)
-                res = self.attempt(addr, mid, log)
+                res = self.attempt(server, addr, mid, step_s, log)
                 if res["pass"]:
-                    good, good_res = mid, res
+                    good = mid
                 elif res["generator_limited"]:
                     limited = True
                     break
                 else:
                     bad = mid
-        return {"max_rate": good or 0.0, "first_failing_rate": bad, "at_max": good_res,
-                "generator_limited": limited, "steps": steps}
+        confirmed, at_max = 0.0, None
+        rate = good
+        for _ in range(self.args.confirm_tries if good else 0):
+            res = self.attempt(server, addr, rate, self.args.confirm_s, log)
+            if res["pass"]:
+                confirmed, at_max = rate, res
+                break
+            rate = round(rate / BRACKET, -2)
+        return {"max_rate": confirmed, "search_max_rate": good or 0.0, "first_failing_rate": bad,
+                "at_max": at_max, "generator_limited": limited, "steps": steps}
 
 
 # -- accuracy ----------------------------------------------------------------------------------
@@ -206,6 +237,10 @@ def measure_accuracy(net, servers: dict, args, workdir: Path) -> dict:
     finally:
         for c in clients.values():
             c.stop()
+    if args.keep_logs:
+        Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+        for name, c in clients.items():
+            shutil.copy(c.dir / "measurements.log", Path(args.keep_logs) / f"measurements-{name}.log")
     result = {}
     for name, c in clients.items():
         rows = read_measurements(c.dir / "measurements.log", servers[name])
@@ -219,10 +254,17 @@ def measure_accuracy(net, servers: dict, args, workdir: Path) -> dict:
             "samples": len(use),
             "offset_sd_us": statistics.stdev(offsets) * 1e6,
             "offset_mean_us": statistics.fmean(offsets) * 1e6,
+            "offset_robust_sd_us": robust_sd(offsets) * 1e6,
             "delay_median_us": statistics.median(delays) * 1e6,
             "timestamps": f"tx {use[0]['tx_src']} rx {use[0]['rx_src']}",
         }
     return result
+
+
+def robust_sd(values: list[float]) -> float:
+    """1.4826 x the median absolute deviation: the SD of a normal distribution, ignoring outliers."""
+    med = statistics.median(values)
+    return 1.4826 * statistics.median(abs(v - med) for v in values)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -274,6 +316,9 @@ def print_table(results: dict, args) -> dict:
     rows.append((f"offset SD, {acc['appliance']['samples']} samples (us)", f"{acc['appliance']['offset_sd_us']:.2f}",
                  f"{acc['chronyd']['offset_sd_us']:.2f}",
                  ratio(acc["appliance"]["offset_sd_us"], acc["chronyd"]["offset_sd_us"])))
+    rows.append(("offset robust SD, 1.4826 MAD (us)", f"{acc['appliance']['offset_robust_sd_us']:.2f}",
+                 f"{acc['chronyd']['offset_robust_sd_us']:.2f}",
+                 ratio(acc["appliance"]["offset_robust_sd_us"], acc["chronyd"]["offset_robust_sd_us"])))
     rows.append(("offset mean (us)", f"{acc['appliance']['offset_mean_us']:+.2f}",
                  f"{acc['chronyd']['offset_mean_us']:+.2f}", None))
     rows.append(("delay median (us)", f"{acc['appliance']['delay_median_us']:.1f}",
@@ -314,15 +359,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step-s", type=float, default=2.0, help="duration of one load step (default 2 s)")
     ap.add_argument("--start-rate", type=int, default=5000, help="first offered rate, requests/s (default 5000)")
     ap.add_argument("--max-rate", type=int, default=1_280_000, help="stop doubling above this rate")
+    ap.add_argument("--confirm-s", type=float, default=10.0, help="duration of the confirmation step (default 10 s)")
+    ap.add_argument("--confirm-tries", type=int, default=4, help="confirmation attempts, 5 %% lower each (default 4)")
     ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
     ap.add_argument("--sockets", type=int, default=16, help="client sockets (source ports) of the generator")
-    ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency row")
+    ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency rows")
+    ap.add_argument("--latency-s", type=float, default=5.0, help="duration of the latency step (default 5 s)")
     ap.add_argument("--poll", type=int, default=-4, help="accuracy clients' poll exponent (default -4)")
     ap.add_argument("--warmup", type=int, default=16, help="accuracy samples discarded first")
     ap.add_argument("--samples", type=int, default=400, help="accuracy samples used (default 400)")
-    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--skip-accuracy", action="store_true", help="only the throughput and latency rounds")
+    ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy measurement")
     ap.add_argument("--json", metavar="FILE", help="also write every figure and step as JSON")
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy the accuracy clients' measurements.log files here")
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.samples < 10 or args.step_s <= 0 or args.confirm_s <= 0:
+        ap.error("--rounds must be >= 1, --samples >= 10, durations > 0")
     try:
         check_environment()
         exe = build_load_generator()
@@ -348,20 +400,20 @@ def run(args, exe: Path) -> int:
         try:
             if args.skip_accuracy:
                 nan = {"samples": 0, "offset_sd_us": float("nan"), "offset_mean_us": float("nan"),
-                       "delay_median_us": float("nan")}
+                       "offset_robust_sd_us": float("nan"), "delay_median_us": float("nan")}
                 results["accuracy"] = {"appliance": dict(nan), "chronyd": dict(nan)}
             else:
                 print(f"accuracy: two chronyd -x clients, poll {args.poll}, {args.warmup} + {args.samples} samples ...",
                       flush=True)
                 results["accuracy"] = measure_accuracy(net, servers, args, workdir)
             loader = Loader(exe, net["load"], args)
-            for i in range(args.rounds):
+            for i in range(0 if args.accuracy_only else args.rounds):
                 order = SERVERS if i % 2 == 0 else SERVERS[::-1]
                 rnd = {}
                 print(f"throughput round {i + 1}/{args.rounds}:", flush=True)
                 for name in order:
-                    found = loader.max_rate(name, servers[name])
-                    lat = loader.step(servers[name], args.latency_rate, max(args.step_s, 3.0))
+                    found = loader.max_rate(name, net[name], servers[name])
+                    lat = loader.step(net[name], servers[name], args.latency_rate, args.latency_s)
                     print(f"    {name:9s} at {args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% "
                           f"p50 {lat['p50_us']:.1f} us p99 {lat['p99_us']:.1f} us", flush=True)
                     found["latency"] = lat
@@ -372,6 +424,12 @@ def run(args, exe: Path) -> int:
         finally:
             chronyd.stop()
             app.stop()
+    if args.accuracy_only:
+        acc = results["accuracy"]
+        for name in SERVERS:
+            print(f"  {name:9s} {json.dumps(acc[name])}")
+        print(f"  offset SD ratio {acc['appliance']['offset_sd_us'] / acc['chronyd']['offset_sd_us']:.2f}")
+        return 0
     verdict = print_table(results, args)
     c = results["appliance_counters"]
     print(f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..core.ntp_packet import ns_to_ntp
+from ..core.ntp_packet import NTP_UNIX_EPOCH_DELTA_S
 from ..core.ntp_server import Drop, NtpServerCore
 from ..core.timemap import TimeMap
 
@@ -26,6 +26,7 @@ log = logging.getLogger("appliance.ntp")
 SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h (SO_TIMESTAMPNS_OLD; 64-bit timespec on 64-bit ABIs)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("@qq")
+_NTP_TS = struct.Struct("!Q")
 RECV_BUFFER = 2048  # larger than any accepted request, so oversized datagrams are seen whole
 CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 
@@ -108,6 +109,8 @@ class NtpUdpServer:
         sendto = sock.sendto
         monotonic = time.monotonic
         time_ns = time.time_ns
+        timemap = self.timemap
+        pack_ts = _NTP_TS.pack
         for _ in range(256):  # bounded, so that one busy socket cannot starve the others
             try:
                 data, anc, _flags, addr = recvmsg(RECV_BUFFER, CMSG_SPACE)
@@ -117,11 +120,19 @@ class NtpUdpServer:
                 log.warning("receive failed: %s", exc)
                 return
             try:
-                tmap = self.timemap()
-                result = handle(data, addr[0], addr[1], tmap.to_served_ns(_rx_system_ns(anc)), monotonic())
+                to_served_ns = timemap().to_served_ns
+                result = handle(data, addr[0], addr[1], to_served_ns(_rx_system_ns(anc)), monotonic())
                 if result.__class__ is Drop:
                     continue
-                packet = result.finish(ns_to_ntp(tmap.to_served_ns(time_ns())))
+                prefix = result.prefix
+                if result.transmit_ntp is not None:  # a KoD: no time in it
+                    packet = result.finish(0)
+                else:
+                    # The transmit timestamp, as late as possible: only the conversion to an NTP
+                    # timestamp (ns_to_ntp, inlined) lies between reading the clock and sendto.
+                    secs, rem = divmod(to_served_ns(time_ns()), 1_000_000_000)
+                    packet = prefix + pack_ts((((secs + NTP_UNIX_EPOCH_DELTA_S) & 0xFFFFFFFF) << 32)
+                                              | ((rem << 32) // 1_000_000_000))
             except Exception:  # the core should never raise; count it and keep serving
                 self.internal_errors += 1
                 log.exception("internal error while handling a datagram from %s", addr[0])
