@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """NTP serving benchmark: the appliance beside chronyd, under the same load, in one run.
 
-    .venv/bin/python bench/ntp_serve.py [--rounds 3] [--step-s 2] [--samples 200] [--json FILE]
+    .venv/bin/python bench/ntp_serve.py [--rounds 3] [--samples 600] [--json FILE]   (make bench)
 
 What it measures (needs root for network namespaces, chronyd/chronyc, gcc):
 
@@ -10,7 +10,7 @@ What it measures (needs root for network namespaces, chronyd/chronyc, gcc):
   replies. For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
   requests, then bisected until the bracket is within 5%; the rate found must then pass a longer
   confirmation step (--confirm-s, 10 s: a large socket buffer cannot hide an overload for that
-  long), else it is lowered by 5% until one passes. That rate is the server's "responses/s without
+  long), else it is lowered by 10% until one passes. That rate is the server's "responses/s without
   loss". A failed step is repeated once (the machine is shared; a
   neighbour's burst should not decide the figure) and the rate passes if the repeat passes; the
   same rule applies to both servers. Response latency p50/p99 (client kernel receive timestamp
@@ -62,6 +62,7 @@ from helpers.netns import TestNet  # noqa: E402
 OUT = REPO / "bench" / "out"
 LOSS_LIMIT = 0.001  # < 0.1 % loss
 BRACKET = 1.05  # bisect until the failing rate is within 5 % of the passing one
+CONFIRM_STEP_DOWN = 0.9  # a failed confirmation step is repeated 10 % lower
 GENERATOR_SHORTFALL = 0.97  # a step whose achieved send rate is below this fraction is not trusted
 TARGET_RATE = 20_000
 TARGET_SD_RATIO = 1.5
@@ -150,7 +151,8 @@ class Loader:
 
     def max_rate(self, name: str, server, addr: str) -> dict:
         """Highest rate with < 0.1 % loss: doubling, bisection to within 5 %, then a longer
-        confirmation step (--confirm-s), stepping down by 5 % until one passes."""
+        confirmation step (--confirm-s), stepping down by 10 % until one passes. A step the
+        generator could not send at its rate counts as failed."""
         steps = []
 
         def log(res):
@@ -163,9 +165,8 @@ class Loader:
                   f"{'  (retry)' if res.get('retry') else ''}", flush=True)
 
         step_s = self.args.step_s
-        good, bad = None, None
+        good, bad, gen_limit = None, None, None
         rate = float(self.args.start_rate)
-        limited = False
         while rate <= self.args.max_rate:
             res = self.attempt(server, addr, rate, step_s, log)
             if res["pass"]:
@@ -173,21 +174,19 @@ class Loader:
                 rate *= 2
             else:
                 bad = rate
-                limited = res["generator_limited"]
+                if res["generator_limited"]:
+                    gen_limit = rate
                 break
-        else:
-            limited = True  # never lost anything up to --max-rate
-        if good is not None and bad is not None and not limited:
+        if good is not None and bad is not None:
             while bad / good > BRACKET:
                 mid = round((good * bad) ** 0.5, -2)
                 res = self.attempt(server, addr, mid, step_s, log)
                 if res["pass"]:
                     good = mid
-                elif res["generator_limited"]:
-                    limited = True
-                    break
                 else:
                     bad = mid
+                    if res["generator_limited"]:
+                        gen_limit = mid
         confirmed, at_max = 0.0, None
         rate = good
         for _ in range(self.args.confirm_tries if good else 0):
@@ -195,9 +194,13 @@ class Loader:
             if res["pass"]:
                 confirmed, at_max = rate, res
                 break
-            rate = round(rate / BRACKET, -2)
+            if res["generator_limited"]:
+                gen_limit = rate
+            rate = round(rate * CONFIRM_STEP_DOWN, -2)
+        # The figure is a lower bound only when the generator, not the server, stopped the search.
+        limited = bad is None or (gen_limit is not None and confirmed and gen_limit <= confirmed * BRACKET ** 2)
         return {"max_rate": confirmed, "search_max_rate": good or 0.0, "first_failing_rate": bad,
-                "at_max": at_max, "generator_limited": limited, "steps": steps}
+                "at_max": at_max, "generator_limited": bool(limited), "steps": steps}
 
 
 # -- accuracy ----------------------------------------------------------------------------------
@@ -214,33 +217,38 @@ def read_measurements(path: Path, server: str) -> list[dict]:
     return rows
 
 
-def measure_accuracy(net, servers: dict, args, workdir: Path) -> dict:
-    """Both chronyd clients at once, so that both servers see the same conditions."""
-    clients = {}
-    for name, client_name in (("appliance", "client-a"), ("chronyd", "client-c")):
-        d = workdir / f"chrony-{client_name}"
-        clients[name] = Chrony(net[client_name], d, [
-            f"server {servers[name]} minpoll {args.poll} maxpoll {args.poll} iburst",
-            f"logdir {d}",
-            "log measurements",
-            "logbanner 0",
-        ]).start()
+def measure_accuracy(net, servers: dict, args, workdir: Path, tag: str = "") -> dict:
+    """One chronyd -x client follows both servers at once (two `server` lines): the same process,
+    namespace and moment measure both, so that nothing on the client side differs."""
+    d = workdir / f"chrony-client{tag}"
+    client = Chrony(net["client"], d, [
+        *(f"server {addr} minpoll {args.poll} maxpoll {args.poll} iburst" for addr in servers.values()),
+        f"logdir {d}",
+        "log measurements",
+        "logbanner 0",
+        "port 0",  # a client only
+    ]).start()
+    clients = {name: client for name in servers}
     need = args.warmup + args.samples
     interval_s = 2.0 ** args.poll
     deadline = time.monotonic() + need * interval_s * 3 + 30
+    stats: dict[str, list[dict]] = {n: [] for n in servers}
     try:
         while time.monotonic() < deadline:
-            counts = {n: len(read_measurements(c.dir / "measurements.log", servers[n])) for n, c in clients.items()}
+            counts = {n: len(read_measurements(d / "measurements.log", servers[n])) for n in servers}
             if min(counts.values()) >= need:
                 break
+            if min(counts.values()) >= args.warmup + 64:  # chrony's window is full of measured samples
+                for row in sourcestats(client):
+                    for n, addr in servers.items():
+                        if row["address"] == addr:
+                            stats[n].append(row)
             time.sleep(1)
     finally:
-        for c in clients.values():
-            c.stop()
+        client.stop()
     if args.keep_logs:
         Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
-        for name, c in clients.items():
-            shutil.copy(c.dir / "measurements.log", Path(args.keep_logs) / f"measurements-{name}.log")
+        shutil.copy(d / "measurements.log", Path(args.keep_logs) / f"measurements{tag}.log")
     result = {}
     for name, c in clients.items():
         rows = read_measurements(c.dir / "measurements.log", servers[name])
@@ -257,8 +265,21 @@ def measure_accuracy(net, servers: dict, args, workdir: Path) -> dict:
             "offset_robust_sd_us": robust_sd(offsets) * 1e6,
             "delay_median_us": statistics.median(delays) * 1e6,
             "timestamps": f"tx {use[0]['tx_src']} rx {use[0]['rx_src']}",
+            "chrony_sd_us": statistics.median(r["sd_s"] for r in stats[name]) * 1e6 if stats[name] else float("nan"),
+            "chrony_sd_snapshots": len(stats[name]),
         }
     return result
+
+
+def sourcestats(client) -> list[dict]:
+    """chronyc -c sourcestats: per source, the number of samples in chrony's regression window and
+    chrony's estimate of their standard deviation (weighted, so high-delay samples count less)."""
+    rows = []
+    for line in client.chronyc("-c", "sourcestats").splitlines():
+        f = line.split(",")
+        if len(f) >= 8:
+            rows.append({"address": f[0], "samples": int(f[1]), "sd_s": float(f[7])})
+    return rows
 
 
 def robust_sd(values: list[float]) -> float:
@@ -331,7 +352,8 @@ def print_table(results: dict, args) -> dict:
     print()
     print(f"NTP serving benchmark, {results['date']}")
     print(f"  machine: {results['machine']}")
-    print(f"  {len(results['rounds'])} throughput rounds ({args.step_s:g} s steps, {args.sockets} client sockets); "
+    print(f"  {len(results['rounds'])} throughput rounds ({args.step_s:g} s search steps, {args.confirm_s:g} s confirmation, "
+          f"{args.sockets} client sockets); "
           f"median [min-max]; '+' = generator-limited")
     print()
     print(f"  {'':{w0}}  {'appliance':>{w1}}  {'chronyd':>{w2}}  ratio (appliance/chronyd)")
@@ -356,21 +378,22 @@ def print_table(results: dict, args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="throughput rounds per server (default 3)")
-    ap.add_argument("--step-s", type=float, default=2.0, help="duration of one load step (default 2 s)")
+    ap.add_argument("--step-s", type=float, default=3.0, help="duration of one search step (default 3 s)")
     ap.add_argument("--start-rate", type=int, default=5000, help="first offered rate, requests/s (default 5000)")
     ap.add_argument("--max-rate", type=int, default=1_280_000, help="stop doubling above this rate")
     ap.add_argument("--confirm-s", type=float, default=10.0, help="duration of the confirmation step (default 10 s)")
-    ap.add_argument("--confirm-tries", type=int, default=4, help="confirmation attempts, 5 %% lower each (default 4)")
+    ap.add_argument("--confirm-tries", type=int, default=4, help="confirmation attempts, 10 %% lower each (default 4)")
     ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
     ap.add_argument("--sockets", type=int, default=16, help="client sockets (source ports) of the generator")
     ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency rows")
     ap.add_argument("--latency-s", type=float, default=5.0, help="duration of the latency step (default 5 s)")
     ap.add_argument("--poll", type=int, default=-4, help="accuracy clients' poll exponent (default -4)")
     ap.add_argument("--warmup", type=int, default=16, help="accuracy samples discarded first")
-    ap.add_argument("--samples", type=int, default=400, help="accuracy samples used (default 400)")
+    ap.add_argument("--samples", type=int, default=600, help="accuracy samples used (default 600)")
     ap.add_argument("--skip-accuracy", action="store_true", help="only the throughput and latency rounds")
     ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy measurement")
-    ap.add_argument("--json", metavar="FILE", help="also write every figure and step as JSON")
+    ap.add_argument("--json", metavar="FILE", default=str(OUT / "ntp_serve.json"),
+                    help="where to write every figure and step as JSON (default bench/out/ntp_serve.json)")
     ap.add_argument("--keep-logs", metavar="DIR", help="copy the accuracy clients' measurements.log files here")
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.samples < 10 or args.step_s <= 0 or args.confirm_s <= 0:
@@ -388,7 +411,7 @@ def run(args, exe: Path) -> int:
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                "command": " ".join([Path(sys.executable).name, *sys.argv]), "rounds": []}
     with tempfile.TemporaryDirectory(prefix="ntp_serve-") as tmp, \
-            TestNet(["appliance", "chronyd", "load", "client-a", "client-c"]) as net:
+            TestNet(["appliance", "chronyd", "load", "client"]) as net:
         workdir = Path(tmp)
         workdir.chmod(0o755)
         servers = {"appliance": net["appliance"].addr, "chronyd": net["chronyd"].addr}
@@ -432,9 +455,14 @@ def run(args, exe: Path) -> int:
         return 0
     verdict = print_table(results, args)
     c = results["appliance_counters"]
+    seen = sum(st["replies"] for rnd in results["rounds"] for st in rnd["appliance"]["steps"])
+    seen += sum(rnd["appliance"]["latency"]["replies"] for rnd in results["rounds"])
+    consistent = c["answered"] >= seen and c["received"] == c["answered"] + sum(c["dropped"].values())
     print(f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
           f"dropped {sum(c['dropped'].values()):,}, send errors {c.get('send_errors', 0)}, "
-          f"internal errors {c.get('internal_errors', 0)}")
+          f"internal errors {c.get('internal_errors', 0)}; the generator counted {seen:,} replies: "
+          f"{'consistent' if consistent else 'INCONSISTENT'}")
+    results["counters_consistent"] = consistent
     results["verdict"] = verdict
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
