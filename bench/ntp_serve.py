@@ -150,7 +150,9 @@ class Loader:
     def attempt(self, server, addr: str, rate: float, duration_s: float, log) -> dict:
         res = self.step(server, addr, rate, duration_s)
         log(res)
-        if not res["pass"] and not res["generator_limited"] and self.args.retries > 0:
+        for _ in range(self.args.retries):
+            if res["pass"] or res["generator_limited"]:
+                break
             res = self.step(server, addr, rate, duration_s)
             res["retry"] = True
             log(res)
@@ -360,9 +362,13 @@ def print_table(results: dict, args) -> dict:
     print()
     print(f"NTP serving benchmark, {results['date']}")
     print(f"  machine: {results['machine']}")
-    print(f"  {len(rounds)} rounds; each: accuracy ({args.samples} samples, poll {args.poll}), then the highest "
-          f"lossless rate ({args.step_s:g} s search steps, {args.confirm_s:g} s confirmation, {args.sockets} "
-          f"client sockets)")
+    parts = []
+    if not args.skip_accuracy:
+        parts.append(f"accuracy ({args.samples} samples, poll {args.poll})")
+    if not args.accuracy_only:
+        parts.append(f"the highest lossless rate ({args.step_s:g} s search steps, {args.confirm_s:g} s "
+                     f"confirmation, {args.sockets} client sockets) and latency")
+    print(f"  {len(rounds)} round{'s' if len(rounds) > 1 else ''}; each: {', then '.join(parts)}")
     print("  cells: median over rounds [min - max]; ratio: median over rounds of appliance/chronyd; "
           "'+': generator-limited")
     print()
@@ -402,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sockets", type=int, default=16, help="client sockets (source ports) of the generator")
     ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency rows")
     ap.add_argument("--latency-s", type=float, default=5.0, help="duration of the latency step (default 5 s)")
-    ap.add_argument("--poll", type=int, default=-4, help="accuracy clients' poll exponent (default -4)")
+    ap.add_argument("--poll", type=int, default=-4, help="accuracy client's poll exponent (default -4)")
     ap.add_argument("--warmup", type=int, default=16, help="accuracy samples discarded first")
     ap.add_argument("--samples", type=int, default=500, help="accuracy samples per round and server (default 500)")
     ap.add_argument("--skip-accuracy", action="store_true", help="only the throughput and latency rounds")

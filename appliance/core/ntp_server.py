@@ -139,7 +139,8 @@ def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
     for version in range(1, 5):
         for raw_poll in range(256):
             poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
-            heads[(version << 8) | raw_poll] = bytes(((leap << 6) | (version << 3) | Mode.SERVER, stratum, poll & 0xFF))
+            lvm = (leap << 6) | (version << 3) | Mode.SERVER
+            heads[(version << 8) | raw_poll] = bytes((lvm, stratum, poll & 0xFF))
     return tuple(heads)
 
 
@@ -214,7 +215,8 @@ class NtpServerCore:
                     return self._limited(verdict, (data[0] >> 3) & 7, poll, _TS.unpack_from(data, 40)[0])
             heads, tail = self._fast
             self.answered += 1
-            return Reply(heads[((data[0] & 0x38) << 5) | data[2]] + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
+            head = heads[((data[0] & 0x38) << 5) | data[2]]  # (version << 8) | poll octet
+            return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
         return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
 
     def _handle_general(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:

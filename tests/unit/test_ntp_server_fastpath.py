@@ -77,10 +77,14 @@ def test_fast_path_reply_fields():
     assert core.answered == core.received == 1
 
 
+datagrams = st.one_of(
+    st.binary(max_size=1200),
+    st.builds(lambda lvm, rest: bytes([lvm]) + rest, first_octets, st.binary(min_size=47, max_size=120)),
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(data=st.one_of(st.binary(max_size=1200),
-                      st.builds(lambda lvm, rest: bytes([lvm]) + rest, first_octets, st.binary(min_size=47, max_size=120))),
-       ratelimited=st.booleans())
+@given(data=datagrams, ratelimited=st.booleans())
 def test_handle_never_raises_and_never_amplifies(data, ratelimited):
     core = make_core(ServerState(synchronized=True), ratelimited, ["all"])
     for i in range(5):  # burst 3: the 4th and 5th are rate-limited (a KoD, then a drop)
