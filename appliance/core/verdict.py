@@ -170,20 +170,21 @@ def assess(f: InterfaceFacts) -> Assessment:
     if not (f.hw_tx or f.hw_rx or f.sw_tx or f.sw_rx):
         return Assessment(Verdict.UNUSABLE, ("the driver offers no packet timestamping at all",), tuple(notes))
 
-    missing_hw = []
-    if not f.hw_tx:
-        missing_hw.append("hardware transmit timestamps")
-    if not f.hw_rx:
-        missing_hw.append("hardware receive timestamps of PTP event messages")
-    if not f.hw_raw and not missing_hw:
-        missing_hw.append("timestamps in PHC time (hardware-raw-clock)")
+    hw = [(f.hw_tx, "hardware transmit"), (f.hw_rx, "hardware receive of PTP event messages"),
+          (f.hw_raw, "stamps in PHC time (hardware-raw-clock)")]
+    missing_hw = [name for ok, name in hw if not ok]
     if missing_hw:
-        why = "no " + " and no ".join(missing_hw)
+        if f.hw_tx or f.hw_rx:
+            why = "incomplete hardware timestamping: no " + ", no ".join(missing_hw)
+        else:
+            why = "no hardware timestamping"
         if f.virtual:
             why += " (a virtual interface: use the physical NIC under it)"
-        if not (f.sw_tx and f.sw_rx):
-            return Assessment(Verdict.UNUSABLE, (why, "and software timestamping is incomplete too"), tuple(notes))
-        return Assessment(Verdict.SOFTWARE_ONLY, (why + ": ptp4l would need time_stamping software",), tuple(notes))
+        missing_sw = [name for ok, name in ((f.sw_tx, "software-transmit"), (f.sw_rx, "software-receive")) if not ok]
+        if missing_sw:
+            return Assessment(Verdict.UNUSABLE, (why, "no " + " and no ".join(missing_sw) + " either"), tuple(notes))
+        return Assessment(Verdict.SOFTWARE_ONLY,
+                          (why + "; ptp4l could only run with time_stamping software, far less precise",), tuple(notes))
 
     if f.phc_index < 0:
         return Assessment(Verdict.SOFTWARE_ONLY,
