@@ -82,7 +82,7 @@ def render(inv) -> str:
         p = phcs.get(i.phc) if i.phc else None
         sensor = "-"
         if i.sensor:
-            sensor = f"{i.sensor} ({i.sensor_distance}) {_temp(i.temp_c)}"
+            sensor = f"{i.sensor_name} ({i.sensor_distance}) {_temp(i.temp_c)}"
         rows.append([
             i.name, i.driver or "-", i.phc or "-",
             "yes" if ts.get("hardware_transmit") else "no",

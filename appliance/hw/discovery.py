@@ -59,8 +59,8 @@ GNSS_WORDS = re.compile(r"\b(gps|gnss|u-?blox)\b", re.I)
 @dataclass
 class DeviceRecord:
     path: str  # sysfs devpath, /devices/...
-    subsystem: str | None
     sys_name: str
+    subsystem: str | None = None
     driver: str | None = None
     devnode: str | None = None
     parent: str | None = None
@@ -161,8 +161,10 @@ def collect_live(context=None, probe: bool = True) -> Snapshot:
             except OSError:
                 pass
         parent = dev.parent
-        records[path] = DeviceRecord(path, dev.subsystem, dev.sys_name, dev.driver, dev.device_node,
-                                     parent.device_path if parent is not None else None, attrs, props, children)
+        records[path] = DeviceRecord(path=path, sys_name=dev.sys_name, subsystem=dev.subsystem, driver=dev.driver,
+                                     devnode=dev.device_node,
+                                     parent=parent.device_path if parent is not None else None,
+                                     attributes=attrs, properties=props, children=children)
         if parent is not None:
             add(parent)
 
@@ -282,6 +284,7 @@ class Interface:
     phc_link: str | None  # phc_index | pci-parent
     family: str | None
     sensor: str | None
+    sensor_name: str | None
     sensor_distance: str | None
     temp_c: float | None
     verdict: str
@@ -346,12 +349,13 @@ class _Tree:
         self.by_path = {r.path: r for r in records}
 
     def ancestors(self, rec: DeviceRecord):
-        seen = set()
-        p = rec.parent
-        while p and p in self.by_path and p not in seen:
-            seen.add(p)
-            yield self.by_path[p]
-            p = self.by_path[p].parent
+        """Nearest first. sysfs device paths are hierarchical, so the ancestors are the recorded devices
+        whose path is a prefix of this one (class directories such as .../net/ are not devices)."""
+        parts = rec.path.split("/")
+        for n in range(len(parts) - 1, 1, -1):
+            anc = self.by_path.get("/".join(parts[:n]))
+            if anc is not None:
+                yield anc
 
     def pci(self, rec: DeviceRecord) -> DeviceRecord | None:
         if rec.subsystem == "pci":
@@ -506,7 +510,7 @@ def build_inventory(snap: Snapshot, families: list[NicFamily] | None = None) -> 
             mac=a.get("address"), operstate=a.get("operstate", "unknown"), virtual=virtual, loopback=loopback,
             fw_version=drv.get("fw_version") or None, timestamping=ts.to_dict() if ts else None,
             ts_error=facts.ts_error, phc=phc_name, phc_link=link, family=family.id if family else None,
-            sensor=sensor.id if sensor else None, sensor_distance=distance.value if distance else None,
+            sensor=sensor.id if sensor else None, sensor_name=sensor.name if sensor else None, sensor_distance=distance.value if distance else None,
             temp_c=temp_by_id[sensor.id].temp_c if sensor else None,
             verdict=result.verdict.value, reasons=list(result.reasons), notes=list(result.notes),
         ))
