@@ -41,7 +41,14 @@ def _kernel() -> str:
 
 
 def explain(exc: OSError, what: str, device: str, driver: str | None = None) -> ClockError:
-    """``what`` names the operation ("PTP_SYS_OFFSET_PRECISE", "clock_adjtime(ADJ_FREQUENCY)")."""
+    """``what`` names the operation ("PTP_SYS_OFFSET_PRECISE", "clock_adjtime(ADJ_FREQUENCY)").
+    The returned error keeps the errno (``.errno``)."""
+    err = _explain(exc, what, device, driver)
+    err.errno = exc.errno
+    return err
+
+
+def _explain(exc: OSError, what: str, device: str, driver: str | None) -> ClockError:
     code = exc.errno
     reason = os.strerror(code) if code else str(exc)
     who = f"driver {driver}" if driver else "this driver"

@@ -283,34 +283,38 @@ class PhcClock:
         stamps = [buf.ts[i].ns() for i in range(2 * samples + 1)]
         return best_of(brackets_from_interleaved(stamps), "basic")
 
-    def _candidates(self) -> list[str]:
-        if self._method is not None:
-            return [self._method]
-        return [m for m in METHODS if m != "precise" or self._raw_caps().cross_timestamping]
-
     def measure_offset_to_system(self, samples: int = 5) -> SysOffset:
         """PHC - CLOCK_REALTIME: best of ``samples`` readings (1..25) by shortest window."""
         samples = max(1, min(int(samples), ptp.PTP_MAX_SAMPLES))
-        problems = []
-        for method in self._candidates():
-            for _ in range(BUSY_RETRIES):
-                try:
-                    result = self._measure(method, samples)
-                except BusyError as exc:
-                    problems.append(str(exc))
-                    continue
-                except NotSupportedError as exc:
-                    problems.append(str(exc))
-                    break
-                except NoValidSample as exc:
-                    raise ClockError(f"{self.path}: {exc}") from None
-                if self._method != method:
-                    log.info("%s: measuring PHC - system clock with %s", self.path, method)
+        problems: list[str] = []
+        if self._method is not None:  # the method that worked last time, first
+            result = self._try_method(self._method, samples, problems)
+            if result is not None:
+                return result
+            log.warning("%s: %s stopped working, probing again: %s", self.path, self._method, problems[-1:])
+            self._method = None
+        for method in METHODS:
+            if method == "precise" and not self._raw_caps().cross_timestamping:
+                continue
+            result = self._try_method(method, samples, problems)
+            if result is not None:
+                log.info("%s: measuring PHC - system clock with %s", self.path, method)
                 self._method = method
                 return result
-            if self._method == method:  # the remembered method stopped working: probe again next time
-                self._method = None
         raise ClockError(f"{self.path}: no way to compare this PHC with the system clock: " + "; ".join(problems))
+
+    def _try_method(self, method: str, samples: int, problems: list[str]) -> SysOffset | None:
+        for _ in range(BUSY_RETRIES):
+            try:
+                return self._measure(method, samples)
+            except BusyError as exc:
+                problems.append(str(exc))
+            except NotSupportedError as exc:
+                problems.append(str(exc))
+                return None
+            except NoValidSample as exc:
+                raise ClockError(f"{self.path}: {exc}") from None
+        return None
 
     # -- pins, PPS, external timestamps, periodic outputs --------------------------------------------
     def pins(self) -> list[Pin]:
@@ -354,7 +358,9 @@ class PhcClock:
         req = ptp.ptp_extts_request(index=index, flags=flags)
         try:
             self._ioctl(ptp.PTP_EXTTS_REQUEST2, req)
-        except NotSupportedError:
+        except NotSupportedError as exc:
+            if getattr(exc, "errno", None) != errno.ENOTTY:  # the driver refused the request itself
+                raise
             req.flags &= ptp.PTP_EXTTS_V1_VALID_FLAGS  # kernels before 5.8 know no strict flag
             self._ioctl(ptp.PTP_EXTTS_REQUEST, req)
 
@@ -400,8 +406,8 @@ class PhcClock:
         req.flags = flags
         try:
             self._ioctl(ptp.PTP_PEROUT_REQUEST2, req)
-        except NotSupportedError:
-            if flags:  # the original ioctl takes no flags at all
+        except NotSupportedError as exc:
+            if getattr(exc, "errno", None) != errno.ENOTTY or flags:  # the original ioctl takes no flags
                 raise
             self._ioctl(ptp.PTP_PEROUT_REQUEST, req)
 

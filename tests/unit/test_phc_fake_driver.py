@@ -366,3 +366,30 @@ def test_struct_sizes_are_what_the_ioctl_numbers_encode():
             assert size == 0
         elif arg is not None:
             assert size == ctypes.sizeof(arg)
+
+
+def test_is_a_clock(make_clock):
+    from appliance.core.clock import Clock
+
+    clock, _ = make_clock()
+    assert isinstance(clock, Clock)
+
+
+def test_remembered_method_that_stops_working_is_replaced_in_the_same_call(make_clock):
+    clock, drv = make_clock()
+    assert clock.measure_offset_to_system().method == "precise"
+    drv.fail["PTP_SYS_OFFSET_PRECISE"] = errno.EOPNOTSUPP  # e.g. PTM switched off
+    assert clock.measure_offset_to_system().method == "extended"
+    assert clock.measure_offset_to_system().method == "extended"
+
+
+def test_driver_refusal_of_a_v2_request_is_not_retried_as_v1(make_clock):
+    clock, drv = make_clock()
+    drv.fail["PTP_EXTTS_REQUEST"] = errno.EOPNOTSUPP  # mlx5 refuses both edges with PTP_STRICT_FLAGS
+    with pytest.raises(NotSupportedError):
+        clock.request_extts(0, rising=True, falling=True)
+    assert drv.calls[-1] == "PTP_EXTTS_REQUEST2"
+    drv.fail["PTP_PEROUT_REQUEST"] = errno.EINVAL
+    with pytest.raises(NotSupportedError):
+        clock.request_perout(0, 1_000_000_000)
+    assert drv.calls[-1] == "PTP_PEROUT_REQUEST2"
