@@ -24,6 +24,13 @@ def test_clock_gettime_realtime_agrees_with_python():
     pytest.fail(f"CLOCK_REALTIME through ctypes {ours} not within [{a}, {b}]")
 
 
+def test_ctypes_timespec_binding_reads_the_same_clock():
+    a = pc.clock_gettime_ns_ctypes(tx.CLOCK_MONOTONIC)
+    b = pc.clock_gettime_ns(tx.CLOCK_MONOTONIC)
+    c = pc.clock_gettime_ns_ctypes(tx.CLOCK_MONOTONIC)
+    assert a <= b <= c and c - a < 1_000_000_000
+
+
 def test_monotonic_raw_and_tai_are_readable():
     assert pc.clock_gettime_ns(tx.CLOCK_MONOTONIC_RAW) > 0
     assert pc.clock_gettime_ns(tx.CLOCK_TAI) >= pc.clock_gettime_ns(tx.CLOCK_REALTIME) - 10**9
@@ -56,9 +63,10 @@ def test_no_write_ever_reaches_a_system_clock(clockid, monkeypatch):
 def test_dynamic_clock_of_a_non_clock_fd_is_refused_by_the_kernel():
     fd = os.open("/dev/null", os.O_RDONLY)
     try:
-        with pytest.raises(OSError) as e:
-            pc.clock_gettime_ns(FD_TO_CLOCKID(fd))
-        assert e.value.errno == errno.EINVAL
+        for read in (pc.clock_gettime_ns, pc.clock_gettime_ns_ctypes):
+            with pytest.raises(OSError) as e:
+                read(FD_TO_CLOCKID(fd))
+            assert e.value.errno == errno.EINVAL
     finally:
         os.close(fd)
 
