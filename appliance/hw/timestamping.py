@@ -12,7 +12,7 @@ import errno
 import fcntl
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..core.clock import ClockError
 from .uapi import ethtool as et
@@ -111,7 +111,6 @@ class DrvInfo:
     version: str
     fw_version: str
     bus_info: str
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"driver": self.driver, "version": self.version, "fw_version": self.fw_version,
