@@ -47,7 +47,10 @@ def open_clock(cfg: Config):
         from .hw.phc import open_phc
     except ImportError as exc:
         raise ServeError(f"clock.source phc needs the PHC layer (appliance.hw.phc): {exc}") from None
-    return open_phc(interface=cfg.clock.interface, device=cfg.clock.device), None
+    try:
+        return open_phc(interface=cfg.clock.interface, device=cfg.clock.device), None
+    except ClockError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def measure_precision_log2() -> int:
@@ -99,6 +102,7 @@ class Appliance:
         self.udp: NtpUdpServer | None = None
         self.control: ControlServer | None = None
         self._ref_time_ns = 0
+        self.hotplug = None
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -143,14 +147,36 @@ class Appliance:
             self.clock.close()
             raise
         self.udp.start()
+        self._start_hotplug(info)
         self._tick()
         self._thread = threading.Thread(target=self._loop, name="discipline", daemon=True)
         self._thread.start()
         if self.ntp_core.access.empty:
             log.warning("ntp.allow is empty: every NTP client will be refused")
 
+    # -- hot plug (issue 3): a PHC or NIC that vanishes or appears is logged and listed in status events
+    def _start_hotplug(self, info) -> None:
+        if info.kind != "phc":
+            return
+        from .hw.discovery import HotplugMonitor, describe_event
+
+        phc = f"ptp{info.details['phc_index']}" if info.details.get("phc_index") is not None else None
+
+        def on_event(ev) -> None:
+            said = describe_event(ev, watched_phc=phc, watched_interface=info.details.get("interface"))
+            if said is not None:
+                log.log(said[0], "%s", said[1])
+                self.snapshot.events = (self.snapshot.events + [{"time": time.time(), "hotplug": said[1]}])[-20:]
+
+        try:
+            self.hotplug = HotplugMonitor(on_event, subsystems=("ptp", "net")).start()
+        except Exception as exc:  # noqa: BLE001 - monitoring is an aid, not a reason to stop serving
+            log.warning("hot-plug monitoring unavailable: %s", exc)
+
     def stop(self) -> None:
         self._stop.set()
+        if self.hotplug is not None:
+            self.hotplug.stop()
         if getattr(self, "_thread", None) is not None:
             self._thread.join(timeout=5)
         if self.udp is not None:
