@@ -24,6 +24,7 @@ from .core.ntp_server import NtpServerCore, ServerState
 from .core.ratelimit import RateLimiter
 from .core.states import SyncState
 from .core.timemap import TimeMap
+from .monitoring.history import History
 from .ntp.server import NtpUdpServer, open_socket
 
 log = logging.getLogger("appliance.service")
@@ -99,6 +100,10 @@ class Appliance:
         self.udp: NtpUdpServer | None = None
         self.control: ControlServer | None = None
         self._ref_time_ns = 0
+        # monitoring (issue 7): the recent history `diagnose` fits its trend to, and /metrics
+        d = cfg.clock.discipline
+        self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)
+        self.metrics = None
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -142,6 +147,14 @@ class Appliance:
                 s.close()
             self.clock.close()
             raise
+        try:
+            self._start_metrics()
+        except ServeError:
+            self.control.stop()
+            for s in sockets:
+                s.close()
+            self.clock.close()
+            raise
         self.udp.start()
         self._tick()
         self._thread = threading.Thread(target=self._loop, name="discipline", daemon=True)
@@ -149,10 +162,25 @@ class Appliance:
         if self.ntp_core.access.empty:
             log.warning("ntp.allow is empty: every NTP client will be refused")
 
+    def _start_metrics(self) -> None:
+        """/metrics on monitoring.metrics_listen (issue 7); a port conflict is a ServeError naming it."""
+        if not self.cfg.monitoring.metrics_listen:
+            return
+        from .monitoring.metrics import MetricsError, for_appliance
+
+        server = for_appliance(self, self.cfg.monitoring.metrics_listen)
+        try:
+            server.start()
+        except MetricsError as exc:
+            raise ServeError(str(exc)) from None
+        self.metrics = server
+
     def stop(self) -> None:
         self._stop.set()
         if getattr(self, "_thread", None) is not None:
             self._thread.join(timeout=5)
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.udp is not None:
             self.udp.stop()
         if self.control is not None:
@@ -164,7 +192,7 @@ class Appliance:
         return self._stop.wait(timeout_s)
 
     def handlers(self) -> dict:
-        return {"status": lambda req: self.status()}
+        return {"status": lambda req: self.status(), "history": self.history.reply}
 
     # -- the discipline loop --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -218,6 +246,8 @@ class Appliance:
         self.snapshot.last_offset_ns = offset_ns
         self.snapshot.temperature_c = temp() if temp else None
         self.ntp_core.set_state(self._server_state(decision))
+        self.history.record(time.time(), decision.state.value, offset_ns, decision.error_bound_s,
+                            self.discipline.freq_ppb if self.discipline else None, self.snapshot.temperature_c)
 
     def _server_state(self, decision: Decision) -> ServerState:
         if not decision.healthy:

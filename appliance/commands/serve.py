@@ -44,7 +44,8 @@ def run(args) -> int:
     print(
         f"appliance {cfg.node.name}: serving NTP on {addrs} from {app.clock.info().name}\n"
         f"  query it:   appliance query {first}   (or: ntpdate -q / chronyd server ... port)\n"
-        f"  status:     appliance status --control-socket {app.control_path}",
+        f"  status:     appliance status --control-socket {app.control_path}"
+        + (f"\n  metrics:    http://{app.metrics.address}/metrics" if app.metrics else ""),
         flush=True,
     )
     with stop_on_signals(app):

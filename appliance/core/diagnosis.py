@@ -401,11 +401,29 @@ def appliance_trends(p: _Parsed, limits: Limits) -> list[drift.Trend]:
     return out
 
 
-def check_drift(trends: list[drift.Trend], tracking: Tracking | None, limits: Limits) -> Check:
-    name = "drift"
-    ev: dict = {"trends": [t.as_dict() for t in trends]}
+def _uncorrected(tracking: Tracking | None, history: dict | None, limits: Limits) -> list[dict]:
+    """How fast the clock would drift if nothing corrected it, and when it would reach the threshold:
+    chrony's tracking frequency, and the appliance's current frequency correction (evidence only: the
+    services do correct these, so they are not verdicts)."""
+    out = []
     if tracking is not None:
-        ev["uncorrected_frequency_ppm"] = tracking.frequency  # what chronyd compensates
+        rate = tracking.frequency * 1e-6
+        out.append({"source": "chronyd tracking frequency (system clock)", "rate_ppm": tracking.frequency,
+                    "threshold_reached_in_s": drift.time_to_cross(0.0, rate, limits.offset_s)})
+    samples = _get(history, "samples", kind=list) or []
+    freq = next((s.get("freq_ppb") for s in reversed(samples) if isinstance(s, dict)
+                 and isinstance(s.get("freq_ppb"), _NUM)), None)
+    if freq is not None:
+        rate = -freq * 1e-9  # the correction speeds the clock up by freq: uncorrected, it runs slow by as much
+        out.append({"source": "appliance oscillator (minus its frequency correction)", "rate_ppm": rate * 1e6,
+                    "threshold_reached_in_s": drift.time_to_cross(0.0, rate, limits.offset_s)})
+    return out
+
+
+def check_drift(trends: list[drift.Trend], tracking: Tracking | None, limits: Limits,
+                history: dict | None = None) -> Check:
+    name = "drift"
+    ev: dict = {"trends": [t.as_dict() for t in trends], "if_uncorrected": _uncorrected(tracking, history, limits)}
     if not trends:
         return Check(name, Verdict.OK, "no drift trend: not enough samples (chronyc sourcestats or the appliance's "
                      "history)", "not available", ev)
@@ -625,7 +643,7 @@ def evaluate(raw: dict[str, Raw], now_s: float, limits: Limits = Limits()) -> Re
         _guard(check_clock, "clock", p, raw, limits),
         _guard(check_chrony, "chrony", p, raw, limits, now_s),
         _guard(check_sources, "chrony_sources", p, raw),
-        _guard(check_drift, "drift", trends, p.tracking, limits),
+        _guard(check_drift, "drift", trends, p.tracking, limits, p.history),
         _guard(check_kernel, "kernel", p, raw, limits),
         _guard(check_timedatectl, "timedatectl", p, raw),
         _guard(check_rtc, "rtc", p, raw, limits, now_s),

@@ -199,7 +199,7 @@ def save(directory: str | Path, raw: dict[str, Raw], collected_at: float, proven
         r = raw.get(name)
         if r is None:
             continue
-        entry = {"state": r.state, "detail": r.detail, "file": None}
+        entry = {"state": r.state, "detail": r.detail, "expected": r.expected, "file": None}
         if r.text is not None:
             (d / FILES[name]).write_text(r.text)
             entry["file"] = FILES[name]
@@ -234,5 +234,5 @@ def load(directory: str | Path) -> tuple[dict[str, Raw], float, dict]:
             except OSError as exc:
                 raise BundleError(f"{d / str(entry['file'])}: {exc.strerror}") from None
         state = entry.get("state", AVAILABLE if text is not None else NOT_AVAILABLE)
-        raw[name] = Raw(str(state), text, str(entry.get("detail", "")))
+        raw[name] = Raw(str(state), text, str(entry.get("detail", "")), entry.get("expected") is True)
     return raw, float(at), bundle
