@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -71,12 +72,21 @@ def _run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess | Raw
     if exe is None:
         return Raw(NOT_AVAILABLE, detail=f"{argv[0]} not found")
     try:
-        return subprocess.run([exe, *argv[1:]], capture_output=True, text=True, timeout=timeout_s,
-                              errors="replace", env={**os.environ, "LC_ALL": "C"})
-    except subprocess.TimeoutExpired:
-        return Raw(ERROR, detail=f"{argv[0]} did not finish within {timeout_s:g} s")
+        # its own process group, so that a hung tool is killed with whatever it started
+        p = subprocess.Popen([exe, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             errors="replace", env={**os.environ, "LC_ALL": "C"}, start_new_session=True)
     except OSError as exc:
         return Raw(ERROR, detail=f"{argv[0]}: {exc.strerror}")
+    try:
+        out, err = p.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+        return Raw(ERROR, detail=f"{argv[0]} did not finish within {timeout_s:g} s")
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 def _first_line(text: str) -> str:
