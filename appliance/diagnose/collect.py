@@ -159,12 +159,15 @@ def pmc(opts: Options) -> Raw:
     return Raw(AVAILABLE, r.stdout)
 
 
-def appliance(opts: Options, command: str) -> Raw:
+HISTORY_SAMPLES = 1200  # the appliance's last samples fetched for the trend (20 min at 1 s)
+
+
+def appliance(opts: Options, command: str, **args) -> Raw:
     from ..control_socket import ControlError, request
 
     path = opts.control_socket
     try:
-        return Raw(AVAILABLE, json.dumps(request(path, command, timeout_s=opts.timeout_s)))
+        return Raw(AVAILABLE, json.dumps(request(path, command, timeout_s=opts.timeout_s, **args)))
     except ControlError as exc:
         msg = str(exc)
         if "no appliance is running" in msg:
@@ -185,7 +188,7 @@ def gather(opts: Options) -> tuple[dict[str, Raw], float]:
     raw["timedatectl"] = timedatectl(opts)
     raw["pmc"] = pmc(opts)
     raw["appliance_status"] = appliance(opts, "status")
-    raw["appliance_history"] = (appliance(opts, "history") if raw["appliance_status"].state == AVAILABLE
+    raw["appliance_history"] = (appliance(opts, "history", last=HISTORY_SAMPLES) if raw["appliance_status"].state == AVAILABLE
                                 else Raw(NOT_RUNNING, detail="no appliance status"))
     return mark_expected(raw, opts.expect), collected_at
 

@@ -182,3 +182,16 @@ def test_http_server_ipv6():
         assert b"appliance_info" in urllib.request.urlopen(f"http://{server.address}/metrics", timeout=5).read()
     finally:
         server.stop()
+
+
+def test_history_ring():
+    from appliance.monitoring.history import History
+
+    h = History(maxlen=5, max_error_bound_s=0.1, interval_s=1.0)
+    for i in range(8):
+        h.record(100.0 + i, "locked", float(i), 1e-7, 10.0, 24.0)
+    r = h.reply({})
+    assert [s["t"] for s in r["samples"]] == [103.0, 104.0, 105.0, 106.0, 107.0]
+    assert r["max_error_bound_s"] == 0.1 and r["interval_s"] == 1.0
+    assert [s["offset_ns"] for s in h.reply({"last": 2})["samples"]] == [6.0, 7.0]
+    assert h.reply({"last": 0})["samples"] == [] and len(h.reply({"last": "x"})["samples"]) == 5
