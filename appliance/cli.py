@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "status",
     "config_cmd",
     "discover",
+    "diagnose",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

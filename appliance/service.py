@@ -24,6 +24,7 @@ from .core.ntp_server import NtpServerCore, ServerState
 from .core.ratelimit import RateLimiter
 from .core.states import SyncState
 from .core.timemap import TimeMap
+from .monitoring.history import History
 from .ntp.server import NtpUdpServer, open_socket
 
 log = logging.getLogger("appliance.service")
@@ -103,6 +104,10 @@ class Appliance:
         self.control: ControlServer | None = None
         self._ref_time_ns = 0
         self.hotplug = None
+        # monitoring (issue 7): the recent history `diagnose` fits its trend to, and /metrics
+        d = cfg.clock.discipline
+        self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)
+        self.metrics = None
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -146,6 +151,14 @@ class Appliance:
                 s.close()
             self.clock.close()
             raise
+        try:
+            self._start_metrics()
+        except ServeError:
+            self.control.stop()
+            for s in sockets:
+                s.close()
+            self.clock.close()
+            raise
         self.udp.start()
         self._start_hotplug(info)
         self._tick()
@@ -173,12 +186,27 @@ class Appliance:
         except Exception as exc:  # noqa: BLE001 - monitoring is an aid, not a reason to stop serving
             log.warning("hot-plug monitoring unavailable: %s", exc)
 
+    def _start_metrics(self) -> None:
+        """/metrics on monitoring.metrics_listen (issue 7); a port conflict is a ServeError naming it."""
+        if not self.cfg.monitoring.metrics_listen:
+            return
+        from .monitoring.metrics import MetricsError, for_appliance
+
+        server = for_appliance(self, self.cfg.monitoring.metrics_listen)
+        try:
+            server.start()
+        except MetricsError as exc:
+            raise ServeError(str(exc)) from None
+        self.metrics = server
+
     def stop(self) -> None:
         self._stop.set()
         if self.hotplug is not None:
             self.hotplug.stop()
         if getattr(self, "_thread", None) is not None:
             self._thread.join(timeout=5)
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.udp is not None:
             self.udp.stop()
         if self.control is not None:
@@ -190,7 +218,7 @@ class Appliance:
         return self._stop.wait(timeout_s)
 
     def handlers(self) -> dict:
-        return {"status": lambda req: self.status()}
+        return {"status": lambda req: self.status(), "history": self.history.reply}
 
     # -- the discipline loop --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -244,6 +272,8 @@ class Appliance:
         self.snapshot.last_offset_ns = offset_ns
         self.snapshot.temperature_c = temp() if temp else None
         self.ntp_core.set_state(self._server_state(decision))
+        self.history.record(time.time(), decision.state.value, offset_ns, decision.error_bound_s,
+                            self.discipline.freq_ppb if self.discipline else None, self.snapshot.temperature_c)
 
     def _server_state(self, decision: Decision) -> ServerState:
         if not decision.healthy:

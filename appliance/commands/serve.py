@@ -48,7 +48,8 @@ def run(args) -> int:
         f"  query it:  {prog} query {listen[0]}\n"
         f"        or:  chronyd -Q 'server {host} port {port} iburst'   (prints the offset, sets nothing)\n"
         f"  status:    {prog} status --control-socket {app.control_path}\n"
-        f"  stop:      Ctrl-C",
+        + (f"  metrics:   http://{app.metrics.address}/metrics\n" if app.metrics else "")
+        + "  stop:      Ctrl-C",
         flush=True,
     )
     with stop_on_signals(app):
