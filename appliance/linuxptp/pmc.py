@@ -34,7 +34,7 @@ class PmcClient:
         self.domain = domain
         self.timeout_s = timeout_s
         pid = os.getpid()
-        self.local_path = str(local_path or f"{self.server}.appliance.{pid}.{next(_instance)}")
+        self.local_path = str(local_path or Path(self.server).parent / f"pmc.{pid}.{next(_instance)}")
         # ptp4l's UDS answers go back to this port identity; portNumber = pid, as pmc does.
         self.source = m.PortIdentity(b"\x00" * 8, pid & 0xFFFF)
         self._seq = itertools.count()

@@ -47,9 +47,10 @@ def run_dir(cfg: Config) -> Path:
 
 
 def uds_address(cfg: Config, directory: Path | None = None) -> str:
-    path = str((directory or run_dir(cfg)) / "ptp4l.sock")
-    # the appliance's own client socket is this path plus ".appliance.<pid>.<n>"
-    if len(path.encode()) + 24 > UNIX_PATH_MAX:
+    d = directory or run_dir(cfg)
+    path = str(d / "ptp4l.sock")
+    # the appliance's own client socket sits beside it: "pmc.<pid>.<n>" (at most 17 characters)
+    if len(str(d).encode()) + 18 > UNIX_PATH_MAX:
         raise RenderError(f"node.state_dir is too long for a Unix socket path ({path}); use a shorter one")
     return path
 
