@@ -2,7 +2,7 @@
 designated order (and the preemption policy), and ptp4l's synchronization-uncertain flag.
 
 Clock quality (the values ptp4l announces when this node is grandmaster; IEEE 1588-2019 7.6.2.5
-clockClass / Table 4, 7.6.2.6 clockAccuracy / Table 5, 7.6.2.8 timeSource / Table 6). The values are
+clockClass / Table 4, 7.6.2.6 clockAccuracy / Table 5, timeSource / Table 6). The values are
 those of ITU-T G.8275.1 (T-GM 6, T-BC holdover 135/165, default 248) and of the OCP data-centre PTP
 profile (class 6 with clockAccuracy 0x21 and offsetScaledLogVariance 0x4E5D for a clock traceable to
 a PRTC-A class reference), with one deliberate difference: OCP and G.8275.1 give a grandmaster in

@@ -127,6 +127,15 @@ def test_grandmaster_failover_and_return(net, tmp_path):
             assert st[f]["sync"]["reference_source"] == "ptp"
             assert abs(st[f]["sync"]["offset_ns"]) < LOCK_NS  # its SimPhc (started 300/-200 us off) follows
         assert _ptp(st["cp-a"])["offset_ns"] is None and _ptp(st["cp-a"])["path_delay_ns"] is None
+        seen = {"offset": [], "delay": []}
+        for _ in range(20):  # 2 s of ptp4l's measurements, for the record
+            for f in ("cp-b", "cp-c"):
+                p = _ptp(_status(apps[f]))
+                seen["offset"].append(p["offset_ns"])
+                seen["delay"].append(p["path_delay_ns"])
+            time.sleep(0.1)
+        print(f"\nptp4l software timestamping: offsets {min(seen['offset']):+.0f} .. {max(seen['offset']):+.0f} ns, "
+              f"path delays {min(seen['delay']):.0f} .. {max(seen['delay']):.0f} ns")
         assert st["cp-a"]["sync"]["state"] == "freerun"
 
         # 2. kill the grandmaster's appliance: its ptp4l dies with it; cp-b takes over

@@ -84,3 +84,10 @@ def test_describe_lists_every_transition():
     text = describe()
     assert text.count("\n") == len(TRANSITIONS) + 1
     assert "| following | sync_lost | holdover | listening |" in text
+
+
+def test_readme_carries_the_generated_table():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "appliance" / "linuxptp" / "README.md"
+    assert describe() in readme.read_text(), "regenerate the table in appliance/linuxptp/README.md from describe()"
