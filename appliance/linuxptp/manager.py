@@ -102,6 +102,7 @@ class PtpManager:
         self._want_gm: m.GrandmasterSettingsNp | None = None
         self._want_gm_why = ""
         self._applied: dict[str, object] = {}
+        self._restarted = False
         self.warnings: list[str] = []
         if p.timestamping == "software":
             self.warnings.append("software timestamping (ptp.timestamping: software): lab and test use only; "
@@ -230,7 +231,7 @@ class PtpManager:
                 self._last_ingress = None
                 self._last_sample = None
                 self._new_samples.clear()
-            self.priority2.restart()
+                self._restarted = True  # the poll thread restarts the priority2 policy
         elif new == FAILED:
             self._feed_state(classify(None, False), failed=True)
             self._warn_once(f"ptp4l failed repeatedly and is no longer restarted: {self.children[name].last_error}")
@@ -337,6 +338,10 @@ class PtpManager:
         self._apply(now, state, parent, sync)
 
     def _apply(self, now: float, state: PtpState, parent: m.ParentDataSet, sync: NodeSync) -> None:
+        with self._lock:
+            restarted, self._restarted = self._restarted, False
+        if restarted:
+            self.priority2.restart()
         gm_p2 = parent.gm_priority2 if state is PtpState.FOLLOWING else None
         before = self.priority2.phase
         p2 = self.priority2.update(now, state, gm_p2, sync.state)
