@@ -103,6 +103,7 @@ class PtpManager:
         self._want_gm_why = ""
         self._applied: dict[str, object] = {}
         self._restarted = False
+        self._last_answer_s = 0.0
         self.warnings: list[str] = []
         if p.timestamping == "software":
             self.warnings.append("software timestamping (ptp.timestamping: software): lab and test use only; "
@@ -214,8 +215,6 @@ class PtpManager:
     def _ptp4l_healthy(self) -> bool:
         # the poll thread talks to ptp4l several times a second: healthy while it answered lately
         return time.monotonic() - self._last_answer_s <= 3.0
-
-    _last_answer_s = 0.0
 
     def _on_child_state(self, name: str, old: str, new: str) -> None:
         self._event({"kind": "child", "program": name, "from": old, "to": new})

@@ -214,8 +214,8 @@ class Child:
                 reader.join(2.0)
                 self.last_exit = proc.returncode
             ran_s = time.monotonic() - t0
-            last_line = next((x for x in reversed(self.tail) if x.strip()), "")
-            self.last_error = why + (f"; last output: {last_line}" if last_line else "")
+            last_lines = [x.strip() for x in self.tail if x.strip()][-3:]
+            self.last_error = why + (f"; last output: {' | '.join(last_lines)}" if last_lines else "")
             delay = self.policy.failed(time.monotonic(), ran_s)
             if delay is None:
                 self._set_state(FAILED)

@@ -210,3 +210,31 @@ def test_grandmaster_failover_and_return(net, tmp_path):
     finally:
         for a in apps.values():
             a.stop()
+
+
+def test_ptp4l_that_cannot_run_is_reported_loudly(net, tmp_path):
+    """Hardware timestamping on a veth (no PHC): ptp4l exits at once, every time. The supervisor
+    retries with backoff, then gives up: status says faulty and why, the log says FAILED, and the
+    rest of the appliance keeps serving."""
+    h = net["cp-c"]
+    cfg = write_config(tmp_path / "hw.yaml", "cp-c", [f"{h.addr}:123"], extra={
+        "node": {"name": "cp-c", "state_dir": str(tmp_path / "hw")},
+        "clock": {"source": "sim", "sim": {"oscillator": "ideal", "reference": True}},
+        "ptp": {"enabled": True, "interface": h.iface, "timestamping": "hardware", "restart_limit": 2},
+    })
+    app = ApplianceProc(cfg, host=h)
+    try:
+        app.start(wait_state=None)
+        st = _wait({"cp-c": app}, lambda s: _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "failed", 30,
+                   "the supervisor to give up on ptp4l")["cp-c"]
+        p = _ptp(st)
+        assert p["role"] == "faulty" and p["state"] == "faulty"
+        assert p["children"]["ptp4l"]["starts"] == 2
+        assert "does not support" in p["children"]["ptp4l"]["last_error"]
+        assert any("ptp4l failed repeatedly" in w for w in p["warnings"])
+        assert not any("software timestamping" in w for w in p["warnings"])
+        assert st["sync"]["state"] in ("acquiring", "locked")  # the clock and NTP side still run
+        assert app.proc.poll() is None
+    finally:
+        app.stop()
+    assert "ptp4l FAILED 2 times" in app.output()
