@@ -108,6 +108,8 @@ class Appliance:
         d = cfg.clock.discipline
         self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)
         self.metrics = None
+        self.ptp = None  # PtpManager when cfg.ptp.enabled (issue 5)
+        self._ref_source: str | None = None  # what the node's time rests on: "primary" | "ptp" | None
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -125,7 +127,7 @@ class Appliance:
         self.discipline = Discipline(
             DisciplineConfig(
                 max_freq_ppb=caps.max_adj_ppb,
-                has_reference=self.reference is not None,
+                has_reference=self.reference is not None or (cfg.ptp.enabled and cfg.ptp.ts2phc is not None),
                 lock_threshold_ns=d.lock_threshold_ns,
                 step_threshold_ns=d.step_threshold_ns,
                 max_error_bound_s=d.max_error_bound_s,
@@ -161,6 +163,7 @@ class Appliance:
             raise
         self.udp.start()
         self._start_hotplug(info)
+        self._start_ptp()
         self._tick()
         self._thread = threading.Thread(target=self._loop, name="discipline", daemon=True)
         self._thread.start()
@@ -207,6 +210,8 @@ class Appliance:
             self._thread.join(timeout=5)
         if self.metrics is not None:
             self.metrics.stop()
+        if self.ptp is not None:
+            self.ptp.stop()
         if self.udp is not None:
             self.udp.stop()
         if self.control is not None:
@@ -246,10 +251,12 @@ class Appliance:
             log.error("clock read failed: %s", exc)
             self._publish(self.discipline.fault(now_s), None)
             return
-        offset = self.reference.measure() if self.reference is not None else None
+        offset, source = self._reference_offset()
         decision = self.discipline.tick(now_s, offset)
         try:
-            if decision.step_ns:
+            if self.ptp is not None and self.ptp.steers_clock():
+                pass  # ptp4l or phc2sys steers the clock now: the appliance only watches
+            elif decision.step_ns:
                 self.clock.step(decision.step_ns)
                 log.warning("clock stepped by %+.9f s", decision.step_ns / 1e9)
                 self._measure_system()
@@ -259,7 +266,10 @@ class Appliance:
             log.error("clock adjustment failed: %s", exc)
         if offset is not None:
             self._ref_time_ns = self._timemap.to_served_ns(time.time_ns())
+            self._ref_source = source
         self._publish(decision, offset)
+        if self.ptp is not None:
+            self.ptp.update_sync(decision.state, decision.error_bound_s, self._ref_source)
 
     def _publish(self, decision: Decision, offset_ns: float | None) -> None:
         for old, new, event in decision.transitions:
@@ -279,7 +289,7 @@ class Appliance:
         if not decision.healthy:
             return ServerState.unsynchronized(self.precision_log2)
         if decision.state is SyncState.LOCKED:
-            ref_id = b"PHC\x00" if self.cfg.clock.source == "sim" else b"PTP\x00"
+            ref_id = b"PHC\x00" if self.cfg.clock.source == "sim" and self._ref_source != "ptp" else b"PTP\x00"
         elif decision.state is SyncState.HOLDOVER:
             ref_id = REFID_HOLDOVER
         else:
@@ -325,14 +335,67 @@ class Appliance:
                     "available" if getattr(self.reference, "available", True) else "lost"
                 ),
                 "offset_ns": snap.last_offset_ns,
+                "reference_source": self._ref_source,
                 "events": snap.events,
             },
+            "ptp": self._ptp_status(),
             "ntp": {
                 "listen": [f"{h}:{p}" if ":" not in h else f"[{h}]:{p}" for h, p in (self.udp.addresses if self.udp else [])],
                 "stratum": self.ntp_core.state.stratum if self.ntp_core.state.synchronized else 16,
                 **ntp,
             },
         }
+
+    # -- ptp (issue 5): linuxptp under the appliance ------------------------------------------------
+    def _start_ptp(self) -> None:
+        """Start the PTP side when configured; a missing program or bad config stops `serve` here."""
+        if not self.cfg.ptp.enabled:
+            return
+        from .linuxptp.manager import PtpError, PtpManager
+
+        try:
+            self.ptp = PtpManager(self.cfg)
+            self.ptp.start()
+        except PtpError as exc:
+            self.ptp = None
+            self.stop()
+            raise ServeError(f"ptp: {exc}") from None
+
+    def _reference_offset(self) -> tuple[float | None, str | None]:
+        """The offset of this node's clock to its reference (local - reference), and which one: the own
+        primary reference (simulated reference, or ts2phc's GNSS/PPS) first, else the PTP grandmaster
+        while following. ptp4l measures its own PTP clock - the grandmaster's: the PHC with hardware
+        timestamping, CLOCK_REALTIME with software timestamping, so (clock - CLOCK_REALTIME) is added in
+        the second case. It equals clock - grandmaster's served time where the grandmaster's served
+        time is its PTP clock (always with hardware timestamping; in simulations see
+        appliance/linuxptp/README.md)."""
+        if self.reference is not None:
+            off = self.reference.measure()
+            if off is not None:
+                return off, "primary"
+        if self.ptp is None:
+            return None, None
+        off = self.ptp.take_primary_offset_ns()
+        if off is not None:
+            return off, "primary"
+        off = self.ptp.take_offset_ns()
+        if off is None:
+            return None, None
+        if self.cfg.ptp.timestamping == "software":
+            sys_off = self.snapshot.last_sys_offset_ns
+            if sys_off is None:
+                return None, None
+            off += sys_off - self.tai_offset_ns
+        return off, "ptp"
+
+    def _ptp_status(self) -> dict:
+        if self.ptp is None:
+            from .linuxptp.manager import disabled_status
+
+            return disabled_status()
+        return self.ptp.status()
+
+    # -- end ptp (issue 5) ---------------------------------------------------------------------------
 
 
 @contextlib.contextmanager

@@ -68,4 +68,27 @@ def render(st: dict) -> str:
     dropped = {k: v for k, v in n["dropped"].items() if v}
     if dropped:
         lines.append("ntp dropped      : " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
+    lines += _render_ptp(st.get("ptp") or {})
     return "\n".join(lines)
+
+
+def _render_ptp(p: dict) -> list[str]:
+    """PTP lines (issue 5); nothing when PTP is not enabled."""
+    if not p.get("enabled"):
+        return []
+    lines = [
+        f"ptp              : {p['role']} ({p['state']}), port {p['port_state'] or '-'}, "
+        f"grandmaster {p['gm_identity'] or '-'}, {p['timestamping']} timestamping",
+    ]
+    if p.get("offset_ns") is not None:
+        delay = p.get("path_delay_ns")
+        lines.append(f"ptp offset       : {p['offset_ns']:+.0f} ns" + ("" if delay is None else f", path delay {delay:.0f} ns"))
+    pre = p.get("preemption") or {}
+    lines.append(f"ptp advertises   : clockClass {p.get('clock_class') or '-'}, priority2 {p.get('priority2') or '-'} "
+                 f"(designated {p.get('designated_priority2')}, {pre.get('phase', '-')})")
+    for name, c in (p.get("children") or {}).items():
+        if c["state"] != "running":
+            lines.append(f"ptp {name:<12} : {c['state']}" + (f": {c['last_error']}" if c.get("last_error") else ""))
+    for w in p.get("warnings") or []:
+        lines.append(f"WARNING          : ptp: {w}")
+    return lines
