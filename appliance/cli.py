@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "query",
     "status",
     "config_cmd",
+    "model",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

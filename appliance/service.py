@@ -25,6 +25,7 @@ from .core.ratelimit import RateLimiter
 from .core.states import SyncState
 from .core.timemap import TimeMap
 from .ntp.server import NtpUdpServer, open_socket
+from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
 
@@ -99,6 +100,8 @@ class Appliance:
         self.udp: NtpUdpServer | None = None
         self.control: ControlServer | None = None
         self._ref_time_ns = 0
+        self.predictor = None  # learned TCXO model for holdover (issue 4)
+        self.tempcomp_store: PredictorStore | None = None
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -113,6 +116,10 @@ class Appliance:
             self.tai_offset_ns = cfg.ptp.utc_offset_s * 1_000_000_000
         caps = self.clock.caps()
         d = cfg.clock.discipline
+        # --- holdover predictor (issue 4): learned TCXO model, kept in node.state_dir
+        self.tempcomp_store = PredictorStore(cfg.node.state_dir)
+        self.predictor = self.tempcomp_store.load(time.monotonic(), time.time())
+        threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
         self.discipline = Discipline(
             DisciplineConfig(
                 max_freq_ppb=caps.max_adj_ppb,
@@ -120,7 +127,8 @@ class Appliance:
                 lock_threshold_ns=d.lock_threshold_ns,
                 step_threshold_ns=d.step_threshold_ns,
                 max_error_bound_s=d.max_error_bound_s,
-            )
+            ),
+            predictor=self.predictor,
         )
         self._measure_system()
         sockets = []
@@ -157,6 +165,8 @@ class Appliance:
             self.udp.stop()
         if self.control is not None:
             self.control.stop()
+        if self.tempcomp_store is not None and self.predictor is not None and self.predictor.model is not None:
+            self.tempcomp_store.save(self.predictor, time.monotonic(), time.time())
         if self.clock is not None:
             self.clock.close()
 
@@ -193,7 +203,7 @@ class Appliance:
             self._publish(self.discipline.fault(now_s), None)
             return
         offset = self.reference.measure() if self.reference is not None else None
-        decision = self.discipline.tick(now_s, offset)
+        decision = self.discipline.tick(now_s, offset, temp_c=self._temperature_c())
         try:
             if decision.step_ns:
                 self.clock.step(decision.step_ns)
@@ -206,6 +216,16 @@ class Appliance:
         if offset is not None:
             self._ref_time_ns = self._timemap.to_served_ns(time.time_ns())
         self._publish(decision, offset)
+        if self.tempcomp_store is not None and self.predictor is not None:
+            self.tempcomp_store.maybe_save(self.predictor, now_s, time.time())
+
+    def _temperature_c(self) -> float | None:
+        read = getattr(self.clock, "temperature_c", None)
+        try:
+            return float(read()) if read else None
+        except (ClockError, OSError, ValueError) as exc:
+            log.debug("temperature read failed: %s", exc)
+            return None
 
     def _publish(self, decision: Decision, offset_ns: float | None) -> None:
         for old, new, event in decision.transitions:
@@ -271,6 +291,7 @@ class Appliance:
                 "offset_ns": snap.last_offset_ns,
                 "events": snap.events,
             },
+            "tempcomp": self.predictor.status() if self.predictor is not None else None,
             "ntp": {
                 "listen": [f"{h}:{p}" if ":" not in h else f"[{h}]:{p}" for h, p in (self.udp.addresses if self.udp else [])],
                 "stratum": self.ntp_core.state.stratum if self.ntp_core.state.synchronized else 16,

@@ -8,9 +8,10 @@ The accumulated time error x(t) = integral of (true - predicted frequency) has, 
              + wfm t + ffm t^2 + rwfm t^3           the oscillator's own noise (oscnoise.py),
     H(t)     = integral from t0 to t of phi(s) ds    phi = the regressor row of the applied prediction,
 
-and the bound is  Z99 * sqrt(var x(t)) + integral of ext_envelope(distance outside the trained
-temperature range) dt  : the 99 % two-sided normal quantile on the modelled part, plus, added
-linearly (a worst case, not a variance), what extrapolation beyond the trained range may cost.
+and the bound is  sqrt((Z99 sigma_x(t))^2 + E(t)^2)  with  E(t) = integral of ext_envelope(distance
+outside the trained temperature range) dt : the 99 % two-sided normal quantile of the modelled
+part, combined as an independent 99 % figure with what extrapolation beyond the trained range may
+cost (the envelope is a 99 % figure for the curve's error there, taken fully correlated in time).
 
 ``predict_holdover`` does a whole series at once (CLI, simulations); ``HoldoverRun`` does the same
 one step at a time (the service); tests hold them equal. ``TempCompPredictor`` is the optional
@@ -87,7 +88,7 @@ def predict_holdover(model: TempCompModel, time_s, temp_c, z: float = Z99) -> Ho
     var = np.einsum("ij,jk,ik->i", h, m.cov, h) + m.noise.time_var_ppb2s2(t - t[0])
     sigma = np.sqrt(np.maximum(var, 0.0)) * PPB_S_TO_S
     ext_s = ext * PPB_S_TO_S
-    return HoldoverPrediction(t, freq, z * sigma + ext_s, sigma, ext_s, dist, teff)
+    return HoldoverPrediction(t, freq, np.hypot(z * sigma, ext_s), sigma, ext_s, dist, teff)
 
 
 class HoldoverRun:
@@ -139,7 +140,7 @@ class HoldoverRun:
 
     def bound_s(self, t: float) -> float:
         dt = max(t - self._t_apply, 0.0)
-        return self.z * self.sigma_s(t) + (self._ext + self._env * dt) * PPB_S_TO_S
+        return math.hypot(self.z * self.sigma_s(t), (self._ext + self._env * dt) * PPB_S_TO_S)
 
 
 class TempCompPredictor:
