@@ -83,6 +83,8 @@ MAX_REJECTED_IN_A_ROW = 6  # then the level is re-opened (a real frequency jump,
 # --- extrapolation ------------------------------------------------------------------------------
 EXT_MIN_SLOPE_PPB_PER_K = 2.0
 EXT_MIN_CAP_PPB = 10.0
+EXT_TURN_FRACTION = 0.2  # slopes of both signs beyond this share of the steepest: the curve turns
+EXT_MIN_CURVATURE_PPB_PER_K2 = 1.0  # an AT-cut cubic (a3 ~ 1e-4 ppm/K^3) curves 0.6 ppb/K^2 per K from its inflection
 
 
 class SampleError(ValueError):
@@ -249,8 +251,9 @@ def lag_filter(x, interval_s: float, lag_s: float, initial: float | None = None)
     return out.reshape(-1)[: x.size]
 
 
-def bspline_rows(temp_c, spacing_c: float, k_lo: int):
-    """Cubic B-spline basis on knots at multiples of spacing_c: (columns, values), 4 per point.
+def bspline_rows(temp_c, spacing_c: float, k_lo: int, derivative: int = 0):
+    """Cubic B-spline basis on knots at multiples of spacing_c: (columns, values), 4 per point
+    (``derivative`` 1 or 2: of the first or second derivative in temperature, per K or K^2).
 
     Coefficient j belongs to the B-spline centred at (k_lo + j) * spacing_c. The caller keeps
     temperatures where all four columns exist (between the second and the second-last centre)."""
@@ -258,9 +261,17 @@ def bspline_rows(temp_c, spacing_c: float, k_lo: int):
     i = np.floor(u)
     f = u - i
     f2, f3 = f * f, f * f * f
-    vals = np.stack(
-        [(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6], axis=-1
-    )
+    if derivative == 0:
+        parts = [(1 - f) ** 3 / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6]
+    elif derivative == 1:
+        parts = [-((1 - f) ** 2) / 2, 1.5 * f2 - 2 * f, -1.5 * f2 + f + 0.5, f2 / 2]
+        parts = [p / spacing_c for p in parts]
+    elif derivative == 2:
+        parts = [(1 - f), 3 * f - 2, 1 - 3 * f, f]
+        parts = [p / spacing_c**2 for p in parts]
+    else:
+        raise ValueError("derivative must be 0, 1 or 2")
+    vals = np.stack(parts, axis=-1)
     cols = (i.astype(np.int64) - 1 - k_lo)[..., None] + np.arange(4)
     return cols, vals
 
@@ -308,6 +319,15 @@ def _interp_rows(t, knots):
 # ================================================================================================
 # the model
 # ================================================================================================
+
+
+@dataclass(frozen=True)
+class ExtParams:
+    linear: bool  # continue along the edge slope (monotonic curve) instead of holding the edge value
+    slope_ppb_per_k: float
+    cap_ppb: float
+    curvature_ppb_per_k2: float
+
 
 
 class TempCompModel:
@@ -380,7 +400,17 @@ class TempCompModel:
         return np.maximum(self.temp_lo_c - t, 0.0) + np.maximum(t - self.temp_hi_c, 0.0)
 
     def curve_rows(self, temp_c):
-        return bspline_rows(self.clamp_c(temp_c), self.knot_spacing_c, self.k_lo)
+        """(columns, values) of g at temp_c: inside the trained range the spline; outside it the
+        edge value, continued along the edge slope if the curve is monotonic (see ext_params)."""
+        temp = np.asarray(temp_c, dtype=float)
+        inside = self.clamp_c(temp)
+        cols, vals = bspline_rows(inside, self.knot_spacing_c, self.k_lo)
+        if self.ext_params().linear:
+            delta = temp - inside
+            if np.any(delta != 0):
+                _, slope_vals = bspline_rows(inside, self.knot_spacing_c, self.k_lo, derivative=1)
+                vals = vals + delta[..., None] * slope_vals
+        return cols, vals
 
     def design(self, time_s, temp_eff_c) -> np.ndarray:
         """Dense regressor rows phi (N x len(theta)): y = phi . theta (aging relative to time_s)."""
@@ -404,26 +434,45 @@ class TempCompModel:
         return float(y[0]) if np.ndim(time_s) == 0 and np.ndim(temp_eff_c) == 0 else y
 
     # -- extrapolation --------------------------------------------------------------------------
-    def ext_params(self) -> tuple[float, float]:
-        """(slope ppb/K, cap ppb) of the extrapolation envelope, from the trained curve: the
-        steepest slope seen, and twice the curve's span (or one kelvin at that slope)."""
+    def ext_params(self) -> ExtParams:
+        """How the curve continues beyond the trained range, read from the trained curve.
+
+        A curve that turns inside the range (a TCXO's residual ripple: slopes of both signs) is
+        held at its edge value; its error there is enveloped by the steepest slope seen times the
+        distance, capped at twice the curve's span (a ripple's excursions are bounded by about its
+        span). A monotonic curve (an uncompensated crystal's cubic) continues along its edge slope;
+        its envelope grows with the largest curvature seen times the distance squared (twice the
+        Taylor term; the curvature of a cubic fitted to the curve), plus a floor slope, no cap."""
         if self._ext_cache is None:
             lo, hi = self.temp_lo_c, self.temp_hi_c
             grid = np.linspace(lo, hi, max(8, int((hi - lo) / self.knot_spacing_c * 8) + 1))
-            g = self.curve_ppb(grid)
-            if grid.size > 1 and hi > lo:
-                slope = float(np.max(np.abs(np.gradient(g, grid))))
+            c, v = bspline_rows(grid, self.knot_spacing_c, self.k_lo)
+            g = np.sum(self.theta[c] * v, axis=-1)
+            c1, v1 = bspline_rows(grid, self.knot_spacing_c, self.k_lo, derivative=1)
+            slope = np.sum(self.theta[c1] * v1, axis=-1)
+            # Curvature of the curve's overall shape (a cubic fitted to it), not of its fine ripple.
+            if hi - lo > 4 * self.knot_spacing_c:
+                shape = np.polyfit(grid - lo, g, 3)
+                curv = np.polyval(np.polyder(shape, 2), grid - lo)
             else:
-                slope = 0.0
-            slope = max(slope, EXT_MIN_SLOPE_PPB_PER_K)
-            cap = max(2.0 * float(g.max() - g.min()), slope * 1.0, EXT_MIN_CAP_PPB)
-            self._ext_cache = (slope, cap)
+                curv = np.zeros(1)
+            smax = float(np.max(np.abs(slope)))
+            turning = smax <= EXT_MIN_SLOPE_PPB_PER_K or (
+                slope.max() > EXT_TURN_FRACTION * smax and slope.min() < -EXT_TURN_FRACTION * smax
+            )
+            slope_env = max(smax, EXT_MIN_SLOPE_PPB_PER_K)
+            cap = max(2.0 * float(g.max() - g.min()), slope_env * 1.0, EXT_MIN_CAP_PPB)
+            curv_max = max(float(np.max(np.abs(curv))), EXT_MIN_CURVATURE_PPB_PER_K2)
+            self._ext_cache = ExtParams(not turning, slope_env, cap, curv_max)
         return self._ext_cache
 
     def ext_envelope_ppb(self, distance_c):
         """A 99 % envelope of the curve's error at ``distance_c`` K outside the trained range."""
-        slope, cap = self.ext_params()
-        return np.minimum(slope * np.asarray(distance_c, dtype=float), cap)
+        e = self.ext_params()
+        d = np.asarray(distance_c, dtype=float)
+        if e.linear:
+            return EXT_MIN_SLOPE_PPB_PER_K * d + e.curvature_ppb_per_k2 * d * d
+        return np.minimum(e.slope_ppb_per_k * d, e.cap_ppb)
 
     # -- Kalman filter -------------------------------------------------------------------------
     def time_update(self, time_s: float) -> None:
@@ -448,8 +497,7 @@ class TempCompModel:
 
     def _grow(self, temp_eff_c: float) -> None:
         """Widen the trained range (and the grid, if needed) to include ``temp_eff_c``."""
-        slope, _ = self.ext_params()
-        step_var = (slope * self.knot_spacing_c) ** 2
+        step_var = (self.ext_params().slope_ppb_per_k * self.knot_spacing_c) ** 2
         k_lo_needed, n_needed = _grid_for(
             min(self.temp_lo_c, temp_eff_c), max(self.temp_hi_c, temp_eff_c), self.knot_spacing_c
         )
