@@ -118,7 +118,8 @@ class Appliance:
         d = cfg.clock.discipline
         # --- holdover predictor (issue 4): learned TCXO model, kept in node.state_dir
         self.tempcomp_store = PredictorStore(cfg.node.state_dir)
-        self.predictor = self.tempcomp_store.load(time.monotonic(), time.time())
+        compensated = not (cfg.clock.source == "sim" and cfg.clock.sim.oscillator == "xo")
+        self.predictor = self.tempcomp_store.load(time.monotonic(), time.time(), compensated)
         threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
         self.discipline = Discipline(
             DisciplineConfig(

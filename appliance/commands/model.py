@@ -31,6 +31,9 @@ def register(sub) -> None:
     f = msub.add_parser("fit", help="fit a model to samples taken while locked")
     f.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,temperature_c,freq_offset_ppm")
     f.add_argument("--out", required=True, metavar="MODEL.json")
+    f.add_argument("--uncompensated", action="store_true",
+                   help="the oscillator is a plain crystal (XO), not a TCXO/OCXO: beyond the trained range "
+                        "its curve continues along its slope instead of being held")
     f.set_defaults(func=cmd_fit)
 
     pr = msub.add_parser("predict", help="predicted frequency and 99 %% time-error bound for a holdover")
@@ -81,7 +84,8 @@ def cmd_fit(args) -> int:
     except CsvError as exc:
         return _fail("fit", str(exc))
     try:
-        result = fit(cols["time_s"], cols["temperature_c"], cols["freq_offset_ppm"] * 1000.0)
+        result = fit(cols["time_s"], cols["temperature_c"], cols["freq_offset_ppm"] * 1000.0,
+                     compensated=not args.uncompensated)
     except SampleError as exc:
         return _fail("fit", _sample_error(cols, exc))
     m, rep = result.model, result.report

@@ -163,8 +163,10 @@ class TempCompPredictor:
         min_train_s: float = MIN_SPAN_S,
         buffer_s: float = BUFFER_S,
         refit_every_s: float = REFIT_EVERY_S,
+        compensated: bool = True,
     ):
         self.model = model
+        self.compensated = compensated  # TCXO/OCXO; False for a plain crystal (see tempcomp.ext_params)
         self.record_s = record_s
         self.apply_interval_s = apply_interval_s
         self.min_train_s = min_train_s
@@ -237,7 +239,9 @@ class TempCompPredictor:
 
     def _refit(self) -> None:
         try:
-            result = fit(np.array(self._buf_t), np.array(self._buf_temp), np.array(self._buf_freq))
+            result = fit(
+                np.array(self._buf_t), np.array(self._buf_temp), np.array(self._buf_freq), compensated=self.compensated
+            )
         except SampleError as exc:
             self.last_error = f"fit from {len(self._buf_t)} records: {exc}"
             self._last_fit_s = self._buf_t[-1]

@@ -350,6 +350,7 @@ class TempCompModel:
         n_outliers: int = 0,
         warnings: list[str] | None = None,
         rejected_in_a_row: int = 0,
+        compensated: bool = True,
     ):
         self.knot_spacing_c = float(knot_spacing_c)
         self.k_lo = int(k_lo)
@@ -365,6 +366,7 @@ class TempCompModel:
         self.n_outliers = int(n_outliers)
         self.warnings = list(warnings or [])
         self.rejected_in_a_row = int(rejected_in_a_row)
+        self.compensated = bool(compensated)  # TCXO/OCXO (True) or plain crystal (XO): see ext_params
         self._ext_cache: tuple[float, float] | None = None
 
     # -- structure --------------------------------------------------------------------------
@@ -437,12 +439,14 @@ class TempCompModel:
     def ext_params(self) -> ExtParams:
         """How the curve continues beyond the trained range, read from the trained curve.
 
-        A curve that turns inside the range (a TCXO's residual ripple: slopes of both signs) is
-        held at its edge value; its error there is enveloped by the steepest slope seen times the
-        distance, capped at twice the curve's span (a ripple's excursions are bounded by about its
-        span). A monotonic curve (an uncompensated crystal's cubic) continues along its edge slope;
-        its envelope grows with the largest curvature seen times the distance squared (twice the
-        Taylor term; the curvature of a cubic fitted to the curve), plus a floor slope, no cap."""
+        A temperature-compensated oscillator (TCXO, OCXO: ``compensated``) stays within its
+        datasheet band, so beyond the range its curve is held at the edge value; the error there is
+        enveloped by the steepest slope seen times the distance, capped at twice the curve's span
+        (a compensation ripple's excursions are bounded by about its span). An uncompensated
+        crystal (XO) whose curve is monotonic over the range (its cubic) continues along the edge
+        slope; its envelope grows with the curvature of a cubic fitted to the curve times the
+        distance squared (twice the Taylor term), plus a floor slope, with no cap. A curve that
+        turns inside the range (slopes of both signs) is held either way."""
         if self._ext_cache is None:
             lo, hi = self.temp_lo_c, self.temp_hi_c
             grid = np.linspace(lo, hi, max(8, int((hi - lo) / self.knot_spacing_c * 8) + 1))
@@ -463,7 +467,7 @@ class TempCompModel:
             slope_env = max(smax, EXT_MIN_SLOPE_PPB_PER_K)
             cap = max(2.0 * float(g.max() - g.min()), slope_env * 1.0, EXT_MIN_CAP_PPB)
             curv_max = max(float(np.max(np.abs(curv))), EXT_MIN_CURVATURE_PPB_PER_K2)
-            self._ext_cache = ExtParams(not turning, slope_env, cap, curv_max)
+            self._ext_cache = ExtParams(not (turning or self.compensated), slope_env, cap, curv_max)
         return self._ext_cache
 
     def ext_envelope_ppb(self, distance_c):
@@ -582,6 +586,7 @@ class TempCompModel:
             "n_samples": self.n_samples,
             "n_outliers": self.n_outliers,
             "rejected_in_a_row": self.rejected_in_a_row,
+            "compensated": self.compensated,
             "warnings": list(self.warnings),
         }
 
@@ -637,7 +642,11 @@ class TempCompModel:
             raise ModelError(str(exc)) from None
         theta = np.concatenate([coef_a, [num("aging_ppb_per_day"), num("level_ppb")]])
         warnings = d.get("warnings") or []
+        compensated = d.get("compensated", True)
+        if not isinstance(compensated, bool):
+            raise ModelError(f"compensated: expected true or false, got {compensated!r}")
         return cls(
+            compensated=compensated,
             knot_spacing_c=spacing,
             k_lo=k_lo,
             theta=theta,
@@ -826,8 +835,17 @@ def _outliers(residual: np.ndarray, good: np.ndarray) -> np.ndarray:
     return np.abs(residual - med) > OUTLIER_SIGMAS * sigma
 
 
-def fit(time_s, temp_c, freq_ppb, *, lag_candidates_s=LAG_CANDIDATES_S, knot_spacing_c=KNOT_SPACING_C) -> FitResult:
-    """Fit the model to samples taken while locked (see the module docstring)."""
+def fit(
+    time_s,
+    temp_c,
+    freq_ppb,
+    *,
+    compensated: bool = True,
+    lag_candidates_s=LAG_CANDIDATES_S,
+    knot_spacing_c=KNOT_SPACING_C,
+) -> FitResult:
+    """Fit the model to samples taken while locked (see the module docstring). ``compensated``:
+    the oscillator is a TCXO/OCXO (False: a plain crystal; only changes extrapolation)."""
     series = check_series(time_s, temp_c, freq_ppb)
     warnings = list(series.warnings)
     dt = series.interval_s
@@ -930,6 +948,7 @@ def fit(time_s, temp_c, freq_ppb, *, lag_candidates_s=LAG_CANDIDATES_S, knot_spa
         n_samples=int(good.sum()),
         n_outliers=int((~good).sum()),
         warnings=warnings,
+        compensated=compensated,
     )
     n_out = int((~good).sum())
     if n_out:

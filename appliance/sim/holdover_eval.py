@@ -90,7 +90,7 @@ def evaluate(run: ScenarioRun) -> Evaluation:
     tr, ho = run.train, run.holdover
     t_tr, temp_tr, y_tr = run.time_s[tr], run.sensor_c[tr], run.measured_freq_ppb[tr]
     t0 = time.perf_counter()
-    result = fit(t_tr, temp_tr, y_tr)
+    result = fit(t_tr, temp_tr, y_tr, compensated=run.oscillator != "xo")
     fit_s = time.perf_counter() - t0
     t_h, temp_h = run.time_s[ho], run.sensor_c[ho]
     pred = predict_holdover(result.model, t_h, temp_h)
