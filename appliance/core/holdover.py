@@ -2,10 +2,14 @@
 
 When the reference is lost at t0, the oscillator's frequency is predicted from the model and the
 lagged temperature, and its opposite applied to the clock at a fixed interval (piecewise constant).
+Each prediction is for the interval it will be applied over: like the locked samples the model
+learned from (frequency over an interval, temperature at its end), it uses the crystal temperature
+forecast to the end of that interval by the lag model, the sensor holding its last reading.
 The accumulated time error x(t) = integral of (true - predicted frequency) has, under the model,
 
     var x(t) = H(t)^T Sigma H(t)                    parameter uncertainty (curve, aging, level),
-             + wfm t + ffm t^2 + rwfm t^3           the oscillator's own noise (oscnoise.py),
+             + wfm t + ffm t^2 + rwfm t^3           the oscillator's own noise (oscnoise.py), or where
+                                                     larger, t^2 x the fit's residual averaged over t,
     H(t)     = integral from t0 to t of phi(s) ds    phi = the regressor row of the applied prediction,
 
 and the bound is  sqrt((Z99 sigma_x(t))^2 + E(t)^2)  with  E(t) = integral of ext_envelope(distance
@@ -53,7 +57,7 @@ class HoldoverPrediction:
     sigma_s: np.ndarray  # the modelled (Gaussian) part, 1 sigma
     ext_s: np.ndarray  # the extrapolation part of the bound
     extrapolation_c: np.ndarray  # K outside the trained range (0 inside)
-    temp_eff_c: np.ndarray
+    temp_eff_c: np.ndarray  # the crystal temperature forecast over each row's interval (what phi used)
 
 
 def _start(model: TempCompModel, t0: float, temp0_c: float) -> TempCompModel:
@@ -75,7 +79,8 @@ def predict_holdover(model: TempCompModel, time_s, temp_c, z: float = Z99) -> Ho
         raise SampleError("no rows to predict")
     m = _start(model, float(t[0]), float(temp[0]))
     interval = float(np.median(np.diff(t))) if t.size > 1 else 1.0
-    teff = np.concatenate([[m.crystal_c], lag_filter(temp[1:], interval, m.lag_s, initial=m.crystal_c)])
+    lagged = np.concatenate([[m.crystal_c], lag_filter(temp[1:], interval, m.lag_s, initial=m.crystal_c)])
+    teff = m.forecast_c(lagged, temp, interval)
     phi = m.design(t, teff)
     freq = phi @ m.theta
     dist = m.extrapolation_c(teff)
@@ -85,7 +90,7 @@ def predict_holdover(model: TempCompModel, time_s, temp_c, z: float = Z99) -> Ho
     np.cumsum(phi[:-1] * dts[:, None], axis=0, out=h[1:])
     ext = np.zeros(t.size)
     np.cumsum(env[:-1] * dts, out=ext[1:])
-    var = np.einsum("ij,jk,ik->i", h, m.cov, h) + m.noise.time_var_ppb2s2(t - t[0])
+    var = np.einsum("ij,jk,ik->i", h, m.cov, h) + m.time_var_ppb2s2(t - t[0])
     sigma = np.sqrt(np.maximum(var, 0.0)) * PPB_S_TO_S
     ext_s = ext * PPB_S_TO_S
     return HoldoverPrediction(t, freq, np.hypot(z * sigma, ext_s), sigma, ext_s, dist, teff)
@@ -95,10 +100,14 @@ class HoldoverRun:
     """The same prediction one step at a time: ``temperature`` every tick, ``apply`` at the fixed
     interval (returns the new frequency), ``bound_s`` at any time."""
 
-    def __init__(self, model: TempCompModel, t0: float, temp0_c: float, z: float = Z99):
+    def __init__(
+        self, model: TempCompModel, t0: float, temp0_c: float, z: float = Z99, interval_s: float = APPLY_INTERVAL_S
+    ):
         self.z = z
         self.t0 = float(t0)
+        self.interval_s = float(interval_s)
         self.model = _start(model, self.t0, temp0_c)
+        self._temp_c = float(temp0_c)
         self._t_temp = self.t0
         self._t_apply = self.t0
         self._h = np.zeros(self.model.theta.size)
@@ -106,21 +115,26 @@ class HoldoverRun:
         self._phi, self._env = self._row(self.t0)
         self.freq_ppb = float(self._phi @ self.model.theta)
 
+    def _forecast_c(self) -> float:
+        return float(self.model.forecast_c(self.model.crystal_c, self._temp_c, self.interval_s))
+
     def _row(self, t: float):
         m = self.model
-        phi = m.design(t, m.crystal_c)[0]
-        env = float(m.ext_envelope_ppb(m.extrapolation_c(m.crystal_c)))
+        temp = self._forecast_c()
+        phi = m.design(t, temp)[0]
+        env = float(m.ext_envelope_ppb(m.extrapolation_c(temp)))
         return phi, env
 
     @property
     def extrapolation_c(self) -> float:
-        return float(self.model.extrapolation_c(self.model.crystal_c))
+        return float(self.model.extrapolation_c(self._forecast_c()))
 
     def temperature(self, t: float, temp_c: float | None) -> None:
         if temp_c is None or not math.isfinite(temp_c) or t <= self._t_temp:
             return
         self.model.advance_crystal(t - self._t_temp, temp_c)
         self._t_temp = t
+        self._temp_c = float(temp_c)
 
     def apply(self, t: float, temp_c: float | None = None) -> float:
         self.temperature(t, temp_c)
@@ -135,7 +149,7 @@ class HoldoverRun:
     def sigma_s(self, t: float) -> float:
         dt = max(t - self._t_apply, 0.0)
         h = self._h + self._phi * dt
-        var = float(h @ self.model.cov @ h) + float(self.model.noise.time_var_ppb2s2(t - self.t0))
+        var = float(h @ self.model.cov @ h) + float(self.model.time_var_ppb2s2(t - self.t0))
         return math.sqrt(max(var, 0.0)) * PPB_S_TO_S
 
     def bound_s(self, t: float) -> float:
@@ -259,7 +273,7 @@ class TempCompPredictor:
         if self.model is None:
             return None
         temp0 = temp_c if temp_c is not None and math.isfinite(temp_c) else self.model.crystal_c
-        self.run = HoldoverRun(self.model, now_s, temp0)
+        self.run = HoldoverRun(self.model, now_s, temp0, interval_s=self.apply_interval_s)
         self._last_apply_s = now_s
         return self.run.freq_ppb
 

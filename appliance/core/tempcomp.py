@@ -351,6 +351,8 @@ class TempCompModel:
         warnings: list[str] | None = None,
         rejected_in_a_row: int = 0,
         compensated: bool = True,
+        short_tau_s=(),
+        short_var_ppb2=(),
     ):
         self.knot_spacing_c = float(knot_spacing_c)
         self.k_lo = int(k_lo)
@@ -367,6 +369,9 @@ class TempCompModel:
         self.warnings = list(warnings or [])
         self.rejected_in_a_row = int(rejected_in_a_row)
         self.compensated = bool(compensated)  # TCXO/OCXO (True) or plain crystal (XO): see ext_params
+        # The fit's residual variance averaged over short_tau_s (ppb^2): see time_var_ppb2s2.
+        self.short_tau_s = np.array(short_tau_s, dtype=float)
+        self.short_var_ppb2 = np.array(short_var_ppb2, dtype=float)
         self._ext_cache: tuple[float, float] | None = None
 
     # -- structure --------------------------------------------------------------------------
@@ -434,6 +439,20 @@ class TempCompModel:
         """Predicted frequency offset (ppb) at lagged temperature ``temp_eff_c``."""
         y = self.design(time_s, temp_eff_c) @ self.theta
         return float(y[0]) if np.ndim(time_s) == 0 and np.ndim(temp_eff_c) == 0 else y
+
+    def time_var_ppb2s2(self, elapsed_s):
+        """Variance of the time error that noise and short-term model error add over elapsed_s:
+        the power-law noise (oscnoise), or where larger, elapsed^2 times the variance of the fit's
+        residual averaged over elapsed (measured up to the longest averaging time of the fit)."""
+        t = np.maximum(np.asarray(elapsed_s, dtype=float), 0.0)
+        var = self.noise.time_var_ppb2s2(t)
+        if self.short_tau_s.size:
+            tau, v = self.short_tau_s, self.short_var_ppb2
+            inside = (t > 0) & (t <= tau[-1])
+            log_t = np.log(np.clip(t, tau[0], tau[-1]))
+            short = np.interp(log_t, np.log(tau), v)
+            var = np.where(inside, np.maximum(var, t * t * short), var)
+        return var
 
     # -- extrapolation --------------------------------------------------------------------------
     def ext_params(self) -> ExtParams:
@@ -557,6 +576,14 @@ class TempCompModel:
         self._ext_cache = None
         return True
 
+    def forecast_c(self, crystal_c, temp_c, ahead_s: float):
+        """The lagged temperature ``ahead_s`` later if the sensor stays at ``temp_c``."""
+        if self.lag_s <= 0 or ahead_s >= 30 * self.lag_s:
+            return np.asarray(temp_c, dtype=float) + 0.0 * np.asarray(crystal_c, dtype=float)
+        a = 1.0 - math.exp(-max(ahead_s, 0.0) / self.lag_s)
+        crystal = np.asarray(crystal_c, dtype=float)
+        return crystal + a * (np.asarray(temp_c, dtype=float) - crystal)
+
     def advance_crystal(self, interval_s: float, temp_c: float) -> float:
         """Move the lagged temperature one step of ``interval_s`` toward ``temp_c``."""
         if self.lag_s > 0 and interval_s < 30 * self.lag_s:
@@ -587,6 +614,8 @@ class TempCompModel:
             "n_outliers": self.n_outliers,
             "rejected_in_a_row": self.rejected_in_a_row,
             "compensated": self.compensated,
+            "short_tau_s": [float(v) for v in self.short_tau_s],
+            "short_var_ppb2": [float(v) for v in self.short_var_ppb2],
             "warnings": list(self.warnings),
         }
 
@@ -645,7 +674,18 @@ class TempCompModel:
         compensated = d.get("compensated", True)
         if not isinstance(compensated, bool):
             raise ModelError(f"compensated: expected true or false, got {compensated!r}")
+        try:
+            short_tau = np.array(d.get("short_tau_s", []), dtype=float)
+            short_var = np.array(d.get("short_var_ppb2", []), dtype=float)
+        except (TypeError, ValueError):
+            raise ModelError("short_tau_s / short_var_ppb2: expected lists of numbers") from None
+        if short_tau.shape != short_var.shape or short_tau.ndim != 1 or np.any(~np.isfinite(short_tau)) or np.any(
+            short_tau <= 0
+        ) or np.any(np.diff(short_tau) <= 0) or np.any(~np.isfinite(short_var)) or np.any(short_var < 0):
+            raise ModelError("short_tau_s / short_var_ppb2: expected equal-length lists, times increasing and > 0")
         return cls(
+            short_tau_s=short_tau,
+            short_var_ppb2=short_var,
             compensated=compensated,
             knot_spacing_c=spacing,
             k_lo=k_lo,
@@ -934,6 +974,7 @@ def fit(
     cov = inv[np.ix_(keep, keep)] * scale
     state = np.concatenate([theta[: n + 1], [theta[-1]]])
     temp_lo, temp_hi = float(bins.temp.min()), float(bins.temp.max())
+    short_tau, short_var = _short_term(bins, r_b, bin_n * dt, bin_n, noise)
     model = TempCompModel(
         knot_spacing_c=spacing,
         k_lo=k_lo,
@@ -949,6 +990,8 @@ def fit(
         n_outliers=int((~good).sum()),
         warnings=warnings,
         compensated=compensated,
+        short_tau_s=short_tau,
+        short_var_ppb2=short_var,
     )
     n_out = int((~good).sum())
     if n_out:
@@ -958,17 +1001,41 @@ def fit(
     return FitResult(model, report)
 
 
-def _noise_from_residuals(bins: _Bins, resid: np.ndarray, bin_s: float, bin_n: int) -> NoiseModel:
+def _longest_run(bins: _Bins, bin_n: int) -> np.ndarray | None:
+    """Indices of the longest run of full bins inside one gap-free segment."""
     full = bins.count >= bin_n
-    best, best_len = None, 0
-    seg = bins.segment
-    for s in np.unique(seg):
-        mask = (seg == s) & full
-        # A run of consecutive full bins inside the segment.
-        idx = np.flatnonzero(mask)
-        if idx.size > best_len:
-            best, best_len = idx, idx.size
-    if best is None or best_len < 16:
+    best = None
+    for s in np.unique(bins.segment):
+        idx = np.flatnonzero((bins.segment == s) & full)
+        if best is None or idx.size > best.size:
+            best = idx
+    return best
+
+
+def _short_term(bins: _Bins, resid: np.ndarray, bin_s: float, bin_n: int, noise: NoiseModel):
+    """Variance of the final fit's residual averaged over 1, 2, 4, ... bins (the reference's
+    white phase noise taken out): how far the model is off over minutes to hours, which the
+    power-law noise model (fitted over all averaging times) may understate."""
+    run = _longest_run(bins, bin_n)
+    if run is None or run.size < 16:
+        return [], []
+    r = resid[run]
+    taus, vars_ = [], []
+    m = 1
+    while r.size // m >= 8:
+        k = r.size // m
+        means = r[: k * m].reshape(k, m).mean(axis=1)
+        tau = m * bin_s
+        v = float(np.mean(means**2)) - noise.wpm_ppb2_s2 / tau**2
+        taus.append(tau)
+        vars_.append(max(v, 0.0))
+        m *= 2
+    return taus, vars_
+
+
+def _noise_from_residuals(bins: _Bins, resid: np.ndarray, bin_s: float, bin_n: int) -> NoiseModel:
+    best = _longest_run(bins, bin_n)
+    if best is None or best.size < 16:
         return NoiseModel(wfm_ppb2_s=float(np.var(resid)) * bin_s)
     noise, _ = estimate_noise(resid[best], bin_s)
     if noise.mean_var_ppb2(bin_s) <= 0:
