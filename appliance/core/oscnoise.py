@@ -186,11 +186,12 @@ def _normal_quantile(p: float) -> float:
 
 
 def rw_upper(model: NoiseModel, table: list[DevRow], n_freq: int, interval_s: float,
-             confidence: float = RW_CONFIDENCE, points: int = RW_POINTS) -> float:
+             confidence: float | None = None, points: int = RW_POINTS) -> float:
     """An upper confidence limit of the random-walk term (ppb^2/s) from the longest averaging
     times of the table: what the white terms leave there, over tau, combined by degrees of
     freedom, divided by the chi-square quantile. A short record shows little random walk but
     cannot exclude much of it; this keeps the bound honest about that."""
+    confidence = RW_CONFIDENCE if confidence is None else confidence
     rows = [r for r in table if math.isfinite(r.adev) and r.adev > 0][-points:]
     if not rows:
         return model.rwfm_ppb2_per_s
