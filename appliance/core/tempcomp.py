@@ -59,7 +59,8 @@ MAX_ABS_FREQ_PPB = 1_000_000.0  # 1000 ppm: beyond it the column is not a freque
 
 # --- model structure -----------------------------------------------------------------------------
 KNOT_SPACING_C = 0.25
-MAX_COEFFICIENTS = 400  # knot spacing widens for very wide temperature ranges
+MAX_COEFFICIENTS = 400
+GRID_MARGIN_C = 1e-6  # knot spacing widens for very wide temperature ranges
 BIN_S = 60.0
 BIAS_KNOT_S = 1800.0
 LAG_CANDIDATES_S = (0.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 420.0, 600.0, 900.0, 1200.0, 1800.0)
@@ -278,8 +279,8 @@ def bspline_rows(temp_c, spacing_c: float, k_lo: int, derivative: int = 0):
 
 def _grid_for(lo_c: float, hi_c: float, spacing_c: float) -> tuple[int, int]:
     """(k_lo, n): coefficients covering [lo_c, hi_c] with all four basis functions present."""
-    k_lo = int(math.floor(lo_c / spacing_c)) - 1
-    k_hi = int(math.floor(hi_c / spacing_c)) + 2
+    k_lo = int(math.floor((lo_c - GRID_MARGIN_C) / spacing_c)) - 1  # the margin absorbs rounding of means
+    k_hi = int(math.floor((hi_c + GRID_MARGIN_C) / spacing_c)) + 2
     return k_lo, k_hi - k_lo + 1
 
 
@@ -820,7 +821,8 @@ def _lagged(series: Series, lag_s: float) -> np.ndarray:
 
 def _solve(bins: _Bins, w: np.ndarray, spacing: float, k_lo: int, n: int, t_end: float, bias_knots, rw_ppb2_per_s):
     """Penalised WLS. Parameters: [coef (n), aging, level (1) or level knots (m)]."""
-    cols_t, vals_t = bspline_rows(bins.temp, spacing, k_lo)
+    temp = np.clip(bins.temp, (k_lo + 1) * spacing, (k_lo + n - 2) * spacing - 1e-9)
+    cols_t, vals_t = bspline_rows(temp, spacing, k_lo)
     age = ((bins.t - t_end) / SECONDS_PER_DAY)[:, None]
     ia = n
     if bias_knots is None:
