@@ -26,6 +26,7 @@ updates), and predicts and bounds in holdover.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,8 +165,10 @@ class TempCompPredictor:
     into records on a regular RECORD_S grid. Until a model exists, records are buffered; after
     MIN_SPAN_S of them a batch fit makes the model, and every record then updates it (Kalman).
     Every REFIT_EVERY_S the model is fitted again from the buffer (the last BUFFER_S), which also
-    re-estimates the lag and the noise. In holdover the frequency is predicted every
-    APPLY_INTERVAL_S and the bound grows as described in the module docstring.
+    re-estimates the lag and the noise, provided the buffer spans at least the data the model was
+    last fitted on (a model restored after a restart is not replaced by a fit of fewer days). In
+    holdover the frequency is predicted every APPLY_INTERVAL_S and the bound grows as described in
+    the module docstring.
     """
 
     def __init__(
@@ -190,11 +193,13 @@ class TempCompPredictor:
         self._rec_sum = [0.0, 0.0, 0]  # temp, freq, count
         self._last_tick_s: float | None = None
         self._last_temp_s: float | None = None
-        self._buf_t: list[float] = []
-        self._buf_temp: list[float] = []
-        self._buf_freq: list[float] = []
+        self._buf_t: deque[float] = deque()
+        self._buf_temp: deque[float] = deque()
+        self._buf_freq: deque[float] = deque()
         self._last_fit_s: float | None = model.time_s if model is not None else None
+        self._fit_span_s = buffer_s if model is not None else 0.0  # data span behind the model's last fit
         self.run: HoldoverRun | None = None
+        self._last_apply_s = 0.0
         self.last_error: str | None = None
         self.fits = 0
         self.updates = 0
@@ -233,13 +238,16 @@ class TempCompPredictor:
         self._buf_temp.append(temp)
         self._buf_freq.append(freq)
         while self._buf_t and self._buf_t[0] < t - self.buffer_s:
-            self._buf_t.pop(0)
-            self._buf_temp.pop(0)
-            self._buf_freq.pop(0)
-        if self.model is None or (self._last_fit_s is not None and t - self._last_fit_s >= self.refit_every_s):
-            if self._buf_t[-1] - self._buf_t[0] >= self.min_train_s:
-                self._refit()
-                return
+            self._buf_t.popleft()
+            self._buf_temp.popleft()
+            self._buf_freq.popleft()
+        span = self._buf_t[-1] - self._buf_t[0]
+        due = self.model is None or (
+            self._last_fit_s is not None and t - self._last_fit_s >= self.refit_every_s and span >= self._fit_span_s
+        )
+        if due and span >= self.min_train_s:
+            self._refit()
+            return
         if self.model is not None:
             m = self.model
             gap = t - (self._last_temp_s if self._last_temp_s is not None else m.time_s)
@@ -263,6 +271,7 @@ class TempCompPredictor:
         self.model = result.model
         self._last_temp_s = self.model.time_s
         self._last_fit_s = self.model.time_s
+        self._fit_span_s = self._buf_t[-1] - self._buf_t[0]
         self.last_error = None
         self.fits += 1
 
@@ -304,7 +313,7 @@ class TempCompPredictor:
         """Move every stored time by delta_s (the adapter maps a restored state to its time axis)."""
         if self.model is not None:
             self.model.time_s += delta_s
-        self._buf_t = [t + delta_s for t in self._buf_t]
+        self._buf_t = deque(t + delta_s for t in self._buf_t)
         if self._last_fit_s is not None:
             self._last_fit_s += delta_s
         self._last_temp_s = None
@@ -314,6 +323,7 @@ class TempCompPredictor:
         return {
             "model": self.model.to_dict() if self.model is not None else None,
             "last_fit_s": self._last_fit_s,
+            "fit_span_s": self._fit_span_s,
         }
 
     @classmethod
@@ -326,6 +336,8 @@ class TempCompPredictor:
         p = cls(model, **kwargs)
         if isinstance(d.get("last_fit_s"), (int, float)):
             p._last_fit_s = float(d["last_fit_s"])
+        if isinstance(d.get("fit_span_s"), (int, float)):
+            p._fit_span_s = float(d["fit_span_s"])
         return p
 
     def status(self) -> dict:

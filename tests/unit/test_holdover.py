@@ -155,3 +155,14 @@ def test_predictor_reports_a_failed_fit_and_keeps_going():
         p.observe(float(k), 24.0, 1.0)  # constant temperature: too narrow to fit
     assert not p.ready()
     assert "too narrow" in p.last_error
+
+
+def test_a_restored_model_is_not_replaced_by_a_fit_of_less_data(model):
+    p = TempCompPredictor(model.copy(), record_s=30.0, refit_every_s=3600.0)
+    t0 = model.time_s
+    for k in range(1, 4 * 3600 // 10):
+        now = t0 + 10.0 * k
+        temp = 24 + math.sin(now / 3000.0)
+        p.observe(now, temp, float(model.frequency_ppb(now, temp)))
+    assert p.fits == 0 and p.updates > 100
+    assert p.to_dict()["fit_span_s"] == p.buffer_s
