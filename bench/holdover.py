@@ -18,11 +18,15 @@ Targets (issue 4): model max |TE| <= 0.5 x the quadratic's; coverage >= 99 %; me
 quadratic on the same samples, the anchor).
 
     .venv/bin/python bench/holdover.py [--seeds N] [--first-seed S] [--train-hours H] [--oscillator tcxo]
+
+The bound's free choices (90 % upper limit of the random walk, 3 longest averaging times) were
+settled on seeds 100..129; the default run reports seeds 1..50, which were not used for that.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -112,9 +116,9 @@ def time_week_fit(args) -> None:
     run = scenarios.run("diurnal", 7, train_hours=168.0, holdover_hours=0.01, interval_s=1.0, oscillator=args.oscillator)
     tr = run.train
     t, temp, y = run.time_s[tr], run.sensor_c[tr], run.measured_freq_ppb[tr]
-    t0 = time.perf_counter()
     tempcomp.fit(t[:30000], temp[:30000], y[:30000])  # imports (allantools) and caches warm
-    warm_s = time.perf_counter() - t0
+    code = "import time; t = time.perf_counter(); import allantools; print(time.perf_counter() - t)"
+    import_s = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     ours, anchor = [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
@@ -128,13 +132,14 @@ def time_week_fit(args) -> None:
     print(f"  tempcomp.fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   (min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})")
     print(f"  np.polyfit quadratic (anchor) : {a * 1e3:8.1f} ms")
     print(f"  ratio fit / anchor            : {o / a:8.1f}")
-    print(f"  first call incl. imports (30000 samples): {warm_s * 1e3:.0f} ms")
+    print(f"  import allantools in a fresh process: {import_s * 1e3:.0f} ms (once per process, not in the figures above;")
+    print("  the service imports it off the discipline loop at start)")
     print(f"  target < 1 s: {'met' if o < 1.0 else 'NOT met'}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=50)
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--train-hours", type=float, default=None, help="default: each scenario's (168 h)")
     p.add_argument("--hours", type=float, default=24.0, help="holdover hours")

@@ -28,6 +28,7 @@ import numpy as np
 MIN_POINTS = 16  # fewer samples than this: no deviation table
 RW_CONFIDENCE = 0.9  # the random-walk rate used for bounds is this one-sided upper limit
 RW_POINTS = 3  # longest averaging times that carry the random walk
+RW_OCTAVE_OVERLAP = 2.0  # overlapping octaves share data: their degrees of freedom count this many times over
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def rw_upper(model: NoiseModel, table: list[DevRow], n_freq: int, interval_s: fl
         num += edf * c_i
         den += edf
     estimate = num / den
-    edf_total = max(den / 2.0, 1.0)  # octaves overlap: count their information about half
+    edf_total = max(den / RW_OCTAVE_OVERLAP, 1.0)
     upper = estimate * edf_total / chi2_quantile(1.0 - confidence, edf_total)
     return max(upper, model.rwfm_ppb2_per_s)
 
