@@ -851,7 +851,10 @@ def _solve(bins: _Bins, w: np.ndarray, spacing: float, k_lo: int, n: int, t_end:
         d1[r, r], d1[r, r + 1] = -1.0, 1.0
         prior[n + 1 :, n + 1 :] += d1.T @ (prec[:, None] * d1)
     amat = a + prior
-    chol = np.linalg.cholesky(amat)
+    try:
+        chol = np.linalg.cholesky(amat)
+    except np.linalg.LinAlgError:
+        raise SampleError("the samples do not determine the model (the normal equations are singular)") from None
     theta = np.linalg.solve(chol.T, np.linalg.solve(chol, b))
     fitted = np.sum(theta[cols] * vals, axis=1)
     return theta, amat, chol, prior, fitted
