@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "config_cmd",
     "discover",
     "diagnose",
+    "model",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

@@ -26,6 +26,7 @@ from .core.states import SyncState
 from .core.timemap import TimeMap
 from .monitoring.history import History
 from .ntp.server import NtpUdpServer, open_socket
+from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
 
@@ -110,6 +111,8 @@ class Appliance:
         self.metrics = None
         self.ptp = None  # PtpManager when cfg.ptp.enabled (issue 5)
         self._ref_source: str | None = None  # what the node's time rests on: "primary" | "ptp" | None
+        self.predictor = None  # learned TCXO model for holdover (issue 4)
+        self.tempcomp_store: PredictorStore | None = None
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -124,6 +127,11 @@ class Appliance:
             self.tai_offset_ns = cfg.ptp.utc_offset_s * 1_000_000_000
         caps = self.clock.caps()
         d = cfg.clock.discipline
+        # --- holdover predictor (issue 4): learned TCXO model, kept in node.state_dir
+        self.tempcomp_store = PredictorStore(cfg.node.state_dir)
+        compensated = not (cfg.clock.source == "sim" and cfg.clock.sim.oscillator == "xo")
+        self.predictor = self.tempcomp_store.load(time.monotonic(), time.time(), compensated)
+        threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
         self.discipline = Discipline(
             DisciplineConfig(
                 max_freq_ppb=caps.max_adj_ppb,
@@ -131,7 +139,8 @@ class Appliance:
                 lock_threshold_ns=d.lock_threshold_ns,
                 step_threshold_ns=d.step_threshold_ns,
                 max_error_bound_s=d.max_error_bound_s,
-            )
+            ),
+            predictor=self.predictor,
         )
         self._measure_system()
         sockets = []
@@ -216,6 +225,8 @@ class Appliance:
             self.udp.stop()
         if self.control is not None:
             self.control.stop()
+        if self.tempcomp_store is not None and self.predictor is not None and self.predictor.model is not None:
+            self.tempcomp_store.save(self.predictor, time.monotonic(), time.time())
         if self.clock is not None:
             self.clock.close()
 
@@ -252,35 +263,46 @@ class Appliance:
             self._publish(self.discipline.fault(now_s), None)
             return
         offset, source = self._reference_offset()
-        decision = self.discipline.tick(now_s, offset)
+        temp_c = self._temperature_c()
+        decision = self.discipline.tick(now_s, offset, temp_c=temp_c)
         try:
             if self.ptp is not None and self.ptp.steers_clock():
                 pass  # ptp4l or phc2sys steers the clock now: the appliance only watches
-            elif decision.step_ns:
-                self.clock.step(decision.step_ns)
-                log.warning("clock stepped by %+.9f s", decision.step_ns / 1e9)
-                self._measure_system()
-            if decision.freq_ppb is not None:
-                self.clock.adjust_frequency(decision.freq_ppb)
+            else:
+                if decision.step_ns:
+                    self.clock.step(decision.step_ns)
+                    log.warning("clock stepped by %+.9f s", decision.step_ns / 1e9)
+                    self._measure_system()
+                if decision.freq_ppb is not None:
+                    self.clock.adjust_frequency(decision.freq_ppb)
         except ClockError as exc:
             log.error("clock adjustment failed: %s", exc)
         if offset is not None:
             self._ref_time_ns = self._timemap.to_served_ns(time.time_ns())
             self._ref_source = source
-        self._publish(decision, offset)
+        self._publish(decision, offset, temp_c)
         if self.ptp is not None:
             self.ptp.update_sync(decision.state, decision.error_bound_s, self._ref_source)
+        if self.tempcomp_store is not None and self.predictor is not None:
+            self.tempcomp_store.maybe_save(self.predictor, now_s, time.time())
 
-    def _publish(self, decision: Decision, offset_ns: float | None) -> None:
+    def _temperature_c(self) -> float | None:
+        read = getattr(self.clock, "temperature_c", None)
+        try:
+            return float(read()) if read else None
+        except (ClockError, OSError, ValueError) as exc:
+            log.debug("temperature read failed: %s", exc)
+            return None
+
+    def _publish(self, decision: Decision, offset_ns: float | None, temp_c: float | None = None) -> None:
         for old, new, event in decision.transitions:
             log.info("sync state %s -> %s (%s)", old.value, new.value, event.value)
             self.snapshot.events = (self.snapshot.events + [
                 {"time": time.time(), "from": old.value, "to": new.value, "event": event.value}
             ])[-20:]
-        temp = getattr(self.clock, "temperature_c", None)
         self.snapshot.decision = decision
         self.snapshot.last_offset_ns = offset_ns
-        self.snapshot.temperature_c = temp() if temp else None
+        self.snapshot.temperature_c = temp_c
         self.ntp_core.set_state(self._server_state(decision))
         self.history.record(time.time(), decision.state.value, offset_ns, decision.error_bound_s,
                             self.discipline.freq_ppb if self.discipline else None, self.snapshot.temperature_c)
@@ -339,6 +361,7 @@ class Appliance:
                 "events": snap.events,
             },
             "ptp": self._ptp_status(),
+            "tempcomp": self.predictor.status() if self.predictor is not None else None,
             "ntp": {
                 "listen": [f"{h}:{p}" if ":" not in h else f"[{h}]:{p}" for h, p in (self.udp.addresses if self.udp else [])],
                 "stratum": self.ntp_core.state.stratum if self.ntp_core.state.synchronized else 16,

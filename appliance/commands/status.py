@@ -65,6 +65,14 @@ def render(st: dict) -> str:
         f"ntp              : {', '.join(n['listen'])}, stratum {n['stratum']}",
         f"ntp packets      : received {n['received']}, answered {n['answered']}, KoD {n['kod_sent']}",
     ]
+    tc = st.get("tempcomp")  # the learned TCXO model (issue 4)
+    if tc:
+        if tc.get("ready"):
+            lo, hi = tc["trained_range_c"]
+            model = f"trained {lo:.2f}..{hi:.2f} degC, lag {tc['lag_s']:.0f} s, aging {tc['aging_ppb_per_day']:+.2f} ppb/day"
+        else:
+            model = f"learning ({tc['records_buffered']} records)" + (f"; {tc['last_error']}" if tc.get("last_error") else "")
+        lines.append(f"holdover model   : {model}")
     dropped = {k: v for k, v in n["dropped"].items() if v}
     if dropped:
         lines.append("ntp dropped      : " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
