@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "query",
     "status",
     "config_cmd",
+    "sim_cmd",
+    "demo",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

@@ -1,8 +1,14 @@
-"""appliance config check FILE (and, later, config render ...)"""
+"""appliance config check FILE; appliance config render WHAT ..."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+
+# Each module adds one `config render WHAT` subcommand with ``register_render(rsub)``.
+RENDER_MODULES = [
+    "render_clients",
+]
 
 
 def register(sub) -> None:
@@ -12,6 +18,11 @@ def register(sub) -> None:
     c = csub.add_parser("check", help="validate a config file; prints every problem, exits 2 if any")
     c.add_argument("file", metavar="FILE")
     c.set_defaults(func=check)
+    r = csub.add_parser("render", help="render configuration for other programs")
+    rsub = r.add_subparsers(dest="render_what", metavar="WHAT")
+    rsub.required = True
+    for name in RENDER_MODULES:
+        importlib.import_module(f"appliance.commands.{name}").register_render(rsub)
 
 
 def check(args) -> int:
