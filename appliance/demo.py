@@ -51,7 +51,8 @@ def free_udp_ports(n: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
-def node_config(index: int, ports: list[int], workdir: Path, seed: int, poll_interval_s: float) -> config.Config:
+def node_config(index: int, ports: list[int], workdir: Path, seed: int, poll_interval_s: float,
+                max_slew_ppm: float = 83_333.333) -> config.Config:
     data = {
         "node": {"name": NODES[index], "state_dir": str(workdir / NODES[index])},
         "cluster": {
@@ -59,15 +60,17 @@ def node_config(index: int, ports: list[int], workdir: Path, seed: int, poll_int
             "crosscheck": {"poll_interval_s": poll_interval_s, "promote_after_s": 4 * poll_interval_s},
         },
         "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": seed + index, "reference": True}},
-        "ntp": {"listen": [f"127.0.0.1:{ports[index]}"], "allow": ["127.0.0.0/8"], "ratelimit": None},
+        "ntp": {"listen": [f"127.0.0.1:{ports[index]}"], "allow": ["127.0.0.0/8"], "ratelimit": None,
+                "max_slew_ppm": max_slew_ppm},
         "monitoring": {"metrics_listen": None, "control_socket": str(workdir / f"{NODES[index]}.sock")},
     }
     return config.parse(data, f"demo:{NODES[index]}")
 
 
 class Demo:
-    def __init__(self, workdir: Path, seed: int = 1, poll_interval_s: float = 1.0):
+    def __init__(self, workdir: Path, seed: int = 1, poll_interval_s: float = 1.0, max_slew_ppm: float = 83_333.333):
         self.workdir = Path(workdir)
+        self.max_slew_ppm = max_slew_ppm
         self.seed = seed
         self.poll_interval_s = poll_interval_s
         self.apps: list[Appliance] = []
@@ -79,7 +82,7 @@ class Demo:
         last: Exception | None = None
         for _ in range(5):  # another program may take a port between probing and binding
             ports = free_udp_ports(len(NODES))
-            apps = [Appliance(node_config(i, ports, self.workdir, self.seed, self.poll_interval_s))
+            apps = [Appliance(node_config(i, ports, self.workdir, self.seed, self.poll_interval_s, self.max_slew_ppm))
                     for i in range(len(NODES))]
             try:
                 for app in apps:
