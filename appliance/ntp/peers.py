@@ -83,6 +83,8 @@ class PeerPoller:
         self._thread.start()
 
     def stop(self) -> None:
+        if self._stop:
+            return
         self._stop = True
         os.write(self._wake_w, b"x")
         if self._thread is not None:
