@@ -48,6 +48,7 @@ def query(sock: socket.socket, host: str, port: int, timeout_s: float) -> dict |
         t2, t3 = ntp_to_ns(pkt.receive_ts, pivot), ntp_to_ns(pkt.transmit_ts, pivot)
         return {
             "t1_s": t1 / 1e9,  # local send time (the host clock: truth in the tests)
+            "t3_s": t3 / 1e9,  # the server's transmit timestamp: its served time
             "leap": pkt.leap,
             "stratum": pkt.stratum,
             "offset_s": ((t2 - t1) + (t3 - t4)) / 2e9,  # server - local

@@ -142,6 +142,12 @@ def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.5):
     raise AssertionError(f"{what} did not happen within {timeout_s} s (last: {last})")
 
 
+def within(line: dict, limit_s: float) -> bool:
+    """One SNTP measurement says the server is within limit_s of true time: its offset error is at
+    most half its round trip, and a single query by a Python client on a loaded host can wait."""
+    return abs(line["offset_s"]) - line["delay_s"] / 2 < limit_s
+
+
 def states(client: Chrony) -> dict[str, str]:
     return {r["address"]: r["state"] for r in client.sources()}
 
@@ -169,7 +175,11 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
         probe = None
         try:
             # 1. All agree, and the clients use them.
-            wait_for(lambda: all(n.status()["crosscheck"]["state"] == "agree" for n in nodes), 30, "all agree")
+            def all_agree():
+                sts = [n.status() for n in nodes]
+                return all(s["crosscheck"]["state"] == "agree" and [p["vote"] for p in s["peers"]] ==
+                           ["truechimer", "truechimer"] for s in sts)
+            wait_for(all_agree, 30, "all agree, each seeing both others as truechimers")
             for c in clients:
                 def used(c=c):
                     s = states(c)
@@ -227,7 +237,7 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
                     any(l["server"] != addrs[1] and l["ok"] for l in after)
             wait_for(moved_on, 30, "the SNTP client moves on at leap 3")
             moved = [l for l in sntp.lines if l["t"] >= t_step - 1 and l["server"] != addrs[1] and l["ok"]]
-            assert all(abs(l["offset_s"]) < MAX_CLIENT_OFFSET_S for l in moved[-3:]), moved[-3:]
+            assert all(within(l, MAX_CLIENT_OFFSET_S) for l in moved[-3:]), moved[-3:]
             saw_wrong = [l for l in sntp.lines if l["server"] == addrs[1] and l["ok"] and abs(l["offset_s"]) > 1]
             print(f"SNTP client moved on; it followed ctl-1's wrong time for {len(saw_wrong)} answer(s) first")
 
@@ -237,12 +247,16 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             assert len(seen) > 50
             assert max(l["offset_s"] for l in seen) > 1.9  # the fault was visible ...
             for a, b in zip(seen, seen[1:]):
+                # ... and afterwards served time only ever slewed back: its stamps always advance, and
+                # the offset never falls faster than the slew rate (give or take each measurement's
+                # error, at most half its round trip), so never a step.
+                assert b["t3_s"] > a["t3_s"], (a, b)
                 dt = b["t1_s"] - a["t1_s"]
-                # ... and afterwards served time only ever slewed back: never faster than the slew rate
-                # (plus the probe's own measurement noise), never a step.
-                assert a["offset_s"] - b["offset_s"] <= SLEW_PER_S * dt + 1e-3, (a, b)
-            assert abs(seen[-1]["offset_s"]) < MAX_CLIENT_OFFSET_S
-            print(f"ctl-1 back in agreement {time.monotonic() - t_step:.0f} s after the step")
+                noise = (a["delay_s"] + b["delay_s"]) / 2 + 200e-6
+                assert a["offset_s"] - b["offset_s"] <= SLEW_PER_S * dt + noise, (a, b)
+            assert within(seen[-1], MAX_CLIENT_OFFSET_S), seen[-1]
+            print(f"ctl-1 back in agreement {time.monotonic() - t_step:.0f} s after the step; last probe: offset "
+                  f"{seen[-1]['offset_s'] * 1e6:+.1f} us, delay {seen[-1]['delay_s'] * 1e6:.1f} us")
 
             # No chrony client was ever more than 1 ms off.
             monitor.stop()
