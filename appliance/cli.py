@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "discover",
     "diagnose",
     "model",
+    "sim_cmd",
+    "demo",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

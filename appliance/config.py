@@ -103,8 +103,20 @@ class ControlNode(_Strict):
         return v
 
 
+class CrossCheckConfig(_Strict):
+    """The control nodes' vote (issue 6): each node queries the others over NTP and demotes itself
+    when a majority puts it further than demote_threshold_s away."""
+
+    enabled: bool = True
+    poll_interval_s: float = Field(2.0, ge=0.25, le=64)
+    filter_window: int = Field(4, ge=1, le=16)  # samples kept per peer; the lowest-delay one is used
+    demote_threshold_s: float = Field(0.001, gt=0, le=10)
+    promote_after_s: float = Field(6.0, ge=0, le=3600)  # within threshold/2 this long to return
+
+
 class ClusterConfig(_Strict):
     control_nodes: list[ControlNode] = []
+    crosscheck: CrossCheckConfig = CrossCheckConfig()
 
     @model_validator(mode="after")
     def _unique(self) -> ClusterConfig:
@@ -221,6 +233,9 @@ class NtpConfig(_Strict):
     allow: list[str] = []
     deny: list[str] = []
     ratelimit: RateLimitConfig | None = RateLimitConfig()
+    # Served time never steps back once served synchronized: backward corrections (and the
+    # appliance's own) are slewed at this rate (chrony's default maxslewrate).
+    max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)
 
     @field_validator("listen")
     @classmethod

@@ -10,10 +10,12 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .cluster import ClusterCheck
 from .config import Config, parse_hostport
 from .control_socket import ControlServer
 from .core.access import AccessList
@@ -23,7 +25,7 @@ from .core.ntp_packet import Leap
 from .core.ntp_server import NtpServerCore, ServerState
 from .core.ratelimit import RateLimiter
 from .core.states import SyncState
-from .core.timemap import TimeMap
+from .core.timemap import STEP_DETECT_NS, TimeMap
 from .monitoring.history import History
 from .ntp.server import NtpUdpServer, open_socket
 from .tempcomp_store import PredictorStore
@@ -113,6 +115,15 @@ class Appliance:
         self._ref_source: str | None = None  # what the node's time rests on: "primary" | "ptp" | None
         self.predictor = None  # learned TCXO model for holdover (issue 4)
         self.tempcomp_store: PredictorStore | None = None
+        # --- cluster cross-check and served-time continuity (issue 6) ---
+        self.cluster: ClusterCheck | None = None
+        self._served_started = False  # served time never steps back after the first synchronized answer
+        self._own_step_ns = 0  # steps the appliance applied to the clock since the last measurement
+        self._eligible = False
+        self._realign_bound_s = 0.0  # uncertainty of the last realignment to the cluster, until relocked
+        # Called with True/False when grandmaster eligibility changes (the PTP supervisor's hook).
+        self.eligibility_listeners: list[Callable[[bool], None]] = []
+        # --- end issue 6 ---
 
     # -- state shared with the NTP thread -------------------------------------------------------
     def timemap(self) -> TimeMap:
@@ -173,6 +184,8 @@ class Appliance:
         self.udp.start()
         self._start_hotplug(info)
         self._start_ptp()
+        self.cluster = ClusterCheck(cfg, self.timemap)  # issue 6
+        self.cluster.start()
         self._tick()
         self._thread = threading.Thread(target=self._loop, name="discipline", daemon=True)
         self._thread.start()
@@ -221,6 +234,8 @@ class Appliance:
             self.metrics.stop()
         if self.ptp is not None:
             self.ptp.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         if self.udp is not None:
             self.udp.stop()
         if self.control is not None:
@@ -234,7 +249,7 @@ class Appliance:
         return self._stop.wait(timeout_s)
 
     def handlers(self) -> dict:
-        return {"status": lambda req: self.status(), "history": self.history.reply}
+        return {"status": lambda req: self.status(), "history": self.history.reply, "inject": self._inject}
 
     # -- the discipline loop --------------------------------------------------------------------
     def _loop(self) -> None:
@@ -249,7 +264,18 @@ class Appliance:
 
     def _measure_system(self) -> None:
         m = self.clock.measure_offset_to_system()
-        self._timemap = self._timemap.updated(m.system_ns, m.offset_ns - self.tai_offset_ns)
+        # --- issue 6: served time is monotonic after start; clock steps keep peer samples valid ---
+        clock_offset_ns = m.offset_ns - self.tai_offset_ns
+        old = self._timemap
+        jump_ns = old.clock_jump_ns(m.system_ns, clock_offset_ns)
+        self._timemap = old.advanced(
+            m.system_ns, clock_offset_ns, monotonic=self._served_started, slew_ppb=self.cfg.ntp.max_slew_ppm * 1e3,
+            own_step_ns=self._own_step_ns, install_ns=time.time_ns(),
+        )
+        self._own_step_ns = 0
+        if abs(jump_ns) > STEP_DETECT_NS and self.cluster is not None:
+            self.cluster.clock_stepped(jump_ns)
+        # --- end issue 6 ---
         self.snapshot.last_sys_offset_ns = m.offset_ns
         self.snapshot.sys_offset_method = m.method
 
@@ -271,6 +297,7 @@ class Appliance:
             else:
                 if decision.step_ns:
                     self.clock.step(decision.step_ns)
+                    self._own_step_ns += decision.step_ns  # issue 6
                     log.warning("clock stepped by %+.9f s", decision.step_ns / 1e9)
                     self._measure_system()
                 if decision.freq_ppb is not None:
@@ -280,6 +307,8 @@ class Appliance:
         if offset is not None:
             self._ref_time_ns = self._timemap.to_served_ns(time.time_ns())
             self._ref_source = source
+        if self.cluster is not None:  # issue 6
+            self._crosscheck(now_s, decision)
         self._publish(decision, offset, temp_c)
         if self.ptp is not None:
             self.ptp.update_sync(decision.state, decision.error_bound_s, self._ref_source)
@@ -294,6 +323,82 @@ class Appliance:
             log.debug("temperature read failed: %s", exc)
             return None
 
+
+    # --- cluster cross-check (issue 6) ------------------------------------------------------------
+    def _served_bound_s(self, decision: Decision | None) -> float:
+        """The served time's error bound: the clock's plus what served time has still to absorb."""
+        from .core.errorbound import MAX_DISPERSION_S
+
+        if decision is None:
+            return MAX_DISPERSION_S
+        correction_s = abs(self._timemap.correction_at_ns(time.time_ns())) * 1e-9
+        return decision.error_bound_s + correction_s + self._realign_bound_s
+
+    def _crosscheck(self, now_s: float, decision: Decision) -> None:
+        assert self.cluster is not None and self.clock is not None
+        if decision.state is SyncState.LOCKED:
+            self._realign_bound_s = 0.0  # the node's own reference vouches for its clock again
+        correction_ns = self._timemap.correction_at_ns(time.time_ns())
+        self.cluster.update(now_s, self._served_bound_s(decision), correction_ns)
+        if self.cfg.ptp.enabled:
+            return  # with linuxptp, a demoted node returns by following an eligible grandmaster
+        step_ns = self.cluster.realign_step_ns(correction_ns)
+        if step_ns:
+            try:
+                self.clock.step(step_ns)
+            except ClockError as exc:
+                log.error("cannot realign the clock to the cluster: %s", exc)
+                return
+            self._own_step_ns += step_ns
+            # The clock now sits at the majority's midpoint: truth is within half the intersection.
+            self._realign_bound_s = self.cluster.realign_uncertainty_s()
+            log.warning("realigning the clock to the cluster by %+.9f s; served time slews", step_ns / 1e9)
+            self._measure_system()
+
+    def grandmaster_eligible(self) -> bool:
+        """May this node be the PTP grandmaster? Only while its clock is healthy and the cluster's
+        vote has not demoted it. The linuxptp supervisor asks this (or registers in
+        ``eligibility_listeners``) to keep a demoted node out of the grandmaster role."""
+        d = self.snapshot.decision
+        return bool(d and d.healthy) and not (self.cluster is not None and self.cluster.demoted)
+
+    def _inject(self, req: dict) -> dict:
+        """Fault injection into a simulated node (`appliance sim inject`); all checked before any is applied."""
+        from .sim.phc import SimPhc
+
+        if not isinstance(self.clock, SimPhc):
+            return {"error": "fault injection needs a simulated clock (clock.source: sim)"}
+        step_s, freq_ppm, reference = req.get("step_s"), req.get("freq_ppm"), req.get("reference")
+        for key, value, limit in (("step_s", step_s, 1e6), ("freq_ppm", freq_ppm, 1e4)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or abs(value) > limit
+            ):
+                return {"error": f"{key}: expected a number within +-{limit:g}, got {value!r}"}
+        if reference not in (None, "stop", "start"):
+            return {"error": f"reference: expected 'stop' or 'start', got {reference!r}"}
+        if reference is not None and self.reference is None:
+            return {"error": "this node has no simulated reference (clock.sim.reference: false)"}
+        if step_s is None and freq_ppm is None and reference is None:
+            return {"error": "nothing to inject: give step_s, freq_ppm or reference"}
+        applied = {}
+        if reference == "stop":
+            self.reference.stop()
+            applied["reference"] = "stopped"
+        elif reference == "start":
+            self.reference.start()
+            applied["reference"] = "started"
+        if freq_ppm is not None:
+            self.clock.inject_frequency_error_ppb(freq_ppm * 1e3)
+            applied["freq_ppm"] = freq_ppm
+        if step_s is not None:
+            self.clock.step(int(round(step_s * 1e9)))  # a fault: not one of the appliance's own steps
+            applied["step_s"] = step_s
+        log.warning("fault injected: %s", ", ".join(f"{k} {v}" for k, v in applied.items()))
+        return {"ok": True, "node": self.cfg.node.name, "applied": applied}
+
+    # --- end issue 6 --------------------------------------------------------------------------------
+
     def _publish(self, decision: Decision, offset_ns: float | None, temp_c: float | None = None) -> None:
         for old, new, event in decision.transitions:
             log.info("sync state %s -> %s (%s)", old.value, new.value, event.value)
@@ -306,10 +411,25 @@ class Appliance:
         self.ntp_core.set_state(self._server_state(decision))
         self.history.record(time.time(), decision.state.value, offset_ns, decision.error_bound_s,
                             self.discipline.freq_ppb if self.discipline else None, self.snapshot.temperature_c)
+        eligible = self.grandmaster_eligible()  # issue 6: tell the PTP side when this changes
+        if eligible != self._eligible:
+            self._eligible = eligible
+            for listener in list(self.eligibility_listeners):
+                try:
+                    listener(eligible)
+                except Exception:
+                    log.exception("grandmaster eligibility listener failed")
 
     def _server_state(self, decision: Decision) -> ServerState:
         if not decision.healthy:
             return ServerState.unsynchronized(self.precision_log2)
+        # --- issue 6: a demoted node, or served time far from its clock, does not claim stratum 1 ---
+        bound_s = self._served_bound_s(decision)
+        demoted = self.cluster is not None and self.cluster.demoted
+        if demoted or bound_s > self.cfg.clock.discipline.max_error_bound_s:
+            return ServerState.unsynchronized(self.precision_log2)
+        self._served_started = True
+        # --- end issue 6 ---
         if decision.state is SyncState.LOCKED:
             ref_id = b"PHC\x00" if self.cfg.clock.source == "sim" and self._ref_source != "ptp" else b"PTP\x00"
         elif decision.state is SyncState.HOLDOVER:
@@ -322,7 +442,7 @@ class Appliance:
             ref_id=ref_id,
             ref_time_ns=self._ref_time_ns or self._timemap.to_served_ns(time.time_ns()),
             root_delay_s=0.0,
-            root_dispersion_s=decision.error_bound_s,
+            root_dispersion_s=bound_s,
             precision_log2=self.precision_log2,
             leap=Leap.NONE,
         )
@@ -367,6 +487,14 @@ class Appliance:
                 "stratum": self.ntp_core.state.stratum if self.ntp_core.state.synchronized else 16,
                 **ntp,
             },
+            # --- issue 6 ---
+            "served": {
+                "monotonic": self._served_started,
+                "correction_s": self._timemap.correction_at_ns(time.time_ns()) * 1e-9,  # clock - served
+                "error_bound_s": self._served_bound_s(d),
+            },
+            "crosscheck": self.cluster.status(self.grandmaster_eligible()) if self.cluster else {"enabled": False},
+            "peers": self.cluster.peers_status() if self.cluster else [],
         }
 
     # -- ptp (issue 5): linuxptp under the appliance ------------------------------------------------

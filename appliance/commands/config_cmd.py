@@ -1,4 +1,4 @@
-"""appliance config check FILE; appliance config render TARGET --config FILE [--out DIR]"""
+"""appliance config check FILE; appliance config render TARGET ... (ptp, clients)"""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ from pathlib import Path
 RENDER_TARGETS: dict[str, tuple[str, str]] = {
     "ptp": ("appliance.linuxptp.render:render_all", "ptp4l.conf (and phc2sys/ts2phc where configured)"),
 }
+
+# Each module adds one `config render WHAT` subcommand with ``register_render(rsub)``.
+RENDER_MODULES = [
+    "render_clients",
+]
 
 
 def register(sub) -> None:
@@ -28,6 +33,8 @@ def register(sub) -> None:
         t.add_argument("--config", required=True, metavar="FILE")
         t.add_argument("--out", metavar="DIR", help="write the files into DIR (default: print them)")
         t.set_defaults(func=render, target=name)
+    for name in RENDER_MODULES:
+        importlib.import_module(f"appliance.commands.{name}").register_render(rsub)
 
 
 def _load(path: str):

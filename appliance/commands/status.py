@@ -77,6 +77,7 @@ def render(st: dict) -> str:
     if dropped:
         lines.append("ntp dropped      : " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
     lines += _render_ptp(st.get("ptp") or {})
+    lines += _render_cluster(st)  # issue 6
     return "\n".join(lines)
 
 
@@ -99,4 +100,33 @@ def _render_ptp(p: dict) -> list[str]:
             lines.append(f"ptp {name:<12} : {c['state']}" + (f": {c['last_error']}" if c.get("last_error") else ""))
     for w in p.get("warnings") or []:
         lines.append(f"WARNING          : ptp: {w}")
+    return lines
+
+
+
+def _fmt_offset(v) -> str:
+    if v is None:
+        return "-"
+    return ("+" if v >= 0 else "-") + _fmt_s(abs(v))
+
+
+def _render_cluster(st: dict) -> list[str]:
+    cc = st.get("crosscheck") or {}
+    if not cc.get("enabled"):
+        return []
+    lines = [
+        f"cluster vote     : {cc['state']}{'  (DEMOTED: answering with leap 3)' if cc['demoted'] else ''}"
+        + f", {'a majority' if cc['majority'] else 'no majority'} of {cc['configured_nodes']}"
+        + ("" if cc.get("distance_s") is None else f", {_fmt_s(cc['distance_s'])} outside it")
+        + f" (threshold {_fmt_s(cc['threshold_s'])})",
+        f"grandmaster      : {'eligible' if cc['grandmaster_eligible'] else 'not eligible'}",
+    ]
+    for p in st.get("peers", []):
+        lines.append(
+            f"peer {p['name']:<11} : {p['address']}, offset {_fmt_offset(p['offset_s'])} (local - peer), "
+            f"delay {_fmt_s(p['delay_s'])}, reach {p['reach']:03o}, {p['vote']}"
+        )
+    served = st.get("served") or {}
+    if served.get("correction_s"):
+        lines.append(f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb")
     return lines

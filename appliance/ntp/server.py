@@ -28,6 +28,7 @@ SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("@qq")
 RECV_BUFFER = 2048  # larger than any accepted request, so oversized datagrams are seen whole
 CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+MAX_SWAP_LAG_NS = 10_000_000  # transmit stamps this close behind the previous one are held forward
 
 
 class ListenError(Exception):
@@ -67,6 +68,7 @@ class NtpUdpServer:
         self.timemap = timemap
         self.send_errors = 0
         self.internal_errors = 0
+        self._last_tx_ns = 0  # the latest transmit timestamp, in served time
         self._wake_r, self._wake_w = os.pipe()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -121,7 +123,15 @@ class NtpUdpServer:
                 result = handle(data, addr[0], addr[1], tmap.to_served_ns(_rx_system_ns(anc)), monotonic())
                 if result.__class__ is Drop:
                     continue
-                packet = result.finish(ns_to_ntp(tmap.to_served_ns(time_ns())))
+                tx = tmap.to_served_ns(time_ns())
+                # A map swapped in while this thread still held the old one can put a stamp a few us
+                # behind the previous one during a slew; transmit stamps never go back for that.
+                # (A real step before the node first served synchronized time is larger and passes.)
+                last = self._last_tx_ns
+                if last - MAX_SWAP_LAG_NS < tx <= last:
+                    tx = last + 1
+                self._last_tx_ns = tx
+                packet = result.finish(ns_to_ntp(tx))
             except Exception:  # the core should never raise; count it and keep serving
                 self.internal_errors += 1
                 log.exception("internal error while handling a datagram from %s", addr[0])
