@@ -311,7 +311,8 @@ class Appliance:
             self._crosscheck(now_s, decision)
         self._publish(decision, offset, temp_c)
         if self.ptp is not None:
-            self.ptp.update_sync(decision.state, decision.error_bound_s, self._ref_source)
+            demoted = self.cluster is not None and self.cluster.demoted  # issue 6: never grandmaster then
+            self.ptp.update_sync(decision.state, decision.error_bound_s, self._ref_source, demoted)
         if self.tempcomp_store is not None and self.predictor is not None:
             self.tempcomp_store.maybe_save(self.predictor, now_s, time.time())
 
@@ -481,6 +482,7 @@ class Appliance:
                 "events": snap.events,
             },
             "ptp": self._ptp_status(),
+            "processes": self._processes_status(),
             "tempcomp": self.predictor.status() if self.predictor is not None else None,
             "ntp": {
                 "listen": [f"{h}:{p}" if ":" not in h else f"[{h}]:{p}" for h, p in (self.udp.addresses if self.udp else [])],
@@ -498,6 +500,13 @@ class Appliance:
         }
 
     # -- ptp (issue 5): linuxptp under the appliance ------------------------------------------------
+    def _processes_status(self) -> dict:
+        """Supervised children (ptp4l, phc2sys, ts2phc): running and restarts, for status and metrics."""
+        if self.ptp is None:
+            return {}
+        return {name: {"running": c.state == "running", "restarts": c.status()["restarts"]}
+                for name, c in self.ptp.children.items()}
+
     def _start_ptp(self) -> None:
         """Start the PTP side when configured; a missing program or bad config stops `serve` here."""
         if not self.cfg.ptp.enabled:

@@ -358,6 +358,9 @@ class TempCompPredictor:
                 aging_ppb_per_day=round(m.aging_ppb_per_day, 4),
                 rw_ppb_per_sqrt_s=round(m.noise.rw_ppb_per_sqrt_s, 6),
             )
+            # The frequency correction the model applies now: minus the predicted oscillator
+            # frequency while holding over, nothing while the reference steers the clock.
+            out["compensation_ppm"] = -self.run.freq_ppb * 1e-3 if self.run is not None else 0.0
         if self.run is not None:
             out["extrapolation_c"] = round(self.run.extrapolation_c, 3)
         return out

@@ -88,11 +88,14 @@ class NodeSync:
     source: str | None  # "primary" | "ptp" | None: the reference in use, or the one lost (holdover)
     upstream_class: int | None  # the grandmaster's clockClass while following / when last followed
     error_bound_s: float
+    demoted: bool = False  # the control nodes' vote found this node outside the majority (issue 6)
 
 
 def clock_class(sync: NodeSync, cfg: ProfileConfig) -> tuple[int, str]:
     """(clockClass, why) for this node now."""
     st = sync.state
+    if sync.demoted:
+        return CLASS_DEFAULT, "demoted by the control nodes' vote: nothing to offer as grandmaster"
     traceable_ptp = sync.source == "ptp" and sync.upstream_class in TRACEABLE_UPSTREAM
     degraded_ptp = sync.source == "ptp" and sync.upstream_class in DEGRADED_UPSTREAM
     if st is SyncState.LOCKED:

@@ -25,7 +25,14 @@ from ..config import Config
 from ..core import ptp_log
 from ..core import ptp_mgmt as m
 from ..core.backoff import RestartPolicy
-from ..core.ptp_profile import NodeSync, Priority2Policy, ProfileConfig, grandmaster_settings, sync_uncertain
+from ..core.ptp_profile import (
+    STANDBY_PRIORITY2,
+    NodeSync,
+    Priority2Policy,
+    ProfileConfig,
+    grandmaster_settings,
+    sync_uncertain,
+)
 from ..core.ptp_states import PtpEvent, PtpNodeMachine, PtpState, classify
 from ..core.states import SyncState
 from . import render
@@ -164,10 +171,12 @@ class PtpManager:
         return shutil.which(b) or (f"/usr/sbin/{b}" if os.path.exists(f"/usr/sbin/{b}") else b)
 
     # -- the discipline's side ------------------------------------------------------------------
-    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None) -> None:
-        """The node's sync decision (once per discipline tick); ``source`` is what its time rests on."""
+    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False) -> None:
+        """The node's sync decision (once per discipline tick); ``source`` is what its time rests on;
+        ``demoted``: the control nodes' vote put this node outside the majority, so it must not be
+        grandmaster (it advertises clockClass 248 and priority2 255 until the vote takes it back)."""
         with self._lock:
-            self._sync = NodeSync(state, source, self.upstream_class, error_bound_s)
+            self._sync = NodeSync(state, source, self.upstream_class, error_bound_s, demoted)
             self._want_gm, self._want_gm_why = grandmaster_settings(self._sync, self.profile)
 
     def take_offset_ns(self) -> float | None:
@@ -344,6 +353,9 @@ class PtpManager:
         gm_p2 = parent.gm_priority2 if state is PtpState.FOLLOWING else None
         before = self.priority2.phase
         p2 = self.priority2.update(now, state, gm_p2, sync.state)
+        p2_why = self.priority2.reason
+        if sync.demoted:
+            p2, p2_why = STANDBY_PRIORITY2, "demoted by the control nodes' vote"
         if self.priority2.phase is not before:
             log.info("ptp priority2 phase %s -> %s: %s", before.value, self.priority2.phase.value, self.priority2.reason)
             self._event({"kind": "priority2_phase", "from": before.value, "to": self.priority2.phase.value,
@@ -351,7 +363,7 @@ class PtpManager:
         with self._lock:
             want_gm, why = self._want_gm, self._want_gm_why
         uncertain = sync_uncertain(sync.state, state)
-        self._set("priority2", p2, lambda: self.pmc.set_priority2(p2), f"priority2 {p2} ({self.priority2.reason})")
+        self._set("priority2", p2, lambda: self.pmc.set_priority2(p2), f"priority2 {p2} ({p2_why})")
         if want_gm is not None:
             q = want_gm.quality
             self._set("grandmaster_settings", want_gm, lambda: self.pmc.set_grandmaster_settings(want_gm),

@@ -9,11 +9,11 @@ series per NTP client.
 What status() has today is exported now; the rest is read from the status keys other parts of the
 appliance are adding, and is simply absent until they exist (no invented zeros):
 
-  peers                   [{"name", "offset_ns", "reachable"}] or {name: {...}}   (cross-checking)
-  cluster.demoted         bool                                                  (self-demotion)
+  peers                   [{"name", "offset_s", "reachable"}] or {name: {...}}    (cross-checking)
+  crosscheck.demoted      bool                                                  (self-demotion)
   ptp.role, ptp.port_state, ptp.gm_identity, ptp.offset_ns, ptp.path_delay_ns,
   ptp.gm_changes          (optional counter; otherwise changes seen between scrapes are counted)
-  clock.compensation_ppm  (or tempcomp.compensation_ppm)                        (TCXO model)
+  tempcomp.compensation_ppm                                                     (TCXO model)
   processes               {"ptp4l": {"running": bool, "restarts": int}, ...} or [{"name", ...}]
 
 Frequencies are exported as ratios (1e-6 = 1 ppm), as node_exporter's
@@ -153,7 +153,7 @@ class ApplianceCollector(Collector):
         stratum = _get(st, "ntp", "stratum", kind=int)
         if stratum is not None:
             yield _gauge("appliance_ntp_stratum", "Stratum served to NTP clients (16 = unsynchronised).", stratum)
-        demoted = _get(st, "cluster", "demoted", kind=bool)
+        demoted = _get(st, "crosscheck", "demoted", kind=bool)
         if demoted is not None:
             yield _gauge("appliance_self_demoted", "1 while the node has demoted itself for disagreeing with the "
                          "other control nodes.", int(demoted))
@@ -176,8 +176,8 @@ class ApplianceCollector(Collector):
         reach = GaugeMetricFamily("appliance_peer_reachable", "1 while the peer answers the cross-check.",
                                   labels=["peer"])
         for name, e in items:
-            if isinstance(e.get("offset_ns"), _NUM) and not isinstance(e.get("offset_ns"), bool):
-                off.add_metric([name], e["offset_ns"] * 1e-9)
+            if isinstance(e.get("offset_s"), _NUM) and not isinstance(e.get("offset_s"), bool):
+                off.add_metric([name], e["offset_s"])
             if isinstance(e.get("reachable"), bool):
                 reach.add_metric([name], int(e["reachable"]))
         yield off
@@ -231,9 +231,7 @@ class ApplianceCollector(Collector):
         if freq is not None:
             yield _gauge("appliance_clock_frequency_adjustment_ratio", "Frequency correction applied to the clock "
                          "(1e-6 = 1 ppm; positive speeds it up).", freq * 1e-9)
-        comp = _get(st, "clock", "compensation_ppm", kind=_NUM)
-        if comp is None:
-            comp = _get(st, "tempcomp", "compensation_ppm", kind=_NUM)
+        comp = _get(st, "tempcomp", "compensation_ppm", kind=_NUM)
         if comp is not None:
             yield _gauge("appliance_temperature_compensation_ratio", "Frequency compensation applied by the learned "
                          "temperature model (1e-6 = 1 ppm).", comp * 1e-6)

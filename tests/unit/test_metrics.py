@@ -88,17 +88,17 @@ def test_holdover_duration_from_events():
     assert "appliance_reference_offset_seconds" not in names(m)
 
 
-def test_future_status_keys():
+def test_cluster_ptp_process_and_tempcomp_keys():
     st = status(
-        peers=[{"name": "control-1", "offset_ns": 1500, "reachable": True},
-               {"name": "control-2", "offset_ns": -300, "reachable": False},
-               {"name": "intruder", "offset_ns": 1, "reachable": True}],
-        cluster={"demoted": True},
+        peers=[{"name": "control-1", "offset_s": 1.5e-6, "reachable": True},
+               {"name": "control-2", "offset_s": -3e-7, "reachable": False},
+               {"name": "intruder", "offset_s": 1e-9, "reachable": True}],
+        crosscheck={"demoted": True},
         ptp={"role": "follower", "port_state": "SLAVE", "gm_identity": "aabbcc.fffe.000001", "offset_ns": -40,
              "path_delay_ns": 2500},
         processes={"ptp4l": {"running": True, "restarts": 3}, "phc2sys": {"running": False, "restarts": 0}},
     )
-    st["clock"]["compensation_ppm"] = -0.35
+    st["tempcomp"] = {"ready": True, "compensation_ppm": -0.35}
     m = scrape(ApplianceCollector(lambda: st, peer_names=["control-1", "control-2"]))
     assert value(m, "appliance_peer_offset_seconds", peer="control-1") == pytest.approx(1.5e-6)
     assert value(m, "appliance_peer_reachable", peer="control-2") == 0
@@ -130,7 +130,7 @@ def test_grandmaster_changes_counted_between_scrapes():
 
 def test_bounded_labels_and_odd_types():
     st = status(processes={f"p{i}": {"restarts": i, "running": True} for i in range(100)},
-                peers={f"n{i}": {"offset_ns": i} for i in range(100)})
+                peers={f"n{i}": {"offset_s": i * 1e-9} for i in range(100)})
     st["sync"]["error_bound_s"] = "lots"
     st["ntp"]["dropped"] = {"short": "x", "from-the-wire": 5}
     m = scrape(ApplianceCollector(lambda: st))

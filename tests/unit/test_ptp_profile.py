@@ -125,3 +125,11 @@ def test_faulty_clock_is_never_preferred_and_restart_listens_again():
 def test_non_designated_node_always_standby():
     p = Priority2Policy(None, 128, listen_s=0.0, wait_to_restore_s=0.0)
     assert p.update(0.0, PtpState.GRANDMASTER, None, F) == STANDBY_PRIORITY2
+
+
+def test_a_demoted_node_offers_nothing_as_grandmaster():
+    # however good its own state, a node the vote demoted advertises the default class (issue 6)
+    cls, why = clock_class(NodeSync(SyncState.LOCKED, "primary", None, 5e-8, demoted=True), CFG)
+    assert cls == 248 and "vote" in why
+    gs, _ = grandmaster_settings(NodeSync(SyncState.LOCKED, "primary", None, 5e-8, demoted=True), CFG)
+    assert gs.quality.clock_class == 248
