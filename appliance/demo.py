@@ -146,7 +146,7 @@ class Demo:
         elapsed = time.monotonic() - self.started_s
         out = [f"appliance demo: three simulated control nodes on 127.0.0.1, voting over NTP   t = {elapsed:5.0f} s", ""]
         head = (f"{'node':6} {'ntp':16} {'role':11} {'sync':9} {'vote':11} {'str':>3} {'error bound':>11} "
-                f"{'served-true':>11} {'temp':>8} {'freq corr':>12}   offsets to the others (local - peer)")
+                f"{'served-true':>11} {'temp':>8} {'freq corr':>12} {'temp comp':>13}   offsets to the others (local - peer)")
         out.append(head)
         gm_taken = False
         for i, st in enumerate(rows):
@@ -167,11 +167,12 @@ class Demo:
                 f"{sel}{st['node']:5} {st['ntp']['listen'][0]:16} {role:11} {st['sync']['state']:9} "
                 f"{cc.get('state', '-'):11} {st['ntp']['stratum']:>3} {_fmt_s(st['served']['error_bound_s']):>11} "
                 f"{_fmt_offset(st['served_error_s']):>11} {'-' if temp is None else f'{temp:.2f} C':>8} "
-                f"{(st['clock']['freq_ppb'] or 0.0):+10.1f} ppb   {peers}"
+                f"{(st['clock']['freq_ppb'] or 0.0):+10.1f} ppb {_fmt_comp(st.get('tempcomp')):>13}   {peers}"
             )
         out.append("")
         out.append("offset marks: x falseticker, ? unsynchronized (leap 3), - no answer; 'freq corr' is the "
-                   "discipline's frequency correction")
+                   "discipline's frequency correction; 'temp comp' the learned TCXO model's correction in "
+                   "holdover (it learns for 6 h locked first)")
         events = []
         for st in rows:
             for e in st.get("crosscheck", {}).get("events", []):
@@ -213,6 +214,15 @@ def _fmt_offset(v) -> str:
     if a >= 1e-3:
         return f"{v * 1e3:+.3f} ms"
     return f"{v * 1e6:+.1f} us"
+
+
+def _fmt_comp(tc: dict | None) -> str:
+    """The TCXO model's column: its correction in holdover, or how far its learning has come."""
+    if not tc:
+        return "-"
+    if not tc.get("ready"):
+        return f"learning {tc.get('records_buffered', 0)}"
+    return f"{tc.get('compensation_ppm', 0.0):+.4f} ppm"
 
 
 def _vote_mark(role: str) -> str:
