@@ -76,12 +76,12 @@ def test_every_alert_has_severity_and_text():
 
 def test_rules_use_only_exported_metrics():
     st = {
-        "version": "0", "node": "n", "clock": {"source": "sim", "name": "x", "freq_ppb": 0.0, "temperature_c": 20.0,
-                                               "compensation_ppm": 0.0},
+        "version": "0", "node": "n", "clock": {"source": "sim", "name": "x", "freq_ppb": 0.0, "temperature_c": 20.0},
+        "tempcomp": {"ready": True, "compensation_ppm": 0.0},
         "sync": {"state": "holdover", "healthy": True, "error_bound_s": 1e-3, "reference": "lost", "offset_ns": 0.0,
                  "events": []},
         "ntp": {"stratum": 1, "received": 0, "answered": 0, "kod_sent": 0, "send_errors": 0, "dropped": {}},
-        "cluster": {"demoted": False}, "peers": [{"name": "p", "offset_ns": 0, "reachable": True}],
+        "crosscheck": {"demoted": False}, "peers": [{"name": "p", "offset_s": 0.0, "reachable": True}],
         "ptp": {"role": "follower", "port_state": "SLAVE", "gm_identity": "a", "offset_ns": 0, "path_delay_ns": 0},
         "processes": {"ptp4l": {"running": True, "restarts": 0}},
     }
