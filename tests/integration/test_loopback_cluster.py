@@ -14,6 +14,7 @@ import pytest
 from appliance import config
 from appliance.control_socket import ControlError, request
 from appliance.demo import NODES, Demo, free_udp_ports
+from appliance.monitoring.metrics import ApplianceCollector
 from appliance.ntp.query import query
 from appliance.service import Appliance
 
@@ -74,6 +75,12 @@ def test_falseticker_demotes_itself_returns_by_slewing_and_served_time_never_ste
     assert seen and seen[-1] is False
     r = query(f"{host}:{port}")
     assert r["leap"] == 3 and r["stratum"] == 16
+    # ... and the metrics say so, from the status the running node really has
+    samples = {(x.name, tuple(sorted(x.labels.items()))): x.value
+               for fam in ApplianceCollector(b.status, peer_names=["ctl-0", "ctl-2"]).collect() for x in fam.samples}
+    assert samples[("appliance_self_demoted", ())] == 1
+    assert samples[("appliance_peer_reachable", (("peer", "ctl-0"),))] == 1
+    assert abs(samples[("appliance_peer_offset_seconds", (("peer", "ctl-0"),))] - 2.0) < 0.01
 
     # It returns by slewing: served time never goes back, and falls at most at the slew rate.
     last_t, last_e = time.monotonic(), served_error_s(b)
