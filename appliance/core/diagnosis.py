@@ -593,7 +593,7 @@ def check_appliance(p: _Parsed, raw: dict[str, Raw], limits: Limits, trends: lis
     state = _get(st, "sync", "state", kind=str) or "unknown"
     healthy = _get(st, "sync", "healthy", kind=bool)
     bound = _get(st, "sync", "error_bound_s", kind=_NUM)
-    demoted = _get(st, "cluster", "demoted", kind=bool)
+    demoted = _get(st, "crosscheck", "demoted", kind=bool)
     stratum = _get(st, "ntp", "stratum", kind=int)
     ev = {"node": _get(st, "node", kind=str), "state": state, "healthy": healthy, "error_bound_s": bound,
           "stratum": stratum, "demoted": demoted, "reference": _get(st, "sync", "reference"),

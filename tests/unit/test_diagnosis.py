@@ -204,3 +204,12 @@ def test_fit_recovers_a_slope():
     assert tr.crossing_in_s == pytest.approx((0.05 - tr.value_s) / tr.rate_s_per_s, rel=1e-6)
     assert drift.from_series("s", [1.0, 2.0], [0.0, 1.0], 1.0) is None
     assert drift.from_series("s", [1.0, 1.0, 1.0], [0.0, 1.0, 2.0], 1.0) is None
+
+
+def test_a_demoted_appliance_fails_with_the_next_step():
+    status = {"node": "control-1", "sync": {"state": "holdover", "healthy": True, "error_bound_s": 1e-4},
+              "ntp": {"stratum": 16}, "crosscheck": {"demoted": True}}
+    report = evaluate({"appliance_status": Raw(AVAILABLE, json.dumps(status))}, 0.0)
+    (check,) = [c for c in report.checks if c.name == "appliance"]
+    assert check.verdict is Verdict.FAIL and "demoted" in check.summary
+    assert "appliance status" in check.next_step
