@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from . import config
+from .commands.status import _fmt_offset, _fmt_s
 from .control_socket import request
 from .ntp.server import ListenError
 from .service import Appliance
@@ -193,27 +194,6 @@ class Demo:
         for name, path in zip(NODES, self.sockets()):
             out.append(f"  {name}: {path}")
         return "\n".join(out)
-
-
-def _fmt_s(v) -> str:
-    if v is None:
-        return "-"
-    if v >= 1:
-        return f"{v:.3f} s"
-    if v >= 1e-3:
-        return f"{v * 1e3:.3f} ms"
-    return f"{v * 1e6:.2f} us"
-
-
-def _fmt_offset(v) -> str:
-    if v is None:
-        return "-"
-    a = abs(v)
-    if a >= 1:
-        return f"{v:+.3f} s"
-    if a >= 1e-3:
-        return f"{v * 1e3:+.3f} ms"
-    return f"{v * 1e6:+.1f} us"
 
 
 def _fmt_comp(tc: dict | None) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .clockfilter import PeerEstimate
+from .fsm import markdown_table
 
 
 # --- the intersection algorithm -----------------------------------------------------------------
@@ -142,9 +143,7 @@ def next_state(state: VoteState, event: VoteEvent) -> VoteState:
 
 def describe() -> str:
     """Markdown table of the vote's machine, generated from TRANSITIONS."""
-    lines = ["| state | event | next state |", "|---|---|---|"]
-    for (state, event), nxt in TRANSITIONS.items():
-        lines.append(f"| {state.value} | {event.value} | {nxt.value} |")
+    lines = markdown_table(TRANSITIONS)
     lines.append("")
     lines.append("Any other (state, event) pair leaves the state unchanged; demoted is left only by reconciled.")
     return "\n".join(lines)

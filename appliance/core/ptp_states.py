@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .fsm import markdown_table
 from .ptp_mgmt import PortState
 
 
@@ -149,7 +150,4 @@ class PtpNodeMachine:
 
 def describe() -> str:
     """Markdown table of the machine, generated from TRANSITIONS (for docs)."""
-    lines = ["| state | event | next state | role of next state |", "|---|---|---|---|"]
-    for (state, event), nxt in TRANSITIONS.items():
-        lines.append(f"| {state.value} | {event.value} | {nxt.value} | {ROLE[nxt]} |")
-    return "\n".join(lines)
+    return "\n".join(markdown_table(TRANSITIONS, {"role of next state": ROLE.__getitem__}))
