@@ -20,7 +20,8 @@ quadratic on the same samples, the anchor).
     .venv/bin/python bench/holdover.py [--seeds N] [--first-seed S] [--train-hours H] [--oscillator tcxo]
 
 The bound's free choices (90 % upper limit of the random walk, 3 longest averaging times) were
-settled on seeds 100..129; the default run reports seeds 1..50, which were not used for that.
+settled on seeds 100..129, the per-edge extrapolation cap examined on 100..149; the default run
+reports seeds 1..50, which were not used for that.
 """
 
 from __future__ import annotations

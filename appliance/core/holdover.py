@@ -85,7 +85,7 @@ def predict_holdover(model: TempCompModel, time_s, temp_c, z: float = Z99) -> Ho
     phi = m.design(t, teff)
     freq = phi @ m.theta
     dist = m.extrapolation_c(teff)
-    env = m.ext_envelope_ppb(dist)
+    env = m.ext_envelope_ppb(dist, teff)
     dts = np.diff(t)
     h = np.zeros_like(phi)
     np.cumsum(phi[:-1] * dts[:, None], axis=0, out=h[1:])
@@ -123,7 +123,7 @@ class HoldoverRun:
         m = self.model
         temp = self._forecast_c()
         phi = m.design(t, temp)[0]
-        env = float(m.ext_envelope_ppb(m.extrapolation_c(temp)))
+        env = float(m.ext_envelope_ppb(m.extrapolation_c(temp), temp))
         return phi, env
 
     @property

@@ -328,6 +328,8 @@ class ExtParams:
     slope_ppb_per_k: float
     cap_ppb: float
     curvature_ppb_per_k2: float
+    cap_lo_ppb: float = math.inf  # the cap below the range (held at the low edge's value)
+    cap_hi_ppb: float = math.inf  # and above it
 
 
 
@@ -485,18 +487,35 @@ class TempCompModel:
                 slope.max() > EXT_TURN_FRACTION * smax and slope.min() < -EXT_TURN_FRACTION * smax
             )
             slope_env = max(smax, EXT_MIN_SLOPE_PPB_PER_K)
-            cap = max(2.0 * float(g.max() - g.min()), slope_env * 1.0, EXT_MIN_CAP_PPB)
+            span = float(g.max() - g.min())
+            floor = max(slope_env * 1.0, EXT_MIN_CAP_PPB)
+            cap = max(2.0 * span, floor)
+
+            # Beyond the range the curve is assumed to stay within the band it showed, widened by
+            # its span on each side: [min - span, max + span]. Held at an edge's value, the error
+            # is at most that value's distance to the band's farther end (2 x span when the edge
+            # sits at an extreme of the curve, 1.5 x span when it sits mid-band).
+            def side_cap(edge_ppb: float) -> float:
+                return max(max(float(g.max()) - edge_ppb, edge_ppb - float(g.min())) + span, floor)
+
             curv_max = max(float(np.max(np.abs(curv))), EXT_MIN_CURVATURE_PPB_PER_K2)
-            self._ext_cache = ExtParams(not (turning or self.compensated), slope_env, cap, curv_max)
+            self._ext_cache = ExtParams(
+                not (turning or self.compensated), slope_env, cap, curv_max, side_cap(g[0]), side_cap(g[-1])
+            )
         return self._ext_cache
 
-    def ext_envelope_ppb(self, distance_c):
-        """A 99 % envelope of the curve's error at ``distance_c`` K outside the trained range."""
+    def ext_envelope_ppb(self, distance_c, temp_c=None):
+        """A 99 % envelope of the curve's error at ``distance_c`` K outside the trained range
+        (``temp_c``, the temperature itself, tells the side: each edge has its own cap)."""
         e = self.ext_params()
         d = np.asarray(distance_c, dtype=float)
         if e.linear:
             return EXT_MIN_SLOPE_PPB_PER_K * d + e.curvature_ppb_per_k2 * d * d
-        return np.minimum(e.slope_ppb_per_k * d, e.cap_ppb)
+        if temp_c is None:
+            cap = e.cap_ppb
+        else:
+            cap = np.where(np.asarray(temp_c, dtype=float) < self.temp_lo_c, e.cap_lo_ppb, e.cap_hi_ppb)
+        return np.minimum(e.slope_ppb_per_k * d, cap)
 
     # -- Kalman filter -------------------------------------------------------------------------
     def time_update(self, time_s: float) -> None:

@@ -166,3 +166,17 @@ def test_a_restored_model_is_not_replaced_by_a_fit_of_less_data(model):
         p.observe(now, temp, float(model.frequency_ppb(now, temp)))
     assert p.fits == 0 and p.updates > 100
     assert p.to_dict()["fit_span_s"] == p.buffer_s
+
+
+def test_extrapolation_cap_is_per_edge_within_the_assumed_band(model):
+    e = model.ext_params()
+    grid = np.linspace(model.temp_lo_c, model.temp_hi_c, 400)
+    g = model.curve_ppb(grid)
+    span = g.max() - g.min()
+    for cap, edge in ((e.cap_lo_ppb, g[0]), (e.cap_hi_ppb, g[-1])):
+        far = max(g.max() - edge, edge - g.min())
+        assert cap == pytest.approx(max(far + span, e.slope_ppb_per_k, 10.0), rel=1e-2)  # a finer grid here
+        assert cap <= e.cap_ppb + 1e-9
+    far_out = np.array([model.temp_lo_c - 50.0, model.temp_hi_c + 50.0])
+    env = model.ext_envelope_ppb(model.extrapolation_c(far_out), far_out)
+    assert env == pytest.approx([e.cap_lo_ppb, e.cap_hi_ppb])
