@@ -10,6 +10,12 @@ What is answered: client mode (3) of versions 1-4, and NTPv1's mode 0 from a por
 bad versions, malformed extension fields, requests carrying a MAC (no keys are configured, so they
 cannot be authenticated), clients outside the allow list and clients over their rate.
 A reply is always 48 bytes, so never larger than the request.
+
+Fast path: a bare 48-byte client request of version 1-4 (what chrony, ntpd and SNTP clients send)
+is answered from the raw bytes, without building an ``NtpPacket``: for such a datagram ``parse``
+has nothing to reject, so the decisions (access, rate limit, reply fields) are the same as on the
+general path, which every other datagram takes. The reply header before the origin timestamp is
+precomputed per server state, version and poll (``_reply_heads``).
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .access import AccessList
 from .ntp_packet import (
     MAX_STRATUM,
+    NTP_HEADER_LEN,
     Leap,
     Mode,
     NtpPacketError,
@@ -53,7 +61,11 @@ DROP_REASONS = (
 )
 
 _PREFIX = struct.Struct("!BBbbII4sQQQ")  # header up to and including the receive timestamp
+_TAIL = struct.Struct("!bII4sQ")  # precision .. reference timestamp: bytes 3-23 of a reply
 _TS = struct.Struct("!Q")
+_pack_ts = _TS.pack
+# First octets (LI, VN, mode) of the requests the fast path takes: 48-byte client mode, version 1-4.
+_FAST_LVM = frozenset((leap << 6) | (version << 3) | 3 for leap in range(4) for version in range(1, 5))
 _MODE_REASON = {
     Mode.RESERVED: "mode_reserved",
     Mode.SYMMETRIC_ACTIVE: "mode_symmetric_active",
@@ -83,21 +95,52 @@ class ServerState:
         return cls(synchronized=False, precision_log2=precision_log2)
 
 
-@dataclass(frozen=True)
 class Reply:
-    """An answer waiting for its transmit timestamp (taken by the adapter just before sending)."""
+    """An answer waiting for its transmit timestamp (taken by the adapter just before sending).
 
-    prefix: bytes  # 40 bytes
-    transmit_ntp: int | None = None  # preset for KoD replies, which carry no time
+    Immutable by convention; a slotted class rather than a frozen dataclass because one is built
+    per answered request."""
+
+    __slots__ = ("prefix", "transmit_ntp")
+
+    def __init__(self, prefix: bytes, transmit_ntp: int | None = None):
+        self.prefix = prefix  # 40 bytes
+        self.transmit_ntp = transmit_ntp  # preset for KoD replies, which carry no time
 
     def finish(self, transmit_ntp: int) -> bytes:
         ts = self.transmit_ntp if self.transmit_ntp is not None else transmit_ntp
-        return self.prefix + _TS.pack(ts)
+        return self.prefix + _pack_ts(ts)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Reply:
+            return NotImplemented
+        return (self.prefix, self.transmit_ntp) == (other.prefix, other.transmit_ntp)
+
+    def __hash__(self) -> int:
+        return hash((self.prefix, self.transmit_ntp))
+
+    def __repr__(self) -> str:
+        return f"Reply(prefix={self.prefix!r}, transmit_ntp={self.transmit_ntp!r})"
 
 
 @dataclass(frozen=True)
 class Drop:
     reason: str
+
+
+_DROPS = {reason: Drop(reason) for reason in DROP_REASONS}  # immutable, so shared
+
+
+@lru_cache(maxsize=16)
+def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
+    """The first three octets of a reply (LI/VN/mode, stratum, poll), indexed by
+    ``(version << 8) | poll octet of the request``; None for versions that are never answered."""
+    heads: list[bytes | None] = [None] * (8 << 8)
+    for version in range(1, 5):
+        for raw_poll in range(256):
+            poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
+            heads[(version << 8) | raw_poll] = bytes(((leap << 6) | (version << 3) | Mode.SERVER, stratum, poll & 0xFF))
+    return tuple(heads)
 
 
 class NtpServerCore:
@@ -110,15 +153,24 @@ class NtpServerCore:
         self.dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self._state = ServerState.unsynchronized()
         self._fields = self._header_fields(self._state)
+        self._fast = self._fast_fields(self._fields)
 
     @property
     def state(self) -> ServerState:
         return self._state
 
     def set_state(self, state: ServerState) -> None:
-        # One tuple swap: the serving thread sees either the old or the new fields, never a mix.
-        self._fields = self._header_fields(state)
+        # One tuple swap per path: the serving thread sees either the old or the new fields, never
+        # a mix (each path reads only its own attribute, once per datagram).
+        fields = self._header_fields(state)
+        self._fast = self._fast_fields(fields)
+        self._fields = fields
         self._state = state
+
+    @staticmethod
+    def _fast_fields(fields: tuple) -> tuple[tuple[bytes | None, ...], bytes]:
+        leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = fields
+        return _reply_heads(leap, stratum), _TAIL.pack(precision, rdelay, rdisp, ref_id, ref_ts)
 
     @staticmethod
     def _header_fields(s: ServerState) -> tuple[int, int, int, int, bytes, int, int]:
@@ -146,10 +198,28 @@ class NtpServerCore:
 
     def _drop(self, reason: str) -> Drop:
         self.dropped[reason] += 1
-        return Drop(reason)
+        return _DROPS[reason]
 
     def handle(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
         self.received += 1
+        if len(data) == NTP_HEADER_LEN and data[0] in _FAST_LVM:
+            # Fast path (see the module docstring): the same checks as below, in the same order.
+            if not self.access.permits(client_ip):
+                return self._drop("denied")
+            if self.ratelimit is not None:
+                verdict = self.ratelimit.check(client_key(client_ip), now_s)
+                if verdict is not Verdict.ALLOW:
+                    raw_poll = data[2]
+                    poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
+                    return self._limited(verdict, (data[0] >> 3) & 7, poll, _TS.unpack_from(data, 40)[0])
+            heads, tail = self._fast
+            self.answered += 1
+            return Reply(heads[((data[0] & 0x38) << 5) | data[2]] + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
+        return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
+
+    def _handle_general(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
+        """Every datagram the fast path does not take (and, in the tests, any datagram: both paths
+        must decide alike). Does not count ``received``."""
         try:
             pkt = parse(data)
         except NtpPacketError as exc:
@@ -167,11 +237,7 @@ class NtpServerCore:
         if self.ratelimit is not None:
             verdict = self.ratelimit.check(client_key(client_ip), now_s)
             if verdict is not Verdict.ALLOW:
-                self.dropped["ratelimited"] += 1
-                if verdict is Verdict.DROP:
-                    return Drop("ratelimited")
-                self.kod_sent += 1
-                return self._kiss(pkt.version, poll, pkt.transmit_ts)
+                return self._limited(verdict, pkt.version, poll, pkt.transmit_ts)
         leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields
         prefix = _PREFIX.pack(
             (leap << 6) | (pkt.version << 3) | Mode.SERVER,
@@ -187,6 +253,13 @@ class NtpServerCore:
         )
         self.answered += 1
         return Reply(prefix)
+
+    def _limited(self, verdict: Verdict, version: int, poll: int, client_transmit: int) -> Reply | Drop:
+        self.dropped["ratelimited"] += 1
+        if verdict is Verdict.DROP:
+            return _DROPS["ratelimited"]
+        self.kod_sent += 1
+        return self._kiss(version, poll, client_transmit)
 
     def _kiss(self, version: int, poll: int, client_transmit: int) -> Reply:
         """RATE Kiss-o'-Death (RFC 5905 section 7.4): stratum 0, leap 3, no time information."""

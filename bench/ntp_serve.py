@@ -1,0 +1,473 @@
+#!/usr/bin/env python3
+"""NTP serving benchmark: the appliance beside chronyd, under the same load, in one run.
+
+    .venv/bin/python bench/ntp_serve.py [--rounds 3] [--samples 600] [--json FILE]   (make bench)
+
+What it measures (needs root for network namespaces, chronyd/chronyc, gcc):
+
+* Throughput and latency. bench/ntpload.c, compiled here with gcc into bench/out/ (gitignored),
+  sends 48-byte NTPv4 client requests at a fixed rate from its own test host and counts the
+  replies. For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
+  requests, then bisected until the bracket is within 5%; the rate found must then pass a longer
+  confirmation step (--confirm-s, 10 s: a large socket buffer cannot hide an overload for that
+  long), else it is lowered by 10% until one passes. That rate is the server's "responses/s without
+  loss". A failed step is repeated once (the machine is shared; a
+  neighbour's burst should not decide the figure) and the rate passes if the repeat passes; the
+  same rule applies to both servers. Response latency p50/p99 (client kernel receive timestamp
+  minus the time just before the request's send call) is measured at a fixed offered load
+  (--latency-rate, the same for both) and reported at each server's highest lossless rate too.
+  Throughput rounds alternate which server goes first; the table shows the median over rounds
+  and the [min-max] spread.
+
+* Served accuracy. Two chronyd clients (-x: never touching the host clock), each in its own test
+  host, follow the appliance and chronyd at the same time with `minpoll P maxpoll P` (--poll, default
+  -4: 16 requests/s) and `log measurements`. After --warmup samples, the next --samples valid
+  measurements (those passing RFC 5905 tests 1-7, chrony's measurements.log) are collected; the
+  figure is the standard deviation of their offsets. Server and clients share the host's
+  CLOCK_REALTIME, so the true offset is zero and the spread is what serving adds (timestamping,
+  scheduling, path).
+
+The servers: `appliance serve` with examples/sim-ideal.yaml (a simulated clock with zero error, so
+served time equals the host clock; only listen address and state paths changed; ntp.ratelimit null,
+allow all) and chronyd -x with `local stratum 1`, `allow` and no ratelimit directive. Each runs in
+its own test host on the same bridge, with addresses from 198.18.0.0/15.
+
+Targets (issue 2): appliance >= 20,000 responses/s; offset SD within 1.5x of chronyd's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from helpers.appliance_proc import ApplianceProc  # noqa: E402
+from helpers.chrony import CHRONYD, Chrony  # noqa: E402
+from helpers.netns import TestNet  # noqa: E402
+
+OUT = REPO / "bench" / "out"
+LOSS_LIMIT = 0.001  # < 0.1 % loss
+BRACKET = 1.05  # bisect until the failing rate is within 5 % of the passing one
+CONFIRM_STEP_DOWN = 0.9  # a failed confirmation step is repeated 10 % lower
+GENERATOR_SHORTFALL = 0.97  # a step whose achieved send rate is below this fraction is not trusted
+TARGET_RATE = 20_000
+TARGET_SD_RATIO = 1.5
+SERVERS = ("appliance", "chronyd")
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- setup -------------------------------------------------------------------------------------
+def check_environment() -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("needs root (it creates network namespaces)")
+    for tool in ("ip", "gcc"):
+        if shutil.which(tool) is None:
+            problems.append(f"needs {tool}")
+    if not os.path.exists(CHRONYD) or shutil.which("chronyc") is None:
+        problems.append("needs chrony (chronyd, chronyc)")
+    if problems:
+        raise BenchError("; ".join(problems))
+
+
+def build_load_generator() -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    src = REPO / "bench" / "ntpload.c"
+    exe = OUT / "ntpload"
+    r = subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(exe), str(src)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"gcc failed on {src}:\n{r.stderr}")
+    return exe
+
+
+def appliance_config(path: Path, listen: str, workdir: Path) -> Path:
+    """examples/sim-ideal.yaml with only the listen address and the state paths changed."""
+    cfg = yaml.safe_load((REPO / "examples" / "sim-ideal.yaml").read_text())
+    cfg["ntp"]["listen"] = [listen]
+    cfg["node"]["state_dir"] = str(workdir / "appliance-state")
+    cfg["monitoring"]["control_socket"] = str(workdir / "appliance.sock")
+    if cfg["ntp"].get("ratelimit") is not None or cfg["ntp"].get("allow") != ["all"]:
+        raise BenchError("examples/sim-ideal.yaml must have ntp.ratelimit: null and ntp.allow: [all]")
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# -- throughput --------------------------------------------------------------------------------
+def udp_rcvbuf_errors(host) -> int | None:
+    """UDP receive-buffer drops of one test host's namespace (/proc/net/snmp, Udp RcvbufErrors)."""
+    r = host.run(["cat", "/proc/net/snmp"], timeout=10)
+    lines = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("Udp:")]
+    if len(lines) < 2 or "RcvbufErrors" not in lines[0]:
+        return None
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+class Loader:
+    """Runs ntpload steps from the load host against one server."""
+
+    def __init__(self, exe: Path, host, args):
+        self.exe, self.host, self.args = exe, host, args
+
+    def step(self, server, addr: str, rate: float, duration_s: float) -> dict:
+        argv = [str(self.exe), "-a", addr, "-p", "123", "-r", str(int(rate)), "-d", str(duration_s),
+                "-s", str(self.args.sockets), "-w", "300"]
+        before = udp_rcvbuf_errors(server)
+        r = self.host.run(argv, timeout=duration_s + 30)
+        after = udp_rcvbuf_errors(server)
+        if r.returncode != 0:
+            raise BenchError(f"ntpload failed: {r.stderr.strip()}")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res["server_rcvbuf_errors"] = after - before if before is not None and after is not None else None
+        res["generator_limited"] = res["send_rate"] < GENERATOR_SHORTFALL * rate
+        res["pass"] = res["loss"] < LOSS_LIMIT and not res["generator_limited"]
+        time.sleep(0.2)
+        return res
+
+    def attempt(self, server, addr: str, rate: float, duration_s: float, log) -> dict:
+        res = self.step(server, addr, rate, duration_s)
+        log(res)
+        if not res["pass"] and not res["generator_limited"] and self.args.retries > 0:
+            res = self.step(server, addr, rate, duration_s)
+            res["retry"] = True
+            log(res)
+        return res
+
+    def max_rate(self, name: str, server, addr: str) -> dict:
+        """Highest rate with < 0.1 % loss: doubling, bisection to within 5 %, then a longer
+        confirmation step (--confirm-s), stepping down by 10 % until one passes. A step the
+        generator could not send at its rate counts as failed."""
+        steps = []
+
+        def log(res):
+            steps.append(res)
+            flag = "ok  " if res["pass"] else ("GEN " if res["generator_limited"] else "LOSS")
+            srv = res["server_rcvbuf_errors"]
+            print(f"    {name:9s} {res['rate']:>9,.0f}/s {res['duration_s']:4.1f} s  {flag} loss "
+                  f"{res['loss'] * 100:6.3f}% (server drops {'?' if srv is None else srv})  "
+                  f"p50 {res['p50_us']:9.1f} us  p99 {res['p99_us']:9.1f} us"
+                  f"{'  (retry)' if res.get('retry') else ''}", flush=True)
+
+        step_s = self.args.step_s
+        good, bad, gen_limit = None, None, None
+        rate = float(self.args.start_rate)
+        while rate <= self.args.max_rate:
+            res = self.attempt(server, addr, rate, step_s, log)
+            if res["pass"]:
+                good = rate
+                rate *= 2
+            else:
+                bad = rate
+                if res["generator_limited"]:
+                    gen_limit = rate
+                break
+        if good is not None and bad is not None:
+            while bad / good > BRACKET:
+                mid = round((good * bad) ** 0.5, -2)
+                res = self.attempt(server, addr, mid, step_s, log)
+                if res["pass"]:
+                    good = mid
+                else:
+                    bad = mid
+                    if res["generator_limited"]:
+                        gen_limit = mid
+        confirmed, at_max = 0.0, None
+        rate = good
+        for _ in range(self.args.confirm_tries if good else 0):
+            res = self.attempt(server, addr, rate, self.args.confirm_s, log)
+            if res["pass"]:
+                confirmed, at_max = rate, res
+                break
+            if res["generator_limited"]:
+                gen_limit = rate
+            rate = round(rate * CONFIRM_STEP_DOWN, -2)
+        # The figure is a lower bound only when the generator, not the server, stopped the search.
+        limited = bad is None or (gen_limit is not None and confirmed and gen_limit <= confirmed * BRACKET ** 2)
+        return {"max_rate": confirmed, "search_max_rate": good or 0.0, "first_failing_rate": bad,
+                "at_max": at_max, "generator_limited": bool(limited), "steps": steps}
+
+
+# -- accuracy ----------------------------------------------------------------------------------
+def read_measurements(path: Path, server: str) -> list[dict]:
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) < 20 or f[2] != server or not f[0][:1].isdigit():
+            continue
+        rows.append({"offset_s": float(f[11]), "delay_s": float(f[12]), "tests": "".join(f[5:8]),
+                     "tx_src": f[18], "rx_src": f[19]})
+    return rows
+
+
+def measure_accuracy(net, servers: dict, args, workdir: Path, tag: str = "") -> dict:
+    """One chronyd -x client follows both servers at once (two `server` lines): the same process,
+    namespace and moment measure both, so that nothing on the client side differs."""
+    d = workdir / f"chrony-client{tag}"
+    client = Chrony(net["client"], d, [
+        *(f"server {addr} minpoll {args.poll} maxpoll {args.poll} iburst" for addr in servers.values()),
+        f"logdir {d}",
+        "log measurements",
+        "logbanner 0",
+        "port 0",  # a client only
+    ]).start()
+    clients = {name: client for name in servers}
+    need = args.warmup + args.samples
+    interval_s = 2.0 ** args.poll
+    deadline = time.monotonic() + need * interval_s * 3 + 30
+    stats: dict[str, list[dict]] = {n: [] for n in servers}
+    try:
+        while time.monotonic() < deadline:
+            counts = {n: len(read_measurements(d / "measurements.log", servers[n])) for n in servers}
+            if min(counts.values()) >= need:
+                break
+            if min(counts.values()) >= args.warmup + 64:  # chrony's window is full of measured samples
+                for row in sourcestats(client):
+                    for n, addr in servers.items():
+                        if row["address"] == addr:
+                            stats[n].append(row)
+            time.sleep(1)
+    finally:
+        client.stop()
+    if args.keep_logs:
+        Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+        shutil.copy(d / "measurements.log", Path(args.keep_logs) / f"measurements{tag}.log")
+    result = {}
+    for name, c in clients.items():
+        rows = read_measurements(c.dir / "measurements.log", servers[name])
+        use = rows[args.warmup:need]
+        if len(use) < 10:
+            raise BenchError(f"the chronyd client of {name} logged only {len(rows)} measurements")
+        # chrony's theta is server - client; report offset = local - reference (the house sign).
+        offsets = [-r["offset_s"] for r in use]
+        delays = [r["delay_s"] for r in use]
+        result[name] = {
+            "samples": len(use),
+            "offset_sd_us": statistics.stdev(offsets) * 1e6,
+            "offset_mean_us": statistics.fmean(offsets) * 1e6,
+            "offset_robust_sd_us": robust_sd(offsets) * 1e6,
+            "delay_median_us": statistics.median(delays) * 1e6,
+            "timestamps": f"tx {use[0]['tx_src']} rx {use[0]['rx_src']}",
+            "chrony_sd_us": statistics.median(r["sd_s"] for r in stats[name]) * 1e6 if stats[name] else float("nan"),
+            "chrony_sd_snapshots": len(stats[name]),
+        }
+    return result
+
+
+def sourcestats(client) -> list[dict]:
+    """chronyc -c sourcestats: per source, the number of samples in chrony's regression window and
+    chrony's estimate of their standard deviation (weighted, so high-delay samples count less)."""
+    rows = []
+    for line in client.chronyc("-c", "sourcestats").splitlines():
+        f = line.split(",")
+        if len(f) >= 8:
+            rows.append({"address": f[0], "samples": int(f[1]), "sd_s": float(f[7])})
+    return rows
+
+
+def robust_sd(values: list[float]) -> float:
+    """1.4826 x the median absolute deviation: the SD of a normal distribution, ignoring outliers."""
+    med = statistics.median(values)
+    return 1.4826 * statistics.median(abs(v - med) for v in values)
+
+
+# -- report ------------------------------------------------------------------------------------
+def spread(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0]
+    chrony_v = subprocess.run([CHRONYD, "--version"], capture_output=True, text=True).stdout.split("(+")[0].strip()
+    return (f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, "
+            f"{chrony_v}, load average {load:.1f} at start")
+
+
+def print_table(results: dict, args) -> dict:
+    rows = []
+
+    def ratio(a, b):
+        return a / b if a is not None and b else float("nan")
+
+    def rate_row(label, key):
+        vals = {s: [r[s][key] for r in results["rounds"]] for s in SERVERS}
+        med = {s: spread(vals[s]) for s in SERVERS}
+        lim = {s: any(r[s]["generator_limited"] for r in results["rounds"]) for s in SERVERS}
+        cell = {s: f"{med[s][0]:,.0f}{'+' if lim[s] else ''} [{med[s][1]:,.0f}-{med[s][2]:,.0f}]" for s in SERVERS}
+        rows.append((label, cell["appliance"], cell["chronyd"], ratio(med["appliance"][0], med["chronyd"][0])))
+        return med
+
+    def lat_row(label, getter):
+        vals = {s: [getter(r[s]) for r in results["rounds"]] for s in SERVERS}
+        med = {s: spread([v for v in vals[s] if v is not None] or [float("nan")]) for s in SERVERS}
+        cell = {s: f"{med[s][0]:,.1f} [{med[s][1]:,.1f}-{med[s][2]:,.1f}]" for s in SERVERS}
+        rows.append((label, cell["appliance"], cell["chronyd"], ratio(med["appliance"][0], med["chronyd"][0])))
+
+    med_rate = rate_row("responses/s, < 0.1% loss", "max_rate")
+    lat_row(f"latency p50 at {args.latency_rate:,}/s (us)", lambda x: x["latency"]["p50_us"])
+    lat_row(f"latency p99 at {args.latency_rate:,}/s (us)", lambda x: x["latency"]["p99_us"])
+    lat_row("latency p50 at max rate (us)", lambda x: x["at_max"]["p50_us"] if x["at_max"] else None)
+    lat_row("latency p99 at max rate (us)", lambda x: x["at_max"]["p99_us"] if x["at_max"] else None)
+    acc = results["accuracy"]
+    rows.append((f"offset SD, {acc['appliance']['samples']} samples (us)", f"{acc['appliance']['offset_sd_us']:.2f}",
+                 f"{acc['chronyd']['offset_sd_us']:.2f}",
+                 ratio(acc["appliance"]["offset_sd_us"], acc["chronyd"]["offset_sd_us"])))
+    rows.append(("offset robust SD, 1.4826 MAD (us)", f"{acc['appliance']['offset_robust_sd_us']:.2f}",
+                 f"{acc['chronyd']['offset_robust_sd_us']:.2f}",
+                 ratio(acc["appliance"]["offset_robust_sd_us"], acc["chronyd"]["offset_robust_sd_us"])))
+    rows.append(("offset mean (us)", f"{acc['appliance']['offset_mean_us']:+.2f}",
+                 f"{acc['chronyd']['offset_mean_us']:+.2f}", None))
+    rows.append(("delay median (us)", f"{acc['appliance']['delay_median_us']:.1f}",
+                 f"{acc['chronyd']['delay_median_us']:.1f}",
+                 ratio(acc["appliance"]["delay_median_us"], acc["chronyd"]["delay_median_us"])))
+
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows + [("", "appliance", "", None)])
+    w2 = max(len(r[2]) for r in rows + [("", "", "chronyd", None)])
+    print()
+    print(f"NTP serving benchmark, {results['date']}")
+    print(f"  machine: {results['machine']}")
+    print(f"  {len(results['rounds'])} throughput rounds ({args.step_s:g} s search steps, {args.confirm_s:g} s confirmation, "
+          f"{args.sockets} client sockets); "
+          f"median [min-max]; '+' = generator-limited")
+    print()
+    print(f"  {'':{w0}}  {'appliance':>{w1}}  {'chronyd':>{w2}}  ratio (appliance/chronyd)")
+    for label, a, c, r in rows:
+        rs = "" if r is None else f"{r:.2f}"
+        print(f"  {label:{w0}}  {a:>{w1}}  {c:>{w2}}  {rs}")
+    sd_ratio = ratio(acc["appliance"]["offset_sd_us"], acc["chronyd"]["offset_sd_us"])
+    verdict = {
+        "throughput_ok": med_rate["appliance"][0] >= TARGET_RATE,
+        "accuracy_ok": sd_ratio <= TARGET_SD_RATIO,
+        "sd_ratio": sd_ratio,
+    }
+    print()
+    print(f"  target: appliance >= {TARGET_RATE:,} responses/s: "
+          f"{'PASS' if verdict['throughput_ok'] else 'FAIL'} ({med_rate['appliance'][0]:,.0f}/s median)")
+    print(f"  target: offset SD <= {TARGET_SD_RATIO}x chronyd's: "
+          f"{'PASS' if verdict['accuracy_ok'] else 'FAIL'} ({sd_ratio:.2f}x)")
+    return verdict
+
+
+# -- main --------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds per server (default 3)")
+    ap.add_argument("--step-s", type=float, default=3.0, help="duration of one search step (default 3 s)")
+    ap.add_argument("--start-rate", type=int, default=5000, help="first offered rate, requests/s (default 5000)")
+    ap.add_argument("--max-rate", type=int, default=1_280_000, help="stop doubling above this rate")
+    ap.add_argument("--confirm-s", type=float, default=10.0, help="duration of the confirmation step (default 10 s)")
+    ap.add_argument("--confirm-tries", type=int, default=4, help="confirmation attempts, 10 %% lower each (default 4)")
+    ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
+    ap.add_argument("--sockets", type=int, default=16, help="client sockets (source ports) of the generator")
+    ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency rows")
+    ap.add_argument("--latency-s", type=float, default=5.0, help="duration of the latency step (default 5 s)")
+    ap.add_argument("--poll", type=int, default=-4, help="accuracy clients' poll exponent (default -4)")
+    ap.add_argument("--warmup", type=int, default=16, help="accuracy samples discarded first")
+    ap.add_argument("--samples", type=int, default=600, help="accuracy samples used (default 600)")
+    ap.add_argument("--skip-accuracy", action="store_true", help="only the throughput and latency rounds")
+    ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy measurement")
+    ap.add_argument("--json", metavar="FILE", default=str(OUT / "ntp_serve.json"),
+                    help="where to write every figure and step as JSON (default bench/out/ntp_serve.json)")
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy the accuracy clients' measurements.log files here")
+    args = ap.parse_args(argv)
+    if args.rounds < 1 or args.samples < 10 or args.step_s <= 0 or args.confirm_s <= 0:
+        ap.error("--rounds must be >= 1, --samples >= 10, durations > 0")
+    try:
+        check_environment()
+        exe = build_load_generator()
+        return run(args, exe)
+    except BenchError as exc:
+        print(f"ntp_serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args, exe: Path) -> int:
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+               "command": " ".join([Path(sys.executable).name, *sys.argv]), "rounds": []}
+    with tempfile.TemporaryDirectory(prefix="ntp_serve-") as tmp, \
+            TestNet(["appliance", "chronyd", "load", "client"]) as net:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)
+        servers = {"appliance": net["appliance"].addr, "chronyd": net["chronyd"].addr}
+        cfg = appliance_config(workdir / "appliance.yaml", f"{servers['appliance']}:123", workdir)
+        app = ApplianceProc(cfg, host=net["appliance"]).start(wait_state="locked")
+        chronyd = Chrony(net["chronyd"], workdir / "chronyd-server", ["local stratum 1", "allow"]).start()
+        print(f"appliance {servers['appliance']}:123 (examples/sim-ideal.yaml), "
+              f"chronyd {servers['chronyd']}:123 (local stratum 1, allow); load from {net['load'].addr}", flush=True)
+        try:
+            if args.skip_accuracy:
+                nan = {"samples": 0, "offset_sd_us": float("nan"), "offset_mean_us": float("nan"),
+                       "offset_robust_sd_us": float("nan"), "delay_median_us": float("nan")}
+                results["accuracy"] = {"appliance": dict(nan), "chronyd": dict(nan)}
+            else:
+                print(f"accuracy: two chronyd -x clients, poll {args.poll}, {args.warmup} + {args.samples} samples ...",
+                      flush=True)
+                results["accuracy"] = measure_accuracy(net, servers, args, workdir)
+            loader = Loader(exe, net["load"], args)
+            for i in range(0 if args.accuracy_only else args.rounds):
+                order = SERVERS if i % 2 == 0 else SERVERS[::-1]
+                rnd = {}
+                print(f"throughput round {i + 1}/{args.rounds}:", flush=True)
+                for name in order:
+                    found = loader.max_rate(name, net[name], servers[name])
+                    lat = loader.step(net[name], servers[name], args.latency_rate, args.latency_s)
+                    print(f"    {name:9s} at {args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% "
+                          f"p50 {lat['p50_us']:.1f} us p99 {lat['p99_us']:.1f} us", flush=True)
+                    found["latency"] = lat
+                    rnd[name] = found
+                results["rounds"].append(rnd)
+            status = app.status()
+            results["appliance_counters"] = status["ntp"]
+        finally:
+            chronyd.stop()
+            app.stop()
+    if args.accuracy_only:
+        acc = results["accuracy"]
+        for name in SERVERS:
+            print(f"  {name:9s} {json.dumps(acc[name])}")
+        print(f"  offset SD ratio {acc['appliance']['offset_sd_us'] / acc['chronyd']['offset_sd_us']:.2f}")
+        return 0
+    verdict = print_table(results, args)
+    c = results["appliance_counters"]
+    seen = sum(st["replies"] for rnd in results["rounds"] for st in rnd["appliance"]["steps"])
+    seen += sum(rnd["appliance"]["latency"]["replies"] for rnd in results["rounds"])
+    consistent = c["answered"] >= seen and c["received"] == c["answered"] + sum(c["dropped"].values())
+    print(f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
+          f"dropped {sum(c['dropped'].values()):,}, send errors {c.get('send_errors', 0)}, "
+          f"internal errors {c.get('internal_errors', 0)}; the generator counted {seen:,} replies: "
+          f"{'consistent' if consistent else 'INCONSISTENT'}")
+    results["counters_consistent"] = consistent
+    results["verdict"] = verdict
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
