@@ -16,6 +16,11 @@ COMMAND_MODULES = [
     "query",
     "status",
     "config_cmd",
+    "discover",
+    "diagnose",
+    "model",
+    "sim_cmd",
+    "demo",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

@@ -103,8 +103,20 @@ class ControlNode(_Strict):
         return v
 
 
+class CrossCheckConfig(_Strict):
+    """The control nodes' vote (issue 6): each node queries the others over NTP and demotes itself
+    when a majority puts it further than demote_threshold_s away."""
+
+    enabled: bool = True
+    poll_interval_s: float = Field(2.0, ge=0.25, le=64)
+    filter_window: int = Field(4, ge=1, le=16)  # samples kept per peer; the lowest-delay one is used
+    demote_threshold_s: float = Field(0.001, gt=0, le=10)
+    promote_after_s: float = Field(6.0, ge=0, le=3600)  # within threshold/2 this long to return
+
+
 class ClusterConfig(_Strict):
     control_nodes: list[ControlNode] = []
+    crosscheck: CrossCheckConfig = CrossCheckConfig()
 
     @model_validator(mode="after")
     def _unique(self) -> ClusterConfig:
@@ -162,6 +174,20 @@ class ClockConfig(_Strict):
         return self
 
 
+# --- ptp (issue 5: linuxptp orchestration; see appliance/linuxptp/README.md) -------------------
+
+
+class Ts2phcConfig(_Strict):
+    """A GNSS receiver's PPS wired to a PHC pin: ts2phc timestamps it (rendered as ts2phc.conf)."""
+
+    source: Literal["generic", "nmea"] = "nmea"  # generic: PPS only; nmea: PPS + time of day on a serial port
+    nmea_serialport: str = "/dev/ttyS0"
+    pin_index: int = Field(0, ge=0)
+    channel: int = Field(0, ge=0)
+    extts_polarity: Literal["rising", "falling", "both"] = "rising"
+    pulsewidth_ns: int = Field(100_000_000, ge=1_000_000, le=999_000_000)
+
+
 class PtpConfig(_Strict):
     enabled: bool = False
     interface: str | None = None
@@ -169,11 +195,30 @@ class PtpConfig(_Strict):
     timestamping: Literal["hardware", "software"] = "hardware"
     domain: int = Field(24, ge=0, le=239)
     utc_offset_s: int = Field(37, ge=0, le=1000)
+    # ptp4l only measures and the appliance's discipline steers the clock (one controller).
+    # Must stay true with clock.source sim: ptp4l would otherwise steer the host clock.
+    free_running: bool = True
+    priority1: int = Field(128, ge=0, le=255)  # equal on every node: the designated order is in priority2
+    priority2_base: int = Field(128, ge=1, le=250)  # designated node #i advertises priority2_base + i
+    log_announce_interval: int = Field(0, ge=-3, le=4)  # log2 s
+    announce_receipt_timeout: int = Field(3, ge=2, le=255)  # announce intervals
+    log_sync_interval: int = Field(-1, ge=-7, le=4)  # log2 s; at least 2 syncs per discipline interval
+    log_min_delay_req_interval: int = Field(0, ge=-7, le=6)  # log2 s
+    tx_timestamp_timeout_ms: int = Field(10, ge=1, le=1000)
+    wait_to_restore_s: float = Field(60.0, ge=0)  # a returning node follows this long before it preempts
+    holdover_spec_ns: float = Field(1400.0, gt=0)  # holdover "within specification" while the bound is below
+    phc2sys: Literal["off", "system_from_phc", "phc_from_system"] = "off"
+    ts2phc: Ts2phcConfig | None = None
+    restart_limit: int = Field(5, ge=1)  # this many failures of a child within restart_window_s: give up
+    restart_window_s: float = Field(300.0, gt=0)
+    poll_interval_s: float = Field(0.25, gt=0, le=10)  # management queries to ptp4l
 
     @model_validator(mode="after")
     def _iface(self) -> PtpConfig:
         if self.enabled and not self.interface:
             raise ValueError("ptp.enabled needs ptp.interface")
+        if self.phc2sys != "off" and self.timestamping != "hardware":
+            raise ValueError(f"ptp.phc2sys {self.phc2sys} needs ptp.timestamping hardware (a PHC)")
         return self
 
 
@@ -188,6 +233,9 @@ class NtpConfig(_Strict):
     allow: list[str] = []
     deny: list[str] = []
     ratelimit: RateLimitConfig | None = RateLimitConfig()
+    # Served time never steps back once served synchronized: backward corrections (and the
+    # appliance's own) are slewed at this rate (chrony's default maxslewrate).
+    max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)
 
     @field_validator("listen")
     @classmethod
@@ -234,6 +282,20 @@ class Config(_Strict):
     ntp: NtpConfig = NtpConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     timesync: TimesyncConfig = TimesyncConfig()
+
+    @model_validator(mode="after")
+    def _sim_never_steers_host(self) -> Config:
+        # ptp4l, phc2sys and ts2phc adjust real clocks; a simulated node must never let them.
+        if self.clock.source == "sim":
+            if not self.ptp.free_running:
+                raise ValueError("ptp.free_running false needs clock.source phc: with a simulated clock "
+                                 "ptp4l would steer the host clock")
+            if self.ptp.phc2sys != "off":
+                raise ValueError(f"ptp.phc2sys {self.ptp.phc2sys} needs clock.source phc: phc2sys adjusts "
+                                 "CLOCK_REALTIME or a PHC")
+            if self.ptp.ts2phc is not None:
+                raise ValueError("ptp.ts2phc needs clock.source phc: ts2phc timestamps a PHC pin")
+        return self
 
     def designated_index(self) -> int | None:
         """This node's place in the designated order (0 = preferred grandmaster), or None."""

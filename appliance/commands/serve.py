@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -39,12 +40,16 @@ def run(args) -> int:
     except (ListenError, ControlError, ServeError) as exc:
         print(f"appliance: {exc}", file=sys.stderr)
         return 1
-    addrs = ", ".join(app.status()["ntp"]["listen"])
-    first = app.status()["ntp"]["listen"][0] if app.udp and app.udp.addresses else "HOST:PORT"
+    listen = app.status()["ntp"]["listen"]
+    prog = os.path.relpath(sys.argv[0]) if os.path.basename(sys.argv[0]) == "appliance" else "python -m appliance"
+    host, port = parse_hostport(listen[0])
     print(
-        f"appliance {cfg.node.name}: serving NTP on {addrs} from {app.clock.info().name}\n"
-        f"  query it:   appliance query {first}   (or: ntpdate -q / chronyd server ... port)\n"
-        f"  status:     appliance status --control-socket {app.control_path}",
+        f"appliance {cfg.node.name}: serving NTP on {', '.join(listen)} from {app.clock.info().name}\n"
+        f"  query it:  {prog} query {listen[0]}\n"
+        f"        or:  chronyd -Q 'server {host} port {port} iburst'   (prints the offset, sets nothing)\n"
+        f"  status:    {prog} status --control-socket {app.control_path}\n"
+        + (f"  metrics:   http://{app.metrics.address}/metrics\n" if app.metrics else "")
+        + "  stop:      Ctrl-C",
         flush=True,
     )
     with stop_on_signals(app):

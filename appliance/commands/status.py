@@ -65,7 +65,68 @@ def render(st: dict) -> str:
         f"ntp              : {', '.join(n['listen'])}, stratum {n['stratum']}",
         f"ntp packets      : received {n['received']}, answered {n['answered']}, KoD {n['kod_sent']}",
     ]
+    tc = st.get("tempcomp")  # the learned TCXO model (issue 4)
+    if tc:
+        if tc.get("ready"):
+            lo, hi = tc["trained_range_c"]
+            model = f"trained {lo:.2f}..{hi:.2f} degC, lag {tc['lag_s']:.0f} s, aging {tc['aging_ppb_per_day']:+.2f} ppb/day"
+        else:
+            model = f"learning ({tc['records_buffered']} records)" + (f"; {tc['last_error']}" if tc.get("last_error") else "")
+        lines.append(f"holdover model   : {model}")
     dropped = {k: v for k, v in n["dropped"].items() if v}
     if dropped:
         lines.append("ntp dropped      : " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
+    lines += _render_ptp(st.get("ptp") or {})
+    lines += _render_cluster(st)  # issue 6
     return "\n".join(lines)
+
+
+def _render_ptp(p: dict) -> list[str]:
+    """PTP lines (issue 5); nothing when PTP is not enabled."""
+    if not p.get("enabled"):
+        return []
+    lines = [
+        f"ptp              : {p['role']} ({p['state']}), port {p['port_state'] or '-'}, "
+        f"grandmaster {p['gm_identity'] or '-'}, {p['timestamping']} timestamping",
+    ]
+    if p.get("offset_ns") is not None:
+        delay = p.get("path_delay_ns")
+        lines.append(f"ptp offset       : {p['offset_ns']:+.0f} ns" + ("" if delay is None else f", path delay {delay:.0f} ns"))
+    pre = p.get("preemption") or {}
+    lines.append(f"ptp advertises   : clockClass {p.get('clock_class') or '-'}, priority2 {p.get('priority2') or '-'} "
+                 f"(designated {p.get('designated_priority2')}, {pre.get('phase', '-')})")
+    for name, c in (p.get("children") or {}).items():
+        if c["state"] != "running":
+            lines.append(f"ptp {name:<12} : {c['state']}" + (f": {c['last_error']}" if c.get("last_error") else ""))
+    for w in p.get("warnings") or []:
+        lines.append(f"WARNING          : ptp: {w}")
+    return lines
+
+
+
+def _fmt_offset(v) -> str:
+    if v is None:
+        return "-"
+    return ("+" if v >= 0 else "-") + _fmt_s(abs(v))
+
+
+def _render_cluster(st: dict) -> list[str]:
+    cc = st.get("crosscheck") or {}
+    if not cc.get("enabled"):
+        return []
+    lines = [
+        f"cluster vote     : {cc['state']}{'  (DEMOTED: answering with leap 3)' if cc['demoted'] else ''}"
+        + f", {'a majority' if cc['majority'] else 'no majority'} of {cc['configured_nodes']}"
+        + ("" if cc.get("distance_s") is None else f", {_fmt_s(cc['distance_s'])} outside it")
+        + f" (threshold {_fmt_s(cc['threshold_s'])})",
+        f"grandmaster      : {'eligible' if cc['grandmaster_eligible'] else 'not eligible'}",
+    ]
+    for p in st.get("peers", []):
+        lines.append(
+            f"peer {p['name']:<11} : {p['address']}, offset {_fmt_offset(p['offset_s'])} (local - peer), "
+            f"delay {_fmt_s(p['delay_s'])}, reach {p['reach']:03o}, {p['vote']}"
+        )
+    served = st.get("served") or {}
+    if served.get("correction_s"):
+        lines.append(f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb")
+    return lines

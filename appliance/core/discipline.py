@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .errorbound import MAX_DISPERSION_S, DriftBound, locked_bound_s
 from .servo import PiServo, ServoState
@@ -54,8 +55,25 @@ class _Stats:
         return math.sqrt(sum((o - mean) ** 2 for o in self.offsets_ns) / (len(self.offsets_ns) - 1))
 
 
+class HoldoverPredictor(Protocol):
+    """Optional holdover hook (implemented by core.holdover.TempCompPredictor). Frequencies are
+    the oscillator's own offset (ppb, positive = fast): the opposite of the servo's correction."""
+
+    def ready(self) -> bool: ...
+
+    def observe(self, now_s: float, temp_c: float | None, freq_ppb: float) -> None: ...
+
+    def start_holdover(self, now_s: float, temp_c: float | None) -> float | None: ...
+
+    def predict_freq_ppb(self, now_s: float, temp_c: float | None) -> float | None: ...
+
+    def bound_s(self, elapsed_s: float) -> float | None: ...
+
+    def end_holdover(self) -> None: ...
+
+
 class Discipline:
-    def __init__(self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0):
+    def __init__(self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0, predictor: HoldoverPredictor | None = None):
         self.cfg = cfg
         self.state = SyncState.STARTING
         self.servo = PiServo(cfg.max_freq_ppb, step_threshold_ns=cfg.step_threshold_ns, initial_freq_ppb=initial_freq_ppb)
@@ -66,6 +84,9 @@ class Discipline:
         self._bound_at_since_s = 0.0
         self._bound_s = MAX_DISPERSION_S
         self.holdover_freq_ppb: float | None = None  # frequency to hold; the TCXO model may replace it
+        # --- holdover predictor hook (issue 4): learns while locked, predicts in holdover -------
+        self.predictor = predictor
+        self._predicting = False
 
     @property
     def error_bound_s(self) -> float:
@@ -88,7 +109,8 @@ class Discipline:
         self._bound_s = MAX_DISPERSION_S
         return Decision(self.state, self._bound_s, transitions=tuple(out))
 
-    def tick(self, now_s: float, ref_offset_ns: float | None) -> Decision:
+    def tick(self, now_s: float, ref_offset_ns: float | None, temp_c: float | None = None) -> Decision:
+        """One interval. ``temp_c``: the oscillator's temperature sensor, for the predictor."""
         out: list = []
         freq: float | None = None
         step = 0
@@ -100,11 +122,26 @@ class Discipline:
             if self.state in (SyncState.LOCKED, SyncState.ACQUIRING):
                 if self.state is SyncState.LOCKED:
                     self.holdover_freq_ppb = self.servo.drift_ppb
+                    # --- predictor hook: hold the predicted frequency instead of the last one
+                    if self.predictor is not None and self.predictor.ready():
+                        predicted = self.predictor.start_holdover(now_s, temp_c)
+                        if predicted is not None:
+                            self.holdover_freq_ppb = self.servo.drift_ppb = -predicted
+                            self._predicting = True
                     freq = self.holdover_freq_ppb
                 self._fire(SyncEvent.REFERENCE_LOST, now_s, out)
                 self.servo.reset()
                 self._good = 0
+            elif self.state is SyncState.HOLDOVER and self._predicting:
+                # --- predictor hook: a new predicted frequency at its fixed interval
+                predicted = self.predictor.predict_freq_ppb(now_s, temp_c)
+                if predicted is not None and -predicted != self.holdover_freq_ppb:
+                    self.holdover_freq_ppb = self.servo.drift_ppb = -predicted
+                    freq = self.holdover_freq_ppb
         else:
+            if self._predicting:  # --- predictor hook: reference back
+                self.predictor.end_holdover()
+                self._predicting = False
             self._fire(SyncEvent.REFERENCE_SEEN, now_s, out)
             result = self.servo.sample(ref_offset_ns, now_s)
             freq = result.freq_ppb
@@ -122,6 +159,9 @@ class Discipline:
                     self._fire(SyncEvent.LOCKED, now_s, out)
                 if abs(ref_offset_ns) > self.cfg.unlock_threshold_ns:
                     self._fire(SyncEvent.UNLOCKED, now_s, out)
+                if self.predictor is not None and self.state is SyncState.LOCKED:
+                    # --- predictor hook: the oscillator runs opposite to the servo's correction
+                    self.predictor.observe(now_s, temp_c, -self.servo.drift_ppb)
         self._bound_s = self._bound(now_s, ref_offset_ns)
         if self.state in (SyncState.HOLDOVER, SyncState.FREERUN) and self._bound_s > self.cfg.max_error_bound_s:
             self._fire(SyncEvent.BOUND_EXCEEDED, now_s, out)
@@ -134,6 +174,11 @@ class Discipline:
         if st is SyncState.LOCKED and ref_offset_ns is not None:
             return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns)
         since_s = now_s if self._since_s is None else self._since_s
+        if st is SyncState.HOLDOVER and self._predicting:
+            # --- predictor hook: the model's bound from the start of holdover
+            learned = self.predictor.bound_s(now_s - since_s)
+            if learned is not None:
+                return min(self._bound_at_since_s + learned, MAX_DISPERSION_S)
         if st is SyncState.HOLDOVER:
             drift = DriftBound(
                 self._bound_at_since_s, self.cfg.holdover_freq_uncertainty_ppb, self.cfg.holdover_wander_ppb_per_s

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .fsm import markdown_table
+
 
 class SyncState(Enum):
     STARTING = "starting"  # clock opened, nothing measured yet
@@ -62,9 +64,7 @@ def next_state(state: SyncState, event: SyncEvent) -> SyncState:
 
 def describe() -> str:
     """Markdown table of the machine, generated from TRANSITIONS (used by docs and `status`)."""
-    lines = ["| state | event | next state |", "|---|---|---|"]
-    for (state, event), nxt in TRANSITIONS.items():
-        lines.append(f"| {state.value} | {event.value} | {nxt.value} |")
+    lines = markdown_table(TRANSITIONS)
     lines.append("")
     lines.append("Healthy (served as stratum 1): " + ", ".join(sorted(s.value for s in HEALTHY)))
     return "\n".join(lines)

@@ -46,6 +46,7 @@ MSG_PROBE = 0x10  # linux/socket.h: "Do not send. Only probe path f.e. for MTU"
 REHEARSE_AFTER_IDLE_NS = 200_000
 RECV_BUFFER = 2048  # larger than any accepted request, so oversized datagrams are seen whole
 CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+MAX_SWAP_LAG_NS = 10_000_000  # transmit stamps this close behind the previous one are held forward
 
 
 class ListenError(Exception):
@@ -109,6 +110,7 @@ class NtpUdpServer:
         self.timemap = timemap
         self.send_errors = 0
         self.internal_errors = 0
+        self._last_tx_ns = 0  # the latest transmit timestamp, in served time
         self._rehearse = {s.fileno(): probe_sends_nothing(s) for s in sockets}
         self._last_reply_ns = 0
         self._wake_r, self._wake_w = os.pipe()
@@ -171,25 +173,34 @@ class NtpUdpServer:
                 if result.transmit_ntp is not None:  # a KoD: no time in it
                     packet = result.finish(0)
                 else:
-                    # The transmit timestamp, as late as possible. Everything but one addition, a
-                    # shift, a division and a mask is done before the clock is read: `off` is
-                    # served - system time (taken from the time map now; its rate term moves by
-                    # rate x a few microseconds, far below 1 ns) plus the NTP era offset, so that
-                    # ((system_ns + off) << 32) // 1e9 is ns_to_ntp(to_served_ns(system_ns)).
+                    # The transmit timestamp, as late as possible: only an addition, the
+                    # never-backward check, a shift, a division and a mask follow the clock read.
+                    # `off` is served - system time (taken from the time map now; its rate term
+                    # moves by rate x a few microseconds, far below 1 ns), so that
+                    # ((system_ns + off + era) << 32) // 1e9 is ns_to_ntp(to_served_ns(system_ns)).
                     prefix = result.prefix
                     now_ns = time_ns()
-                    off = to_served_ns(now_ns) - now_ns + _NTP_EPOCH_NS
+                    off = to_served_ns(now_ns) - now_ns  # served - system
                     if rehearse and now_ns - self._last_reply_ns > REHEARSE_AFTER_IDLE_NS:
                         # Idle before this request, so the caches are cold: run the path from the
                         # clock read to the wire once without transmitting (MSG_PROBE), with the
                         # same expression and the same destination (see the module docstring).
-                        packet = prefix + pack_ts((((time_ns() + off) << 32) // 1_000_000_000) & _U64)
+                        packet = prefix + pack_ts((((time_ns() + off + _NTP_EPOCH_NS) << 32) // 1_000_000_000) & _U64)
                         try:
                             sendto(packet, MSG_PROBE, addr)
                         except OSError:
                             pass
                     self._last_reply_ns = now_ns
-                    packet = prefix + pack_ts((((time_ns() + off) << 32) // 1_000_000_000) & _U64)
+                    tx = time_ns() + off
+                    # A map swapped in while this thread still held the old one can put a stamp a
+                    # few us behind the previous one during a slew; transmit stamps never go back
+                    # for that. (A real step before the node first served synchronized time is
+                    # larger and passes.)
+                    last = self._last_tx_ns
+                    if last - MAX_SWAP_LAG_NS < tx <= last:
+                        tx = last + 1
+                    self._last_tx_ns = tx
+                    packet = prefix + pack_ts((((tx + _NTP_EPOCH_NS) << 32) // 1_000_000_000) & _U64)
             except Exception:  # the core should never raise; count it and keep serving
                 self.internal_errors += 1
                 log.exception("internal error while handling a datagram from %s", addr[0])

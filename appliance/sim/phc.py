@@ -58,6 +58,7 @@ class SimPhc:
         self._next_step_ns = start + self._step_ns
         self._error_ns = float(initial_error_ns)
         self._adj_ppb = 0.0
+        self._fault_ppb = 0.0  # injected oscillator frequency error (appliance sim inject --freq)
         self._slew_left_ns = 0.0
         self._closed = False
 
@@ -70,7 +71,7 @@ class SimPhc:
         dt_ns = until_ns - self._last_ns
         if dt_ns <= 0:
             return
-        self._error_ns += (self._osc.freq_ppb + self._adj_ppb) * 1e-9 * dt_ns
+        self._error_ns += (self._osc.freq_ppb + self._fault_ppb + self._adj_ppb) * 1e-9 * dt_ns
         if self._slew_left_ns:
             most = SLEW_RATE_PPB * 1e-9 * dt_ns
             part = max(-most, min(most, self._slew_left_ns))
@@ -107,7 +108,14 @@ class SimPhc:
     def oscillator_freq_ppb(self) -> float:
         with self._lock:
             self._advance()
-            return self._osc.freq_ppb
+            return self._osc.freq_ppb + self._fault_ppb
+
+    def inject_frequency_error_ppb(self, freq_ppb: float) -> None:
+        """Fault injection: the oscillator runs freq_ppb faster than its model from now on
+        (replacing any earlier injection; 0 clears it)."""
+        with self._lock:
+            self._advance()
+            self._fault_ppb = float(freq_ppb)
 
     def temperature_c(self) -> float:
         """The simulated NIC temperature sensor's reading."""

@@ -1,0 +1,118 @@
+"""Per-peer clock filter (the shape of RFC 5905 section 10 and chrony's sample filter), pure.
+
+Each answer of a peer is one sample: the offset between this node's clock and the peer's served
+time, the round-trip delay, and what the peer said about itself (leap, stratum, root delay, root
+dispersion). Delay is the enemy of accuracy: queueing on either side makes the path asymmetric,
+and the offset error of a sample is at most half its delay. So the filter keeps the last
+``window`` samples and uses the one with the lowest delay; its dispersion grows with its age at
+PHI (15 ppm, RFC 5905's frequency tolerance), and the spread of the other samples around it is the
+jitter.
+
+Sign convention (the house's): offset_s = local - peer. A positive offset means this node is ahead.
+Offsets are kept in the node's *clock* domain (the disciplined PHC, before the served-time map), so
+they stay valid while served time slews; when the clock itself is stepped, ``shift`` moves every
+stored sample by the step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+PHI = 15e-6  # s/s: how fast an old sample's dispersion grows (RFC 5905 frequency tolerance)
+LEAP_UNSYNCHRONIZED = 3
+MAX_STRATUM = 16
+
+
+@dataclass(frozen=True)
+class PeerSample:
+    time_s: float  # local monotonic time of the answer
+    offset_s: float  # local clock - peer served time
+    delay_s: float  # round trip, never below zero
+    leap: int = 0
+    stratum: int = 1
+    root_delay_s: float = 0.0  # the peer's own, from its packet
+    root_dispersion_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class PeerEstimate:
+    """The filtered view of one peer, as the vote uses it."""
+
+    offset_s: float
+    delay_s: float
+    dispersion_s: float  # the chosen sample's age times PHI
+    jitter_s: float
+    root_delay_s: float
+    root_dispersion_s: float
+    leap: int  # from the latest answer
+    stratum: int  # from the latest answer
+    age_s: float  # of the chosen sample
+    samples: int
+
+    @property
+    def fit(self) -> bool:
+        """RFC 5905's fitness in the part that applies here: the peer claims to be synchronized."""
+        return self.leap != LEAP_UNSYNCHRONIZED and 0 < self.stratum < MAX_STRATUM
+
+    @property
+    def distance_s(self) -> float:
+        """Half-width of the peer's correctness interval: how far its time may be from the truth as
+        seen from here (RFC 5905 root distance, plus the path's half delay)."""
+        return self.delay_s / 2 + self.root_delay_s / 2 + self.root_dispersion_s + self.dispersion_s + self.jitter_s
+
+
+class ClockFilter:
+    def __init__(self, window: int = 4, max_age_s: float = 16.0):
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.window = window
+        self.max_age_s = max_age_s
+        self._samples: deque[PeerSample] = deque(maxlen=window)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def add(self, sample: PeerSample) -> None:
+        if not (math.isfinite(sample.offset_s) and math.isfinite(sample.delay_s)):
+            return
+        if sample.delay_s < 0:
+            sample = PeerSample(sample.time_s, sample.offset_s, 0.0, sample.leap, sample.stratum,
+                                sample.root_delay_s, sample.root_dispersion_s)
+        self._samples.append(sample)
+
+    def reset(self) -> None:
+        self._samples.clear()
+
+    def shift(self, delta_s: float) -> None:
+        """The local clock was stepped by delta_s: every stored offset moves with it."""
+        self._samples = deque(
+            (PeerSample(s.time_s, s.offset_s + delta_s, s.delay_s, s.leap, s.stratum, s.root_delay_s,
+                        s.root_dispersion_s) for s in self._samples),
+            maxlen=self.window,
+        )
+
+    def estimate(self, now_s: float) -> PeerEstimate | None:
+        """The lowest-delay sample of the window (None when no sample is younger than max_age_s)."""
+        fresh = [s for s in self._samples if now_s - s.time_s <= self.max_age_s]
+        if not fresh:
+            return None
+        # Lowest delay wins; among equal delays the newest.
+        best = min(reversed(fresh), key=lambda s: s.delay_s)
+        others = [s for s in fresh if s is not best]
+        jitter = math.sqrt(sum((s.offset_s - best.offset_s) ** 2 for s in others) / len(others)) if others else 0.0
+        latest = fresh[-1]
+        age = max(0.0, now_s - best.time_s)
+        return PeerEstimate(
+            offset_s=best.offset_s,
+            delay_s=best.delay_s,
+            dispersion_s=PHI * age,
+            jitter_s=jitter,
+            root_delay_s=best.root_delay_s,
+            root_dispersion_s=best.root_dispersion_s,
+            leap=latest.leap,
+            stratum=latest.stratum,
+            age_s=age,
+            samples=len(fresh),
+        )

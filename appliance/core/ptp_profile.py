@@ -1,0 +1,196 @@
+"""What this node tells the PTP domain about itself, pure: clock quality by sync state, priority2 by
+designated order (and the preemption policy), and ptp4l's synchronization-uncertain flag.
+
+Clock quality (the values ptp4l announces when this node is grandmaster; IEEE 1588-2019 7.6.2.5
+clockClass / Table 4, 7.6.2.6 clockAccuracy / Table 5, timeSource / Table 6). The values are
+those of ITU-T G.8275.1 (T-GM 6, T-BC holdover 135/165, default 248) and of the OCP data-centre PTP
+profile (class 6 with clockAccuracy 0x21 and offsetScaledLogVariance 0x4E5D for a clock traceable to
+a PRTC-A class reference), with one deliberate difference: OCP and G.8275.1 give a grandmaster in
+holdover class 7 and a free-running one class 52, but the control nodes are grandmaster *and*
+follower candidates, and ptp4l never lets a clock of class <= 127 be a slave (bmc.c: it goes
+PASSIVE). So classes <= 127 are used only while the node is locked to its own primary reference:
+
+  | node sync state | its time rests on                       | class | accuracy | variance | timeSource |
+  |-----------------|-----------------------------------------|-------|----------|----------|------------|
+  | locked          | own primary reference (GNSS/PPS, sim)   |   6   | 0x21     | 0x4E5D   | GNSS/OTHER |
+  | locked          | PTP, grandmaster class 6, 7 or 135      |  135  | 0xFE     | 0xFFFF   | INT. OSC.  |
+  | locked          | PTP, grandmaster class 140-165          |  165  | 0xFE     | 0xFFFF   | INT. OSC.  |
+  | holdover        | traceable time, bound <= holdover spec  |  135  | 0xFE     | 0xFFFF   | INT. OSC.  |
+  | holdover        | traceable time, bound beyond the spec   |  165  | 0xFE     | 0xFFFF   | INT. OSC.  |
+  | anything else   | nothing traceable (air-gapped free run) |  248  | 0xFE     | 0xFFFF   | INT. OSC.  |
+
+A follower advertises the class it would have as grandmaster at that moment (its time is the
+grandmaster's), never better than the class of an appliance grandmaster it follows (6, 135, 165 or
+248): the BMCA cannot flap between them. Accuracy
+and variance depend on the class only, so nodes of equal class compare equal up to priority2, and
+the designated order decides (OCP profile 6.15: priority1 equal and unused, priority2 orders).
+
+Priority2 and preemption (revertive after synchronization, "wait to restore"):
+  * designated node #i advertises ``priority2_base + i``; nodes outside the designated list 255;
+  * a node starts (and restarts ptp4l) at STANDBY_PRIORITY2 (255) and listens for ``listen_s``;
+  * if it then follows a grandmaster that advertises a designated priority2 (a running domain), it
+    is *rejoining*: it keeps 255 until it has been locked to that grandmaster for
+    ``wait_to_restore_s``, and only then takes its designated priority2 back, preempting a lower
+    designated grandmaster *with the grandmaster's own time*: no time step reaches the followers;
+  * otherwise (it is alone, or every node is starting) it takes its designated priority2 at once;
+  * a node whose clock is faulty advertises 255 so that it is never preferred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .ptp_mgmt import (
+    FREQ_TRACEABLE,
+    PTP_TIMESCALE,
+    TIME_TRACEABLE,
+    UTC_OFF_VALID,
+    ClockQuality,
+    GrandmasterSettingsNp,
+)
+from .ptp_states import PtpState
+from .states import SyncState
+
+CLASS_PRIMARY_LOCKED = 6  # synchronized to a primary reference (PRTC), never a slave
+CLASS_HOLDOVER_IN_SPEC = 135  # G.8275.1 T-BC in holdover within specification
+CLASS_HOLDOVER_OUT_OF_SPEC = 165  # G.8275.1 T-BC in holdover beyond specification
+CLASS_DEFAULT = 248  # default / free-running: nothing traceable to offer
+TRACEABLE_UPSTREAM = frozenset({6, 7, 135})
+DEGRADED_UPSTREAM = frozenset({140, 150, 160, 165})
+
+ACCURACY_100NS = 0x21  # within 100 ns (Table 5)
+ACCURACY_UNKNOWN = 0xFE
+VARIANCE_PRTC_A = 0x4E5D  # OCP DC profile: PTPVAR 1.144e-15 s^2 (TDEV 30 ns)
+VARIANCE_UNKNOWN = 0xFFFF
+
+TIME_SOURCE_GNSS = 0x20
+TIME_SOURCE_PTP = 0x40
+TIME_SOURCE_OTHER = 0x90
+TIME_SOURCE_INTERNAL_OSCILLATOR = 0xA0
+
+STANDBY_PRIORITY2 = 255
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    utc_offset_s: int = 37
+    ptp_timescale: bool = True  # hardware timestamping: the PHC keeps TAI; software: CLOCK_REALTIME (UTC)
+    primary_is_gnss: bool = False  # ts2phc configured: the primary reference is a GNSS receiver
+    holdover_spec_ns: float = 1400.0
+
+
+@dataclass(frozen=True)
+class NodeSync:
+    """The node's sync state as the discipline reports it, and what its time rests on."""
+
+    state: SyncState
+    source: str | None  # "primary" | "ptp" | None: the reference in use, or the one lost (holdover)
+    upstream_class: int | None  # the grandmaster's clockClass while following / when last followed
+    error_bound_s: float
+    demoted: bool = False  # the control nodes' vote found this node outside the majority (issue 6)
+
+
+def clock_class(sync: NodeSync, cfg: ProfileConfig) -> tuple[int, str]:
+    """(clockClass, why) for this node now."""
+    st = sync.state
+    if sync.demoted:
+        return CLASS_DEFAULT, "demoted by the control nodes' vote: nothing to offer as grandmaster"
+    traceable_ptp = sync.source == "ptp" and sync.upstream_class in TRACEABLE_UPSTREAM
+    degraded_ptp = sync.source == "ptp" and sync.upstream_class in DEGRADED_UPSTREAM
+    if st is SyncState.LOCKED:
+        if sync.source == "primary":
+            return CLASS_PRIMARY_LOCKED, "locked to its own primary reference"
+        if traceable_ptp:
+            return CLASS_HOLDOVER_IN_SPEC, "following a grandmaster traceable to a primary reference"
+        if degraded_ptp:
+            return CLASS_HOLDOVER_OUT_OF_SPEC, "following a grandmaster in holdover beyond specification"
+        return CLASS_DEFAULT, "following a grandmaster with no traceable time"
+    if st is SyncState.HOLDOVER and (sync.source == "primary" or traceable_ptp or degraded_ptp):
+        if not degraded_ptp and sync.error_bound_s * 1e9 <= cfg.holdover_spec_ns:
+            return CLASS_HOLDOVER_IN_SPEC, "holdover within specification"
+        return CLASS_HOLDOVER_OUT_OF_SPEC, "holdover beyond specification"
+    if st is SyncState.FREERUN:
+        return CLASS_DEFAULT, "free-running: nothing traceable"
+    return CLASS_DEFAULT, f"sync state {st.value}: nothing traceable"
+
+
+def grandmaster_settings(sync: NodeSync, cfg: ProfileConfig) -> tuple[GrandmasterSettingsNp, str]:
+    """The GRANDMASTER_SETTINGS_NP the appliance sets in ptp4l for this sync state, and why."""
+    cls, why = clock_class(sync, cfg)
+    if cls == CLASS_PRIMARY_LOCKED:
+        quality = ClockQuality(cls, ACCURACY_100NS, VARIANCE_PRTC_A)
+        source = TIME_SOURCE_GNSS if cfg.primary_is_gnss else TIME_SOURCE_OTHER
+    else:
+        quality = ClockQuality(cls, ACCURACY_UNKNOWN, VARIANCE_UNKNOWN)
+        source = TIME_SOURCE_INTERNAL_OSCILLATOR
+    flags = PTP_TIMESCALE if cfg.ptp_timescale else 0
+    if cls in (CLASS_PRIMARY_LOCKED, CLASS_HOLDOVER_IN_SPEC):
+        flags |= TIME_TRACEABLE | FREQ_TRACEABLE | UTC_OFF_VALID
+    return GrandmasterSettingsNp(quality, cfg.utc_offset_s, flags, source), why
+
+
+def sync_uncertain(sync_state: SyncState, ptp_state: PtpState) -> bool:
+    """ptp4l's SYNCHRONIZATION_UNCERTAIN_NP. With free_running, ptp4l reports its port SLAVE (servo
+    locked) only while this is false, UNCALIBRATED otherwise; as grandmaster it announces the
+    synchronizationUncertain flag while this is true. False when the appliance's discipline has
+    locked to the grandmaster it follows, or when this node is grandmaster in a healthy state."""
+    if ptp_state is PtpState.FOLLOWING:
+        return sync_state is not SyncState.LOCKED
+    if ptp_state is PtpState.GRANDMASTER:
+        return sync_state not in (SyncState.LOCKED, SyncState.HOLDOVER, SyncState.FREERUN)
+    return True
+
+
+class Phase(Enum):
+    LISTEN = "listen"  # ptp4l (re)started: standby priority2 while finding out who is there
+    REJOIN = "rejoin"  # a grandmaster runs the domain: follow it before taking our place back
+    DESIGNATED = "designated"  # advertising the designated priority2
+
+
+class Priority2Policy:
+    """Priority2 over time (see the module docstring). Feed ``update`` once per poll."""
+
+    def __init__(self, designated_index: int | None, base: int, listen_s: float, wait_to_restore_s: float):
+        self.designated = STANDBY_PRIORITY2 if designated_index is None else min(254, base + designated_index)
+        self.listen_s = listen_s
+        self.wait_to_restore_s = wait_to_restore_s
+        self.phase = Phase.LISTEN
+        self._since_s: float | None = None
+        self._locked_since_s: float | None = None
+        self._gm_since_s: float | None = None
+        self.reason = "starting: standby until the domain is known"
+
+    def restart(self) -> None:
+        """ptp4l (re)started: it came up with the standby priority2 of the rendered file."""
+        self.phase = Phase.LISTEN
+        self._since_s = None
+        self._locked_since_s = None
+        self._gm_since_s = None
+        self.reason = "ptp4l started: standby until the domain is known"
+
+    def update(self, now_s: float, ptp_state: PtpState, gm_priority2: int | None, sync_state: SyncState) -> int:
+        if self._since_s is None:
+            self._since_s = now_s
+        if self.phase is Phase.LISTEN and now_s - self._since_s >= self.listen_s:
+            if ptp_state is PtpState.FOLLOWING and gm_priority2 is not None and gm_priority2 != STANDBY_PRIORITY2:
+                self.phase = Phase.REJOIN
+                self.reason = (f"rejoining: following the running grandmaster (priority2 {gm_priority2}) "
+                               f"until locked for {self.wait_to_restore_s:g} s")
+            else:
+                self.phase = Phase.DESIGNATED
+                self.reason = "no running grandmaster found: designated priority2"
+        elif self.phase is Phase.REJOIN:
+            locked = ptp_state is PtpState.FOLLOWING and sync_state is SyncState.LOCKED
+            self._locked_since_s = (self._locked_since_s or now_s) if locked else None
+            alone = ptp_state is PtpState.GRANDMASTER
+            self._gm_since_s = (self._gm_since_s or now_s) if alone else None
+            if locked and now_s - self._locked_since_s >= self.wait_to_restore_s:
+                self.phase = Phase.DESIGNATED
+                self.reason = f"locked to the grandmaster for {self.wait_to_restore_s:g} s: designated priority2"
+            elif alone and now_s - self._gm_since_s >= self.listen_s:
+                self.phase = Phase.DESIGNATED
+                self.reason = "grandmaster with nobody better: designated priority2"
+        if sync_state is SyncState.FAULT:
+            return STANDBY_PRIORITY2
+        return self.designated if self.phase is Phase.DESIGNATED else STANDBY_PRIORITY2

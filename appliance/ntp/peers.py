@@ -1,0 +1,262 @@
+"""Peer polling: this node queries the other control nodes over NTP (RFC 5905 client mode).
+
+Its own UDP sockets (one per address family, ephemeral port) and its own thread. Every
+``interval_s`` one client packet goes to each peer; its transmit timestamp is a random cookie (as
+chrony does), matched against the reply's origin timestamp, so stray, late or duplicated replies
+are dropped. T1 is read from the system clock just before ``sendto``, T4 is the kernel receive
+timestamp (SO_TIMESTAMPNS); both go through the node's time map into its *clock* domain, and each
+answer becomes one sample of the peer's clock filter (appliance.core.clockfilter). The packet codec
+is appliance.core.ntp_packet; nothing here decides anything.
+
+Sign convention: offset_s = local - peer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from ..config import parse_hostport
+from ..core.clockfilter import ClockFilter, PeerEstimate, PeerSample
+from ..core.ntp_packet import Mode, NtpPacket, NtpPacketError, ntp_to_ns, parse, short_to_seconds
+from ..core.timemap import TimeMap
+from .server import CMSG_SPACE, RECV_BUFFER, SO_TIMESTAMPNS, _rx_system_ns
+
+log = logging.getLogger("appliance.peers")
+
+REACH_BITS = 8
+RESOLVE_RETRY_POLLS = 8  # re-resolve a name after this many unanswered polls
+
+
+@dataclass
+class Peer:
+    name: str
+    address: str  # as configured: host or host:port
+    host: str
+    port: int
+    sockaddr: tuple | None = None
+    family: int | None = None
+    reach: int = 0  # shift register: bit 0 = the latest poll was answered
+    unanswered: int = 0
+    sent: int = 0
+    received: int = 0
+    bad: int = 0  # malformed or unexpected replies
+    last_error: str | None = None
+    last: PeerSample | None = None
+    filter: ClockFilter = field(default_factory=ClockFilter)
+    outstanding: dict = field(default_factory=dict)  # cookie -> system ns at send
+
+
+class PeerPoller:
+    def __init__(
+        self,
+        peers: list[tuple[str, str]],
+        clock_map: Callable[[], TimeMap],
+        interval_s: float = 2.0,
+        window: int = 4,
+        timeout_s: float | None = None,
+    ):
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s if timeout_s is not None else min(1.0, interval_s)
+        max_age = max(window * interval_s * 2, 4 * interval_s)
+        self.peers: list[Peer] = []
+        for name, address in peers:
+            host, port = parse_hostport(address, default_port=123)
+            self.peers.append(Peer(name, address, host, port, filter=ClockFilter(window, max_age)))
+        self.clock_map = clock_map
+        self._lock = threading.Lock()
+        self._socks: dict[int, socket.socket] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="peer-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stop:
+            return
+        self._stop = True
+        os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for s in self._socks.values():
+            s.close()
+        self._socks.clear()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- what the service reads ----------------------------------------------------------------
+    def estimates(self, now_s: float) -> dict[str, PeerEstimate | None]:
+        out: dict[str, PeerEstimate | None] = {}
+        with self._lock:
+            for p in self.peers:
+                est = p.filter.estimate(now_s)
+                if est is not None and p.last is not None:  # fitness follows the latest answer
+                    est = replace(est, leap=p.last.leap, stratum=p.last.stratum)
+                out[p.name] = est
+        return out
+
+    def shift(self, delta_ns: int) -> None:
+        """The local clock was stepped by delta_ns: keep the stored samples valid."""
+        with self._lock:
+            for p in self.peers:
+                p.filter.shift(delta_ns * 1e-9)
+
+    def reachable(self, peer: Peer) -> bool:
+        return bool(peer.reach & 0x0F)  # answered at least one of the last four polls
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return [
+                {
+                    "name": p.name,
+                    "address": p.address,
+                    "reach": p.reach,
+                    "reachable": self.reachable(p),
+                    "sent": p.sent,
+                    "received": p.received,
+                    "bad": p.bad,
+                    "last_error": p.last_error,
+                    "leap": p.last.leap if p.last else None,
+                    "stratum": p.last.stratum if p.last else None,
+                    "root_dispersion_s": p.last.root_dispersion_s if p.last else None,
+                }
+                for p in self.peers
+            ]
+
+    # -- the polling thread --------------------------------------------------------------------
+    def _socket(self, family: int) -> socket.socket:
+        s = self._socks.get(family)
+        if s is None:
+            s = socket.socket(family, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            s.setblocking(False)
+            self._socks[family] = s
+        return s
+
+    def _resolve(self, peer: Peer) -> bool:
+        if peer.sockaddr is not None and peer.unanswered < RESOLVE_RETRY_POLLS:
+            return True
+        try:
+            infos = socket.getaddrinfo(peer.host, peer.port, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
+            peer.last_error = f"cannot resolve {peer.host}: {exc.strerror}"
+            return peer.sockaddr is not None
+        family, _, _, _, sockaddr = infos[0]
+        peer.family, peer.sockaddr = family, sockaddr
+        return True
+
+    def _run(self) -> None:
+        next_poll = time.monotonic()
+        while not self._stop:
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = max(next_poll + self.interval_s, now)
+                for peer in self.peers:
+                    self._send(peer)
+            wait = max(0.0, min(next_poll - time.monotonic(), self.interval_s))
+            fds = [s.fileno() for s in self._socks.values()] + [self._wake_r]
+            try:
+                ready, _, _ = select.select(fds, [], [], wait)
+            except OSError:
+                return
+            for s in list(self._socks.values()):
+                if s.fileno() in ready:
+                    self._drain(s)
+
+    def _send(self, peer: Peer) -> None:
+        with self._lock:
+            peer.reach = (peer.reach << 1) & ((1 << REACH_BITS) - 1)
+            if peer.outstanding:
+                peer.unanswered += 1
+            peer.outstanding.clear()  # a reply to an older poll is too late to be useful
+        if not self._resolve(peer):
+            return
+        cookie = secrets.randbits(64)
+        request = NtpPacket(
+            leap=0, version=4, mode=Mode.CLIENT, stratum=0, poll=0, precision=-20, root_delay=0,
+            root_dispersion=0, ref_id=b"\x00" * 4, ref_ts=0, origin_ts=0, receive_ts=0, transmit_ts=cookie,
+        ).encode()
+        try:
+            sock = self._socket(peer.family)
+            t1 = time.time_ns()
+            sock.sendto(request, peer.sockaddr)
+        except OSError as exc:
+            peer.last_error = f"send to {peer.address}: {exc.strerror or exc}"
+            return
+        with self._lock:
+            peer.outstanding[cookie] = t1
+            peer.sent += 1
+
+    def _drain(self, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                data, anc, _flags, addr = sock.recvmsg(RECV_BUFFER, CMSG_SPACE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log.debug("peer receive failed: %s", exc)
+                return
+            self._handle(data, _rx_system_ns(anc), addr)
+
+    def _handle(self, data: bytes, t4_sys: int, addr) -> None:
+        peer = next((p for p in self.peers if p.sockaddr and p.sockaddr[:2] == addr[:2]), None)
+        if peer is None:
+            return
+        try:
+            pkt = parse(data)
+        except NtpPacketError:
+            peer.bad += 1
+            return
+        with self._lock:
+            t1_sys = peer.outstanding.pop(pkt.origin_ts, None)
+            if pkt.mode != Mode.SERVER or t1_sys is None:
+                peer.bad += 1
+                return
+            if (t4_sys - t1_sys) > self.timeout_s * 1e9:
+                return
+            tmap = self.clock_map()
+            t1 = tmap.to_clock_ns(t1_sys)
+            t4 = tmap.to_clock_ns(t4_sys)
+            pivot = t4 // 1_000_000_000
+            if pkt.stratum == 0 or pkt.receive_ts == 0 or pkt.transmit_ts == 0:
+                # Kiss-o'-Death or no time at all: it answered, but says nothing usable.
+                sample = PeerSample(time.monotonic(), float("nan"), 0.0, 3, pkt.stratum,
+                                    short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion))
+                peer.last = sample
+                peer.reach |= 1
+                peer.received += 1
+                peer.unanswered = 0
+                return
+            t2 = ntp_to_ns(pkt.receive_ts, pivot)
+            t3 = ntp_to_ns(pkt.transmit_ts, pivot)
+            offset_ns = ((t1 - t2) + (t4 - t3)) / 2  # local - peer
+            delay_ns = (t4 - t1) - (t3 - t2)
+            sample = PeerSample(
+                time_s=time.monotonic(),
+                offset_s=offset_ns * 1e-9,
+                delay_s=max(0.0, delay_ns * 1e-9),
+                leap=pkt.leap,
+                stratum=pkt.stratum,
+                root_delay_s=short_to_seconds(pkt.root_delay),
+                root_dispersion_s=short_to_seconds(pkt.root_dispersion),
+            )
+            peer.filter.add(sample)
+            peer.last = sample
+            peer.reach |= 1
+            peer.received += 1
+            peer.unanswered = 0
+            peer.last_error = None

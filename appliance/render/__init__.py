@@ -1,0 +1,1 @@
+"""Pure renderers: configuration of other programs, built from the appliance's configuration."""

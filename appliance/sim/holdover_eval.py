@@ -1,0 +1,110 @@
+"""Holdover evaluation of one scenario run: train on the locked part, hold over on the rest.
+
+Three ways to hold the frequency, all from the same training samples (never the holdover's):
+
+  frozen     the last frequency (mean over the last FROZEN_WINDOW_S of training), held
+  quadratic  chrony's tempcomp: comp = k0 + k1 (T - T0) + k2 (T - T0)^2 of the sensor
+             temperature, fitted by least squares to the training samples. Run as chronyd runs it:
+             its tracked frequency absorbs everything the quadratic does not (the mean of
+             y - comp over the last FROZEN_WINDOW_S), and comp follows the temperature.
+             ``quadratic_raw`` is the bare fitted quadratic without that anchor (for reference).
+  model      this appliance's model (core.tempcomp), its prediction and 99 % bound (core.holdover)
+
+Each predicted frequency is applied from its row to the next (the scenario's interval); the time
+error is the sum of (true - applied) frequency times the interval, from the first holdover row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.holdover import HoldoverPrediction, predict_holdover
+from ..core.tempcomp import FROZEN_WINDOW_S, FitReport, TempCompModel, fit, last_frequency_ppb
+from .scenarios import ScenarioRun
+
+METHODS = ("frozen", "quadratic", "model")
+
+
+@dataclass(frozen=True)
+class Quadratic:
+    t0_c: float
+    k0_ppb: float
+    k1_ppb_per_k: float
+    k2_ppb_per_k2: float
+
+    def __call__(self, temp_c):
+        d = np.asarray(temp_c, dtype=float) - self.t0_c
+        return self.k0_ppb + self.k1_ppb_per_k * d + self.k2_ppb_per_k2 * d * d
+
+
+def fit_quadratic(temp_c, freq_ppb) -> Quadratic:
+    temp = np.asarray(temp_c, dtype=float)
+    t0 = float(np.mean(temp))
+    k2, k1, k0 = np.polyfit(temp - t0, np.asarray(freq_ppb, dtype=float), 2)
+    return Quadratic(t0, float(k0), float(k1), float(k2))
+
+
+def accumulate_time_error_s(true_freq_next_ppb, applied_ppb, interval_s: float) -> np.ndarray:
+    """x[0] = 0, x[k] = sum_{j<k} (true over [t_j, t_j+1] - applied_j) * interval."""
+    err = (np.asarray(true_freq_next_ppb) - np.asarray(applied_ppb)) * interval_s * 1e-9
+    return np.concatenate([[0.0], np.cumsum(err)])
+
+
+@dataclass
+class Evaluation:
+    run: ScenarioRun
+    model: TempCompModel
+    report: FitReport
+    fit_s: float
+    prediction: HoldoverPrediction
+    applied_ppb: dict = field(default_factory=dict)  # method -> predicted frequency per holdover row
+    time_error_s: dict = field(default_factory=dict)  # method -> time error per holdover row
+    quadratic: Quadratic | None = None
+
+    def max_abs_s(self, method: str) -> float:
+        return float(np.max(np.abs(self.time_error_s[method])))
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of holdover rows (after the first) where |true error| <= bound."""
+        err = np.abs(self.time_error_s["model"][1:])
+        return float(np.mean(err <= self.prediction.bound_s[1:]))
+
+    @property
+    def median_bound_s(self) -> float:
+        return float(np.median(self.prediction.bound_s[1:]))
+
+    @property
+    def median_abs_error_s(self) -> float:
+        return float(np.median(np.abs(self.time_error_s["model"][1:])))
+
+    @property
+    def extrapolated_fraction(self) -> float:
+        return float(np.mean(self.prediction.extrapolation_c > 0))
+
+
+def evaluate(run: ScenarioRun) -> Evaluation:
+    tr, ho = run.train, run.holdover
+    t_tr, temp_tr, y_tr = run.time_s[tr], run.sensor_c[tr], run.measured_freq_ppb[tr]
+    t0 = time.perf_counter()
+    result = fit(t_tr, temp_tr, y_tr, compensated=run.oscillator != "xo")
+    fit_s = time.perf_counter() - t0
+    t_h, temp_h = run.time_s[ho], run.sensor_c[ho]
+    pred = predict_holdover(result.model, t_h, temp_h)
+
+    frozen = np.full(t_h.size, last_frequency_ppb(t_tr, y_tr))
+    quad = fit_quadratic(temp_tr, y_tr)
+    window = t_tr >= t_tr[-1] - FROZEN_WINDOW_S
+    anchor = float(np.mean(y_tr[window] - quad(temp_tr[window])))
+    applied = {
+        "frozen": frozen,
+        "quadratic": anchor + quad(temp_h),
+        "quadratic_raw": quad(temp_h),
+        "model": pred.freq_ppb,
+    }
+    true_next = run.true_freq_ppb[run.split + 1 :]
+    errors = {k: accumulate_time_error_s(true_next, v[:-1], run.interval_s) for k, v in applied.items()}
+    return Evaluation(run, result.model, result.report, fit_s, pred, applied, errors, quad)

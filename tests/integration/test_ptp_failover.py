@@ -1,0 +1,240 @@
+"""Three control nodes, each an `appliance serve` on a simulated clock supervising a real ptp4l
+(software timestamping, free_running 1: the host clock is never adjusted) in its own test host:
+
+1. the first designated node becomes grandmaster, the others follow it and lock their clocks to it;
+2. SIGKILL of the first node's appliance takes its ptp4l with it (parent-death signal) and the
+   second designated node becomes grandmaster within the announce timeout; the third follows it;
+3. the first node comes back with its clock 2 ms off: it rejoins as a follower (standby
+   priority2), locks to the running grandmaster, waits `wait_to_restore_s`, then takes its
+   designated place back; the other nodes see no time step (revertive after synchronization);
+4. a ptp4l killed under a running appliance is restarted by its supervisor and follows again.
+
+How the simulated clocks follow: ptp4l timestamps CLOCK_REALTIME; each appliance steers its own
+SimPhc with (SimPhc - CLOCK_REALTIME) + ptp4l's offset (appliance/linuxptp/README.md).
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+from appliance.control_socket import ControlError, request
+from helpers.appliance_proc import ApplianceProc, write_config
+from helpers.netns import TestNet
+from helpers.requirements import require_root_netns, require_tool
+
+pytestmark = pytest.mark.integration
+
+NAMES = ["cp-a", "cp-b", "cp-c"]
+LOG_ANNOUNCE, RECEIPT = -2, 3
+ANNOUNCE_TIMEOUT_S = RECEIPT * 2.0 ** LOG_ANNOUNCE  # 0.75 s
+POLL_S = 0.25
+WTR_S = 5.0
+LOCK_NS = 50_000  # software timestamps jitter by microseconds to tens of microseconds
+INITIAL_ERROR_NS = {"cp-a": 0, "cp-b": 300_000, "cp-c": -200_000}
+
+
+@pytest.fixture(scope="module")
+def net():
+    require_root_netns()
+    require_tool("ptp4l")
+    with TestNet(NAMES) as n:
+        yield n
+
+
+def _config(tmp_path, net, name, initial_error_ns):
+    i = NAMES.index(name)
+    h = net[name]
+    return write_config(
+        tmp_path / f"{name}-{initial_error_ns}.yaml", name, [f"{h.addr}:123"], oscillator="ideal", seed=i + 1,
+        extra={
+            "node": {"name": name, "state_dir": str(tmp_path / name)},
+            "cluster": {"control_nodes": [{"name": n, "address": net[n].addr} for n in NAMES]},
+            "clock": {"source": "sim",
+                      "sim": {"oscillator": "ideal", "seed": i + 1, "reference": False,
+                              "reference_noise_ns": 0, "initial_error_ns": initial_error_ns},
+                      "discipline": {"lock_threshold_ns": LOCK_NS, "step_threshold_ns": 100_000}},
+            "ptp": {"enabled": True, "interface": h.iface, "transport": "l2", "timestamping": "software",
+                    "domain": 24, "log_announce_interval": LOG_ANNOUNCE, "announce_receipt_timeout": RECEIPT,
+                    "log_sync_interval": -2, "log_min_delay_req_interval": -2, "wait_to_restore_s": WTR_S,
+                    "poll_interval_s": POLL_S},
+        })
+
+
+def _status(app):
+    try:
+        return request(app.sock, "status", timeout_s=2)
+    except ControlError:
+        return None
+
+
+def _wait(apps, pred, timeout_s, what, watch=None):
+    deadline = time.monotonic() + timeout_s
+    last = {}
+    while time.monotonic() < deadline:
+        last = {n: _status(a) for n, a in apps.items()}
+        if watch:
+            watch(last)
+        if all(v is not None for v in last.values()) and pred(last):
+            return last
+        time.sleep(0.1)
+    summary = {n: None if s is None else {k: s["ptp"].get(k) for k in
+               ("role", "state", "port_state", "gm_identity", "priority2", "preemption")} | {"sync": s["sync"]["state"]}
+               for n, s in last.items()}
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}: {summary}")
+
+
+def _ptp(st):
+    return st["ptp"]
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_grandmaster_failover_and_return(net, tmp_path):
+    apps = {n: ApplianceProc(_config(tmp_path, net, n, INITIAL_ERROR_NS[n]), host=net[n]) for n in NAMES}
+    try:
+        for n in NAMES:
+            apps[n].start(wait_state=None)
+
+        # 1. the first designated node is grandmaster; the others follow it, locked, designated priority2
+        def settled_on(gm, followers, st):
+            gid = _ptp(st[gm])["clock_identity"]
+            return (_ptp(st[gm])["role"] == "grandmaster" and _ptp(st[gm])["port_state"] == "MASTER"
+                    and all(_ptp(st[f])["role"] == "follower" and _ptp(st[f])["gm_identity"] == gid
+                            and st[f]["sync"]["state"] == "locked" and _ptp(st[f])["port_state"] == "SLAVE"
+                            for f in followers))
+
+        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
+                   and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130], 60,
+                   "cp-a grandmaster, cp-b and cp-c locked followers with designated priority2")
+        ids = {n: _ptp(st[n])["clock_identity"] for n in NAMES}
+        assert len(set(ids.values())) == 3
+        for n in NAMES:
+            p = _ptp(st[n])
+            assert p["timestamping"] == "software" and any("software timestamping" in w for w in p["warnings"])
+            assert p["clock_class"] == 248  # an air-gapped site: nothing traceable, free-running class
+            assert p["children"]["ptp4l"]["state"] == "running"
+        for f in ("cp-b", "cp-c"):
+            p = _ptp(st[f])
+            assert p["offset_ns"] is not None and abs(p["offset_ns"]) < 2 * LOCK_NS
+            assert p["path_delay_ns"] is not None and 0 < p["path_delay_ns"] < 1_000_000
+            assert st[f]["sync"]["reference_source"] == "ptp"
+            assert abs(st[f]["sync"]["offset_ns"]) < 2 * LOCK_NS  # its SimPhc (started 300/-200 us off) follows
+        assert _ptp(st["cp-a"])["offset_ns"] is None and _ptp(st["cp-a"])["path_delay_ns"] is None
+        seen = {"offset": [], "delay": []}
+        for _ in range(20):  # 2 s of ptp4l's measurements, for the record
+            for f in ("cp-b", "cp-c"):
+                p = _ptp(_status(apps[f]))
+                seen["offset"].append(p["offset_ns"])
+                seen["delay"].append(p["path_delay_ns"])
+            time.sleep(0.1)
+        print(f"\nptp4l software timestamping: offsets {min(seen['offset']):+.0f} .. {max(seen['offset']):+.0f} ns, "
+              f"path delays {min(seen['delay']):.0f} .. {max(seen['delay']):.0f} ns")
+        assert st["cp-a"]["sync"]["state"] == "freerun"
+
+        # 2. kill the grandmaster's appliance: its ptp4l dies with it; cp-b takes over
+        ptp4l_pid = _ptp(st["cp-a"])["children"]["ptp4l"]["pid"]
+        assert _alive(ptp4l_pid)
+        t_kill = time.time()
+        os.kill(apps["cp-a"].proc.pid, signal.SIGKILL)
+        apps["cp-a"].proc.wait(5)
+        rest = {n: apps[n] for n in ("cp-b", "cp-c")}
+        st = _wait(rest, lambda s: _ptp(s["cp-b"])["role"] == "grandmaster", 10, "cp-b grandmaster")
+        deadline = time.monotonic() + 2
+        while _alive(ptp4l_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(ptp4l_pid), "cp-a's ptp4l outlived its appliance"
+        took_over = [e for e in _ptp(st["cp-b"])["events"]
+                     if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_kill]
+        assert took_over, _ptp(st["cp-b"])["events"]
+        latency_s = took_over[0]["time"] - t_kill
+        # ptp4l waits announceReceiptTimeout intervals plus up to one more (randomised), then the
+        # appliance sees the new port state at its next poll.
+        bound_s = ANNOUNCE_TIMEOUT_S + 2.0 ** LOG_ANNOUNCE + 2 * POLL_S + 0.5
+        print(f"\ncp-b became grandmaster {latency_s:.3f} s after cp-a was killed "
+              f"(announce timeout {ANNOUNCE_TIMEOUT_S} s, bound {bound_s} s)")
+        assert latency_s <= bound_s
+        st = _wait(rest, lambda s: settled_on("cp-b", ["cp-c"], s), 30, "cp-c locked to cp-b")
+        assert _ptp(st["cp-c"])["gm_identity"] == ids["cp-b"]
+        assert _ptp(st["cp-b"])["port_state"] == "MASTER" and st["cp-b"]["sync"]["state"] == "holdover"
+
+        # 3. cp-a returns, its clock 2 ms off: it rejoins as a follower first ...
+        apps["cp-a"] = ApplianceProc(_config(tmp_path, net, "cp-a", 2_000_000), host=net["cp-a"])
+        apps["cp-a"].start(wait_state=None)
+        st = _wait(apps, lambda s: _ptp(s["cp-a"])["role"] == "follower"
+                   and _ptp(s["cp-a"])["gm_identity"] == ids["cp-b"]
+                   and _ptp(s["cp-a"])["preemption"]["phase"] == "rejoin", 20, "cp-a rejoining under cp-b")
+        assert _ptp(st["cp-a"])["priority2"] == 255 and _ptp(st["cp-b"])["role"] == "grandmaster"
+        t_rejoin = time.time()
+
+        # ... then, locked for wait_to_restore_s, it takes its designated place back, hitlessly
+        offsets = {"cp-b": [], "cp-c": []}
+
+        def watch(s):
+            for f in offsets:
+                if s.get(f) and s[f]["sync"]["offset_ns"] is not None and _ptp(s[f])["gm_identity"] == ids["cp-a"]:
+                    offsets[f].append(s[f]["sync"]["offset_ns"])
+
+        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s), 60,
+                   "cp-a grandmaster again, cp-b and cp-c locked to it", watch=watch)
+        ev = _ptp(st["cp-a"])["events"]
+        restore = [e for e in ev if e["kind"] == "priority2_phase" and e["to"] == "designated"]
+        became_gm = [e for e in ev if e["kind"] == "ptp_state" and e["to"] == "grandmaster"]
+        assert restore and became_gm and restore[0]["time"] <= became_gm[0]["time"]
+        assert "locked to the grandmaster" in restore[0]["reason"]
+        assert became_gm[0]["time"] - t_rejoin >= WTR_S
+        assert _ptp(st["cp-a"])["priority2"] == 128
+        for f, seen in offsets.items():
+            assert seen, f"no offsets of {f} to cp-a were observed"
+            print(f"{f} after cp-a took over: max |offset| {max(abs(x) for x in seen) / 1e3:.1f} us "
+                  f"over {len(seen)} samples")
+            assert max(abs(x) for x in seen) < 500_000, (f, seen)  # cp-a's 2 ms error never reached them
+
+        # 4. a ptp4l that dies is restarted by its supervisor and the node follows again
+        pid = _ptp(st["cp-c"])["children"]["ptp4l"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        st = _wait(apps, lambda s: _ptp(s["cp-c"])["children"]["ptp4l"]["starts"] == 2
+                   and _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "running"
+                   and _ptp(s["cp-c"])["role"] == "follower" and _ptp(s["cp-c"])["gm_identity"] == ids["cp-a"], 20,
+                   "cp-c's ptp4l restarted and following cp-a")
+        c = _ptp(st["cp-c"])["children"]["ptp4l"]
+        assert c["pid"] != pid and "exited with status" in c["last_error"]
+        assert _ptp(st["cp-a"])["role"] == "grandmaster"
+    finally:
+        for a in apps.values():
+            a.stop()
+
+
+def test_ptp4l_that_cannot_run_is_reported_loudly(net, tmp_path):
+    """Hardware timestamping on a veth (no PHC): ptp4l exits at once, every time. The supervisor
+    retries with backoff, then gives up: status says faulty and why, the log says FAILED, and the
+    rest of the appliance keeps serving."""
+    h = net["cp-c"]
+    cfg = write_config(tmp_path / "hw.yaml", "cp-c", [f"{h.addr}:123"], extra={
+        "node": {"name": "cp-c", "state_dir": str(tmp_path / "hw")},
+        "clock": {"source": "sim", "sim": {"oscillator": "ideal", "reference": True}},
+        "ptp": {"enabled": True, "interface": h.iface, "timestamping": "hardware", "restart_limit": 2},
+    })
+    app = ApplianceProc(cfg, host=h)
+    try:
+        app.start(wait_state=None)
+        st = _wait({"cp-c": app}, lambda s: _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "failed", 30,
+                   "the supervisor to give up on ptp4l")["cp-c"]
+        p = _ptp(st)
+        assert p["role"] == "faulty" and p["state"] == "faulty"
+        assert p["children"]["ptp4l"]["starts"] == 2
+        assert "does not support" in p["children"]["ptp4l"]["last_error"]
+        assert any("ptp4l failed repeatedly" in w for w in p["warnings"])
+        assert not any("software timestamping" in w for w in p["warnings"])
+        assert st["sync"]["state"] in ("acquiring", "locked")  # the clock and NTP side still run
+        assert app.proc.poll() is None
+    finally:
+        app.stop()
+    assert "ptp4l FAILED 2 times" in app.output()

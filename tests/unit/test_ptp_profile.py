@@ -1,0 +1,135 @@
+"""Clock quality by sync state, the priority2 / preemption policy, synchronization uncertain."""
+
+import pytest
+
+from appliance.core import ptp_mgmt as m
+from appliance.core.ptp_profile import (
+    STANDBY_PRIORITY2,
+    NodeSync,
+    Phase,
+    Priority2Policy,
+    ProfileConfig,
+    clock_class,
+    grandmaster_settings,
+    sync_uncertain,
+)
+from appliance.core.ptp_states import PtpState
+from appliance.core.states import SyncState
+
+L, H, F, A, U, X = (SyncState.LOCKED, SyncState.HOLDOVER, SyncState.FREERUN, SyncState.ACQUIRING,
+                    SyncState.UNSYNCHRONIZED, SyncState.FAULT)
+CFG = ProfileConfig(holdover_spec_ns=1400)
+
+
+@pytest.mark.parametrize("state, source, upstream, bound_s, cls", [
+    (L, "primary", None, 1e-7, 6),
+    (L, "ptp", 6, 1e-6, 135),
+    (L, "ptp", 135, 1e-6, 135),
+    (L, "ptp", 165, 1e-6, 165),
+    (L, "ptp", 248, 1e-6, 248),  # following a free-running site grandmaster: nothing traceable
+    (H, "primary", None, 1e-6, 135),  # not 7: a holdover node must still be able to follow
+    (H, "primary", None, 2e-6, 165),
+    (H, "ptp", 6, 1e-6, 135),
+    (H, "ptp", 248, 1e-6, 248),
+    (F, None, None, 1e-3, 248),
+    (A, "ptp", 6, 16.0, 248),
+    (U, None, None, 16.0, 248),
+    (X, "primary", None, 16.0, 248),
+])
+def test_clock_class_table(state, source, upstream, bound_s, cls):
+    assert clock_class(NodeSync(state, source, upstream, bound_s), CFG)[0] == cls
+
+
+def test_follower_class_never_better_than_its_grandmaster():
+    for upstream in range(0, 256):
+        ours, _ = clock_class(NodeSync(L, "ptp", upstream, 1e-7), CFG)
+        assert ours > 127, "ptp4l never lets a class <= 127 follow"
+    for upstream in (6, 135, 165, 248):  # every class an appliance grandmaster advertises
+        for state in (L, H, A):
+            ours, _ = clock_class(NodeSync(state, "ptp", upstream, 1e-7), CFG)
+            assert ours >= upstream, (upstream, state, ours)
+
+
+def test_grandmaster_settings_values():
+    gs, why = grandmaster_settings(NodeSync(L, "primary", None, 5e-8), ProfileConfig(primary_is_gnss=True))
+    assert gs.quality == m.ClockQuality(6, 0x21, 0x4E5D) and gs.time_source == 0x20
+    assert gs.time_flags & m.TIME_TRACEABLE and gs.time_flags & m.PTP_TIMESCALE and gs.utc_offset == 37
+    assert "primary" in why
+    gs, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), ProfileConfig(ptp_timescale=False))
+    assert gs.quality == m.ClockQuality(248, 0xFE, 0xFFFF) and gs.time_source == 0xA0 and gs.time_flags == 0
+    gs, _ = grandmaster_settings(NodeSync(L, "primary", None, 5e-8), ProfileConfig())
+    assert gs.time_source == 0x90  # not GNSS: the simulated reference or another primary
+
+
+def test_equal_states_give_equal_quality_so_priority2_decides():
+    a, _ = grandmaster_settings(NodeSync(H, "ptp", 248, 1e-6), CFG)
+    b, _ = grandmaster_settings(NodeSync(L, "ptp", 248, 3e-6), CFG)
+    c, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), CFG)
+    assert a.quality == b.quality == c.quality
+
+
+def test_sync_uncertain():
+    assert sync_uncertain(L, PtpState.FOLLOWING) is False
+    assert sync_uncertain(A, PtpState.FOLLOWING) is True
+    assert sync_uncertain(H, PtpState.FOLLOWING) is True
+    assert sync_uncertain(F, PtpState.GRANDMASTER) is False
+    assert sync_uncertain(U, PtpState.GRANDMASTER) is True
+    assert sync_uncertain(F, PtpState.LISTENING) is True
+
+
+def _policy(index=0):
+    return Priority2Policy(index, 128, listen_s=2.0, wait_to_restore_s=10.0)
+
+
+def test_fresh_start_alone_takes_designated_priority2_after_listening():
+    p = _policy(1)
+    assert p.update(0.0, PtpState.LISTENING, None, F) == STANDBY_PRIORITY2
+    assert p.update(1.0, PtpState.GRANDMASTER, None, F) == STANDBY_PRIORITY2
+    assert p.update(2.0, PtpState.GRANDMASTER, None, F) == 129 and p.phase is Phase.DESIGNATED
+
+
+def test_simultaneous_start_following_a_standby_node_is_a_fresh_start():
+    p = _policy(0)
+    p.update(0.0, PtpState.LISTENING, None, F)
+    assert p.update(2.5, PtpState.FOLLOWING, STANDBY_PRIORITY2, A) == 128
+
+
+def test_rejoin_waits_for_lock_and_wait_to_restore():
+    p = _policy(0)
+    p.update(0.0, PtpState.LISTENING, None, F)
+    assert p.update(2.0, PtpState.FOLLOWING, 129, A) == STANDBY_PRIORITY2 and p.phase is Phase.REJOIN
+    assert p.update(5.0, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2  # locked since 5 s
+    assert p.update(9.0, PtpState.FOLLOWING, 129, A) == STANDBY_PRIORITY2  # lost lock: timer restarts
+    assert p.update(10.0, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2
+    assert p.update(19.9, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2
+    assert p.update(20.0, PtpState.FOLLOWING, 129, L) == 128 and p.phase is Phase.DESIGNATED
+
+
+def test_rejoin_alone_becomes_designated():
+    p = _policy(2)
+    p.update(0.0, PtpState.LISTENING, None, F)
+    p.update(2.0, PtpState.FOLLOWING, 128, A)
+    assert p.update(3.0, PtpState.GRANDMASTER, None, H) == STANDBY_PRIORITY2
+    assert p.update(5.0, PtpState.GRANDMASTER, None, H) == 130
+
+
+def test_faulty_clock_is_never_preferred_and_restart_listens_again():
+    p = _policy(0)
+    p.update(0.0, PtpState.LISTENING, None, F)
+    assert p.update(3.0, PtpState.GRANDMASTER, None, F) == 128
+    assert p.update(4.0, PtpState.GRANDMASTER, None, X) == STANDBY_PRIORITY2
+    p.restart()
+    assert p.phase is Phase.LISTEN and p.update(5.0, PtpState.LISTENING, None, F) == STANDBY_PRIORITY2
+
+
+def test_non_designated_node_always_standby():
+    p = Priority2Policy(None, 128, listen_s=0.0, wait_to_restore_s=0.0)
+    assert p.update(0.0, PtpState.GRANDMASTER, None, F) == STANDBY_PRIORITY2
+
+
+def test_a_demoted_node_offers_nothing_as_grandmaster():
+    # however good its own state, a node the vote demoted advertises the default class (issue 6)
+    cls, why = clock_class(NodeSync(SyncState.LOCKED, "primary", None, 5e-8, demoted=True), CFG)
+    assert cls == 248 and "vote" in why
+    gs, _ = grandmaster_settings(NodeSync(SyncState.LOCKED, "primary", None, 5e-8, demoted=True), CFG)
+    assert gs.quality.clock_class == 248

@@ -1,0 +1,95 @@
+"""The state-dir adapter of the learned model, and the service wiring (loopback, no root)."""
+
+import json
+import math
+import os
+import socket
+
+import numpy as np
+
+from appliance import config
+from appliance.core import tempcomp as tc
+from appliance.core.holdover import TempCompPredictor
+from appliance.tempcomp_store import FILENAME, PredictorStore, atomic_write_json
+
+SEED = 5
+
+
+def _model():
+    rng = np.random.default_rng(SEED)
+    t = np.arange(0, 86400, 30.0)
+    temp = 24 + 1.5 * np.sin(2 * np.pi * t / 86400) + 0.5 * np.sin(t / 150)
+    y = 10 * np.sin(tc.lag_filter(temp, 30.0, 100.0)) + rng.normal(0, 0.3, t.size)
+    return tc.fit(t, temp, y).model
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "d" / "x.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
+
+
+def test_save_and_restore_onto_a_new_monotonic_axis(tmp_path):
+    store = PredictorStore(tmp_path)
+    p = TempCompPredictor(_model())
+    t_model = p.model.time_s
+    # saved at monotonic 1000 s / wall 1e9; restored 500 s of wall time later on a clock that now reads 20 s
+    assert store.save(p, now_s=1000.0, now_wall_s=1e9)
+    q = store.load(now_s=20.0, now_wall_s=1e9 + 500.0)
+    assert q.ready()
+    assert q.model.time_s == t_model + (20.0 - (1e9 + 500.0)) - (1000.0 - 1e9)
+    assert q.model.time_s == t_model - 1480.0  # 1000 s before the save, the save 500 s before now
+
+
+def test_corrupt_or_foreign_state_is_reported_and_learning_starts_afresh(tmp_path, caplog):
+    (tmp_path / FILENAME).write_text("{broken")
+    p = PredictorStore(tmp_path).load(0.0, 0.0)
+    assert not p.ready() and "learning afresh" in caplog.text
+    (tmp_path / FILENAME).write_text(json.dumps({"format": "something-else"}))
+    assert not PredictorStore(tmp_path).load(0.0, 0.0).ready()
+    assert (tmp_path / FILENAME).exists()  # left in place for a person to look at
+
+
+def test_maybe_save_waits_for_a_model_and_the_interval(tmp_path):
+    store = PredictorStore(tmp_path, save_every_s=600)
+    assert not store.maybe_save(TempCompPredictor(), 0.0, 0.0)
+    p = TempCompPredictor(_model())
+    assert store.maybe_save(p, 0.0, 0.0)
+    assert not store.maybe_save(p, 100.0, 100.0)
+    assert store.maybe_save(p, 700.0, 700.0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_service_restores_the_model_and_saves_it_on_stop(tmp_path):
+    from appliance.service import Appliance
+
+    state = tmp_path / "state"
+    PredictorStore(state).save(TempCompPredictor(_model()), 0.0, 0.0)
+    before = json.loads((state / FILENAME).read_text())["saved_wall_s"]
+    cfg = config.parse(
+        {
+            "node": {"name": "t", "state_dir": str(state)},
+            "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": SEED}},
+            "ntp": {"listen": [f"127.0.0.1:{_free_port()}"], "allow": ["127.0.0.0/8"]},
+            "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "c.sock")},
+        }
+    )
+    app = Appliance(cfg)
+    app.start()
+    try:
+        st = app.status()
+        assert st["tempcomp"]["ready"] is True
+        assert st["tempcomp"]["lag_s"] > 0
+        assert st["clock"]["temperature_c"] is not None and math.isfinite(st["clock"]["temperature_c"])
+    finally:
+        app.stop()
+    after = json.loads((state / FILENAME).read_text())["saved_wall_s"]
+    assert after > before
+    assert not [f for f in os.listdir(state) if f.endswith(".tmp")]
