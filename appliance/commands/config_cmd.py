@@ -6,6 +6,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from . import load_config
+
 # `config render TARGET`: TARGET -> (function "module:name" taking a Config and returning
 # {file name: text}, help). Adding a target is one entry here.
 RENDER_TARGETS: dict[str, tuple[str, str]] = {
@@ -37,20 +39,8 @@ def register(sub) -> None:
         importlib.import_module(f"appliance.commands.{name}").register_render(rsub)
 
 
-def _load(path: str):
-    from .. import config
-
-    try:
-        return config.load(path)
-    except config.ConfigError as exc:
-        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  {p}", file=sys.stderr)
-        return None
-
-
 def check(args) -> int:
-    cfg = _load(args.file)
+    cfg = load_config(args.file)
     if cfg is None:
         return 2
     where = cfg.designated_index()
@@ -60,7 +50,7 @@ def check(args) -> int:
 
 
 def render(args) -> int:
-    cfg = _load(args.config)
+    cfg = load_config(args.config)
     if cfg is None:
         return 2
     module, _, func = RENDER_TARGETS[args.target][0].partition(":")

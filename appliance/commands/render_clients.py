@@ -6,6 +6,8 @@ import os
 import sys
 import tempfile
 
+from . import load_config
+
 
 def register_render(rsub) -> None:
     p = rsub.add_parser(
@@ -20,15 +22,10 @@ def register_render(rsub) -> None:
 
 
 def run(args) -> int:
-    from .. import config
     from ..render.clients import RenderError, render_clients
 
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(f"appliance config render: invalid configuration {exc.source}:", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  {p}", file=sys.stderr)
+    cfg = load_config(args.config)
+    if cfg is None:
         return 2
     try:
         text = render_clients(cfg, args.format, source=os.path.basename(args.config))

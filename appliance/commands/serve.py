@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from . import load_config
+
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="run the appliance: discipline the clock and serve NTP")
@@ -15,18 +17,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import config
     from ..config import parse_hostport
     from ..control_socket import ControlError
     from ..ntp.server import ListenError
     from ..service import Appliance, ServeError, stop_on_signals
 
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(f"appliance: invalid configuration {exc.source}:", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  {p}", file=sys.stderr)
+    cfg = load_config(args.config)
+    if cfg is None:
         return 2
     for text in args.listen or []:
         try:
