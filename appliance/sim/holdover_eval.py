@@ -10,6 +10,14 @@ Three ways to hold the frequency, all from the same training samples (never the 
              ``quadratic_raw`` is the bare fitted quadratic without that anchor (for reference).
   model      this appliance's model (core.tempcomp), its prediction and 99 % bound (core.holdover)
 
+and, as the anchor for the bound's sharpness, an ``oracle`` that only a simulation can have: it
+knows the oscillator's curve, aging, temperatures and the random-walk level at the start of
+holdover, so its error is only the oscillator noise that comes after (random-walk and white FM);
+its bound is the exact 99 % quantile of that noise, from the true noise parameters. No bound of a
+prediction can be both honest and sharper: median(bound) / median(|error|) of the oracle is the
+floor for that figure on the same runs (about 5.2 when random-walk FM dominates a 24 h holdover,
+a property of the t^1.5 growth pooled over the hours, not of any model).
+
 Each predicted frequency is applied from its row to the next (the scenario's interval); the time
 error is the sum of (true - applied) frequency times the interval, from the first holdover row.
 """
@@ -21,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.holdover import HoldoverPrediction, predict_holdover
+from ..core.holdover import Z99, HoldoverPrediction, predict_holdover
 from ..core.tempcomp import FROZEN_WINDOW_S, FitReport, TempCompModel, fit, last_frequency_ppb
 from .scenarios import ScenarioRun
 
@@ -53,6 +61,27 @@ def accumulate_time_error_s(true_freq_next_ppb, applied_ppb, interval_s: float) 
     return np.concatenate([[0.0], np.cumsum(err)])
 
 
+@dataclass(frozen=True)
+class Oracle:
+    time_error_s: np.ndarray  # per holdover row, 0 at the first
+    bound_s: np.ndarray  # the exact 99 % bound of that error
+
+
+def oracle(run: ScenarioRun, z: float = Z99) -> Oracle:
+    """The oracle's time error and bound over the holdover of ``run`` (regular rows).
+
+    Holding the true frequency less the noise still to come, the error after k intervals of dt is
+    x_k = dt * sum_{j=1..k} (rw[s+j] - rw[s] + white[s+j]): variance q^2 dt^3 k(k+1)(2k+1)/6 from the
+    random walk (rate q ppb/sqrt(s)) plus w^2 dt k from white FM (w ppb at 1 s)."""
+    s, dt = run.split, run.interval_s
+    noise_next = run.rw_ppb[s + 1 :] - run.rw_ppb[s] + run.white_ppb[s + 1 :]
+    err = np.concatenate([[0.0], np.cumsum(noise_next) * dt * 1e-9])
+    k = np.arange(err.size, dtype=float)
+    q, w = run.params.rw_ppb_per_sqrt_s, run.params.white_ppb
+    var_ppb2s2 = q * q * dt**3 * k * (k + 1) * (2 * k + 1) / 6.0 + w * w * dt * k
+    return Oracle(err, z * np.sqrt(var_ppb2s2) * 1e-9)
+
+
 @dataclass
 class Evaluation:
     run: ScenarioRun
@@ -63,6 +92,7 @@ class Evaluation:
     applied_ppb: dict = field(default_factory=dict)  # method -> predicted frequency per holdover row
     time_error_s: dict = field(default_factory=dict)  # method -> time error per holdover row
     quadratic: Quadratic | None = None
+    oracle: Oracle | None = None
 
     def max_abs_s(self, method: str) -> float:
         return float(np.max(np.abs(self.time_error_s[method])))
@@ -107,4 +137,4 @@ def evaluate(run: ScenarioRun) -> Evaluation:
     }
     true_next = run.true_freq_ppb[run.split + 1 :]
     errors = {k: accumulate_time_error_s(true_next, v[:-1], run.interval_s) for k, v in applied.items()}
-    return Evaluation(run, result.model, result.report, fit_s, pred, applied, errors, quad)
+    return Evaluation(run, result.model, result.report, fit_s, pred, applied, errors, quad, oracle(run))

@@ -125,7 +125,8 @@ def simulate(params: OscillatorParams, seed: int, times_s: np.ndarray, ambient_c
     """Vectorised run at the given (regular or not) times, faster than real time.
 
     Returns arrays: crystal_c, sensor_c, freq_ppb (mean over each interval ending at times_s[i]),
-    and time_error_s (accumulated phase of the free-running oscillator since times_s[0]).
+    time_error_s (accumulated phase of the free-running oscillator since times_s[0]), and the two
+    noise parts of freq_ppb: rw_ppb (random-walk FM) and white_ppb (white FM).
     """
     times_s = np.asarray(times_s, dtype=float)
     ambient_c = np.asarray(ambient_c, dtype=float)
@@ -147,4 +148,11 @@ def simulate(params: OscillatorParams, seed: int, times_s: np.ndarray, ambient_c
     if params.sensor_quantum_c:
         sensor = np.round(sensor / params.sensor_quantum_c) * params.sensor_quantum_c
     time_error_s = np.cumsum(freq_ppb * dt) * 1e-9
-    return {"crystal_c": crystal, "sensor_c": sensor, "freq_ppb": freq_ppb, "time_error_s": time_error_s}
+    return {
+        "crystal_c": crystal,
+        "sensor_c": sensor,
+        "freq_ppb": freq_ppb,
+        "time_error_s": time_error_s,
+        "rw_ppb": rw,
+        "white_ppb": white,
+    }

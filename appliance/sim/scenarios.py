@@ -130,6 +130,8 @@ class ScenarioRun:
     sensor_c: np.ndarray
     true_freq_ppb: np.ndarray  # mean frequency over the interval ending at time_s[k]
     measured_freq_ppb: np.ndarray  # what a locked servo measures over that interval
+    rw_ppb: np.ndarray  # the random-walk FM part of true_freq_ppb (known only to the oracle)
+    white_ppb: np.ndarray  # the white FM part of true_freq_ppb (known only to the oracle)
 
     @property
     def train(self) -> slice:
@@ -167,5 +169,5 @@ def run(
     split = int(np.searchsorted(t, train_s, side="left"))
     return ScenarioRun(
         name, seed, oscillator, params, interval_s, split, t, amb, truth["crystal_c"], truth["sensor_c"],
-        truth["freq_ppb"], measured,
+        truth["freq_ppb"], measured, truth["rw_ppb"], truth["white_ppb"],
     )
