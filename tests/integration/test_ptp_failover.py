@@ -9,6 +9,11 @@
    designated place back; the other nodes see no time step (revertive after synchronization);
 4. a ptp4l killed under a running appliance is restarted by its supervisor and follows again.
 
+And the vote over PTP (test_vote_demotes_a_wrong_grandmaster): the grandmaster's clock is stepped
++2 s. The other two nodes outvote it; it advertises priority2 255 and gives way, the second
+designated node becomes grandmaster, the wrong node follows it and steps back into agreement, is
+promoted again by the vote and, after wait_to_restore_s locked, takes its designated place back.
+
 How the simulated clocks follow: ptp4l timestamps CLOCK_REALTIME; each appliance steers its own
 SimPhc with (SimPhc - CLOCK_REALTIME) + ptp4l's offset (appliance/linuxptp/README.md).
 """
@@ -43,14 +48,15 @@ def net():
         yield n
 
 
-def _config(tmp_path, net, name, initial_error_ns):
+def _config(tmp_path, net, name, initial_error_ns, crosscheck=None):
     i = NAMES.index(name)
     h = net[name]
     return write_config(
         tmp_path / f"{name}-{initial_error_ns}.yaml", name, [f"{h.addr}:123"], oscillator="ideal", seed=i + 1,
         extra={
             "node": {"name": name, "state_dir": str(tmp_path / name)},
-            "cluster": {"control_nodes": [{"name": n, "address": net[n].addr} for n in NAMES]},
+            "cluster": {"control_nodes": [{"name": n, "address": net[n].addr} for n in NAMES]}
+            | ({"crosscheck": crosscheck} if crosscheck else {}),
             "clock": {"source": "sim",
                       "sim": {"oscillator": "ideal", "seed": i + 1, "reference": False,
                               "reference_noise_ns": 0, "initial_error_ns": initial_error_ns},
@@ -89,6 +95,14 @@ def _ptp(st):
     return st["ptp"]
 
 
+def settled_on(gm, followers, st):
+    gid = _ptp(st[gm])["clock_identity"]
+    return (_ptp(st[gm])["role"] == "grandmaster" and _ptp(st[gm])["port_state"] == "MASTER"
+            and all(_ptp(st[f])["role"] == "follower" and _ptp(st[f])["gm_identity"] == gid
+                    and st[f]["sync"]["state"] == "locked" and _ptp(st[f])["port_state"] == "SLAVE"
+                    for f in followers))
+
+
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -104,13 +118,6 @@ def test_grandmaster_failover_and_return(net, tmp_path):
             apps[n].start(wait_state=None)
 
         # 1. the first designated node is grandmaster; the others follow it, locked, designated priority2
-        def settled_on(gm, followers, st):
-            gid = _ptp(st[gm])["clock_identity"]
-            return (_ptp(st[gm])["role"] == "grandmaster" and _ptp(st[gm])["port_state"] == "MASTER"
-                    and all(_ptp(st[f])["role"] == "follower" and _ptp(st[f])["gm_identity"] == gid
-                            and st[f]["sync"]["state"] == "locked" and _ptp(st[f])["port_state"] == "SLAVE"
-                            for f in followers))
-
         st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
                    and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130], 60,
                    "cp-a grandmaster, cp-b and cp-c locked followers with designated priority2")
@@ -207,6 +214,59 @@ def test_grandmaster_failover_and_return(net, tmp_path):
         c = _ptp(st["cp-c"])["children"]["ptp4l"]
         assert c["pid"] != pid and "exited with status" in c["last_error"]
         assert _ptp(st["cp-a"])["role"] == "grandmaster"
+    finally:
+        for a in apps.values():
+            a.stop()
+
+
+def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
+    crosscheck = {"poll_interval_s": 0.5, "promote_after_s": 3.0}
+    apps = {n: ApplianceProc(_config(tmp_path, net, n, INITIAL_ERROR_NS[n], crosscheck), host=net[n]) for n in NAMES}
+    try:
+        for n in NAMES:
+            apps[n].start(wait_state=None)
+        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
+                   and not any(s[n]["crosscheck"]["demoted"] for n in NAMES), 60,
+                   "cp-a grandmaster, cp-b and cp-c locked to it, nobody demoted")
+        ids = {n: _ptp(st[n])["clock_identity"] for n in NAMES}
+
+        # cp-a's clock jumps 2 s ahead. Its followers see a 2 s offset; the vote sees cp-a alone.
+        t_step = time.time()
+        assert "error" not in request(apps["cp-a"].sock, "inject", step_s=2.0)
+        worst = {"cp-b": 0.0, "cp-c": 0.0}  # |clock - true time| (ideal oscillators: the host clock is truth)
+
+        def watch(s):
+            for f in worst:
+                if s.get(f) and s[f]["clock"]["offset_to_system_ns"] is not None:
+                    worst[f] = max(worst[f], abs(s[f]["clock"]["offset_to_system_ns"]))
+
+        st = _wait(apps, lambda s: s["cp-a"]["crosscheck"]["demoted"]
+                   and _ptp(s["cp-b"])["role"] == "grandmaster" and _ptp(s["cp-a"])["priority2"] == 255, 40,
+                   "cp-a demoted (priority2 255) and cp-b grandmaster", watch=watch)
+        assert not st["cp-b"]["crosscheck"]["demoted"] and not st["cp-c"]["crosscheck"]["demoted"]
+        demoted = [e["time"] for e in st["cp-a"]["crosscheck"]["events"] if e["to"] == "demoted" and e["time"] >= t_step]
+        took_over = [e["time"] for e in _ptp(st["cp-b"])["events"]
+                     if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step]
+        assert demoted and took_over and took_over[0] >= demoted[0]
+        assert demoted[0] - t_step <= 10 * crosscheck["poll_interval_s"]  # a filter window of polls and some
+        print(f"\ncp-a stepped +2 s: demoted {demoted[0] - t_step:.2f} s later, "
+              f"cp-b grandmaster {took_over[0] - demoted[0]:.2f} s after that")
+
+        # cp-c follows cp-b, cp-a follows cp-b and steps back; the vote takes cp-a back ...
+        st = _wait(apps, lambda s: settled_on("cp-b", ["cp-a", "cp-c"], s), 30,
+                   "cp-a and cp-c locked to cp-b", watch=watch)
+        st = _wait(apps, lambda s: not s["cp-a"]["crosscheck"]["demoted"], 30, "cp-a promoted again", watch=watch)
+        promoted = time.time()
+        # ... and, locked for wait_to_restore_s, cp-a takes its designated place back
+        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s) and _ptp(s["cp-a"])["priority2"] == 128,
+                   60, "cp-a grandmaster again", watch=watch)
+        print(f"cp-a promoted {promoted - t_step:.1f} s after the step, grandmaster again "
+              f"{time.time() - t_step:.1f} s after it")
+        for n in NAMES:  # one cluster time again
+            assert st[n]["crosscheck"]["majority"] and abs(st[n]["crosscheck"]["cluster_offset_s"]) < 1e-3, st[n]["crosscheck"]
+        for f, w in worst.items():
+            print(f"{f}: max |clock - true time| from the step on {w / 1e3:.1f} us")
+            assert w < 1_000_000, f"{f} chased the wrong grandmaster: {w / 1e3:.0f} us"
     finally:
         for a in apps.values():
             a.stop()
