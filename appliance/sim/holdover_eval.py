@@ -15,7 +15,7 @@ knows the oscillator's curve, aging, temperatures and the random-walk level at t
 holdover, so its error is only the oscillator noise that comes after (random-walk and white FM);
 its bound is the exact 99 % quantile of that noise, from the true noise parameters. No bound of a
 prediction can be both honest and sharper: median(bound) / median(|error|) of the oracle is the
-floor for that figure on the same runs (about 5.2 when random-walk FM dominates a 24 h holdover,
+floor for that figure on the same runs (5.1 - 5.2 when random-walk FM dominates a 24 h holdover,
 a property of the t^1.5 growth pooled over the hours, not of any model).
 
 Each predicted frequency is applied from its row to the next (the scenario's interval); the time
