@@ -16,6 +16,9 @@ and the bound is  sqrt((Z99 sigma_x(t))^2 + E(t)^2)  with  E(t) = integral of ex
 outside the trained temperature range) dt : the 99 % two-sided normal quantile of the modelled
 part, combined as an independent 99 % figure with what extrapolation beyond the trained range may
 cost (the envelope is a 99 % figure for the curve's error there, taken fully correlated in time).
+Beyond the range the predicted frequency is phi . theta plus the model's ``ext_shift_ppb`` (the
+middle of what the curve can reach there); the shift is taken as known in H(t): its uncertainty
+is what the envelope covers.
 
 ``predict_holdover`` does a whole series at once (CLI, simulations); ``HoldoverRun`` does the same
 one step at a time (the service); tests hold them equal. ``TempCompPredictor`` is the optional
@@ -83,7 +86,7 @@ def predict_holdover(model: TempCompModel, time_s, temp_c, z: float = Z99) -> Ho
     lagged = np.concatenate([[m.crystal_c], lag_filter(temp[1:], interval, m.lag_s, initial=m.crystal_c)])
     teff = m.forecast_c(lagged, temp, interval)
     phi = m.design(t, teff)
-    freq = phi @ m.theta
+    freq = phi @ m.theta + m.ext_shift_ppb(teff)
     dist = m.extrapolation_c(teff)
     env = m.ext_envelope_ppb(dist, teff)
     dts = np.diff(t)
@@ -113,8 +116,8 @@ class HoldoverRun:
         self._t_apply = self.t0
         self._h = np.zeros(self.model.theta.size)
         self._ext = 0.0
-        self._phi, self._env = self._row(self.t0)
-        self.freq_ppb = float(self._phi @ self.model.theta)
+        self._phi, self._env, shift = self._row(self.t0)
+        self.freq_ppb = float(self._phi @ self.model.theta) + shift
 
     def _forecast_c(self) -> float:
         return float(self.model.forecast_c(self.model.crystal_c, self._temp_c, self.interval_s))
@@ -124,7 +127,7 @@ class HoldoverRun:
         temp = self._forecast_c()
         phi = m.design(t, temp)[0]
         env = float(m.ext_envelope_ppb(m.extrapolation_c(temp), temp))
-        return phi, env
+        return phi, env, float(m.ext_shift_ppb(temp))
 
     @property
     def extrapolation_c(self) -> float:
@@ -143,8 +146,8 @@ class HoldoverRun:
         self._h += self._phi * dt
         self._ext += self._env * dt
         self._t_apply = max(t, self._t_apply)
-        self._phi, self._env = self._row(self._t_apply)
-        self.freq_ppb = float(self._phi @ self.model.theta)
+        self._phi, self._env, shift = self._row(self._t_apply)
+        self.freq_ppb = float(self._phi @ self.model.theta) + shift
         return self.freq_ppb
 
     def sigma_s(self, t: float) -> float:

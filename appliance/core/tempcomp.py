@@ -8,8 +8,9 @@ Frequency offset of the oscillator (ppb, positive = the oscillator runs fast) at
     sensor); ``lag_s`` is chosen by the fit from a grid of candidates.
   * g: a cubic B-spline on a uniform grid of ``knot_spacing_c`` in temperature (a smoothed table:
     it follows a TCXO's residual ripple, which no low-order polynomial does). Evaluated only inside
-    the trained temperature range; beyond it g is held at the edge value and the prediction is
-    flagged as an extrapolation whose uncertainty grows with the distance (``ext_envelope_ppb``).
+    the trained temperature range; beyond it the prediction is the middle of what the curve can
+    reach from the edge (``ext_shift_ppb``) and is flagged as an extrapolation whose uncertainty
+    grows with the distance (``ext_envelope_ppb``).
   * level: random-walk frequency noise (rate from the Allan deviation, see oscnoise.py); aging:
     a linear frequency drift (ppb/day).
 
@@ -84,6 +85,7 @@ MAX_REJECTED_IN_A_ROW = 6  # then the level is re-opened (a real frequency jump,
 # --- extrapolation ------------------------------------------------------------------------------
 EXT_MIN_SLOPE_PPB_PER_K = 2.0
 EXT_MIN_CAP_PPB = 10.0
+EXT_BAND_WIDEN = 1.0  # beyond the range a banded curve stays within [min - k span, max + k span]
 EXT_TURN_FRACTION = 0.2  # slopes of both signs beyond this share of the steepest: the curve turns
 EXT_MIN_CURVATURE_PPB_PER_K2 = 1.0  # an AT-cut cubic (a3 ~ 1e-4 ppm/K^3) curves 0.6 ppb/K^2 per K from its inflection
 
@@ -324,12 +326,13 @@ def _interp_rows(t, knots):
 
 @dataclass(frozen=True)
 class ExtParams:
-    linear: bool  # continue along the edge slope (monotonic curve) instead of holding the edge value
+    linear: bool  # continue along the edge slope (monotonic curve) instead of staying in the band
     slope_ppb_per_k: float
-    cap_ppb: float
     curvature_ppb_per_k2: float
-    cap_lo_ppb: float = math.inf  # the cap below the range (held at the low edge's value)
-    cap_hi_ppb: float = math.inf  # and above it
+    edge_lo_ppb: float = 0.0  # g at the low edge of the trained range
+    edge_hi_ppb: float = 0.0  # g at the high edge
+    band_mid_ppb: float = 0.0  # the band the curve is assumed to stay in beyond the range:
+    band_half_ppb: float = math.inf  # band_mid +- band_half
 
 
 
@@ -440,7 +443,7 @@ class TempCompModel:
 
     def frequency_ppb(self, time_s, temp_eff_c):
         """Predicted frequency offset (ppb) at lagged temperature ``temp_eff_c``."""
-        y = self.design(time_s, temp_eff_c) @ self.theta
+        y = self.design(time_s, temp_eff_c) @ self.theta + self.ext_shift_ppb(temp_eff_c)
         return float(y[0]) if np.ndim(time_s) == 0 and np.ndim(temp_eff_c) == 0 else y
 
     def time_var_ppb2s2(self, elapsed_s):
@@ -459,16 +462,19 @@ class TempCompModel:
 
     # -- extrapolation --------------------------------------------------------------------------
     def ext_params(self) -> ExtParams:
-        """How the curve continues beyond the trained range, read from the trained curve.
+        """How the curve may continue beyond the trained range, read from the trained curve.
 
         A temperature-compensated oscillator (TCXO, OCXO: ``compensated``) stays within its
-        datasheet band, so beyond the range its curve is held at the edge value; the error there is
-        enveloped by the steepest slope seen times the distance, capped at twice the curve's span
-        (a compensation ripple's excursions are bounded by about its span). An uncompensated
-        crystal (XO) whose curve is monotonic over the range (its cubic) continues along the edge
-        slope; its envelope grows with the curvature of a cubic fitted to the curve times the
-        distance squared (twice the Taylor term), plus a floor slope, with no cap. A curve that
-        turns inside the range (slopes of both signs) is held either way."""
+        datasheet band: beyond the range its curve is assumed to stay within the band it showed,
+        widened by its span on each side ([min - span, max + span]), and to move away from the
+        edge value no faster than the steepest slope seen. At a distance d from the edge the curve
+        is then within [edge - slope d, edge + slope d] and within the band: the prediction is the
+        middle of that interval (the smallest worst-case error), the envelope its half-width, which
+        grows as slope x d near the edge and ends at half the band. An uncompensated crystal (XO)
+        whose curve is monotonic over the range (its cubic) continues along the edge slope; its
+        envelope grows with the curvature of a cubic fitted to the curve times the distance squared
+        (twice the Taylor term), plus a floor slope, with no cap. A curve that turns inside the
+        range (slopes of both signs) is treated as banded either way."""
         if self._ext_cache is None:
             lo, hi = self.temp_lo_c, self.temp_hi_c
             grid = np.linspace(lo, hi, max(8, int((hi - lo) / self.knot_spacing_c * 8) + 1))
@@ -487,35 +493,50 @@ class TempCompModel:
                 slope.max() > EXT_TURN_FRACTION * smax and slope.min() < -EXT_TURN_FRACTION * smax
             )
             slope_env = max(smax, EXT_MIN_SLOPE_PPB_PER_K)
-            span = float(g.max() - g.min())
+            gmax, gmin = float(g.max()), float(g.min())
+            span = gmax - gmin
             floor = max(slope_env * 1.0, EXT_MIN_CAP_PPB)
-            cap = max(2.0 * span, floor)
-
-            # Beyond the range the curve is assumed to stay within the band it showed, widened by
-            # its span on each side: [min - span, max + span]. Held at an edge's value, the error
-            # is at most that value's distance to the band's farther end (2 x span when the edge
-            # sits at an extreme of the curve, 1.5 x span when it sits mid-band).
-            def side_cap(edge_ppb: float) -> float:
-                return max(max(float(g.max()) - edge_ppb, edge_ppb - float(g.min())) + span, floor)
-
+            half = max(span / 2.0 + EXT_BAND_WIDEN * span, floor)  # [min - k span, max + k span], >= floor
             curv_max = max(float(np.max(np.abs(curv))), EXT_MIN_CURVATURE_PPB_PER_K2)
             self._ext_cache = ExtParams(
-                not (turning or self.compensated), slope_env, cap, curv_max, side_cap(g[0]), side_cap(g[-1])
+                not (turning or self.compensated), slope_env, curv_max,
+                float(g[0]), float(g[-1]), (gmax + gmin) / 2.0, half,
             )
         return self._ext_cache
 
+    def _ext_interval(self, temp_c):
+        """The interval the banded curve can reach at ``temp_c`` from the nearer edge's value:
+        (low, high, edge value), elementwise; low == high == edge inside the range."""
+        e = self.ext_params()
+        t = np.asarray(temp_c, dtype=float)
+        d = self.extrapolation_c(t)
+        edge = np.where(t < self.temp_lo_c, e.edge_lo_ppb, e.edge_hi_ppb)
+        low = np.maximum(edge - e.slope_ppb_per_k * d, e.band_mid_ppb - e.band_half_ppb)
+        high = np.minimum(edge + e.slope_ppb_per_k * d, e.band_mid_ppb + e.band_half_ppb)
+        return np.minimum(low, edge), np.maximum(high, edge), edge
+
+    def ext_shift_ppb(self, temp_c):
+        """What the prediction at ``temp_c`` adds to the held edge value (curve_rows): beyond the
+        range of a banded curve, the middle of the interval it can reach; 0 inside the range and
+        for a curve continued along its slope."""
+        t = np.asarray(temp_c, dtype=float)
+        if self.ext_params().linear:
+            return np.zeros_like(t)
+        low, high, edge = self._ext_interval(t)
+        return np.where(self.extrapolation_c(t) > 0, (low + high) / 2.0 - edge, 0.0)
+
     def ext_envelope_ppb(self, distance_c, temp_c=None):
-        """A 99 % envelope of the curve's error at ``distance_c`` K outside the trained range
-        (``temp_c``, the temperature itself, tells the side: each edge has its own cap)."""
+        """A 99 % envelope of the prediction's error from the curve at ``distance_c`` K outside the
+        trained range (``temp_c``, the temperature itself, tells the side; without it the wider)."""
         e = self.ext_params()
         d = np.asarray(distance_c, dtype=float)
         if e.linear:
             return EXT_MIN_SLOPE_PPB_PER_K * d + e.curvature_ppb_per_k2 * d * d
         if temp_c is None:
-            cap = e.cap_ppb
-        else:
-            cap = np.where(np.asarray(temp_c, dtype=float) < self.temp_lo_c, e.cap_lo_ppb, e.cap_hi_ppb)
-        return np.minimum(e.slope_ppb_per_k * d, cap)
+            sides = [self._ext_interval(np.asarray(x, dtype=float)) for x in (self.temp_lo_c - d, self.temp_hi_c + d)]
+            return np.maximum(*((high - low) / 2.0 for low, high, _ in sides))
+        low, high, _ = self._ext_interval(temp_c)
+        return np.where(d > 0, (high - low) / 2.0, 0.0)
 
     # -- Kalman filter -------------------------------------------------------------------------
     def time_update(self, time_s: float) -> None:

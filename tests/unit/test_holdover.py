@@ -168,15 +168,34 @@ def test_a_restored_model_is_not_replaced_by_a_fit_of_less_data(model):
     assert p.to_dict()["fit_span_s"] == p.buffer_s
 
 
-def test_extrapolation_cap_is_per_edge_within_the_assumed_band(model):
+def test_extrapolation_predicts_the_middle_of_what_the_curve_can_reach(model):
+    """Beyond the trained range a banded (TCXO) curve can move from the edge value at most
+    slope x distance and stays in [min - span, max + span]: the prediction is the middle of that
+    interval and the envelope its half-width."""
     e = model.ext_params()
+    assert not e.linear
     grid = np.linspace(model.temp_lo_c, model.temp_hi_c, 400)
     g = model.curve_ppb(grid)
     span = g.max() - g.min()
-    for cap, edge in ((e.cap_lo_ppb, g[0]), (e.cap_hi_ppb, g[-1])):
-        far = max(g.max() - edge, edge - g.min())
-        assert cap == pytest.approx(max(far + span, e.slope_ppb_per_k, 10.0), rel=1e-2)  # a finer grid here
-        assert cap <= e.cap_ppb + 1e-9
-    far_out = np.array([model.temp_lo_c - 50.0, model.temp_hi_c + 50.0])
-    env = model.ext_envelope_ppb(model.extrapolation_c(far_out), far_out)
-    assert env == pytest.approx([e.cap_lo_ppb, e.cap_hi_ppb])
+    half = max(1.5 * span, e.slope_ppb_per_k, 10.0)
+    assert e.band_half_ppb == pytest.approx(half, rel=1e-2)  # a finer grid here
+    assert e.band_mid_ppb == pytest.approx((g.max() + g.min()) / 2, abs=0.01 * span)
+    for edge_c, edge_ppb, sign in ((model.temp_lo_c, g[0], -1), (model.temp_hi_c, g[-1], 1)):
+        d = np.array([0.0, 1e-3, 0.05, 0.5, 2.0, 5.0, 50.0])
+        temps = edge_c + sign * d
+        pred = model.frequency_ppb(model.time_s, temps) - model.level_ppb
+        env = model.ext_envelope_ppb(model.extrapolation_c(temps), temps)
+        low = np.maximum(edge_ppb - e.slope_ppb_per_k * d, e.band_mid_ppb - e.band_half_ppb)
+        high = np.minimum(edge_ppb + e.slope_ppb_per_k * d, e.band_mid_ppb + e.band_half_ppb)
+        assert pred == pytest.approx((low + high) / 2, abs=0.05)
+        assert env == pytest.approx((high - low) / 2, abs=1e-9)
+        assert env[1] == pytest.approx(e.slope_ppb_per_k * 1e-3) and pred[1] == pytest.approx(edge_ppb, abs=0.05)
+        assert np.all(np.diff(env) >= 0) and env[-1] == pytest.approx(e.band_half_ppb)
+        assert pred[-1] == pytest.approx(e.band_mid_ppb, abs=0.05)  # far out: the band's middle
+        # any curve that keeps to the assumptions is within the envelope of the prediction
+        worst = np.maximum(np.abs(high - pred), np.abs(pred - low))
+        assert np.all(worst <= env + 0.05)
+    # without the side, the wider of the two
+    far = model.ext_envelope_ppb(np.array([0.5, 50.0]))
+    assert far[-1] == pytest.approx(e.band_half_ppb)
+
