@@ -66,7 +66,7 @@ def run_scenarios(args) -> int:
     print(sub)
     print("-" * len(sub))
     all_b, all_e, all_max = [], [], {k: [] for k in ("frozen", "quadratic", "quadratic_raw", "model")}
-    all_ob, all_oe, hours = [], [], []
+    all_ob, all_oe, hours, per_scenario = [], [], [], {}
     fit_times = []
     ok = True
     for name in scenarios.SCENARIOS:
@@ -92,6 +92,7 @@ def run_scenarios(args) -> int:
         all_b.append(b)
         all_e.append(e)
         all_ob.append(ob)
+        per_scenario[name] = (b, e)
         all_oe.append(oe)
         for k in maxes:
             all_max[k].extend(maxes[k])
@@ -118,7 +119,7 @@ def run_scenarios(args) -> int:
         f"{np.mean(e <= b) * 100:8.2f}% {np.median(b) / np.median(e):11.2f} | {'':6s} | "
         f"{np.mean(oe <= ob) * 100:8.2f}% {np.median(ob) / np.median(oe):10.2f}"
     )
-    print_horizons(np.concatenate(hours), b, e, ob, oe)
+    print_horizons(np.concatenate(hours), b, e, ob, oe, per_scenario)
     print(
         f"per-run fit time ({args.train_hours:g} h at {args.interval:g} s): median {np.median(fit_times) * 1e3:.0f} ms, "
         f"max {np.max(fit_times) * 1e3:.0f} ms"
@@ -133,19 +134,28 @@ def run_scenarios(args) -> int:
 HORIZONS_H = ((0, 1), (1, 3), (3, 6), (6, 12), (12, 24))
 
 
-def print_horizons(hours, b, e, ob, oe) -> None:
-    """medB/medE and coverage per holdover horizon, all scenarios pooled, beside the oracle."""
+def print_horizons(hours, b, e, ob, oe, per_scenario) -> None:
+    """medB/medE and coverage per holdover horizon, all scenarios pooled, beside the oracle; then
+    medB/medE per horizon and scenario. ``hours`` lines up with the pooled rows; every scenario's
+    rows come in the same order of seeds and holdover rows, so its first len(rows) hours are its own."""
     print()
     print("per horizon, all scenarios and seeds (an exactly right Gaussian bound: medB/medE 3.8)")
-    print(f"{'hours':>9s} | {'model':^22s} | {'oracle':^22s}")
-    print(f"{'':>9s} | {'coverage':>9s} {'medB/medE':>11s} | {'coverage':>9s} {'medB/medE':>11s}")
+    names = list(per_scenario)
+    print(f"{'hours':>9s} | {'model':^22s} | {'oracle':^22s} | model medB/medE per scenario")
+    print(f"{'':>9s} | {'coverage':>9s} {'medB/medE':>11s} | {'coverage':>9s} {'medB/medE':>11s} | "
+          + " ".join(f"{n[:15]:>15s}" for n in names))
     for lo, hi in HORIZONS_H:
         m = (hours > lo) & (hours <= hi + 1e-9)
         if not m.any():
             continue
+        cells = []
+        for n in names:
+            sb, se = per_scenario[n]
+            sm = m[: sb.size]
+            cells.append(f"{np.median(sb[sm]) / np.median(se[sm]):15.2f}")
         print(
             f"{lo:>4g}-{hi:<4g} | {np.mean(e[m] <= b[m]) * 100:8.2f}% {np.median(b[m]) / np.median(e[m]):11.2f} | "
-            f"{np.mean(oe[m] <= ob[m]) * 100:8.2f}% {np.median(ob[m]) / np.median(oe[m]):11.2f}"
+            f"{np.mean(oe[m] <= ob[m]) * 100:8.2f}% {np.median(ob[m]) / np.median(oe[m]):11.2f} | " + " ".join(cells)
         )
 
 
