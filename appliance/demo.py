@@ -226,6 +226,11 @@ def _cbreak(enabled: bool):
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
 
 
+def _restore(handlers: dict) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
 def run(duration_s: float | None = None, seed: int = 1, refresh_s: float = 1.0, keys: bool | None = None,
         ansi: bool | None = None, out=None) -> int:
     out = out or sys.stdout
@@ -238,14 +243,16 @@ def run(duration_s: float | None = None, seed: int = 1, refresh_s: float = 1.0, 
     def on_term(signum, _frame):
         stop["flag"] = True
 
-    old_term = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C sets the same flag as SIGTERM: a KeyboardInterrupt raised at any point of the loop
+    # (inside a status call holding a lock, say) could leave the nodes unable to stop.
+    old_handlers = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGINT)}
     with tempfile.TemporaryDirectory(prefix="appliance-demo-") as tmp:
         demo = Demo(Path(tmp), seed=seed)
         try:
             demo.start()
         except (RuntimeError, OSError) as exc:
             print(f"appliance demo: {exc}", file=sys.stderr)
-            signal.signal(signal.SIGTERM, old_term)
+            _restore(old_handlers)
             return 1
         print("control sockets: " + "  ".join(f"{n}={p}" for n, p in zip(NODES, demo.sockets())), file=out, flush=True)
         messages: list[str] = []
@@ -282,7 +289,7 @@ def run(duration_s: float | None = None, seed: int = 1, refresh_s: float = 1.0, 
             pass
         finally:
             demo.stop()
-            signal.signal(signal.SIGTERM, old_term)
+            _restore(old_handlers)
         if ansi:
             out.write("\n")
         print("appliance demo: stopped", file=out, flush=True)
