@@ -185,13 +185,19 @@ def test_demo_runs_for_its_duration_and_stops_cleanly_on_ctrl_c():
         assert name in last
     assert "agree" in last and "grandmaster" in last
     assert r.stdout.rstrip().endswith("appliance demo: stopped")
-    p = subprocess.Popen([sys.executable, "-m", "appliance", "demo", "--plain"], cwd=REPO, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    # -X faulthandler: if it does not stop, SIGABRT makes it print every thread's stack (below)
+    p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "appliance", "demo", "--plain"], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert "control sockets:" in p.stdout.readline()
         time.sleep(1)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=15)
+        try:
+            out, err = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGABRT)
+            out, err = p.communicate(timeout=10)
+            pytest.fail(f"the demo did not stop within 15 s of SIGINT; its threads:\n{err[-6000:]}")
     finally:
         if p.poll() is None:
             p.kill()
