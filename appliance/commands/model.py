@@ -176,6 +176,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    import numpy as np
+
     from ..sim import scenarios
     from ..sim.holdover_eval import evaluate
     from ..sim.oscillator import oscillator_classes
@@ -223,6 +225,10 @@ def cmd_simulate(args) -> int:
           f"median bound {_us(ev.median_bound_s)}, median |error| {_us(ev.median_abs_error_s)} "
           f"({ev.median_bound_s / max(ev.median_abs_error_s, 1e-15):.1f} x); "
           f"at the end {_us(ev.prediction.bound_s[-1])} vs {_us(abs(ev.time_error_s['model'][-1]))}")
+    o_err, o_b = np.abs(ev.oracle.time_error_s[1:]), ev.oracle.bound_s[1:]
+    print(f"  an oracle's exact bound, same run (knows all but the oscillator noise to come): inside on "
+          f"{np.mean(o_err <= o_b) * 100:.1f} % of the rows, median bound / median |error| "
+          f"{np.median(o_b) / max(float(np.median(o_err)), 1e-15):.1f} x")
     if ev.extrapolated_fraction:
         print(f"extrapolated beyond the trained range on {ev.extrapolated_fraction * 100:.1f} % of the rows "
               f"(up to {ev.prediction.extrapolation_c.max():.2f} K)")

@@ -87,7 +87,8 @@ def test_simulate_prints_the_comparison_and_plots(capsys, tmp_path):
             "--seed", "2", "--plot", str(png)]
     rc, stdout, stderr = run_cli(argv, capsys)
     assert rc == 0, stderr
-    for text in ("seed 2", "frozen last frequency", "chrony-style quadratic", "this model", "stayed inside it on"):
+    for text in ("seed 2", "frozen last frequency", "chrony-style quadratic", "this model", "stayed inside it on",
+                 "an oracle's exact bound"):
         assert text in stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
