@@ -34,6 +34,13 @@ Priority2 and preemption (revertive after synchronization, "wait to restore"):
     designated grandmaster *with the grandmaster's own time*: no time step reaches the followers;
   * otherwise (it is alone, or every node is starting) it takes its designated priority2 at once;
   * a node whose clock is faulty advertises 255 so that it is never preferred.
+
+A node the control nodes' vote demoted (issue 6) advertises clockClass 248, priority2 255 and
+priority1 DEMOTED_PRIORITY1 (255, the others keep the equal configured value): priority1 comes
+before everything else in the BMCA, so it loses to every other node whatever their phase. With
+priority2 alone it would tie with nodes that are rejoining (255 too) in a free-running domain
+(everyone 248), the clock identity would decide, and a wrong grandmaster could stay in place for a
+whole wait-to-restore while the rejoining nodes lock to it.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ TIME_SOURCE_OTHER = 0x90
 TIME_SOURCE_INTERNAL_OSCILLATOR = 0xA0
 
 STANDBY_PRIORITY2 = 255
+DEMOTED_PRIORITY1 = 255  # a demoted node: behind every other node in the BMCA (module docstring)
 
 
 @dataclass(frozen=True)

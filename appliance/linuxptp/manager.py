@@ -26,6 +26,7 @@ from ..core import ptp_log
 from ..core import ptp_mgmt as m
 from ..core.backoff import RestartPolicy
 from ..core.ptp_profile import (
+    DEMOTED_PRIORITY1,
     STANDBY_PRIORITY2,
     NodeSync,
     Priority2Policy,
@@ -354,8 +355,10 @@ class PtpManager:
         before = self.priority2.phase
         p2 = self.priority2.update(now, state, gm_p2, sync.state)
         p2_why = self.priority2.reason
+        p1, p1_why = self.cfg.ptp.priority1, "configured"
         if sync.demoted:
             p2, p2_why = STANDBY_PRIORITY2, "demoted by the control nodes' vote"
+            p1, p1_why = DEMOTED_PRIORITY1, "demoted by the control nodes' vote: behind every other node"
         if self.priority2.phase is not before:
             log.info("ptp priority2 phase %s -> %s: %s", before.value, self.priority2.phase.value, self.priority2.reason)
             self._event({"kind": "priority2_phase", "from": before.value, "to": self.priority2.phase.value,
@@ -363,6 +366,7 @@ class PtpManager:
         with self._lock:
             want_gm, why = self._want_gm, self._want_gm_why
         uncertain = sync_uncertain(sync.state, state)
+        self._set("priority1", p1, lambda: self.pmc.set_priority1(p1), f"priority1 {p1} ({p1_why})")
         self._set("priority2", p2, lambda: self.pmc.set_priority2(p2), f"priority2 {p2} ({p2_why})")
         if want_gm is not None:
             q = want_gm.quality
@@ -411,6 +415,7 @@ class PtpManager:
                 "timestamping": self.cfg.ptp.timestamping,
                 "free_running": self.cfg.ptp.free_running,
                 "uds_address": self.uds,
+                "priority1": self._applied.get("priority1"),
                 "priority2": self._applied.get("priority2"),
                 "designated_priority2": self.priority2.designated,
                 "preemption": {"phase": self.priority2.phase.value, "reason": self.priority2.reason,

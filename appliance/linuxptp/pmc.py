@@ -144,6 +144,9 @@ class PmcClient:
     def set_grandmaster_settings(self, settings: m.GrandmasterSettingsNp) -> m.GrandmasterSettingsNp:
         return self.set(m.MgmtId.GRANDMASTER_SETTINGS_NP, settings)
 
+    def set_priority1(self, value: int) -> int:
+        return self.set(m.MgmtId.PRIORITY1, m.Datum(value)).value
+
     def set_priority2(self, value: int) -> int:
         return self.set(m.MgmtId.PRIORITY2, m.Datum(value)).value
 

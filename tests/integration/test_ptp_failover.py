@@ -13,6 +13,9 @@ And the vote over PTP (test_vote_demotes_a_wrong_grandmaster): the grandmaster's
 +2 s. The other two nodes outvote it; it advertises priority2 255 and gives way, the second
 designated node becomes grandmaster, the wrong node follows it and steps back into agreement, is
 promoted again by the vote and, after wait_to_restore_s locked, takes its designated place back.
+test_a_demoted_grandmaster_gives_way_to_rejoining_nodes: the same while the other two are still
+rejoining (priority2 255 until locked for wait_to_restore_s); the wrong grandmaster has the lowest
+clock identity, so only its priority1 255 makes it lose the BMCA.
 
 How the simulated clocks follow: ptp4l timestamps CLOCK_REALTIME; each appliance steers its own
 SimPhc with (SimPhc - CLOCK_REALTIME) + ptp4l's offset (appliance/linuxptp/README.md).
@@ -23,6 +26,7 @@ import signal
 import time
 
 import pytest
+import yaml
 
 from appliance.control_socket import ControlError, request
 from helpers.appliance_proc import ApplianceProc, write_config
@@ -226,8 +230,9 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
         for n in NAMES:
             apps[n].start(wait_state=None)
         st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
+                   and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130]
                    and not any(s[n]["crosscheck"]["demoted"] for n in NAMES), 60,
-                   "cp-a grandmaster, cp-b and cp-c locked to it, nobody demoted")
+                   "cp-a grandmaster, cp-b and cp-c locked to it with designated priority2, nobody demoted")
         ids = {n: _ptp(st[n])["clock_identity"] for n in NAMES}
 
         # cp-a's clock jumps 2 s ahead. Its followers see a 2 s offset; the vote sees cp-a alone.
@@ -244,6 +249,7 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
                    and _ptp(s["cp-b"])["role"] == "grandmaster" and _ptp(s["cp-a"])["priority2"] == 255, 40,
                    "cp-a demoted (priority2 255) and cp-b grandmaster", watch=watch)
         assert not st["cp-b"]["crosscheck"]["demoted"] and not st["cp-c"]["crosscheck"]["demoted"]
+        assert _ptp(st["cp-a"])["priority1"] == 255 and _ptp(st["cp-b"])["priority1"] == 128
         demoted = [e["time"] for e in st["cp-a"]["crosscheck"]["events"] if e["to"] == "demoted" and e["time"] >= t_step]
         took_over = [e["time"] for e in _ptp(st["cp-b"])["events"]
                      if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step]
@@ -262,6 +268,7 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
                    60, "cp-a grandmaster again", watch=watch)
         print(f"cp-a promoted {promoted - t_step:.1f} s after the step, grandmaster again "
               f"{time.time() - t_step:.1f} s after it")
+        assert [_ptp(st[n])["priority1"] for n in NAMES] == [128, 128, 128]
         for n in NAMES:  # one cluster time again
             assert st[n]["crosscheck"]["majority"] and abs(st[n]["crosscheck"]["cluster_offset_s"]) < 1e-3, st[n]["crosscheck"]
         for f, w in worst.items():
@@ -270,6 +277,57 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
     finally:
         for a in apps.values():
             a.stop()
+
+
+def test_a_demoted_grandmaster_gives_way_to_rejoining_nodes(tmp_path):
+    require_root_netns()
+    require_tool("ptp4l")
+    crosscheck = {"poll_interval_s": 0.5, "promote_after_s": 3.0}
+    with TestNet(NAMES) as net:
+        # clock identities follow the MAC: cp-a's is the lowest, so a tie at priority2 255 keeps it
+        for i, n in enumerate(NAMES, start=1):
+            for args in (["down"], ["address", f"02:00:00:00:00:{i:02x}"], ["up"]):
+                net[n].run(["ip", "link", "set", "dev", net[n].iface, *args], check=True)
+
+        def config(name):
+            path = _config(tmp_path, net, name, INITIAL_ERROR_NS[name], crosscheck)
+            data = yaml.safe_load(path.read_text())
+            data["ptp"]["wait_to_restore_s"] = 300.0  # cp-b and cp-c stay rejoining for the whole test
+            path.write_text(yaml.safe_dump(data))
+            return path
+
+        apps = {"cp-a": ApplianceProc(config("cp-a"), host=net["cp-a"])}
+        try:
+            apps["cp-a"].start(wait_state=None)
+            _wait(apps, lambda s: _ptp(s["cp-a"])["role"] == "grandmaster" and _ptp(s["cp-a"])["priority2"] == 128,
+                  30, "cp-a alone, grandmaster with its designated priority2")
+            for n in ("cp-b", "cp-c"):
+                apps[n] = ApplianceProc(config(n), host=net[n])
+                apps[n].start(wait_state=None)
+            st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
+                       and all(_ptp(s[n])["preemption"]["phase"] == "rejoin" and _ptp(s[n])["priority2"] == 255
+                               for n in ("cp-b", "cp-c"))
+                       and not any(s[n]["crosscheck"]["demoted"] for n in NAMES)
+                       and all(s[n]["crosscheck"]["majority"] for n in NAMES), 60,
+                       "cp-b and cp-c rejoining under cp-a, all three agreeing")
+            ids = {n: _ptp(st[n])["clock_identity"] for n in NAMES}
+            assert ids["cp-a"] < ids["cp-b"] < ids["cp-c"], ids
+
+            t_step = time.time()
+            assert "error" not in request(apps["cp-a"].sock, "inject", step_s=2.0)
+            st = _wait(apps, lambda s: s["cp-a"]["crosscheck"]["demoted"] and _ptp(s["cp-b"])["role"] == "grandmaster"
+                       and _ptp(s["cp-c"])["gm_identity"] == ids["cp-b"], 30,
+                       "cp-a demoted, cp-b grandmaster (still rejoining), cp-c following it")
+            took_over = [e["time"] for e in _ptp(st["cp-b"])["events"]
+                         if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step]
+            assert took_over
+            print(f"\ncp-a stepped +2 s with cp-b and cp-c rejoining: cp-b grandmaster {took_over[0] - t_step:.2f} s later "
+                  f"(wait_to_restore_s 300)")
+            assert took_over[0] - t_step < 15
+            assert _ptp(st["cp-a"])["priority1"] == 255 and _ptp(st["cp-a"])["priority2"] == 255
+        finally:
+            for a in apps.values():
+                a.stop()
 
 
 def test_ptp4l_that_cannot_run_is_reported_loudly(net, tmp_path):
