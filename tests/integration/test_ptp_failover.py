@@ -238,7 +238,11 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
         # cp-a's clock jumps 2 s ahead. Its followers see a 2 s offset; the vote sees cp-a alone.
         t_step = time.time()
         assert "error" not in request(apps["cp-a"].sock, "inject", step_s=2.0)
-        worst = {"cp-b": 0.0, "cp-c": 0.0}  # |clock - true time| (ideal oscillators: the host clock is truth)
+        # |clock - true time| of the other two (ideal oscillators: the host clock is truth). With software
+        # timestamping ptp4l carries CLOCK_REALTIME, not cp-a's SimPhc, so its step is not on the wire
+        # here: this checks that the handover and cp-a's return move nobody else's clock, not whether
+        # followers would chase a stepped hardware clock (that needs a PHC).
+        worst = {"cp-b": 0.0, "cp-c": 0.0}
 
         def watch(s):
             for f in worst:
@@ -273,7 +277,7 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
             assert st[n]["crosscheck"]["majority"] and abs(st[n]["crosscheck"]["cluster_offset_s"]) < 1e-3, st[n]["crosscheck"]
         for f, w in worst.items():
             print(f"{f}: max |clock - true time| from the step on {w / 1e3:.1f} us")
-            assert w < 1_000_000, f"{f} chased the wrong grandmaster: {w / 1e3:.0f} us"
+            assert w < 1_000_000, f"{f}'s clock moved {w / 1e3:.0f} us during the handover"
     finally:
         for a in apps.values():
             a.stop()
