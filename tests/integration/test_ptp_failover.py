@@ -10,7 +10,7 @@
 4. a ptp4l killed under a running appliance is restarted by its supervisor and follows again.
 
 And the vote over PTP (test_vote_demotes_a_wrong_grandmaster): the grandmaster's clock is stepped
-+2 s. The other two nodes outvote it; it advertises priority2 255 and gives way, the second
++2 s. The other two nodes outvote it; it advertises priority1 and priority2 255 and gives way, the second
 designated node becomes grandmaster, the wrong node follows it and steps back into agreement, is
 promoted again by the vote and, after wait_to_restore_s locked, takes its designated place back.
 test_a_demoted_grandmaster_gives_way_to_rejoining_nodes: the same while the other two are still
