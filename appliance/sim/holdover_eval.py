@@ -13,10 +13,10 @@ Three ways to hold the frequency, all from the same training samples (never the 
 and, as the anchor for the bound's sharpness, an ``oracle`` that only a simulation can have: it
 knows the oscillator's curve, aging, temperatures and the random-walk level at the start of
 holdover, so its error is only the oscillator noise that comes after (random-walk and white FM);
-its bound is the exact 99 % quantile of that noise, from the true noise parameters. No bound of a
-prediction can be both honest and sharper: median(bound) / median(|error|) of the oracle is the
-floor for that figure on the same runs (5.1 - 5.2 when random-walk FM dominates a 24 h holdover,
-a property of the t^1.5 growth pooled over the hours, not of any model).
+its bound is the exact 99 % quantile of that noise, from the true noise parameters. Its
+median(bound) / median(|error|) is what an exactly right bound gets on the same runs: 5.1 - 5.2
+when random-walk FM dominates a 24 h holdover, a property of errors that grow as t^1.5, pooled
+over the hours (errors growing as t give 5.0, as sqrt(t) 4.5), not of any model.
 
 Each predicted frequency is applied from its row to the next (the scenario's interval); the time
 error is the sum of (true - applied) frequency times the interval, from the first holdover row.
