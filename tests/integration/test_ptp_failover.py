@@ -272,8 +272,11 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
         print(f"cp-a promoted {promoted - t_step:.1f} s after the step, grandmaster again "
               f"{time.time() - t_step:.1f} s after it")
         assert [_ptp(st[n])["priority1"] for n in NAMES] == [128, 128, 128]
-        for n in NAMES:  # one cluster time again
-            assert st[n]["crosscheck"]["majority"] and abs(st[n]["crosscheck"]["cluster_offset_s"]) < 1e-3, st[n]["crosscheck"]
+        # one cluster time again (a node that just changed role re-acquires for a moment, and its
+        # peers see it unsynchronized meanwhile: the vote needs a few polls)
+        _wait(apps, lambda s: all(s[n]["crosscheck"]["majority"] and s[n]["crosscheck"]["cluster_offset_s"] is not None
+                                  and abs(s[n]["crosscheck"]["cluster_offset_s"]) < 1e-3 for n in NAMES), 30,
+              "all three in the majority, within 1 ms of the cluster", watch=watch)
         for f, w in worst.items():
             print(f"{f}: max |clock - true time| from the step on {w / 1e3:.1f} us")
             assert w < 1_000_000, f"{f}'s clock moved {w / 1e3:.0f} us during the handover"
