@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers.appliance_proc import REPO, ApplianceProc, write_config
 
 from appliance import config
+from appliance.control_socket import request
 from appliance.service import Appliance, ServeError
 
 
@@ -50,6 +51,15 @@ def test_metrics_of_a_running_appliance(tmp_path):
     try:
         m = scrape(f"127.0.0.1:{mport}")
         st = app.status()
+        # the drift trend needs a few locked samples in the history: wait for them (a loaded
+        # machine may run the diagnosis right after the lock otherwise)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rows = request(app.sock, "history")["samples"]
+            locked = [r for r in rows[-8:] if r["state"] == "locked" and r["offset_ns"] is not None]
+            if len(locked) >= 8:
+                break
+            time.sleep(0.25)
         report = diagnose("--control-socket", app.sock, "--chronyc", "/nonexistent/chronyc")
         # a second instance on the same metrics port: a clear error, nothing half-started
         clash = write_config(tmp_path / "d.yaml", "m1", [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"],
