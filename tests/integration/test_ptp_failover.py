@@ -26,7 +26,6 @@ import signal
 import time
 
 import pytest
-import yaml
 
 from appliance.control_socket import ControlError, request
 from helpers.appliance_proc import ApplianceProc, write_config
@@ -52,7 +51,7 @@ def net():
         yield n
 
 
-def _config(tmp_path, net, name, initial_error_ns, crosscheck=None):
+def _config(tmp_path, net, name, initial_error_ns, crosscheck=None, wait_to_restore_s=WTR_S):
     i = NAMES.index(name)
     h = net[name]
     return write_config(
@@ -67,7 +66,7 @@ def _config(tmp_path, net, name, initial_error_ns, crosscheck=None):
                       "discipline": {"lock_threshold_ns": LOCK_NS, "step_threshold_ns": 100_000}},
             "ptp": {"enabled": True, "interface": h.iface, "transport": "l2", "timestamping": "software",
                     "domain": 24, "log_announce_interval": LOG_ANNOUNCE, "announce_receipt_timeout": RECEIPT,
-                    "log_sync_interval": -2, "log_min_delay_req_interval": -2, "wait_to_restore_s": WTR_S,
+                    "log_sync_interval": -2, "log_min_delay_req_interval": -2, "wait_to_restore_s": wait_to_restore_s,
                     "poll_interval_s": POLL_S},
         })
 
@@ -295,12 +294,8 @@ def test_a_demoted_grandmaster_gives_way_to_rejoining_nodes(tmp_path):
             for args in (["down"], ["address", f"02:00:00:00:00:{i:02x}"], ["up"]):
                 net[n].run(["ip", "link", "set", "dev", net[n].iface, *args], check=True)
 
-        def config(name):
-            path = _config(tmp_path, net, name, INITIAL_ERROR_NS[name], crosscheck)
-            data = yaml.safe_load(path.read_text())
-            data["ptp"]["wait_to_restore_s"] = 300.0  # cp-b and cp-c stay rejoining for the whole test
-            path.write_text(yaml.safe_dump(data))
-            return path
+        def config(name):  # a 300 s wait-to-restore: cp-b and cp-c stay rejoining for the whole test
+            return _config(tmp_path, net, name, INITIAL_ERROR_NS[name], crosscheck, wait_to_restore_s=300.0)
 
         apps = {"cp-a": ApplianceProc(config("cp-a"), host=net["cp-a"])}
         try:
