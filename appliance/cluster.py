@@ -1,11 +1,11 @@
 """The cluster cross-check as the service uses it: peer polling (appliance.ntp.peers) feeding the
-vote (appliance.core.crosscheck), and what follows from it.
+vote (appliance.core.cluster.vote), and what follows from it.
 
 * Demotion: a node outside the majority by more than cluster.crosscheck.demote_threshold_s answers
   NTP with leap indicator 3 (stratum 16), is not eligible as PTP grandmaster, logs a warning and
   records an event; status shows ``crosscheck.demoted``.
 * Return: while demoted and a majority exists, the node steps its *clock* onto the cluster's time
-  (``realign_step_ns``) and served time absorbs the step by slewing (appliance.core.timemap), so it
+  (``realign_step_ns``) and served time absorbs the step by slewing (appliance.core.clock.timemap), so it
   never steps backward; the node is promoted again after staying within half the threshold for
   promote_after_s. The service applies the realignment only where nothing else steers the clock
   (ptp.enabled false: the simulated nodes). With linuxptp running, a demoted node is brought back
@@ -13,7 +13,7 @@ vote (appliance.core.crosscheck), and what follows from it.
   ``grandmaster_eligible``.
 * No peer answers (isolated), or peers answer but no majority of the configured nodes agrees: the
   node keeps serving on its own sync state - locked, or in holdover / free-run with the error bound
-  the discipline grows (appliance.core.errorbound). A lone node cannot tell that it is wrong;
+  the discipline grows (appliance.core.clock.errorbound). A lone node cannot tell that it is wrong;
   clients that see two agreeing servers (chrony with minsources 2) reject it if it is, SNTP clients
   that see only it follow it. A node that was demoted stays demoted while it has no majority.
 """
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .config import Config
-from .core.crosscheck import SELF, CrossCheck, Vote, VoteConfig, realign_step_ns
-from .core.timemap import TimeMap
+from .core.cluster.vote import SELF, CrossCheck, Vote, VoteConfig, realign_step_ns
+from .core.clock.timemap import TimeMap
 
 log = logging.getLogger("appliance.cluster")
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .core.access import parse_networks
+from .core.ntp.access import parse_networks
 
 
 class ConfigError(Exception):
@@ -104,7 +104,7 @@ class ControlNode(_Strict):
 
 
 class CrossCheckConfig(_Strict):
-    """The control nodes' vote (issue 6): each node queries the others over NTP and demotes itself
+    """The control nodes' vote: each node queries the others over NTP and demotes itself
     when a majority puts it further than demote_threshold_s away."""
 
     enabled: bool = True
@@ -145,7 +145,7 @@ class SimClockConfig(_Strict):
     @field_validator("oscillator")
     @classmethod
     def _known(cls, v: str) -> str:
-        from .sim.oscillator import oscillator_classes
+        from .catalog import oscillator_classes
 
         known = oscillator_classes()
         if v not in known:
@@ -174,7 +174,7 @@ class ClockConfig(_Strict):
         return self
 
 
-# --- ptp (issue 5: linuxptp orchestration; see appliance/linuxptp/README.md) -------------------
+# --- ptp (linuxptp orchestration; see appliance/linuxptp/README.md) -------------------
 
 
 class Ts2phcConfig(_Strict):

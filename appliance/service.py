@@ -18,14 +18,14 @@ from . import __version__
 from .cluster import ClusterCheck
 from .config import Config, parse_hostport
 from .control_socket import ControlServer
-from .core.access import AccessList
-from .core.clock import Clock, ClockError
-from .core.discipline import Decision, Discipline, DisciplineConfig
-from .core.ntp_packet import Leap
-from .core.ntp_server import NtpServerCore, ServerState
-from .core.ratelimit import RateLimiter
-from .core.states import SyncState
-from .core.timemap import STEP_DETECT_NS, TimeMap
+from .core.ntp.access import AccessList
+from .core.clock.interface import Clock, ClockError
+from .core.clock.discipline import Decision, Discipline, DisciplineConfig
+from .core.ntp.packet import Leap
+from .core.ntp.answer import NtpServerCore, ServerState
+from .core.ntp.ratelimit import RateLimiter
+from .core.clock.states import SyncState
+from .core.clock.timemap import STEP_DETECT_NS, TimeMap
 from .monitoring.history import History
 from .ntp.server import NtpUdpServer, open_socket
 from .tempcomp_store import PredictorStore
@@ -328,7 +328,7 @@ class Appliance:
     # --- cluster cross-check (issue 6) ------------------------------------------------------------
     def _served_bound_s(self, decision: Decision | None) -> float:
         """The served time's error bound: the clock's plus what served time has still to absorb."""
-        from .core.errorbound import MAX_DISPERSION_S
+        from .core.clock.errorbound import MAX_DISPERSION_S
 
         if decision is None:
             return MAX_DISPERSION_S

@@ -16,8 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .core.holdover import TempCompPredictor
-from .core.tempcomp import ModelError
+from .core.holdover.predictor import TempCompPredictor
+from .core.holdover.tempcomp import ModelError
 
 log = logging.getLogger("appliance.tempcomp")
 

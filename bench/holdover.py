@@ -8,7 +8,7 @@ for 24 h, and compare the maximum |time error| of
              run and the better (smaller mean) is the anchor: "anchored" (chronyd's tracked
              frequency absorbs what the quadratic misses, as chronyd runs it) and "raw" (the
              fitted k0 + k1 (T-T0) + k2 (T-T0)^2 alone)
-  model      appliance.core.tempcomp + appliance.core.holdover
+  model      appliance.core.holdover.tempcomp + appliance.core.holdover.predictor
 
 and how well the model's 99 % bound covers the true error: the fraction of holdover rows where
 |error| <= bound (pooled over seeds), and median(bound) / median(|error|). Beside the bound, the
@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.core import tempcomp  # noqa: E402
+from appliance.core.holdover import tempcomp  # noqa: E402
 from appliance.sim import scenarios  # noqa: E402
 from appliance.sim.holdover_eval import evaluate  # noqa: E402
 

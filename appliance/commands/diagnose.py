@@ -74,7 +74,7 @@ def options(args):
 
 def run(args) -> int:
     from ..config import ConfigError, parse_duration_s
-    from ..core.diagnosis import Limits, evaluate
+    from ..core.diagnose.diagnosis import Limits, evaluate
     from ..diagnose import collect
 
     try:
@@ -111,7 +111,7 @@ def run(args) -> int:
 
 
 def render(report, verbose: bool = False) -> str:
-    from ..core.diagnosis import fmt_duration, fmt_s
+    from ..core.diagnose.diagnosis import fmt_duration, fmt_s
 
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.collected_at_s))
     lines = [f"appliance diagnose: {report.worst.value.upper()} (exit {report.exit_code}), collected {when}", ""]

@@ -75,7 +75,7 @@ def _sample_error(cols, exc) -> str:
 
 
 def cmd_fit(args) -> int:
-    from ..core.tempcomp import SampleError, fit
+    from ..core.holdover.tempcomp import SampleError, fit
     from ..samples_csv import CsvError, read_columns
     from ..tempcomp_store import atomic_write_json
 
@@ -111,7 +111,7 @@ def cmd_fit(args) -> int:
 
 
 def load_model(path: str):
-    from ..core.tempcomp import ModelError, TempCompModel
+    from ..core.holdover.tempcomp import ModelError, TempCompModel
 
     try:
         text = Path(path).read_text()
@@ -130,8 +130,8 @@ def load_model(path: str):
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from ..core.holdover import predict_holdover
-    from ..core.tempcomp import ModelError, SampleError, check_series
+    from ..core.holdover.predictor import predict_holdover
+    from ..core.holdover.tempcomp import ModelError, SampleError, check_series
     from ..samples_csv import CsvError, read_columns
 
     try:
@@ -180,7 +180,7 @@ def cmd_simulate(args) -> int:
 
     from ..sim import scenarios
     from ..sim.holdover_eval import evaluate
-    from ..sim.oscillator import oscillator_classes
+    from ..catalog import oscillator_classes
 
     if args.scenario not in scenarios.SCENARIOS:
         return _fail("simulate", f"--scenario {args.scenario!r}: expected one of {', '.join(scenarios.SCENARIOS)}")
@@ -199,7 +199,7 @@ def cmd_simulate(args) -> int:
         return _fail("simulate", f"--train-hours {args.train_hours:g}: expected 6..1440")
     if not 1 <= args.interval <= 60:
         return _fail("simulate", f"--interval {args.interval:g}: expected 1..60 s")
-    from ..core.tempcomp import SampleError
+    from ..core.holdover.tempcomp import SampleError
 
     sc = scenarios.SCENARIOS[args.scenario]
     run = scenarios.run(args.scenario, args.seed, holdover_hours=args.hours, train_hours=args.train_hours,
@@ -290,8 +290,8 @@ def plot(ev, path: str) -> None:
 def cmd_adev(args) -> int:
     import numpy as np
 
-    from ..core.oscnoise import MIN_POINTS, deviation_table, fit_noise
-    from ..core.tempcomp import SampleError, check_series
+    from ..core.holdover.noise import MIN_POINTS, deviation_table, fit_noise
+    from ..core.holdover.tempcomp import SampleError, check_series
     from ..samples_csv import CsvError, read_columns
 
     try:

@@ -65,7 +65,7 @@ def render(st: dict) -> str:
         f"ntp              : {', '.join(n['listen'])}, stratum {n['stratum']}",
         f"ntp packets      : received {n['received']}, answered {n['answered']}, KoD {n['kod_sent']}",
     ]
-    tc = st.get("tempcomp")  # the learned TCXO model (issue 4)
+    tc = st.get("tempcomp")  # the learned TCXO model
     if tc:
         if tc.get("ready"):
             lo, hi = tc["trained_range_c"]
@@ -77,12 +77,12 @@ def render(st: dict) -> str:
     if dropped:
         lines.append("ntp dropped      : " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
     lines += _render_ptp(st.get("ptp") or {})
-    lines += _render_cluster(st)  # issue 6
+    lines += _render_cluster(st)
     return "\n".join(lines)
 
 
 def _render_ptp(p: dict) -> list[str]:
-    """PTP lines (issue 5); nothing when PTP is not enabled."""
+    """PTP lines; nothing when PTP is not enabled."""
     if not p.get("enabled"):
         return []
     lines = [

@@ -1,6 +1,6 @@
 """Read the kernel's NTP state of CLOCK_REALTIME with clock_adjtime(2), modes = 0: a read that changes
 nothing and needs no privilege. The bindings are appliance.hw's; the decoding is pure:
-appliance.core.sysclock_report.decode_timex.
+appliance.core.diagnose.sysclock_report.decode_timex.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.diagnosis import AVAILABLE, ERROR, NOT_AVAILABLE, NOT_RUNNING, SOURCES, Raw
+from ..core.diagnose.diagnosis import AVAILABLE, ERROR, NOT_AVAILABLE, NOT_RUNNING, SOURCES, Raw
 
 PMC_GETS = ("TIME_STATUS_NP", "PORT_DATA_SET", "CURRENT_DATA_SET", "PARENT_DATA_SET", "DEFAULT_DATA_SET")
 # Which input each --expect name covers.

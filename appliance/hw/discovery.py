@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from ..core import verdict as vd
-from ..core.verdict import InterfaceFacts, NicFamily, PhcFacts, SensorFacts
+from ..core.ptp import capability as vd
+from ..core.ptp.capability import InterfaceFacts, NicFamily, PhcFacts, SensorFacts
 from .sensors import preferred_channel
 from .timestamping import TsInfo
 
@@ -311,8 +311,8 @@ class Inventory:
         counts: dict[str, int] = {}
         for i in self.interfaces:
             counts[i.verdict] = counts.get(i.verdict, 0) + 1
-        gm = [i.name for i in self.interfaces if i.verdict == vd.Verdict.GRANDMASTER.value]
-        follow = [i.name for i in self.interfaces if i.verdict == vd.Verdict.FOLLOW.value]
+        gm = [i.name for i in self.interfaces if i.verdict == vd.Capability.GRANDMASTER.value]
+        follow = [i.name for i in self.interfaces if i.verdict == vd.Capability.FOLLOW.value]
         if not self.phcs:
             text = "no PTP hardware clock on this machine: PTP here can only use software timestamping"
         elif gm:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..core.clock import ClockError
+from ..core.clock.interface import ClockError
 
 
 class PermissionClockError(ClockError):

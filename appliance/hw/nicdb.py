@@ -8,9 +8,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..core.verdict import NicFamily
+from ..catalog import hardware_dir
+from ..core.ptp.capability import NicFamily
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "hardware" / "nics.yaml"
+DEFAULT_PATH = hardware_dir() / "nics.yaml"
 
 
 class NicDbError(Exception):

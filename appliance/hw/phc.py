@@ -27,8 +27,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.clock import ClockCaps, ClockError, ClockInfo, SysOffset
-from ..core.sysoffset import NoValidSample, best_of, brackets_from_interleaved, from_cross_timestamp
+from ..core.clock.interface import ClockCaps, ClockError, ClockInfo, SysOffset
+from ..core.clock.sysoffset import NoValidSample, best_of, brackets_from_interleaved, from_cross_timestamp
 from . import posix_clock as pc
 from .errors import BusyError, NotSupportedError, OutOfRangeError, explain
 from .sensors import SensorError, nic_sensor

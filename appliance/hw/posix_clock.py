@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from ..core.clock import ClockError
+from ..core.clock.interface import ClockError
 from .uapi import timex as tx
 from .uapi.posix_timers import is_dynamic_clockid
 

@@ -14,7 +14,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from ..core.clock import ClockError
+from ..core.clock.interface import ClockError
 from .uapi import ethtool as et
 from .uapi import net_tstamp as nt
 from .uapi.sockios import IFNAMSIZ, SIOCETHTOOL, SIOCGHWTSTAMP, ifreq

@@ -22,10 +22,10 @@ import time
 from collections import deque
 
 from ..config import Config
-from ..core import ptp_log
-from ..core import ptp_mgmt as m
+from ..core.ptp import log as ptp_log
+from ..core.ptp import mgmt as m
 from ..core.backoff import RestartPolicy
-from ..core.ptp_profile import (
+from ..core.ptp.profile import (
     DEMOTED_PRIORITY1,
     STANDBY_PRIORITY2,
     NodeSync,
@@ -34,8 +34,8 @@ from ..core.ptp_profile import (
     grandmaster_settings,
     sync_uncertain,
 )
-from ..core.ptp_states import PtpEvent, PtpNodeMachine, PtpState, classify
-from ..core.states import SyncState
+from ..core.ptp.states import PtpEvent, PtpNodeMachine, PtpState, classify
+from ..core.clock.states import SyncState
 from . import render
 from .pmc import PmcClient, PmcError
 from .supervisor import FAILED, RUNNING, Child

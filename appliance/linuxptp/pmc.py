@@ -2,7 +2,7 @@
 
 One datagram socket, bound to a private path (ptp4l answers to the sender's address, as it does
 for pmc's /var/run/pmc.$pid), kept open for the life of the client: no process per poll. Encoding
-and decoding are appliance.core.ptp_mgmt; this module only moves bytes and matches answers to
+and decoding are appliance.core.ptp.mgmt; this module only moves bytes and matches answers to
 questions by sequenceId and managementId.
 
 boundaryHops is 0 (as phc2sys uses), so ptp4l answers itself and forwards nothing to the network.
@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..core import ptp_mgmt as m
+from ..core.ptp import mgmt as m
 
 _instance = itertools.count()
 

@@ -7,7 +7,7 @@ What ptp4l runs with and why (appliance/linuxptp/README.md has the full story):
     only when ptp.timestamping says so), delay_mechanism E2E (OCP DC profile 6.6);
   * priority1 equal on every node; priority2 starts at the standby value 255 and the appliance sets
     the designated value (priority2_base + place in cluster.control_nodes) over the management
-    socket as the preemption policy allows (appliance.core.ptp_profile);
+    socket as the preemption policy allows (appliance.core.ptp.profile);
   * clockClass 248 / clockAccuracy 0xFE / offsetScaledLogVariance 0xFFFF / timeSource 0xA0 at start
     (free-running, nothing traceable); the appliance updates them with GRANDMASTER_SETTINGS_NP as
     the node's sync state changes;
@@ -24,7 +24,7 @@ import shlex
 from pathlib import Path
 
 from ..config import Config
-from ..core.ptp_profile import (
+from ..core.ptp.profile import (
     ACCURACY_UNKNOWN,
     CLASS_DEFAULT,
     STANDBY_PRIORITY2,

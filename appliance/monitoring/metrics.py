@@ -34,9 +34,9 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..core.ntp_server import DROP_REASONS
-from ..core.pmc_report import PORT_STATES
-from ..core.states import SyncState
+from ..core.ntp.answer import DROP_REASONS
+from ..core.diagnose.pmc_report import PORT_STATES
+from ..core.clock.states import SyncState
 
 log = logging.getLogger("appliance.metrics")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ..paths import REPO_ROOT
+from ..catalog import REPO_ROOT
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 MANIFEST = REPO_ROOT / "image" / "monitoring" / "prometheusrule.yaml"

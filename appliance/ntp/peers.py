@@ -5,8 +5,8 @@ Its own UDP sockets (one per address family, ephemeral port) and its own thread.
 chrony does), matched against the reply's origin timestamp, so stray, late or duplicated replies
 are dropped. T1 is read from the system clock just before ``sendto``, T4 is the kernel receive
 timestamp (SO_TIMESTAMPNS); both go through the node's time map into its *clock* domain, and each
-answer becomes one sample of the peer's clock filter (appliance.core.clockfilter). The packet codec
-is appliance.core.ntp_packet; nothing here decides anything.
+answer becomes one sample of the peer's clock filter (appliance.core.ntp.clockfilter). The packet codec
+is appliance.core.ntp.packet; nothing here decides anything.
 
 Sign convention: offset_s = local - peer.
 """
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..config import parse_hostport
-from ..core.clockfilter import ClockFilter, PeerEstimate, PeerSample
-from ..core.ntp_packet import Mode, NtpPacket, NtpPacketError, ntp_to_ns, parse, short_to_seconds
-from ..core.timemap import TimeMap
+from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample
+from ..core.ntp.packet import Mode, NtpPacket, NtpPacketError, ntp_to_ns, parse, short_to_seconds
+from ..core.clock.timemap import TimeMap
 from .server import CMSG_SPACE, RECV_BUFFER, SO_TIMESTAMPNS, _rx_system_ns
 
 log = logging.getLogger("appliance.peers")

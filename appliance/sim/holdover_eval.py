@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.holdover import Z99, HoldoverPrediction, predict_holdover
-from ..core.tempcomp import FROZEN_WINDOW_S, FitReport, TempCompModel, fit, last_frequency_ppb
+from ..core.holdover.predictor import Z99, HoldoverPrediction, predict_holdover
+from ..core.holdover.tempcomp import FROZEN_WINDOW_S, FitReport, TempCompModel, fit, last_frequency_ppb
 from .scenarios import ScenarioRun
 
 METHODS = ("frozen", "quadratic", "model")

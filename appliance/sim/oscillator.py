@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from ..paths import hardware_dir
+from ..catalog import oscillator_classes
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -51,17 +49,6 @@ class OscillatorParams:
         cubic = self.a1_ppm_per_k * d + self.a2_ppm_per_k2 * d**2 + self.a3_ppm_per_k3 * d**3
         ripple = self.ripple_ppm * np.sin(2 * math.pi * d / self.ripple_period_k + self.ripple_phase_rad)
         return self.initial_offset_ppm + self.residual_fraction * cubic + ripple
-
-
-@lru_cache(maxsize=4)
-def _classes(path: str) -> dict:
-    with open(path) as f:
-        data = yaml.safe_load(f)
-    return data["classes"]
-
-
-def oscillator_classes(path: Path | None = None) -> dict:
-    return _classes(str(path or hardware_dir() / "oscillators.yaml"))
 
 
 def draw_params(class_name: str, seed: int, path: Path | None = None) -> OscillatorParams:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..core.clock import ClockCaps, ClockError, ClockInfo, SysOffset
+from ..core.clock.interface import ClockCaps, ClockError, ClockInfo, SysOffset
 from .oscillator import Oscillator, OscillatorParams
 
 DEFAULT_MAX_ADJ_PPB = 500_000  # a typical PHC (igb/ice allow more, some drivers less)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from appliance.core.clock import ClockError
+from appliance.core.clock.interface import ClockError
 from appliance.hw import posix_clock as pc
 from appliance.hw.discovery import build_inventory, collect_live
 from appliance.hw.errors import OutOfRangeError, PermissionClockError

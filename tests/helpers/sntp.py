@@ -19,7 +19,7 @@ import socket
 import sys
 import time
 
-from appliance.core.ntp_packet import Mode, NtpPacket, NtpPacketError, ntp_to_ns, parse, short_to_seconds
+from appliance.core.ntp.packet import Mode, NtpPacket, NtpPacketError, ntp_to_ns, parse, short_to_seconds
 
 
 def query(sock: socket.socket, host: str, port: int, timeout_s: float) -> dict | None:

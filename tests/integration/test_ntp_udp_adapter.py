@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from appliance.core import ntp_packet as P
-from appliance.core.access import AccessList
-from appliance.core.ntp_server import NtpServerCore, ServerState
-from appliance.core.timemap import TimeMap
+from appliance.core.ntp import packet as P
+from appliance.core.ntp.access import AccessList
+from appliance.core.ntp.answer import NtpServerCore, ServerState
+from appliance.core.clock.timemap import TimeMap
 from appliance.ntp.server import NtpUdpServer, open_socket, probe_sends_nothing
 
 OFFSET_NS = 5_000_000_000  # served time runs 5 s ahead of the system clock

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core import ptp_mgmt as m
+from appliance.core.ptp import mgmt as m
 from appliance.linuxptp.pmc import PmcClient, PmcError
 from helpers.netns import TestNet
 from helpers.requirements import require_root_netns, require_tool

@@ -4,9 +4,9 @@ clock's true error must stay inside the bound and beat the frozen frequency."""
 
 import numpy as np
 
-from appliance.core.discipline import Discipline, DisciplineConfig
-from appliance.core.holdover import TempCompPredictor
-from appliance.core.states import SyncState
+from appliance.core.clock.discipline import Discipline, DisciplineConfig
+from appliance.core.holdover.predictor import TempCompPredictor
+from appliance.core.clock.states import SyncState
 from appliance.sim.oscillator import Oscillator, draw_params
 from appliance.sim.phc import SimPhc, VirtualClock
 from appliance.sim.reference import SimReference

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from appliance.core.clockfilter import PHI, ClockFilter, PeerSample
+from appliance.core.ntp.clockfilter import PHI, ClockFilter, PeerSample
 
 
 def s(t, off, delay, **kw):

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core.clockfilter import PeerEstimate
-from appliance.core.crosscheck import (
+from appliance.core.ntp.clockfilter import PeerEstimate
+from appliance.core.cluster.vote import (
     SELF,
     TRANSITIONS,
     CrossCheck,

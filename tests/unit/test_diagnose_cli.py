@@ -136,7 +136,7 @@ def test_bad_bundle(tmp_path):
 
 
 def test_adjtimex_is_read_only_and_readable():
-    from appliance.core.sysclock_report import decode_timex
+    from appliance.core.diagnose.sysclock_report import decode_timex
     from appliance.diagnose.adjtimex import read_timex
 
     raw = read_timex()

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.core import drift
-from appliance.core.diagnosis import (
+from appliance.core.diagnose import drift
+from appliance.core.diagnose.diagnosis import (
     AVAILABLE,
     ERROR,
     NOT_AVAILABLE,

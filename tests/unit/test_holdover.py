@@ -1,14 +1,14 @@
-"""Holdover prediction and bound (appliance.core.holdover), and the Discipline hook."""
+"""Holdover prediction and bound (appliance.core.holdover.predictor), and the Discipline hook."""
 
 import math
 
 import numpy as np
 import pytest
 
-from appliance.core import tempcomp as tc
-from appliance.core.discipline import Discipline, DisciplineConfig
-from appliance.core.holdover import Z99, HoldoverRun, TempCompPredictor, predict_holdover
-from appliance.core.states import SyncState
+from appliance.core.holdover import tempcomp as tc
+from appliance.core.clock.discipline import Discipline, DisciplineConfig
+from appliance.core.holdover.predictor import Z99, HoldoverRun, TempCompPredictor, predict_holdover
+from appliance.core.clock.states import SyncState
 
 SEED = 7331
 

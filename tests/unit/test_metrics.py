@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.core.ntp_server import DROP_REASONS
-from appliance.core.states import SyncState
+from appliance.core.ntp.answer import DROP_REASONS
+from appliance.core.clock.states import SyncState
 from appliance.monitoring.metrics import ApplianceCollector, MetricsError, MetricsServer
 
 NOW = 1_800_000_000.0

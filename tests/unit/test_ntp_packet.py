@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core import ntp_packet as P
+from appliance.core.ntp import packet as P
 
 
 def packet(**kw):

@@ -2,10 +2,10 @@ import struct
 
 import pytest
 
-from appliance.core import ntp_packet as P
-from appliance.core.access import AccessList
-from appliance.core.ntp_server import DROP_REASONS, Drop, NtpServerCore, Reply, ServerState
-from appliance.core.ratelimit import RateLimiter
+from appliance.core.ntp import packet as P
+from appliance.core.ntp.access import AccessList
+from appliance.core.ntp.answer import DROP_REASONS, Drop, NtpServerCore, Reply, ServerState
+from appliance.core.ntp.ratelimit import RateLimiter
 
 RX_NS = 1_800_000_000_123_456_789
 TX_NTP = 0xE000_0000_8000_0000

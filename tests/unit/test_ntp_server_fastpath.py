@@ -7,10 +7,10 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core import ntp_packet as P
-from appliance.core.access import AccessList
-from appliance.core.ntp_server import Drop, NtpServerCore, Reply, ServerState
-from appliance.core.ratelimit import RateLimiter
+from appliance.core.ntp import packet as P
+from appliance.core.ntp.access import AccessList
+from appliance.core.ntp.answer import Drop, NtpServerCore, Reply, ServerState
+from appliance.core.ntp.ratelimit import RateLimiter
 
 RX_NS = 1_800_000_000_123_456_789
 TX_NTP = 0xE000_0000_8000_0000

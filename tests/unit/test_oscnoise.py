@@ -1,11 +1,11 @@
-"""Allan-deviation noise model (appliance.core.oscnoise), seeded."""
+"""Allan-deviation noise model (appliance.core.holdover.noise), seeded."""
 
 import math
 
 import numpy as np
 import pytest
 
-from appliance.core import oscnoise as N
+from appliance.core.holdover import noise as N
 
 SEED = 99
 

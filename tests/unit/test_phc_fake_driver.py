@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from appliance.core.clock import ClockError
+from appliance.core.clock.interface import ClockError
 from appliance.hw import phc as phc_mod
 from appliance.hw import posix_clock as pc
 from appliance.hw.errors import DeviceGoneError, NotSupportedError, OutOfRangeError, PermissionClockError
@@ -369,7 +369,7 @@ def test_struct_sizes_are_what_the_ioctl_numbers_encode():
 
 
 def test_is_a_clock(make_clock):
-    from appliance.core.clock import Clock
+    from appliance.core.clock.interface import Clock
 
     clock, _ = make_clock()
     assert isinstance(clock, Clock)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core import ptp_log as pl
+from appliance.core.ptp import log as pl
 
 
 def test_port_state_change_3x_and_4x():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core import ptp_mgmt as m
+from appliance.core.ptp import mgmt as m
 
 SRC = m.PortIdentity(bytes(8), 4711)
 CID = bytes.fromhex("001122fffe334455")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from appliance.core import ptp_mgmt as m
-from appliance.core.ptp_profile import (
+from appliance.core.ptp import mgmt as m
+from appliance.core.ptp.profile import (
     STANDBY_PRIORITY2,
     NodeSync,
     Phase,
@@ -13,8 +13,8 @@ from appliance.core.ptp_profile import (
     grandmaster_settings,
     sync_uncertain,
 )
-from appliance.core.ptp_states import PtpState
-from appliance.core.states import SyncState
+from appliance.core.ptp.states import PtpState
+from appliance.core.clock.states import SyncState
 
 L, H, F, A, U, X = (SyncState.LOCKED, SyncState.HOLDOVER, SyncState.FREERUN, SyncState.ACQUIRING,
                     SyncState.UNSYNCHRONIZED, SyncState.FAULT)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from appliance.core.ptp_mgmt import PortState
-from appliance.core.ptp_states import (
+from appliance.core.fsm import next_state
+from appliance.core.ptp.mgmt import PortState
+from appliance.core.ptp.states import (
     ROLE,
     TRANSITIONS,
     PtpEvent,
@@ -11,7 +12,6 @@ from appliance.core.ptp_states import (
     PtpState,
     classify,
     describe,
-    next_state,
 )
 
 E, S = PtpEvent, PtpState
@@ -67,11 +67,11 @@ def test_failover_story():
 
 
 def test_ptp4l_dying_while_following_is_holdover_and_giving_up_is_faulty():
-    assert next_state(S.FOLLOWING, E.STOPPED) is S.HOLDOVER
-    assert next_state(S.GRANDMASTER, E.STOPPED) is S.INIT
+    assert next_state(TRANSITIONS, S.FOLLOWING, E.STOPPED) is S.HOLDOVER
+    assert next_state(TRANSITIONS, S.GRANDMASTER, E.STOPPED) is S.INIT
     for s in PtpState:
-        assert next_state(s, E.FAILED) is S.FAULTY
-    assert next_state(S.FAULTY, E.PORT_LISTENING) is S.LISTENING
+        assert next_state(TRANSITIONS, s, E.FAILED) is S.FAULTY
+    assert next_state(TRANSITIONS, S.FAULTY, E.PORT_LISTENING) is S.LISTENING
 
 
 def test_unlisted_events_leave_the_state_unchanged():

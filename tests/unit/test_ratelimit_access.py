@@ -1,20 +1,20 @@
 import pytest
 
-from appliance.core.access import AccessList
-from appliance.core.ratelimit import RateLimiter, Verdict, client_key
+from appliance.core.ntp.access import AccessList
+from appliance.core.ntp.ratelimit import RateLimiter, RateDecision, client_key
 
 
 def test_token_bucket_refills():
     rl = RateLimiter(interval_s=2, burst=2, kod=False)
-    assert [rl.check("a", 0) for _ in range(3)] == [Verdict.ALLOW, Verdict.ALLOW, Verdict.DROP]
-    assert rl.check("a", 1.0) is Verdict.DROP  # half a token
-    assert rl.check("a", 2.1) is Verdict.ALLOW
+    assert [rl.check("a", 0) for _ in range(3)] == [RateDecision.ALLOW, RateDecision.ALLOW, RateDecision.DROP]
+    assert rl.check("a", 1.0) is RateDecision.DROP  # half a token
+    assert rl.check("a", 2.1) is RateDecision.ALLOW
 
 
 def test_kod_at_most_once_per_interval():
     rl = RateLimiter(interval_s=1, burst=1, kod=True)
     verdicts = [rl.check("a", 0.01 * i) for i in range(20)]
-    assert verdicts.count(Verdict.KOD) == 1
+    assert verdicts.count(RateDecision.KOD) == 1
 
 
 def test_table_is_bounded():

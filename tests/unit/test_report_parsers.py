@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.core import chrony_report as C
-from appliance.core import pmc_report as P
-from appliance.core import sysclock_report as S
+from appliance.core.diagnose import chrony_report as C
+from appliance.core.diagnose import pmc_report as P
+from appliance.core.diagnose import sysclock_report as S
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose"
 

@@ -5,7 +5,7 @@ import pytest
 
 from appliance import config
 from appliance.commands.status import render as render_status
-from appliance.core.states import SyncState
+from appliance.core.clock.states import SyncState
 from appliance.linuxptp.manager import PtpError, PtpManager
 from appliance.service import Appliance
 

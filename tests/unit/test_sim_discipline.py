@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from appliance.core.clock import Clock, ClockError
-from appliance.core.discipline import Discipline, DisciplineConfig
-from appliance.core.states import HEALTHY, TRANSITIONS, SyncEvent, SyncState, describe, next_state
+from appliance.core.clock.interface import Clock, ClockError
+from appliance.core.clock.discipline import Discipline, DisciplineConfig
+from appliance.core.clock.states import HEALTHY, TRANSITIONS, SyncEvent, SyncState, describe
+from appliance.core.fsm import next_state
 from appliance.sim.oscillator import Oscillator, draw_params, simulate
 from appliance.sim.phc import SimPhc, VirtualClock
 from appliance.sim.reference import SimReference
@@ -152,8 +153,8 @@ def test_fault_and_recovery():
 
 
 def test_state_table():
-    assert next_state(SyncState.LOCKED, SyncEvent.REFERENCE_LOST) is SyncState.HOLDOVER
-    assert next_state(SyncState.STARTING, SyncEvent.LOCKED) is SyncState.STARTING  # unlisted: unchanged
+    assert next_state(TRANSITIONS, SyncState.LOCKED, SyncEvent.REFERENCE_LOST) is SyncState.HOLDOVER
+    assert next_state(TRANSITIONS, SyncState.STARTING, SyncEvent.LOCKED) is SyncState.STARTING  # unlisted: unchanged
     assert all(s in SyncState for s in HEALTHY)
     text = describe()
     assert text.count("\n") >= len(TRANSITIONS) + 1 and "holdover" in text

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.core.sysoffset import NoValidSample, best_of, brackets_from_interleaved, from_cross_timestamp
+from appliance.core.clock.sysoffset import NoValidSample, best_of, brackets_from_interleaved, from_cross_timestamp
 
 T0 = 1_800_000_000_000_000_000
 

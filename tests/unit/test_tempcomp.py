@@ -1,4 +1,4 @@
-"""Unit tests of the learned temperature model (appliance.core.tempcomp), seeded and fast."""
+"""Unit tests of the learned temperature model (appliance.core.holdover.tempcomp), seeded and fast."""
 
 import json
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from appliance.core import tempcomp as tc
-from appliance.core.tempcomp import ModelError, SampleError, TempCompModel
+from appliance.core.holdover import tempcomp as tc
+from appliance.core.holdover.tempcomp import ModelError, SampleError, TempCompModel
 
 SEED = 20240501
 

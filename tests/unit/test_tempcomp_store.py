@@ -8,8 +8,8 @@ import socket
 import numpy as np
 
 from appliance import config
-from appliance.core import tempcomp as tc
-from appliance.core.holdover import TempCompPredictor
+from appliance.core.holdover import tempcomp as tc
+from appliance.core.holdover.predictor import TempCompPredictor
 from appliance.tempcomp_store import FILENAME, PredictorStore, atomic_write_json
 
 SEED = 5

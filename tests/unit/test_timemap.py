@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core.timemap import STEP_DETECT_NS, TimeMap
+from appliance.core.clock.timemap import STEP_DETECT_NS, TimeMap
 
 S = 1_000_000_000
 SLEW = 83_333_333.0  # ppb

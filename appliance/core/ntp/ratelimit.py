@@ -14,7 +14,7 @@ from enum import Enum
 DEFAULT_MAX_CLIENTS = 65536
 
 
-class Verdict(Enum):
+class RateDecision(Enum):
     ALLOW = "allow"
     DROP = "drop"
     KOD = "kod"
@@ -38,25 +38,25 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._table)
 
-    def check(self, key: str, now_s: float) -> Verdict:
+    def check(self, key: str, now_s: float) -> RateDecision:
         entry = self._table.get(key)
         if entry is None:
             if len(self._table) >= self.max_clients:
                 self._prune(now_s)
             self._table[key] = [self.burst - 1.0, now_s, -1e18]
-            return Verdict.ALLOW
+            return RateDecision.ALLOW
         tokens = entry[0] + (now_s - entry[1]) / self.interval_s
         if tokens > self.burst:
             tokens = float(self.burst)
         entry[1] = now_s
         if tokens >= 1.0:
             entry[0] = tokens - 1.0
-            return Verdict.ALLOW
+            return RateDecision.ALLOW
         entry[0] = tokens
         if self.kod and now_s - entry[2] >= self.interval_s:
             entry[2] = now_s
-            return Verdict.KOD
-        return Verdict.DROP
+            return RateDecision.KOD
+        return RateDecision.DROP
 
     def _prune(self, now_s: float) -> None:
         """Forget clients whose bucket would be full again (they lose nothing), then the oldest."""

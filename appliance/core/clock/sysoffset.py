@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .clock import SysOffset
+from .interface import SysOffset
 
 
 class NoValidSample(ValueError):

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .oscnoise import NoiseModel, estimate_noise
+from .noise import NoiseModel, estimate_noise
 
 SECONDS_PER_DAY = 86_400.0
 MODEL_FORMAT = "appliance-tempcomp"

@@ -12,7 +12,8 @@ from typing import Protocol
 
 from .errorbound import MAX_DISPERSION_S, DriftBound, locked_bound_s
 from .servo import PiServo, ServoState
-from .states import HEALTHY, SyncEvent, SyncState, next_state
+from ..fsm import next_state
+from .states import HEALTHY, TRANSITIONS, SyncEvent, SyncState
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Discipline:
         self._bound_at_since_s = 0.0
         self._bound_s = MAX_DISPERSION_S
         self.holdover_freq_ppb: float | None = None  # frequency to hold; the TCXO model may replace it
-        # --- holdover predictor hook (issue 4): learns while locked, predicts in holdover -------
+        # --- holdover predictor hook: learns while locked, predicts in holdover -------
         self.predictor = predictor
         self._predicting = False
 
@@ -93,7 +94,7 @@ class Discipline:
         return self._bound_s
 
     def _fire(self, event: SyncEvent, now_s: float, out: list) -> None:
-        new = next_state(self.state, event)
+        new = next_state(TRANSITIONS, self.state, event)
         if new is not self.state:
             out.append((self.state, new, event))
             if new in (SyncState.HOLDOVER, SyncState.FREERUN):

@@ -6,7 +6,7 @@ coordinates (seconds):
   * this node:  [-bound, +bound], its own served error bound (what it tells clients as root
     dispersion);
   * each peer that answers as synchronized (leap != 3, stratum 1..15), from its filtered estimate
-    (appliance.core.clockfilter): centre -offset_s (offset = local - peer), half-width the peer's
+    (appliance.core.ntp.clockfilter): centre -offset_s (offset = local - peer), half-width the peer's
     distance (half the round trip + its root delay / 2 + its root dispersion + age + jitter).
 
 The intersection is found with Marzullo's algorithm in the form RFC 5905 section 11.2.1 uses: for
@@ -24,7 +24,7 @@ node at the edge does not flap). The result of every vote is a state of the tabl
 is left only by RECONCILED, so a demoted node that loses its majority (peers silent or split) stays
 demoted: it knows it was wrong and has nothing to check against.
 
-The vote's state is kept apart from the sync state (appliance.core.states): a node can be locked to
+The vote's state is kept apart from the sync state (appliance.core.clock.states): a node can be locked to
 its own reference and still be outside the majority (its reference is wrong), and the sync table
 stays the clock's. The server answers as stratum 1 only when both allow it.
 
@@ -36,8 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .clockfilter import PeerEstimate
-from .fsm import markdown_table
+from ..ntp.clockfilter import PeerEstimate
+from ..fsm import markdown_table, next_state
 
 
 # --- the intersection algorithm -----------------------------------------------------------------
@@ -137,9 +137,6 @@ for _k in [k for k, v in TRANSITIONS.items() if k[0] is v]:
     del TRANSITIONS[_k]  # self-loops are implicit
 
 
-def next_state(state: VoteState, event: VoteEvent) -> VoteState:
-    return TRANSITIONS.get((state, event), state)
-
 
 def describe() -> str:
     """Markdown table of the vote's machine, generated from TRANSITIONS."""
@@ -219,7 +216,7 @@ class CrossCheck:
             else:
                 self._reconciled_since_s = None
         out = []
-        new = next_state(self.state, event)
+        new = next_state(TRANSITIONS, self.state, event)
         if new is not self.state:
             out.append((self.state, new, event))
             self.state = new
@@ -231,7 +228,7 @@ class CrossCheck:
 def realign_step_ns(vote: Vote, correction_ns: int, threshold_s: float) -> int:
     """The clock step that puts a demoted node's *clock* back on the cluster's time (0 for none).
 
-    The step goes to the clock only: served time absorbs it by slewing (appliance.core.timemap),
+    The step goes to the clock only: served time absorbs it by slewing (appliance.core.clock.timemap),
     so it never steps backward. ``correction_ns`` is what served time still has to absorb
     (clock - served), so clock - cluster = cluster_offset + correction. Nothing is done while the
     clock is already within threshold_s / 2 of the cluster (served time is still catching up), nor

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .access import AccessList
-from .ntp_packet import (
+from .packet import (
     MAX_STRATUM,
     NTP_HEADER_LEN,
     Leap,
@@ -36,7 +36,7 @@ from .ntp_packet import (
     parse,
     seconds_to_short,
 )
-from .ratelimit import RateLimiter, Verdict, client_key
+from .ratelimit import RateLimiter, RateDecision, client_key
 
 NTP_PORT = 123
 MIN_POLL = -6
@@ -209,7 +209,7 @@ class NtpServerCore:
                 return self._drop("denied")
             if self.ratelimit is not None:
                 verdict = self.ratelimit.check(client_key(client_ip), now_s)
-                if verdict is not Verdict.ALLOW:
+                if verdict is not RateDecision.ALLOW:
                     raw_poll = data[2]
                     poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
                     return self._limited(verdict, (data[0] >> 3) & 7, poll, _TS.unpack_from(data, 40)[0])
@@ -238,7 +238,7 @@ class NtpServerCore:
         poll = min(max(pkt.poll, MIN_POLL), MAX_POLL)
         if self.ratelimit is not None:
             verdict = self.ratelimit.check(client_key(client_ip), now_s)
-            if verdict is not Verdict.ALLOW:
+            if verdict is not RateDecision.ALLOW:
                 return self._limited(verdict, pkt.version, poll, pkt.transmit_ts)
         leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields
         prefix = _PREFIX.pack(
@@ -256,9 +256,9 @@ class NtpServerCore:
         self.answered += 1
         return Reply(prefix)
 
-    def _limited(self, verdict: Verdict, version: int, poll: int, client_transmit: int) -> Reply | Drop:
+    def _limited(self, verdict: RateDecision, version: int, poll: int, client_transmit: int) -> Reply | Drop:
         self.dropped["ratelimited"] += 1
-        if verdict is Verdict.DROP:
+        if verdict is RateDecision.DROP:
             return _DROPS["ratelimited"]
         self.kod_sent += 1
         return self._kiss(version, poll, client_transmit)

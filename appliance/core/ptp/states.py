@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .fsm import markdown_table
-from .ptp_mgmt import PortState
+from ..fsm import markdown_table, next_state
+from .mgmt import PortState
 
 
 class PtpState(Enum):
@@ -126,9 +126,6 @@ def classify(port_state: int | None, sync_fresh: bool) -> PtpEvent:
     return event
 
 
-def next_state(state: PtpState, event: PtpEvent) -> PtpState:
-    return TRANSITIONS.get((state, event), state)
-
 
 class PtpNodeMachine:
     """The table with memory: feed events, read the state; transitions are returned for the log."""
@@ -137,7 +134,7 @@ class PtpNodeMachine:
         self.state = PtpState.INIT
 
     def feed(self, event: PtpEvent) -> tuple[PtpState, PtpState, PtpEvent] | None:
-        new = next_state(self.state, event)
+        new = next_state(TRANSITIONS, self.state, event)
         if new is self.state:
             return None
         old, self.state = self.state, new

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..verdict import EXIT_CODES, Verdict
 from . import drift
 from .chrony_report import ChronyParseError, Source, SourceStats, Tracking, parse_sources, parse_sourcestats, parse_tracking
 from .pmc_report import PtpSummary, parse_pmc, ptp_summary
@@ -43,17 +44,6 @@ SOURCES = (
 )
 
 
-class Verdict(Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-
-    @property
-    def rank(self) -> int:
-        return {"ok": 0, "warn": 1, "fail": 2}[self.value]
-
-
-EXIT_CODES = {Verdict.OK: 0, Verdict.WARN: 1, Verdict.FAIL: 2}
 
 
 @dataclass(frozen=True)

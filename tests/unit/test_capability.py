@@ -1,6 +1,6 @@
 """core.verdict: one test per branch of the decision, and the nearest-sensor ranking."""
 
-from appliance.core.verdict import (Distance, InterfaceFacts, NicFamily, PhcFacts, SensorFacts, Verdict, assess,
+from appliance.core.ptp.capability import (Distance, InterfaceFacts, NicFamily, PhcFacts, SensorFacts, Capability, assess,
                                     match_family, nearest_sensor, pci_slot)
 
 PHC = PhcFacts(name="ptp0", max_adj_ppb=62_499_999, n_pins=4, n_ext_ts=2, n_per_out=2, pps=True, cross_timestamping=False)
@@ -14,45 +14,45 @@ def facts(**kw):
 
 def test_grandmaster():
     a = assess(facts(**HW, sensor=NIC_SENSOR, sensor_distance=Distance.NIC))
-    assert a.verdict is Verdict.GRANDMASTER and "i350bb (nic)" in a.reason
+    assert a.verdict is Capability.GRANDMASTER and "i350bb (nic)" in a.reason
     assert any("4 programmable pins" in n for n in a.notes)
 
 
 def test_follow_without_temperature_names_the_missing_hwmon():
     fam = NicFamily(id="x", name="X", drivers=("igb",), temperature_sensor="i350bb", temperature_note="function 0 only")
     a = assess(facts(**HW, family=fam))
-    assert a.verdict is Verdict.FOLLOW and "no temperature sensor" in a.reason and "i350bb" in a.reason
+    assert a.verdict is Capability.FOLLOW and "no temperature sensor" in a.reason and "i350bb" in a.reason
     assert "function 0 only" in a.reason
 
 
 def test_cpu_sensor_is_accepted_with_a_note():
     cpu = SensorFacts(id="hwmon1/temp1", name="coretemp", kind="hwmon")
     a = assess(facts(**HW, sensor=cpu, sensor_distance=Distance.CPU))
-    assert a.verdict is Verdict.GRANDMASTER and any("not from the NIC" in n for n in a.notes)
+    assert a.verdict is Capability.GRANDMASTER and any("not from the NIC" in n for n in a.notes)
 
 
 def test_software_only_and_unusable():
-    assert assess(facts(sw_tx=True, sw_rx=True)).verdict is Verdict.SOFTWARE_ONLY
+    assert assess(facts(sw_tx=True, sw_rx=True)).verdict is Capability.SOFTWARE_ONLY
     a = assess(facts(sw_rx=True, virtual=True))
-    assert a.verdict is Verdict.UNUSABLE and "virtual" in a.reason and "software-transmit" in a.reason
-    assert assess(facts()).verdict is Verdict.UNUSABLE
-    assert assess(facts(loopback=True, **HW)).verdict is Verdict.UNUSABLE
+    assert a.verdict is Capability.UNUSABLE and "virtual" in a.reason and "software-transmit" in a.reason
+    assert assess(facts()).verdict is Capability.UNUSABLE
+    assert assess(facts(loopback=True, **HW)).verdict is Capability.UNUSABLE
     assert "cannot" in assess(facts(ts_error="ETHTOOL_GET_TS_INFO: cannot")).reason
 
 
 def test_incomplete_hardware():
     a = assess(facts(sw_tx=True, sw_rx=True, hw_tx=True, hw_rx=False, hw_raw=True, phc_index=0, phc=PHC))
-    assert a.verdict is Verdict.SOFTWARE_ONLY and "incomplete hardware timestamping: no hardware receive" in a.reason
+    assert a.verdict is Capability.SOFTWARE_ONLY and "incomplete hardware timestamping: no hardware receive" in a.reason
     a = assess(facts(**{**HW, "hw_raw": False}))
-    assert a.verdict is Verdict.SOFTWARE_ONLY and "hardware-raw-clock" in a.reason
+    assert a.verdict is Capability.SOFTWARE_ONLY and "hardware-raw-clock" in a.reason
 
 
 def test_phc_problems():
     assert "phc_index -1" in assess(facts(**{**HW, "phc_index": -1, "phc": None})).reason
     a = assess(facts(**{**HW, "phc": None}, phc_error="gone"))
-    assert a.verdict is Verdict.SOFTWARE_ONLY and "ptp0 not found: gone" in a.reason
+    assert a.verdict is Capability.SOFTWARE_ONLY and "ptp0 not found: gone" in a.reason
     a = assess(facts(**{**HW, "phc": PhcFacts(name="ptp0", max_adj_ppb=0)}))
-    assert a.verdict is Verdict.SOFTWARE_ONLY and "cannot be steered" in a.reason
+    assert a.verdict is Capability.SOFTWARE_ONLY and "cannot be steered" in a.reason
 
 
 def test_nearest_sensor_ranking():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .fsm import markdown_table
+from ..fsm import markdown_table
 
 
 class SyncState(Enum):
@@ -57,9 +57,6 @@ for _s in SyncState:
 
 HEALTHY = frozenset({S.LOCKED, S.HOLDOVER, S.FREERUN})
 
-
-def next_state(state: SyncState, event: SyncEvent) -> SyncState:
-    return TRANSITIONS.get((state, event), state)
 
 
 def describe() -> str:

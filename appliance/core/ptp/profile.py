@@ -35,7 +35,7 @@ Priority2 and preemption (revertive after synchronization, "wait to restore"):
   * otherwise (it is alone, or every node is starting) it takes its designated priority2 at once;
   * a node whose clock is faulty advertises 255 so that it is never preferred.
 
-A node the control nodes' vote demoted (issue 6) advertises clockClass 248, priority2 255 and
+A node the control nodes' vote demoted advertises clockClass 248, priority2 255 and
 priority1 DEMOTED_PRIORITY1 (255, the others keep the equal configured value): priority1 comes
 before everything else in the BMCA, so it loses to every other node whatever their phase. With
 priority2 alone it would tie with nodes that are rejoining (255 too) in a free-running domain
@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .ptp_mgmt import (
+from .mgmt import (
     FREQ_TRACEABLE,
     PTP_TIMESCALE,
     TIME_TRACEABLE,
@@ -56,8 +56,8 @@ from .ptp_mgmt import (
     ClockQuality,
     GrandmasterSettingsNp,
 )
-from .ptp_states import PtpState
-from .states import SyncState
+from .states import PtpState
+from ..clock.states import SyncState
 
 CLASS_PRIMARY_LOCKED = 6  # synchronized to a primary reference (PRTC), never a slave
 CLASS_HOLDOVER_IN_SPEC = 135  # G.8275.1 T-BC in holdover within specification
@@ -96,7 +96,7 @@ class NodeSync:
     source: str | None  # "primary" | "ptp" | None: the reference in use, or the one lost (holdover)
     upstream_class: int | None  # the grandmaster's clockClass while following / when last followed
     error_bound_s: float
-    demoted: bool = False  # the control nodes' vote found this node outside the majority (issue 6)
+    demoted: bool = False  # the control nodes' vote found this node outside the majority
 
 
 def clock_class(sync: NodeSync, cfg: ProfileConfig) -> tuple[int, str]:
