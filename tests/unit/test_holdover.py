@@ -157,6 +157,47 @@ def test_predictor_reports_a_failed_fit_and_keeps_going():
     assert "too narrow" in p.last_error
 
 
+def _learn(p, hours, tick_s, seed=SEED, start_s=0.0):
+    rng = np.random.default_rng(seed)
+    for k in range(int(hours * 3600 / tick_s)):
+        now = start_s + k * tick_s
+        temp = 24 + 2 * math.sin(2 * math.pi * now / 21600) + 0.3 * math.sin(2 * math.pi * now / 900)
+        p.observe(now, temp, 100 + 30 * (temp - 24) + rng.normal(0, 0.5))
+
+
+def test_slow_ticks_still_make_a_regular_record_grid():
+    """interval_s may be up to 64 s: records follow the ticks (up to the 60 s the fit takes), so the
+    fit sees a regular grid. With 10 s records 64 s ticks left gaps of 60 and 70 s, and every fit
+    failed on an irregular interval."""
+    p = TempCompPredictor(min_train_s=6 * 3600, tick_interval_s=64.0)
+    _learn(p, 9, 64.0)
+    assert p.ready(), p.last_error
+    assert p.max_tick_gap_s >= 2 * 64.0
+    q = TempCompPredictor(min_train_s=6 * 3600)
+    _learn(q, 9, 64.0)
+    assert not q.ready() and "irregular" in q.last_error
+
+
+def test_deferred_refit_is_handed_out_once_and_installed_later():
+    """defer_refit: the due fit is a request (nothing fitted inside observe); the records that
+    arrive while it runs are learned by the new model when it is installed."""
+    p = TempCompPredictor(min_train_s=6 * 3600, defer_refit=True)
+    _learn(p, 6.1, 10.0)
+    assert not p.ready() and p.fits == 0
+    request = p.take_refit()
+    assert request is not None and p.take_refit() is None
+    _learn(p, 0.5, 10.0, start_s=6.1 * 3600)  # the fit "runs" meanwhile: no second request
+    assert p.take_refit() is None and not p.ready()
+    p.install_refit(request, request.run())
+    assert p.ready() and p.fits == 1
+    assert p.updates >= 0.5 * 3600 / 10 - 2  # the half hour after the request, replayed
+    assert p.model.time_s >= 6.5 * 3600 - 20
+    # fitted inline (then updated for the few minutes after) the model is nearly the same
+    q = TempCompPredictor(min_train_s=6 * 3600)
+    _learn(q, 6.1, 10.0)
+    assert q.fits == 1 and np.allclose(q.model.theta[:-3], request.run().model.theta[:-3], atol=0.05)
+
+
 def test_a_restored_model_is_not_replaced_by_a_fit_of_less_data(model):
     p = TempCompPredictor(model.copy(), record_s=30.0, refit_every_s=3600.0)
     t0 = model.time_s

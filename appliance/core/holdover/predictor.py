@@ -35,7 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .tempcomp import (
+    MAX_INTERVAL_S,
     MIN_SPAN_S,
+    FitResult,
     SampleError,
     TempCompModel,
     fit,
@@ -50,7 +52,7 @@ RECORD_S = 10.0  # locked ticks are averaged into records of this length (a regu
 APPLY_INTERVAL_S = 10.0  # in holdover, a new predicted frequency at most this often
 BUFFER_S = 7 * 86_400.0  # records kept for re-fits
 REFIT_EVERY_S = 86_400.0
-MAX_TICK_GAP_S = 60.0  # a longer pause between locked ticks closes the record
+MAX_TICK_GAP_S = 60.0  # a longer pause between locked ticks closes the record (or 2.5 tick intervals)
 
 
 @dataclass
@@ -161,6 +163,23 @@ class HoldoverRun:
         return math.hypot(self.z * self.sigma_s(t), (self._ext + self._env * dt) * PPB_S_TO_S)
 
 
+@dataclass(frozen=True, eq=False)
+class RefitRequest:
+    """A fit of the buffered records, to run off the tick (it takes about a second for a week)."""
+
+    time_s: np.ndarray
+    temp_c: np.ndarray
+    freq_ppb: np.ndarray
+    compensated: bool
+
+    def run(self) -> FitResult | SampleError:
+        """The fit; pure, so it may run in any thread or process. A failure is returned, not raised."""
+        try:
+            return fit(self.time_s, self.temp_c, self.freq_ppb, compensated=self.compensated)
+        except SampleError as exc:
+            return exc
+
+
 class TempCompPredictor:
     """Optional hook of Discipline: learns the oscillator while locked, predicts in holdover.
 
@@ -184,10 +203,20 @@ class TempCompPredictor:
         buffer_s: float = BUFFER_S,
         refit_every_s: float = REFIT_EVERY_S,
         compensated: bool = True,
+        defer_refit: bool = False,
+        tick_interval_s: float | None = None,
     ):
         self.model = model
+        # Deferred: a due fit is handed out (take_refit) instead of run inside the locked tick.
+        self.defer_refit = defer_refit
+        self.pending_refit: RefitRequest | None = None
+        self._refit_asked: RefitRequest | None = None
         self.compensated = compensated  # TCXO/OCXO; False for a plain crystal (see tempcomp.ext_params)
-        self.record_s = record_s
+        # A record holds at least one tick: with ticks slower than RECORD_S the records follow them
+        # (up to what the fit takes), and a pause closes a record only when it is longer than a tick.
+        tick_s = 0.0 if tick_interval_s is None else float(tick_interval_s)
+        self.record_s = min(max(record_s, tick_s), max(record_s, MAX_INTERVAL_S))
+        self.max_tick_gap_s = max(MAX_TICK_GAP_S, 2.5 * tick_s)
         self.apply_interval_s = apply_interval_s
         self.min_train_s = min_train_s
         self.buffer_s = buffer_s
@@ -218,7 +247,7 @@ class TempCompPredictor:
             return
         if self.run is not None:
             self.end_holdover()
-        if self._last_tick_s is not None and now_s - self._last_tick_s > MAX_TICK_GAP_S:
+        if self._last_tick_s is not None and now_s - self._last_tick_s > self.max_tick_gap_s:
             self._close_record()
         self._last_tick_s = now_s
         key = int(math.floor(now_s / self.record_s))
@@ -249,8 +278,16 @@ class TempCompPredictor:
             self._last_fit_s is not None and t - self._last_fit_s >= self.refit_every_s and span >= self._fit_span_s
         )
         if due and span >= self.min_train_s:
-            self._refit()
-            return
+            if not self.defer_refit:
+                self._refit()
+                return
+            if self._refit_asked is None:
+                self.pending_refit = self._refit_request()
+                self._refit_asked = self.pending_refit
+        self._update(t, temp, freq)
+
+    def _update(self, t: float, temp: float, freq: float) -> None:
+        """One record into the current model (Kalman)."""
         if self.model is not None:
             m = self.model
             gap = t - (self._last_temp_s if self._last_temp_s is not None else m.time_s)
@@ -262,21 +299,41 @@ class TempCompPredictor:
             else:
                 self.rejected += 1
 
+    def _refit_request(self) -> RefitRequest:
+        return RefitRequest(
+            np.array(self._buf_t), np.array(self._buf_temp), np.array(self._buf_freq), self.compensated
+        )
+
     def _refit(self) -> None:
-        try:
-            result = fit(
-                np.array(self._buf_t), np.array(self._buf_temp), np.array(self._buf_freq), compensated=self.compensated
-            )
-        except SampleError as exc:
-            self.last_error = f"fit from {len(self._buf_t)} records: {exc}"
-            self._last_fit_s = self._buf_t[-1]
+        request = self._refit_request()
+        self.install_refit(request, request.run())
+
+    def take_refit(self) -> RefitRequest | None:
+        """The fit that is due (deferred mode), once; the caller runs ``request.run()`` wherever it
+        likes and hands the result to ``install_refit``. Until then the current model keeps
+        learning from every record."""
+        request, self.pending_refit = self.pending_refit, None
+        return request
+
+    def install_refit(self, request: RefitRequest, result: FitResult | SampleError) -> None:
+        """A finished fit of ``request``: the new model, brought up to date with the records that
+        arrived while it ran; or the reason it failed."""
+        if self._refit_asked is request:
+            self._refit_asked = None
+        end_s = float(request.time_s[-1])
+        if isinstance(result, SampleError):
+            self.last_error = f"fit from {request.time_s.size} records: {result}"
+            self._last_fit_s = end_s
             return
         self.model = result.model
         self._last_temp_s = self.model.time_s
         self._last_fit_s = self.model.time_s
-        self._fit_span_s = self._buf_t[-1] - self._buf_t[0]
+        self._fit_span_s = end_s - float(request.time_s[0])
         self.last_error = None
         self.fits += 1
+        for t, temp, freq in zip(self._buf_t, self._buf_temp, self._buf_freq):
+            if t > end_s:
+                self._update(t, temp, freq)
 
     def start_holdover(self, now_s: float, temp_c: float | None) -> float | None:
         """Reference lost: the predicted oscillator frequency (ppb) to hold, or None (no model)."""
