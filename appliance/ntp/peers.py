@@ -106,11 +106,15 @@ class PeerPoller:
                 out[p.name] = est
         return out
 
-    def shift(self, delta_ns: int) -> None:
-        """The local clock was stepped by delta_ns: keep the stored samples valid."""
+    def rebase(self, shift_ns: int, publish: Callable[[], None]) -> None:
+        """Publish a new time map (``publish``) and, where the local clock was stepped by shift_ns,
+        move the stored samples with it, both under the lock that converting a reply takes: no
+        sample is converted through the old map and then shifted, or the reverse."""
         with self._lock:
-            for p in self.peers:
-                p.filter.shift(delta_ns * 1e-9)
+            publish()
+            if shift_ns:
+                for p in self.peers:
+                    p.filter.shift(shift_ns * 1e-9)
 
     def reachable(self, peer: Peer) -> bool:
         return bool(peer.reach & 0x0F)  # answered at least one of the last four polls

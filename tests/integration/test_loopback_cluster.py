@@ -16,7 +16,7 @@ from appliance.control_socket import ControlError, request
 from appliance.demo import NODES, Demo, free_udp_ports
 from appliance.monitoring.metrics import ApplianceCollector
 from appliance.ntp.query import query
-from appliance.service import Appliance
+from appliance.runtime.app import Appliance
 
 REPO = Path(__file__).resolve().parents[2]
 

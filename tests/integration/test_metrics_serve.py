@@ -15,7 +15,8 @@ from helpers.appliance_proc import REPO, ApplianceProc, write_config
 
 from appliance import config
 from appliance.control_socket import request
-from appliance.service import Appliance, ServeError
+from appliance.runtime.app import Appliance
+from appliance.runtime.clocks import ServeError
 
 
 def free_port(kind=socket.SOCK_STREAM):

@@ -7,7 +7,7 @@ from appliance import config
 from appliance.commands.status import render as render_status
 from appliance.core.clock.states import SyncState
 from appliance.linuxptp.manager import PtpError, PtpManager
-from appliance.service import Appliance
+from appliance.runtime.app import Appliance
 
 
 def _cfg(tmp_path, **ptp):

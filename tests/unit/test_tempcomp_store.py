@@ -10,7 +10,7 @@ import numpy as np
 from appliance import config
 from appliance.core.holdover import tempcomp as tc
 from appliance.core.holdover.predictor import TempCompPredictor
-from appliance.tempcomp_store import FILENAME, PredictorStore, atomic_write_json
+from appliance.runtime.tempcomp_store import FILENAME, PredictorStore, atomic_write_json
 
 SEED = 5
 
@@ -68,7 +68,7 @@ def _free_port() -> int:
 
 
 def test_service_restores_the_model_and_saves_it_on_stop(tmp_path):
-    from appliance.service import Appliance
+    from appliance.runtime.app import Appliance
 
     state = tmp_path / "state"
     PredictorStore(state).save(TempCompPredictor(_model()), 0.0, 0.0)

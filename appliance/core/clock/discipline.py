@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errorbound import MAX_DISPERSION_S, DriftBound, locked_bound_s
+from .errorbound import LOCKED_BOUND_RATE, MAX_DISPERSION_S, DriftBound, locked_bound_s
 from .servo import PiServo, ServoState
 from ..fsm import next_state
 from .states import HEALTHY, TRANSITIONS, SyncEvent, SyncState
@@ -85,7 +85,7 @@ class Discipline:
         self._bound_at_since_s = 0.0
         self._bound_s = MAX_DISPERSION_S
         self.holdover_freq_ppb: float | None = None  # frequency to hold; the TCXO model may replace it
-        # --- holdover predictor hook: learns while locked, predicts in holdover -------
+        # holdover predictor hook: learns while locked, predicts in holdover
         self.predictor = predictor
         self._predicting = False
 
@@ -169,6 +169,16 @@ class Discipline:
         if freq is not None:
             self.freq_ppb = freq
         return Decision(self.state, self._bound_s, freq, step, tuple(out))
+
+    def bound_rate(self, now_s: float, horizon_s: float) -> float:
+        """How fast the error bound grows after ``now_s`` (seconds per second), for answers
+        between ticks: the chord of the bound over ``horizon_s``, which lies above a convex bound
+        over that whole horizon. While the reference steers the clock, chrony's maximum clock
+        error (LOCKED_BOUND_RATE) stands for what a tick can miss."""
+        if self.state not in (SyncState.HOLDOVER, SyncState.FREERUN) or horizon_s <= 0:
+            return LOCKED_BOUND_RATE if self.state in HEALTHY else 0.0
+        ahead = self._bound(now_s + horizon_s, None)
+        return max(0.0, (ahead - self._bound_s) / horizon_s)
 
     def _bound(self, now_s: float, ref_offset_ns: float | None) -> float:
         st = self.state

@@ -1,4 +1,4 @@
-"""Keeps the learned holdover model (core.holdover.TempCompPredictor) in node.state_dir.
+"""Keeps the learned holdover model (core.holdover.predictor.TempCompPredictor) in node.state_dir.
 
 The file is written atomically (temporary file in the same directory, fsync, rename, fsync of
 the directory), so a crash leaves either the old or the new state, never half of one. Times in
@@ -16,14 +16,16 @@ import os
 import tempfile
 from pathlib import Path
 
-from .core.holdover.predictor import TempCompPredictor
-from .core.holdover.tempcomp import ModelError
+from collections.abc import Mapping
+from typing import Any
+
+from ..core.holdover.predictor import TempCompPredictor
+from ..core.holdover.tempcomp import ModelError
 
 log = logging.getLogger("appliance.tempcomp")
 
 FILENAME = "tempcomp.json"
 FORMAT = "appliance-tempcomp-state"
-SAVE_EVERY_S = 600.0
 
 
 def atomic_write_json(path: Path, data) -> None:
@@ -51,10 +53,8 @@ def atomic_write_json(path: Path, data) -> None:
 
 
 class PredictorStore:
-    def __init__(self, state_dir: str | Path, save_every_s: float = SAVE_EVERY_S):
+    def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / FILENAME
-        self.save_every_s = save_every_s
-        self._last_save_s: float | None = None
 
     @staticmethod
     def warm_imports() -> None:
@@ -86,25 +86,17 @@ class PredictorStore:
             )
         return predictor
 
-    def save(self, predictor: TempCompPredictor, now_s: float, now_wall_s: float) -> bool:
+    def save(self, state: Mapping[str, Any], now_s: float, now_wall_s: float) -> bool:
+        """Write a predictor's state (``TempCompPredictor.to_dict()``); a failure is logged."""
         data = {
             "format": FORMAT,
             "saved_time_s": now_s,
             "saved_wall_s": now_wall_s,
-            "predictor": predictor.to_dict(),
+            "predictor": dict(state),
         }
         try:
             atomic_write_json(self.path, data)
         except OSError as exc:
             log.error("cannot save the temperature model to %s: %s", self.path, exc)
             return False
-        self._last_save_s = now_s
         return True
-
-    def maybe_save(self, predictor: TempCompPredictor, now_s: float, now_wall_s: float) -> bool:
-        """Save every save_every_s once a model exists."""
-        if predictor.model is None:
-            return False
-        if self._last_save_s is not None and now_s - self._last_save_s < self.save_every_s:
-            return False
-        return self.save(predictor, now_s, now_wall_s)
