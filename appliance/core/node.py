@@ -29,7 +29,6 @@ of the reply's instant.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from .clock.discipline import Decision, Discipline
@@ -170,7 +169,7 @@ class Node:
         correction_ns = self.timemap.correction_at_ns(wall_ns)
         # The estimates were taken before this tick's jumps and steps: move them with the clock.
         estimates: dict[str, PeerEstimate | None] = {
-            name: None if est is None else replace(est, offset_s=est.offset_s + shift_ns * 1e-9)
+            name: est if est is None or not shift_ns else est.shifted(shift_ns * 1e-9)
             for name, est in (inputs.peers or {}).items()
         }
         for rec in cluster.update(inputs.monotonic_s, wall_ns * 1e-9, self._served_bound_s(decision, wall_ns),
@@ -281,8 +280,7 @@ class Node:
             served_correction_ns=self.timemap.correction_at_ns(wall_ns),
             served_bound_s=self._served_bound_s(decision, wall_ns) if inputs.reading is not None else MAX_DISPERSION_S,
             events=self._status_events,
-            crosscheck=cluster.status(self.grandmaster_eligible),
-            peers=cluster.peer_rows() if cluster.enabled else {},
+            cluster=cluster.view(),
             tempcomp=self.predictor.status() if self.predictor is not None else None,
             eligible=self.grandmaster_eligible,
             demoted=self.demoted,

@@ -15,6 +15,7 @@ from typing import Any
 from .clock.discipline import DisciplineConfig
 from .clock.states import SyncState
 from .clock.timemap import TimeMap
+from .cluster.crosscheck import ClusterView
 from .cluster.vote import VoteConfig
 from .holdover.predictor import RefitRequest
 from .holdover.tempcomp import FitResult, SampleError
@@ -128,11 +129,18 @@ class Snapshot:
     served_correction_ns: int
     served_bound_s: float
     events: tuple[Mapping[str, Any], ...]
-    crosscheck: Mapping[str, Any]
-    peers: Mapping[str, Mapping[str, Any]]
+    cluster: ClusterView
     tempcomp: Mapping[str, Any] | None
     eligible: bool
     demoted: bool
+
+    @property
+    def crosscheck(self) -> dict[str, Any]:
+        return self.cluster.status(self.eligible)
+
+    @property
+    def peers(self) -> dict[str, dict[str, Any]]:
+        return self.cluster.peer_rows() if self.cluster.enabled else {}
 
 
 @dataclass(frozen=True)

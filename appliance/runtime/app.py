@@ -116,7 +116,7 @@ class Appliance:
             sock = open_socket(host, port)
             stack.callback(sock.close)
             sockets.append(sock)
-        self.udp = NtpUdpServer(self.ntp_core, sockets, self._timemap)
+        self.udp = NtpUdpServer(self.ntp_core, sockets, self.timemap)
         control = ControlServer(self.control_path, self.handlers())
         control.start()
         stack.callback(control.stop)
@@ -139,7 +139,7 @@ class Appliance:
         if hotplug is not None:
             stack.callback(hotplug.stop)
 
-    def _timemap(self):  # the NTP thread's view: the map the loop published last
+    def timemap(self):  # the NTP thread's view: the map the loop published last
         return self.loop.timemap if self.loop is not None else self.node.timemap  # type: ignore[union-attr]
 
     def _start_metrics(self, stack: contextlib.ExitStack) -> None:
@@ -179,7 +179,7 @@ class Appliance:
 
         cc = cfg.cluster.crosscheck
         others = [(n.name, n.address) for n in cfg.cluster.control_nodes if n.name != cfg.node.name]
-        self.poller = PeerPoller(others, self._timemap, cc.poll_interval_s, cc.filter_window)
+        self.poller = PeerPoller(others, self.timemap, cc.poll_interval_s, cc.filter_window)
         self.poller.start()
         stack.callback(self.poller.stop)
 
@@ -249,7 +249,7 @@ class Appliance:
             ntp["internal_errors"] = self.udp.internal_errors
         serve = self.ntp_core.state
         now_ns = time.time_ns()
-        served_ns = self._timemap().to_served_ns(now_ns) if self.node is not None else now_ns
+        served_ns = self.timemap().to_served_ns(now_ns) if self.node is not None else now_ns
         stratum = serve.stratum if serve.synchronized_at(served_ns) else 16
         processes = {} if self.ptp is None else {
             name: {"running": c.state == "running", "restarts": c.status()["restarts"]}

@@ -12,44 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from collections.abc import Mapping
 from typing import Any
 
 from ..core.holdover.predictor import TempCompPredictor
+from .atomic import atomic_write_json
 from ..core.holdover.tempcomp import ModelError
 
 log = logging.getLogger("appliance.tempcomp")
 
 FILENAME = "tempcomp.json"
 FORMAT = "appliance-tempcomp-state"
-
-
-def atomic_write_json(path: Path, data) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class PredictorStore:

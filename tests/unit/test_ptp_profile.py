@@ -24,7 +24,7 @@ CFG = ProfileConfig(holdover_spec_ns=1400)
 @pytest.mark.parametrize("state, source, upstream, bound_s, cls", [
     (L, "primary", None, 1e-7, 6),
     (L, "ptp", 6, 1e-6, 135),
-    (L, "ptp", 135, 1e-6, 135),
+    (L, "ptp", 135, 1e-6, 165),  # one below a holdover grandmaster: its next step down ties, never loses
     (L, "ptp", 165, 1e-6, 165),
     (L, "ptp", 248, 1e-6, 248),  # following a free-running site grandmaster: nothing traceable
     (H, "primary", None, 1e-6, 135),  # not 7: a holdover node must still be able to follow

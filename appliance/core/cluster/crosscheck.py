@@ -24,7 +24,7 @@ times: what clients see.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..ntp.clockfilter import PeerEstimate
@@ -84,7 +84,7 @@ class ClusterCheck:
         if not self.enabled:
             return ()
         served = {
-            name: None if est is None else replace(est, offset_s=est.offset_s - correction_ns * 1e-9)
+            name: None if est is None else est.shifted(-correction_ns * 1e-9)
             for name, est in estimates.items()
         }
         self._served = served
@@ -108,14 +108,36 @@ class ClusterCheck:
         sel = self.vote.selection if self.vote else None
         return 0.0 if sel is None else (sel.high_s - sel.low_s) / 2
 
-    # -- status -------------------------------------------------------------------------------
+    def view(self) -> ClusterView:
+        """The vote's state now, frozen: status renders it later without touching the check."""
+        return ClusterView(self.node, self.peer_names, self.cfg, self.enabled,
+                           self.check.state.value if self.enabled else "disabled", self.vote, self.events,
+                           tuple(self._served.items()))
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    node: str
+    peer_names: tuple[str, ...]
+    cfg: VoteConfig
+    enabled: bool
+    state: str
+    vote: Vote | None
+    events: tuple[VoteEventRecord, ...]
+    served: tuple[tuple[str, PeerEstimate | None], ...]
+
+    @property
+    def demoted(self) -> bool:
+        return self.enabled and self.state == "demoted"
+
     def peer_rows(self) -> dict[str, dict[str, Any]]:
         """Per peer: the vote's view of it (served-time offset, role)."""
         vote = self.vote
         sel = vote.selection if vote else None
+        served = dict(self.served)
         rows = {}
         for name in self.peer_names:
-            est = self._served.get(name)
+            est = served.get(name)
             if est is None:
                 role = "no_data"
             elif not est.fit:
@@ -143,7 +165,7 @@ class ClusterCheck:
 
         return {
             "enabled": self.enabled,
-            "state": self.check.state.value if self.enabled else "disabled",
+            "state": self.state,
             "demoted": self.demoted,
             "grandmaster_eligible": grandmaster_eligible,
             "configured_nodes": self.cfg.configured_nodes,

@@ -51,6 +51,12 @@ class PeerEstimate:
     age_s: float  # of the chosen sample
     samples: int
 
+    def shifted(self, delta_s: float) -> PeerEstimate:
+        """The same estimate with the offset moved by delta_s (the local clock or domain moved)."""
+        return PeerEstimate(self.offset_s + delta_s, self.delay_s, self.dispersion_s, self.jitter_s,
+                            self.root_delay_s, self.root_dispersion_s, self.leap, self.stratum, self.age_s,
+                            self.samples)
+
     @property
     def fit(self) -> bool:
         """RFC 5905's fitness in the part that applies here: the peer claims to be synchronized."""
