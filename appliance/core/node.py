@@ -117,7 +117,8 @@ class Node:
         shift_ns = jump_ns if abs(jump_ns) > STEP_DETECT_NS else 0
 
         offset_ns, source = self._reference(inputs)
-        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c)
+        ref_bound_s = inputs.ptp_grandmaster_bound_s if source == "ptp" else 0.0
+        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s)
         step_ns, freq = 0, None
         if not inputs.ptp_steers_clock:  # otherwise ptp4l or phc2sys steers: the node only watches
             freq = decision.freq_ppb

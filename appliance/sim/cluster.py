@@ -205,6 +205,7 @@ class SimCluster:
                 reading=ClockReading(int(round(sn.clock.error_ns())), now_ns, "sim"),
                 primary_offset_ns=sn.reference.measure() if sn.reference is not None else None,
                 ptp_offset_ns=self._ptp_offset(sn),
+                ptp_grandmaster_bound_s=self._gm_bound_s(sn),
                 temperature_c=sn.clock.temperature_c(),
                 peers=self._estimates(sn, now_s),
             )
@@ -260,6 +261,13 @@ class SimCluster:
         gm = self.nodes[sn.following]
         noise = float(self.rng.normal(0.0, self.ptp_noise_ns)) if self.ptp_noise_ns else 0.0
         return sn.clock.error_ns() - gm.clock.error_ns() + noise
+
+    def _gm_bound_s(self, sn: SimNode) -> float:
+        """The grandmaster's error bound as it advertises it now (what a follower adds to its own)."""
+        if sn.following is None:
+            return 0.0
+        ad = self.advertised(sn.following)
+        return ad.root_dispersion_s if ad.synchronized else 16.0
 
     # -- NTP between the nodes --------------------------------------------------------------------
     def _ntp_polls(self, sn: SimNode, now_s: float) -> None:
