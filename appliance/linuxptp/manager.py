@@ -23,7 +23,7 @@ from collections import deque
 
 from ..config import Config
 from ..core.ptp import log as ptp_log
-from ..core.ptp import mgmt as m
+from ..core.ptp import datasets as ds
 from ..core.backoff import RestartPolicy
 from ..core.ptp.profile import (
     DEMOTED_PRIORITY1,
@@ -92,11 +92,11 @@ class PtpManager:
         self._thread: threading.Thread | None = None
         # what ptp4l told us
         self.own_identity: bytes | None = None
-        self.default_ds: m.DefaultDataSet | None = None
-        self.port_ds: m.PortDataSet | None = None
-        self.parent_ds: m.ParentDataSet | None = None
-        self.current_ds: m.CurrentDataSet | None = None
-        self.time_status: m.TimeStatusNp | None = None
+        self.default_ds: ds.DefaultDataSet | None = None
+        self.port_ds: ds.PortDataSet | None = None
+        self.parent_ds: ds.ParentDataSet | None = None
+        self.current_ds: ds.CurrentDataSet | None = None
+        self.time_status: ds.TimeStatusNp | None = None
         self._last_ingress: int | None = None
         self._last_sample: tuple[float, float] | None = None  # (monotonic s, offset ns)
         self._new_samples: list[float] = []
@@ -107,7 +107,7 @@ class PtpManager:
         self.events: deque = deque(maxlen=40)
         # what the appliance wants ptp4l to say, and what it last set
         self._sync = NodeSync(SyncState.STARTING, None, None, 16.0)
-        self._want_gm: m.GrandmasterSettingsNp | None = None
+        self._want_gm: ds.GrandmasterSettingsNp | None = None
         self._want_gm_why = ""
         self._applied: dict[str, object] = {}
         self._restarted = False
@@ -322,7 +322,7 @@ class PtpManager:
             log.debug("ptp4l management: %s", exc)
             return
         self._last_answer_s = now
-        following_port = port.port_state in (m.PortState.UNCALIBRATED, m.PortState.SLAVE)
+        following_port = port.port_state in (ds.PortState.UNCALIBRATED, ds.PortState.SLAVE)
         with self._lock:
             self.port_ds, self.time_status, self.parent_ds, self.current_ds = port, ts, parent, cur
             if not following_port:
@@ -346,7 +346,7 @@ class PtpManager:
                 self.upstream_class = parent.gm_quality.clock_class
         self._apply(now, state, parent, sync)
 
-    def _apply(self, now: float, state: PtpState, parent: m.ParentDataSet, sync: NodeSync) -> None:
+    def _apply(self, now: float, state: PtpState, parent: ds.ParentDataSet, sync: NodeSync) -> None:
         with self._lock:
             restarted, self._restarted = self._restarted, False
         if restarted:
@@ -403,8 +403,8 @@ class PtpManager:
                 "role": self.machine.role,
                 "state": state.value,
                 "port_state": port.state_name if port and state is not PtpState.INIT else None,
-                "gm_identity": m.clock_id_str(parent.gm_identity) if parent and state is not PtpState.INIT else None,
-                "clock_identity": m.clock_id_str(self.own_identity) if self.own_identity else None,
+                "gm_identity": ds.clock_id_str(parent.gm_identity) if parent and state is not PtpState.INIT else None,
+                "clock_identity": ds.clock_id_str(self.own_identity) if self.own_identity else None,
                 "offset_ns": last[1] if following and last else None,
                 "path_delay_ns": cur.mean_path_delay_ns if following and cur else None,
                 "gm_present": bool(ts.gm_present) if ts else None,
