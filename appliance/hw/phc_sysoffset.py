@@ -32,13 +32,13 @@ class SysOffsetProbe:
     def _measure(self, method: str, samples: int) -> SysOffset:
         dev = self.device
         if method == "precise":
-            buf = ptp.ptp_sys_offset_precise()
-            dev.ioctl2(ptp.PTP_SYS_OFFSET_PRECISE2, ptp.PTP_SYS_OFFSET_PRECISE, buf)
-            return from_cross_timestamp(buf.device.ns(), buf.sys_realtime.ns())
+            precise = ptp.ptp_sys_offset_precise()
+            dev.ioctl2(ptp.PTP_SYS_OFFSET_PRECISE2, ptp.PTP_SYS_OFFSET_PRECISE, precise)
+            return from_cross_timestamp(precise.device.ns(), precise.sys_realtime.ns())
         if method == "extended":
-            buf = ptp.ptp_sys_offset_extended(n_samples=samples, clockid=pc.tx.CLOCK_REALTIME)
-            dev.ioctl2(ptp.PTP_SYS_OFFSET_EXTENDED2, ptp.PTP_SYS_OFFSET_EXTENDED, buf)
-            brackets = [(buf.ts[i][0].ns(), buf.ts[i][1].ns(), buf.ts[i][2].ns()) for i in range(samples)]
+            ext = ptp.ptp_sys_offset_extended(n_samples=samples, clockid=pc.tx.CLOCK_REALTIME)
+            dev.ioctl2(ptp.PTP_SYS_OFFSET_EXTENDED2, ptp.PTP_SYS_OFFSET_EXTENDED, ext)
+            brackets = [(ext.ts[i][0].ns(), ext.ts[i][1].ns(), ext.ts[i][2].ns()) for i in range(samples)]
             return best_of(brackets, "extended")
         buf = ptp.ptp_sys_offset(n_samples=samples)
         dev.ioctl2(ptp.PTP_SYS_OFFSET2, ptp.PTP_SYS_OFFSET, buf)

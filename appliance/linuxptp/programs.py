@@ -45,9 +45,11 @@ def build_children(cfg: Config, run_dir: Path, binaries: dict[str, str], *,
     ts2phc when configured; ``on_state(name, old, new)`` hears every program's state changes."""
     p = cfg.ptp
 
-    def child(name: str, argv: list[str], **kw: Callable[[], bool]) -> Child:
+    def child(name: str, argv: list[str], ready: Callable[[], bool] | None = None,
+              healthy: Callable[[], bool] | None = None) -> Child:
         return Child(name, argv, policy=RestartPolicy(limit=p.restart_limit, window_s=p.restart_window_s),
-                     on_line=on_line, on_state=lambda old, new: on_state(name, old, new), **kw)
+                     on_line=on_line, on_state=lambda old, new: on_state(name, old, new), ready=ready,
+                     healthy=healthy)
 
     out = {"ptp4l": child("ptp4l", render.ptp4l_argv(run_dir / "ptp4l.conf", binary_path(binaries["ptp4l"])),
                           ready=ptp4l_ready, healthy=ptp4l_healthy)}

@@ -5,6 +5,8 @@ current rate. The arithmetic is in drift.py; this module picks the samples and j
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..verdict import Verdict
 from . import drift
 from .chrony_report import Tracking
@@ -59,7 +61,7 @@ def appliance_trends(p: Parsed, limits: Limits) -> list[drift.Trend]:
     return out
 
 
-def _uncorrected(tracking: Tracking | None, history: dict | None, limits: Limits) -> list[dict]:
+def _uncorrected(tracking: Tracking | None, history: dict[str, Any] | None, limits: Limits) -> list[dict[str, Any]]:
     """How fast the clock would drift if nothing corrected it, and when it would reach the threshold:
     chrony's tracking frequency, and the appliance's current frequency correction (evidence only: the
     services do correct these, so they are not verdicts)."""
@@ -79,9 +81,9 @@ def _uncorrected(tracking: Tracking | None, history: dict | None, limits: Limits
 
 
 def check_drift(trends: list[drift.Trend], tracking: Tracking | None, limits: Limits,
-                history: dict | None = None) -> Check:
+                history: dict[str, Any] | None = None) -> Check:
     name = "drift"
-    ev: dict = {"trends": [t.as_dict() for t in trends], "if_uncorrected": _uncorrected(tracking, history, limits)}
+    ev: dict[str, Any] = {"trends": [t.as_dict() for t in trends], "if_uncorrected": _uncorrected(tracking, history, limits)}
     if not trends:
         return Check(name, Verdict.OK, "no drift trend: not enough samples (chronyc sourcestats or the appliance's "
                      "history)", "not available", ev)

@@ -4,6 +4,8 @@ exports), timedatectl's settings and the RTC (battery, and how far it is from th
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..verdict import Verdict
 from .inputs import AVAILABLE, NOT_AVAILABLE, Parsed, Raw
 from .report import Check, Limits, absent, fmt_s, unreadable
@@ -75,7 +77,7 @@ def check_rtc(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> C
     if p.rtc is None:
         return unreadable(name, "/proc/driver/rtc", p.errors.get("rtc", ValueError("empty")), r)
     rtc = p.rtc
-    ev: dict = {"fields": rtc.fields}
+    ev: dict[str, Any] = {"fields": rtc.fields}
     problems, steps = [], []
     if rtc.battery_ok is False:
         problems.append("RTC battery dead (batt_status)")
@@ -94,6 +96,6 @@ def check_rtc(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> C
                          "clock is right, let chronyd keep the RTC (`rtcsync`) or run `hwclock --systohc`")
     if problems:
         return Check(name, Verdict.WARN, "; ".join(problems), "checked", ev, "; ".join(steps))
-    diff = ev.get("rtc_minus_system_s")
-    return Check(name, Verdict.OK, "RTC readable" + ("" if diff is None else f", {fmt_s(diff)} from the system clock")
+    shown = ev.get("rtc_minus_system_s")
+    return Check(name, Verdict.OK, "RTC readable" + ("" if shown is None else f", {fmt_s(shown)} from the system clock")
                  + ("" if rtc.battery_ok is None else ", battery okay"), "checked", ev)

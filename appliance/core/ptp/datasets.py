@@ -238,7 +238,7 @@ def _pack_quality(q: ClockQuality) -> bytes:
     return _QUALITY.pack(q.clock_class, q.clock_accuracy, q.offset_scaled_log_variance)
 
 
-def check_range(name: str, v: int, lo: int, hi: int) -> None:
+def check_range(name: str, v: object, lo: int, hi: int) -> None:
     """PtpMgmtError naming the field unless ``v`` is an integer (not a bool) in lo..hi."""
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise PtpMgmtError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
