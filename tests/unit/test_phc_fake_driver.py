@@ -14,6 +14,7 @@ import pytest
 
 from appliance.core.clock.interface import ClockError
 from appliance.hw import phc as phc_mod
+from appliance.hw import phc_device, phc_pins
 from appliance.hw import posix_clock as pc
 from appliance.hw.errors import DeviceGoneError, NotSupportedError, OutOfRangeError, PermissionClockError
 from appliance.hw.uapi import ptp_clock as ptp
@@ -146,8 +147,8 @@ def make_clock(monkeypatch):
             driver.fd = fd
             return fd
 
-        monkeypatch.setattr(phc_mod.os, "open", fake_open)
-        monkeypatch.setattr(phc_mod.fcntl, "ioctl", driver.ioctl)
+        monkeypatch.setattr(phc_device.os, "open", fake_open)
+        monkeypatch.setattr(phc_device.fcntl, "ioctl", driver.ioctl)
         monkeypatch.setattr(pc, "clock_gettime_ns", driver.clock_gettime_ns)
         monkeypatch.setattr(pc, "clock_adjtime", driver.clock_adjtime)
         clock = phc_mod.PhcClock("/dev/null", find_sensor=False, **kw)
@@ -336,10 +337,10 @@ def test_extts_events_are_read_as_whole_records(make_clock):
     events[0].index = 1
     events[1].t = ptp.ptp_clock_time.from_ns(1_700_000_001_123_456_790)
     raw = bytes(events)
-    assert [(e.index, e.time_ns) for e in phc_mod.parse_extts_events(raw)] == [
+    assert [(e.index, e.time_ns) for e in phc_pins.parse_extts_events(raw)] == [
         (1, 1_700_000_000_123_456_789), (0, 1_700_000_001_123_456_790)]
     with pytest.raises(ClockError, match="whole number"):
-        phc_mod.parse_extts_events(raw[:-1])
+        phc_pins.parse_extts_events(raw[:-1])
     r, w = os.pipe()
     os.close(clock._fd)
     clock._fd = r  # the driver's event queue, as a pipe

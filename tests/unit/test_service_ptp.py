@@ -74,10 +74,10 @@ def test_log_lines_become_counters_events_and_samples(tmp_path):
 def test_quality_follows_the_sync_state(tmp_path):
     mgr = PtpManager(_cfg(tmp_path, timestamping="software"))
     mgr.update_sync(SyncState.FREERUN, 1e-3, None)
-    assert mgr._want_gm.quality.clock_class == 248 and mgr._want_gm.time_flags == 0  # UTC timescale
-    mgr.upstream_class = 6
+    assert mgr.watch.want_gm.quality.clock_class == 248 and mgr.watch.want_gm.time_flags == 0  # UTC timescale
+    mgr.watch.upstream_class = 6
     mgr.update_sync(SyncState.HOLDOVER, 1e-7, "ptp")
-    assert mgr._want_gm.quality.clock_class == 135
+    assert mgr.watch.want_gm.quality.clock_class == 135
 
 
 def test_status_text_shows_ptp_and_its_warning(tmp_path):

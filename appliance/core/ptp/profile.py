@@ -53,7 +53,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .mgmt import (
+from .datasets import (
     FREQ_TRACEABLE,
     PTP_TIMESCALE,
     TIME_TRACEABLE,
