@@ -19,7 +19,7 @@ def start_hotplug(info: ClockInfo, notify: Callable[[Notice], None]) -> Any:
     so a monitor that cannot start is a warning, not a reason to stop serving."""
     if info.kind != "phc":
         return None
-    from ..hw.discovery import HotplugMonitor, describe_event
+    from ..hw.discovery.hotplug import HotplugMonitor, describe_event
 
     index = info.details.get("phc_index")
     phc = f"ptp{index}" if index is not None else None
