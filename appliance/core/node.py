@@ -34,7 +34,7 @@ from typing import Any
 from .clock.discipline import Decision, Discipline
 from .clock.errorbound import MAX_DISPERSION_S
 from .clock.states import SyncState
-from .clock.timemap import STEP_DETECT_NS, TimeMap
+from .clock.timemap import TimeMap
 from .cluster.crosscheck import ClusterCheck
 from .holdover.predictor import TempCompPredictor
 from .node_types import (
@@ -47,6 +47,7 @@ from .node_types import (
 )
 from .ntp.answer import Advertisement, ServerState
 from .ntp.clockfilter import PeerEstimate
+from .served import ServedTime
 
 MAX_STATUS_EVENTS = 20
 
@@ -59,17 +60,18 @@ class Node:
             predictor.defer_refit = True  # a fit takes ~1 s: it runs off the tick (TickActions.refit)
         self.discipline = Discipline(cfg.discipline, predictor=predictor)
         self.cluster = ClusterCheck(cfg.name, cfg.peers, cfg.vote, enabled=cfg.crosscheck)
-        self.timemap = TimeMap(0, 0, slew_ppb=cfg.slew_ppb)
+        self.served = ServedTime(cfg.slew_ppb)
         self.serve = ServerState.unsynchronized(cfg.precision_log2)
         self.decision: Decision | None = None
         self.snapshot: Snapshot | None = None
-        self._served_started = False  # served time never steps back after the first synchronized answer
-        self._realign_bound_s = 0.0  # uncertainty of the last realignment onto the cluster, until relocked
-        self._ref_time_ns = 0
         self._ref_source: str | None = None
         self._status_events: tuple[Mapping[str, Any], ...] = ()
         self._eligible = False
         self._last_persist_s: float | None = None
+
+    @property
+    def timemap(self) -> TimeMap:
+        return self.served.timemap
 
     # -- what replies say ---------------------------------------------------------------------
     def advertise(self, reply_instant_ns: int) -> Advertisement:
@@ -109,12 +111,8 @@ class Node:
             return self._finish(inputs, self.discipline.fault(now_s), None, events, step_ns=0, freq=None, shift_ns=0)
 
         r = inputs.reading
-        clock_offset_ns = r.offset_ns - self.cfg.tai_offset_ns
-        monotonic = self._served_started
-        slew = self.cfg.slew_ppb
-        jump_ns = self.timemap.clock_jump_ns(r.system_ns, clock_offset_ns)
-        self.timemap = self.timemap.advanced(r.system_ns, clock_offset_ns, monotonic, slew, install_ns=wall_ns)
-        shift_ns = jump_ns if abs(jump_ns) > STEP_DETECT_NS else 0
+        served = self.served
+        shift_ns = served.measured(r.system_ns, r.offset_ns - self.cfg.tai_offset_ns, wall_ns)
 
         offset_ns, source = self._reference(inputs)
         ref_bound_s = inputs.ptp_grandmaster_bound_s if source == "ptp" else 0.0
@@ -124,21 +122,15 @@ class Node:
             freq = decision.freq_ppb
             if decision.step_ns:
                 step_ns = decision.step_ns
-                clock_offset_ns += step_ns
-                self.timemap = self.timemap.advanced(
-                    r.system_ns, clock_offset_ns, monotonic, slew, own_step_ns=step_ns, install_ns=wall_ns
-                )
+                served.stepped(step_ns)
                 events.append(Event(wall_s, "clock", "warning", f"clock stepped by {step_ns / 1e9:+.9f} s"))
         if offset_ns is not None:
-            self._ref_time_ns = self.timemap.to_served_ns(wall_ns)
+            served.referenced(wall_ns)
             self._ref_source = source
         if self.cluster.enabled:
             realign_ns = self._crosscheck(inputs, decision, shift_ns + step_ns, events)
             if realign_ns:
-                clock_offset_ns += realign_ns
-                self.timemap = self.timemap.advanced(
-                    r.system_ns, clock_offset_ns, monotonic, slew, own_step_ns=realign_ns, install_ns=wall_ns
-                )
+                served.stepped(realign_ns)
                 step_ns += realign_ns
         return self._finish(inputs, decision, offset_ns, events, step_ns, freq, shift_ns + step_ns)
 
@@ -156,25 +148,20 @@ class Node:
             off += inputs.reading.offset_ns - self.cfg.tai_offset_ns
         return off, "ptp"
 
-    def _served_bound_s(self, decision: Decision, wall_ns: int) -> float:
-        """The served time's error bound: the clock's plus what served time has still to absorb."""
-        correction_s = abs(self.timemap.correction_at_ns(wall_ns)) * 1e-9
-        return decision.error_bound_s + correction_s + self._realign_bound_s
-
     def _crosscheck(self, inputs: TickInputs, decision: Decision, shift_ns: int, events: list[Event]) -> int:
         """One vote; returns the realignment step it asks for (0 for none)."""
         cluster = self.cluster
         wall_ns = inputs.wall_ns
         if decision.state is SyncState.LOCKED:
-            self._realign_bound_s = 0.0  # the node's own reference vouches for its clock again
-        correction_ns = self.timemap.correction_at_ns(wall_ns)
+            self.served.realign_bound_s = 0.0  # the node's own reference vouches for its clock again
+        correction_ns = self.served.correction_ns(wall_ns)
         # The estimates were taken before this tick's jumps and steps: move them with the clock.
         estimates: dict[str, PeerEstimate | None] = {
             name: est if est is None or not shift_ns else est.shifted(shift_ns * 1e-9)
             for name, est in (inputs.peers or {}).items()
         }
-        for rec in cluster.update(inputs.monotonic_s, wall_ns * 1e-9, self._served_bound_s(decision, wall_ns),
-                                  estimates, correction_ns):
+        own_bound_s = self.served.bound_s(decision.error_bound_s, wall_ns)
+        for rec in cluster.update(inputs.monotonic_s, wall_ns * 1e-9, own_bound_s, estimates, correction_ns):
             events.append(Event(rec.time_s, "crosscheck", "warning" if rec.warning else "info", rec.text(),
                                 rec.as_dict()))
         if not self.cfg.realign:
@@ -182,7 +169,7 @@ class Node:
         step_ns = cluster.realign_step_ns(correction_ns)
         if step_ns:
             # The clock will sit at the majority's midpoint: truth is within half the intersection.
-            self._realign_bound_s = cluster.realign_uncertainty_s()
+            self.served.realign_bound_s = cluster.realign_uncertainty_s()
             events.append(Event(wall_ns * 1e-9, "clock", "warning",
                                 f"realigning the clock to the cluster by {step_ns / 1e9:+.9f} s; served time slews"))
         return step_ns
@@ -226,32 +213,11 @@ class Node:
 
     def _server_state(self, decision: Decision, now_s: float, wall_ns: int, readable: bool) -> ServerState:
         cfg = self.cfg
-        if not (readable and decision.healthy):
+        bound_s = self.served.bound_s(decision.error_bound_s, wall_ns)
+        if not (readable and decision.healthy) or self.demoted or bound_s > cfg.max_error_bound_s:
             return ServerState.unsynchronized(cfg.precision_log2)
-        bound_s = self._served_bound_s(decision, wall_ns)
-        if self.demoted or bound_s > cfg.max_error_bound_s:
-            return ServerState.unsynchronized(cfg.precision_log2)
-        self._served_started = True
-        if decision.state is SyncState.LOCKED:
-            ref_id = cfg.refids.ptp if self._ref_source == "ptp" else cfg.refids.primary
-        elif decision.state is SyncState.HOLDOVER:
-            ref_id = cfg.refids.holdover
-        else:
-            ref_id = cfg.refids.freerun
-        served_now_ns = self.timemap.to_served_ns(wall_ns)
-        horizon_s = cfg.dispersion_horizon_ticks * cfg.interval_s
-        return ServerState(
-            synchronized=True,
-            stratum=1,
-            ref_id=ref_id,
-            ref_time_ns=self._ref_time_ns or served_now_ns,
-            root_delay_s=0.0,
-            root_dispersion_s=min(bound_s, MAX_DISPERSION_S),
-            precision_log2=cfg.precision_log2,
-            dispersion_anchor_ns=served_now_ns,
-            dispersion_rate=self.discipline.bound_rate(now_s, horizon_s),
-            max_dispersion_s=cfg.max_error_bound_s,
-        )
+        rate = self.discipline.bound_rate(now_s, cfg.dispersion_horizon_ticks * cfg.interval_s)
+        return self.served.server_state(cfg, decision.state, bound_s, rate, self._ref_source, wall_ns)
 
     def _persist(self, now_s: float) -> dict[str, Any] | None:
         p = self.predictor
@@ -277,9 +243,9 @@ class Node:
             offset_ns=offset_ns,
             reference=reference,
             reference_source=self._ref_source,
-            served_monotonic=self._served_started,
-            served_correction_ns=self.timemap.correction_at_ns(wall_ns),
-            served_bound_s=self._served_bound_s(decision, wall_ns) if inputs.reading is not None else MAX_DISPERSION_S,
+            served_monotonic=self.served.started,
+            served_correction_ns=self.served.correction_ns(wall_ns),
+            served_bound_s=self.served.bound_s(decision.error_bound_s, wall_ns) if inputs.reading else MAX_DISPERSION_S,
             events=self._status_events,
             cluster=cluster.view(),
             tempcomp=self.predictor.status() if self.predictor is not None else None,
