@@ -22,6 +22,7 @@ from appliance.core.ptp import mgmt as m
 from appliance.linuxptp.pmc import PmcClient, PmcError
 from helpers.netns import TestNet
 from helpers.requirements import require_root_netns, require_tool
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 PMC = "/usr/sbin/pmc"
@@ -150,15 +151,7 @@ def ptp4l_host():
         h = net["ptp"]
         h.popen(["/usr/sbin/ptp4l", "-f", str(conf)])
         client = PmcClient(d / "ptp4l.sock", 24)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.default_data_set()
-                break
-            except PmcError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for(client.default_data_set, 10, 0.1, "ptp4l to answer pmc on its Unix socket", ignore=(PmcError,))
         yield h, d, client
         client.close()
     shutil.rmtree(d, ignore_errors=True)
