@@ -113,7 +113,7 @@ class ApplianceCollector(Collector):
         yield from self._clock(st)
         yield from self._ntp(st)
         yield from self._children(st)
-        yield from self._tick(st)
+        yield from tick_families(st)
 
     # -- families ---------------------------------------------------------------------------
     def _info(self, st):
@@ -274,20 +274,21 @@ class ApplianceCollector(Collector):
         yield up
 
 
-    def _tick(self, st):
-        tick = st.get("tick")
-        buckets = _get(tick, "buckets", kind=dict)
-        count, total = _get(tick, "count", kind=int), _get(tick, "sum_s", kind=_NUM)
-        if buckets is None or count is None or total is None:
-            return
-        h = HistogramMetricFamily("appliance_tick_duration_seconds", "Duration of the node's ticks (measure, "
-                                  "decide, apply).")
-        pairs = sorted((float(le), v) for le, v in buckets.items() if isinstance(v, int))
-        h.add_metric([], [(repr(le), v) for le, v in pairs] + [("+Inf", count)], total)
-        yield h
-        worst = _get(tick, "max_duration_s", kind=_NUM)
-        if worst is not None:
-            yield _gauge("appliance_tick_duration_max_seconds", "Longest tick since the start.", worst)
+def tick_families(st):
+    """The tick-duration histogram and its maximum, from status' ``tick``."""
+    tick = st.get("tick")
+    buckets = _get(tick, "buckets", kind=dict)
+    count, total = _get(tick, "count", kind=int), _get(tick, "sum_s", kind=_NUM)
+    if buckets is None or count is None or total is None:
+        return
+    h = HistogramMetricFamily("appliance_tick_duration_seconds", "Duration of the node's ticks (measure, "
+                              "decide, apply).")
+    pairs = sorted((float(le), v) for le, v in buckets.items() if isinstance(v, int))
+    h.add_metric([], [(repr(le), v) for le, v in pairs] + [("+Inf", count)], total)
+    yield h
+    worst = _get(tick, "max_duration_s", kind=_NUM)
+    if worst is not None:
+        yield _gauge("appliance_tick_duration_max_seconds", "Longest tick since the start.", worst)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -32,9 +32,7 @@ from ..config import Config, parse_hostport
 from ..control_socket import ControlServer
 from ..core.node import Node
 from ..core.node_types import TickActions
-from ..core.ntp.access import AccessList
 from ..core.ntp.answer import NtpServerCore, ServerState
-from ..core.ntp.ratelimit import RateLimiter
 from ..monitoring.history import History
 from ..ntp.server import NtpUdpServer, open_socket
 from . import inject as injection
@@ -44,23 +42,10 @@ from .hotplug import start_hotplug
 from .loop import TickLoop
 from .node_config import node_config
 from .refit import RefitWorker
+from .reload import ntp_policy
 from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
-
-
-def ntp_policy(cfg: Config) -> tuple[AccessList, RateLimiter | None]:
-    rl = cfg.ntp.ratelimit
-    return AccessList(cfg.ntp.allow, cfg.ntp.deny), (RateLimiter(rl.interval_s, rl.burst, rl.kod) if rl else None)
-
-
-def _changed_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: set[str] = set()
-        for key in set(a) | set(b):
-            out |= _changed_keys(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return set() if a == b else {prefix.rstrip(".")}
 
 
 class Appliance:
@@ -199,18 +184,11 @@ class Appliance:
         self._stop.set()
 
     def reload(self, new: Config) -> list[str]:
-        """A new, already validated configuration (SIGHUP): the NTP access rules and rate limit
-        take effect at once; returns the changed keys that need a restart (they keep their
-        running values until then)."""
-        old = self.cfg.model_dump()
-        changed = sorted(_changed_keys(old, new.model_dump()))
-        live = {"ntp.allow", "ntp.deny"} | {k for k in changed if k.startswith("ntp.ratelimit")}
-        access, ratelimit = ntp_policy(new)
-        self.ntp_core.access = access
-        self.ntp_core.ratelimit = ratelimit
-        self.cfg = self.cfg.model_copy(update={"ntp": self.cfg.ntp.model_copy(
-            update={"allow": new.ntp.allow, "deny": new.ntp.deny, "ratelimit": new.ntp.ratelimit})})
-        return [k for k in changed if k not in live]
+        """A new, already validated configuration (SIGHUP); see appliance.runtime.reload."""
+        from .reload import apply
+
+        self.cfg, pending = apply(self.cfg, new, self.ntp_core)
+        return pending
 
     # -- after every tick -----------------------------------------------------------------------
     def _published(self, a: TickActions) -> None:

@@ -23,7 +23,7 @@ instant carries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from ..core.cluster.vote import VoteConfig
 from ..core.holdover.predictor import TempCompPredictor
 from ..core.node import Node
 from ..core.node_types import ClockReading, NodeConfig, RefIds, TickActions, TickInputs
-from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample
+from ..core.ntp.clockfilter import ClockFilter
 from ..core.ptp.profile import (
     DEMOTED_PRIORITY1,
     STANDBY_PRIORITY2,
@@ -46,6 +46,7 @@ from ..core.ptp.states import PtpState
 from .oscillator import Oscillator, draw_params
 from .phc import SimPhc, VirtualClock
 from .reference import SimReference
+from .ntp_net import SimNtpNet
 from .temperature import DiurnalHvac
 
 PRIORITY1 = 128
@@ -102,11 +103,11 @@ class SimCluster:
         self.interval_s = interval_s
         self.truth = VirtualClock()
         self.t0_ns = self.truth()
-        self.delay_s = delay_s
         self.ptp_noise_ns = ptp_noise_ns
         self.settle_ticks = settle_ticks
         self.profile = ProfileConfig(utc_offset_s=37, ptp_timescale=False)
         self.rng = np.random.default_rng([seed, 0xC1])
+        self.net = SimNtpNet(np.random.default_rng([seed, 0xC2]), delay_s, 8 * interval_s)
         self.names = tuple(f"ctl-{i}" for i in range(n))
         self.wait_to_restore_s = wait_to_restore_s
         self.max_error_bound_s = max_error_bound_s
@@ -195,7 +196,7 @@ class SimCluster:
         now_s, now_ns = self.now_s, self.truth()
         for sn in self.nodes:
             if sn.alive:
-                self._ntp_polls(sn, now_s)
+                self.net.poll(sn, self.nodes, now_ns, now_s)
         for sn in self.nodes:
             if not sn.alive:
                 continue
@@ -207,7 +208,7 @@ class SimCluster:
                 ptp_offset_ns=self._ptp_offset(sn),
                 ptp_grandmaster_bound_s=self._gm_bound_s(sn),
                 temperature_c=sn.clock.temperature_c(),
-                peers=self._estimates(sn, now_s),
+                peers=self.net.estimates(sn, now_s),
             )
             a = sn.node.tick(inputs)
             if a.refit is not None:  # the fit runs "off the tick": here, handed back next tick
@@ -268,35 +269,3 @@ class SimCluster:
             return 0.0
         ad = self.advertised(sn.following)
         return ad.root_dispersion_s if ad.synchronized else 16.0
-
-    # -- NTP between the nodes --------------------------------------------------------------------
-    def _ntp_polls(self, sn: SimNode, now_s: float) -> None:
-        t1_sys = self.truth()
-        queueing = self.rng.exponential(self.delay_s / 10, size=2 * len(self.nodes)).tolist()
-        for peer in self.nodes:
-            if peer is sn or not peer.alive:
-                continue
-            d_out = self.delay_s / 2 + queueing[2 * peer.index]
-            d_back = self.delay_s / 2 + queueing[2 * peer.index + 1]
-            t2_sys = t1_sys + int(d_out * 1e9)
-            t4_sys = t2_sys + int(d_back * 1e9)
-            t2 = peer.node.timemap.to_served_ns(t2_sys)  # the peer answers with its served time
-            ad = peer.node.advertise(t2)
-            t1, t4 = sn.node.timemap.to_clock_ns(t1_sys), sn.node.timemap.to_clock_ns(t4_sys)
-            offset_ns = ((t1 - t2) + (t4 - t2)) / 2
-            delay_ns = (t4 - t1)
-            f = sn.filters.setdefault(peer.name, ClockFilter(4, 8 * self.interval_s))
-            f.add(PeerSample(now_s, offset_ns * 1e-9, max(0.0, delay_ns * 1e-9), int(ad.leap), ad.stratum,
-                             ad.root_delay_s, ad.root_dispersion_s))
-            sn.last_leap[peer.name] = (int(ad.leap), ad.stratum)
-
-    def _estimates(self, sn: SimNode, now_s: float) -> dict[str, PeerEstimate | None]:
-        out: dict[str, PeerEstimate | None] = {}
-        for name in sn.node.cfg.peers:
-            f = sn.filters.get(name)
-            est = f.estimate(now_s) if f is not None else None
-            if est is not None and name in sn.last_leap and (est.leap, est.stratum) != sn.last_leap[name]:
-                leap, stratum = sn.last_leap[name]
-                est = replace(est, leap=leap, stratum=stratum)  # fitness follows the latest answer
-            out[name] = est
-        return out

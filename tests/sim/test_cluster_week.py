@@ -26,13 +26,15 @@ H = 3600.0
 
 
 class Watch:
-    """Every tick: the honesty of each synchronized answer, and the demotions seen."""
+    """Every tick: the honesty of each synchronized answer, and the demotions of nodes that were
+    serving (a node that has just started with a wrong clock is demoted too, but claimed nothing)."""
 
     def __init__(self):
         self.violations = []
         self.answers = 0
         self.demoted_at = {}
         self.max_spread_s = 0.0
+        self._serving = {}
 
     def __call__(self, c: SimCluster):
         locked = []
@@ -47,8 +49,9 @@ class Watch:
                     self.violations.append((c.now_s / H, sn.name, sn.state.value, err, ad.root_dispersion_s))
                 if sn.state is SyncState.LOCKED:
                     locked.append(err)
-            if sn.node.demoted and sn.name not in self.demoted_at:
+            if sn.node.demoted and self._serving.get(sn.name) and sn.name not in self.demoted_at:
                 self.demoted_at[sn.name] = c.now_s
+            self._serving[sn.name] = ad.synchronized
         if len(locked) >= 2:
             self.max_spread_s = max(self.max_spread_s, max(locked) - min(locked))
 

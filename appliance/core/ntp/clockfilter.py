@@ -20,6 +20,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from .packet import NtpPacket, ntp_to_ns, short_to_seconds
+
 PHI = 15e-6  # s/s: how fast an old sample's dispersion grows (RFC 5905 frequency tolerance)
 LEAP_UNSYNCHRONIZED = 3
 MAX_STRATUM = 16
@@ -67,6 +69,23 @@ class PeerEstimate:
         """Half-width of the peer's correctness interval: how far its time may be from the truth as
         seen from here (RFC 5905 root distance, plus the path's half delay)."""
         return self.delay_s / 2 + self.root_delay_s / 2 + self.root_dispersion_s + self.dispersion_s + self.jitter_s
+
+
+def client_sample(pkt: NtpPacket, t1_ns: int, t4_ns: int, now_s: float) -> PeerSample:
+    """One client/server exchange (RFC 5905 8): T1 and T4 in the local clock's domain, T2 and T3
+    from the server's reply. offset = ((T1 - T2) + (T4 - T3)) / 2 = local - peer; the delay is the
+    round trip less the server's time, never below zero. A Kiss-o'-Death or a reply without time
+    becomes a sample with no offset (NaN) and leap 3: the peer answered but said nothing usable."""
+    if pkt.stratum == 0 or pkt.receive_ts == 0 or pkt.transmit_ts == 0:
+        return PeerSample(now_s, math.nan, 0.0, LEAP_UNSYNCHRONIZED, pkt.stratum,
+                          short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion))
+    pivot = t4_ns // 1_000_000_000
+    t2 = ntp_to_ns(pkt.receive_ts, pivot)
+    t3 = ntp_to_ns(pkt.transmit_ts, pivot)
+    offset_ns = ((t1_ns - t2) + (t4_ns - t3)) / 2
+    delay_ns = (t4_ns - t1_ns) - (t3 - t2)
+    return PeerSample(now_s, offset_ns * 1e-9, max(0.0, delay_ns * 1e-9), pkt.leap, pkt.stratum,
+                      short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion))
 
 
 class ClockFilter:
