@@ -88,9 +88,8 @@ class Appliance:
         stack.callback(self.clock.close)
         info = self.clock.info()
         self.store = PredictorStore(cfg.node.state_dir)
-        predictor = self.store.load(time.monotonic(), time.time(), cfg.clock.oscillator_class != "xo")
-        predictor_ticks = cfg.clock.discipline.interval_s
-        predictor.tick_interval_s = predictor_ticks
+        predictor = self.store.load(time.monotonic(), time.time(), cfg.clock.oscillator_class != "xo",
+                                    tick_interval_s=cfg.clock.discipline.interval_s)
         threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
         ncfg = node_config(cfg, self.clock.caps(), info, self.precision_log2, self.reference is not None)
         self.node = Node(ncfg, predictor)

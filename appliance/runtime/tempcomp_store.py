@@ -39,19 +39,23 @@ class PredictorStore:
         except ImportError as exc:  # the fit reports it when it runs
             log.warning("allantools is not importable: %s", exc)
 
-    def load(self, now_s: float, now_wall_s: float, compensated: bool = True) -> TempCompPredictor:
+    def load(
+        self, now_s: float, now_wall_s: float, compensated: bool = True, tick_interval_s: float | None = None
+    ) -> TempCompPredictor:
         """The stored predictor (or a new one); ``compensated``: the node has a TCXO/OCXO, not an XO."""
         if not self.path.exists():
-            return TempCompPredictor(compensated=compensated)
+            return TempCompPredictor(compensated=compensated, tick_interval_s=tick_interval_s)
         try:
             data = json.loads(self.path.read_text())
             if not isinstance(data, dict) or data.get("format") != FORMAT:
                 raise ModelError(f"format: expected {FORMAT!r}")
-            predictor = TempCompPredictor.from_dict(data["predictor"], compensated=compensated)
+            predictor = TempCompPredictor.from_dict(
+                data["predictor"], compensated=compensated, tick_interval_s=tick_interval_s
+            )
             saved_s, saved_wall_s = float(data["saved_time_s"]), float(data["saved_wall_s"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("%s: not used, learning afresh (%s)", self.path, exc)
-            return TempCompPredictor(compensated=compensated)
+            return TempCompPredictor(compensated=compensated, tick_interval_s=tick_interval_s)
         predictor.shift_time((now_s - now_wall_s) - (saved_s - saved_wall_s))
         if predictor.model is not None:
             m = predictor.model

@@ -98,3 +98,12 @@ def test_service_restores_the_model_and_saves_it_on_stop(tmp_path):
     after = json.loads((state / FILENAME).read_text())["saved_wall_s"]
     assert after > before
     assert not [f for f in os.listdir(state) if f.endswith(".tmp")]
+
+
+def test_the_store_hands_the_tick_interval_to_the_predictor(tmp_path):
+    """A node ticking every 64 s needs records of the fit's largest spacing, new or restored."""
+    fresh = PredictorStore(tmp_path).load(0.0, 0.0, tick_interval_s=64.0)
+    assert fresh.record_s == 60.0 and fresh.max_tick_gap_s == 160.0
+    PredictorStore(tmp_path).save(TempCompPredictor(_model()).to_dict(), 0.0, 0.0)
+    restored = PredictorStore(tmp_path).load(0.0, 0.0, tick_interval_s=64.0)
+    assert restored.ready() and restored.record_s == 60.0
