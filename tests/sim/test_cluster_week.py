@@ -40,6 +40,7 @@ class Watch:
         locked = []
         for sn in c.nodes:
             if not sn.alive:
+                self._serving[sn.name] = False
                 continue
             ad = c.advertised(sn.index)
             err = c.truth_error_s(sn.index)
