@@ -56,7 +56,11 @@ def _cell(v) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        if v == 0 or 1e-3 <= abs(v) < 1e5:
+            return f"{v:.6g}"
+        if abs(v) >= 1e5 and abs(v) < 1e15:
+            return f"{v:.0f}"
+        return f"{v:.4g}"
     return str(v)
 
 

@@ -104,6 +104,8 @@ def deviations(a, out: Path, cls) -> str | None:
     grid = np.logspace(np.log10(taus.min()), np.log10(taus.max()), 50)
     floor = a.floor_ns * 1e-9
     if cls is not None:
+        ax[0].plot(grid, cls.adev_line(grid, floor, st.interval_s), color="0.55", lw=2, alpha=0.5,
+                   label=f"limit: {cls.name} line + floor")
         ax[0].plot(grid, cls.adev_line(grid), "k--", lw=1, label=f"{cls.name} ADEV line")
         ax[0].plot(grid, cls.mdev_line(grid), "k:", lw=1, label=f"{cls.name} MDEV line")
     if floor:

@@ -115,7 +115,8 @@ def _frequency(doc: Doc, a: Analysis, images: dict, rec: LabRecord | None) -> No
     doc.h2("Frequency adjustment (ADJ_FREQUENCY)")
     lin = a.linearity
     doc.table(["commanded (ppb)", "measured (ppb)", "off the line (ppb)", "uncertainty (ppb)"],
-              [[c, m, float(r), s] for (c, m, s), r in zip(a.freq_points, lin.residuals_ppb)], numeric={0, 1, 2, 3})
+              sorted([[c, m, float(r), s] for (c, m, s), r in zip(a.freq_points, lin.residuals_ppb)]),
+              numeric={0, 1, 2, 3})
     doc.p(f"Gain {lin.gain:.7f} (measured / commanded), intercept {lin.intercept_ppb:+.2f} ppb, max_adj "
           f"{lin.max_adj_ppb:.0f} ppb. Measured = the offset's rate while commanded minus its rate at 0.")
     if rec and rec.refusals:
@@ -127,7 +128,9 @@ def _frequency(doc: Doc, a: Analysis, images: dict, rec: LabRecord | None) -> No
 def _phase_pins(doc: Doc, a: Analysis, images: dict, rec: LabRecord | None) -> None:
     if rec and rec.phase_steps:
         doc.h2("Phase steps (ADJ_SETOFFSET) and slews (ADJ_OFFSET)")
-        doc.table(["kind", "commanded (ns)", "landed (ns)", "error (ns)", "measured after (s)"],
+        doc.p("Each step is bracketed by readings over 0.5 s before and after; landed = the offset change with the "
+              "free-running drift taken out. The step beyond +-2^31 ns takes another path in some drivers.", note=True)
+        doc.table(["kind", "commanded (ns)", "landed (ns)", "error (ns)", "settle (s)"],
                   [[s.kind, s.commanded_ns, round(s.landed_ns, 1), round(s.landed_ns - s.commanded_ns, 1), s.settle_s]
                    for s in rec.phase_steps], numeric={1, 2, 3, 4})
     if a.pps_offsets_ns is not None:

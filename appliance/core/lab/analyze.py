@@ -213,7 +213,7 @@ def _phase(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
         cmd = ", ".join(f"{s.commanded_ns:+d}" for s in steps)
         settle = max(s.settle_s for s in steps)
         a.checks.append(ck.step_check(f"phase.{kind}_error_ns", res, lim, a.floor_ns,
-                                      f"{what} of {cmd} ns, measured {settle:g} s after each"))
+                                      f"{what} of {cmd} ns, read 0.5 s before and {settle:g} + 0.5 s after each"))
 
 
 def _pins(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:

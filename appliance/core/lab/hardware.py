@@ -61,6 +61,10 @@ def read_stats(method: str, system_ns, offsets_ns, windows_ns) -> ReadStats:
     if np.ptp(t) > 0:
         slope, icept = np.polyfit(t, off, 1)
         resid = off - (slope * t + icept)
+        keep = np.abs(resid - np.median(resid)) <= 5 * max(robust_sigma(resid), 1e-9)
+        if keep.sum() >= 3:  # refit without the readings an interrupt spoiled, so they do not tilt the line
+            slope, icept = np.polyfit(t[keep], off[keep], 1)
+            resid = off - (slope * t + icept)
     else:
         resid = off - off.mean()
     return ReadStats(

@@ -5,8 +5,9 @@ Per class (classes.py gives its promise):
   stability.adev              the measured ADEV against the class's line, raised by the measurement
                               floor (the white phase noise of reading the clock). Judged only at the
                               averaging times where the floor is below the class's own line (else the
-                              reading, not the oscillator, would be judged); a point fails when even its
-                              lower 2-sigma estimate is above the line, warns when only the estimate is.
+                              reading, not the oscillator, would be judged); a point passes within one
+                              sigma of its estimate above the line, fails when even its lower 2-sigma
+                              estimate is above it, and warns in between.
                               When a temperature response was fitted, the ADEV of the frequency with that
                               response taken out is judged (the response has checks of its own).
   stability.frequency_offset  the mean frequency offset against the class's accuracy over the
@@ -70,7 +71,8 @@ def adev_check(cls: OscillatorClass, ev: Evidence) -> tuple[Check | None, int]:
         line = float(cls.adev_line(p.tau_s, ev.floor_s, ev.interval_s))
         ratio = p.value / line
         lower = p.value * max(1.0 - 2.0 * p.rel_err, 0.0) / line
-        verdict = Verdict.OK if ratio <= 1.0 else Verdict.FAIL if lower > 1.0 else Verdict.WARN
+        # within one sigma of the line: the estimate cannot tell it from a part exactly at the class's edge
+        verdict = Verdict.OK if ratio <= 1.0 + p.rel_err else Verdict.FAIL if lower > 1.0 else Verdict.WARN
         judged.append((verdict.rank, ratio, p, line, verdict))
     floor_text = f"read floor sigma_x {ev.floor_s * 1e9:.2f} ns" if ev.floor_s else "no read floor (a log)"
     if not judged:
@@ -118,8 +120,8 @@ def steady_check(ev: Evidence) -> Check | None:
         return None
     verdict = Verdict.OK if r <= TEMP_STEADY_C else Verdict.WARN
     return Check("stability.temperature_range_c", verdict, round(r, 3), TEMP_STEADY_C, "K",
-                 "how far the (1-minute averaged) temperature moved while stability was recorded; the class "
-                 "lines are for a steady temperature, and too little range to fit the response was seen")
+                 "how far the (1-minute averaged) temperature moved while stability was recorded: the class lines "
+                 "hold at a steady temperature, and the range was too small to fit the response and take it out")
 
 
 def class_checks(cls: OscillatorClass, ev: Evidence) -> tuple[list[Check], int]:
