@@ -45,6 +45,7 @@ class Analysis:
     pps_offsets_ns: np.ndarray | None = None
     stability: st.Stability | None = None
     stability_compensated: st.Stability | None = None
+    sensor_adev: dict = field(default_factory=dict)  # tau -> ADEV the sensor's noise adds through the fit
     series: FrequencySeries | None = None
     tempfit: tp.TempFit | None = None
     model: tp.ModelResult | None = None
@@ -75,15 +76,32 @@ def _bin(time_s: np.ndarray, phase_s: np.ndarray, temp: np.ndarray | None, facto
     return FrequencySeries(t_end, y * 1e6, tb)
 
 
-def _compensate(stab: st.Stability, series: FrequencySeries, fit: tp.TempFit) -> st.Stability:
-    """The phase with the fitted temperature response integrated out, analysed again."""
+def _compensate(stab: st.Stability, series: FrequencySeries, fit: tp.TempFit) -> tuple[st.Stability, dict]:
+    """The phase with the fitted temperature response integrated out, analysed again; and, per tau, the
+    ADEV that the sensor's own noise adds through that response (the response is fitted against the
+    sensor, so its noise is in what is taken out): white noise of the sensor's measured level, through
+    the fitted lag and the local slope, analysed like the frequency."""
     ok = np.isfinite(series.temp_c) & np.isfinite(series.freq_ppm)
     t_rows = series.time_s[ok]
     dt = np.diff(np.concatenate([[0.0], t_rows]))
     phase_resp = np.cumsum(fit.response_ppm * 1e-6 * dt)
     correction = np.interp(stab.time_s, np.concatenate([[0.0], t_rows]), np.concatenate([[0.0], phase_resp]))
     x = stab.tie_s - correction
-    return st.analyse(stab.time_s, x, stab.interval_s)
+    comp = st.analyse(stab.time_s, x, stab.interval_s)
+    sensor = series.temp_c[ok]
+    d = np.diff(sensor)
+    sigma_c = float(np.std(d - np.median(d)) / np.sqrt(2.0)) if d.size > 2 else 0.0
+    if sigma_c <= 0 or t_rows.size < st.MIN_POINTS:
+        return comp, {}
+    interval = float(np.median(dt[1:])) if dt.size > 1 else 1.0
+    noise = np.random.default_rng(0x5E4).normal(0.0, sigma_c, sensor.size)
+    lagged = tp.lag_filter(noise, interval, fit.lag_s or 0.0)
+    dev = fit.lagged_c - fit.mean_c
+    coef = [fit.coefficients[k] for k in sorted(fit.coefficients)]
+    local_slope = sum(k * coef[k] * dev ** (k - 1) for k in range(1, len(coef)))
+    injected = st.analyse(t_rows - t_rows[0], np.concatenate([[0.0], np.cumsum((local_slope * lagged * 1e-6 * dt)[1:])]),
+                          interval)
+    return comp, {p.tau_s: p.value for p in injected.adev} | {"sensor_sigma_c": sigma_c}
 
 
 def _steady_range(time_s: np.ndarray, temp: np.ndarray) -> float | None:
@@ -111,6 +129,7 @@ def _oscillator(a: Analysis, classes: dict[str, OscillatorClass], expect: str | 
         slope_ppm_per_c=fit.slope_ppm_per_c if fit else None,
         slope_sigma_ppm_per_c=fit.slope_sigma_ppm_per_c if fit else None,
         temp_range_stability_c=temp_range_stability_c,
+        sensor_adev=a.sensor_adev,
     )
     ordered = promise_order(classes)
     a.estimated_class, a.estimate_reason = osc.estimate(ordered, ev)
@@ -159,7 +178,7 @@ def analyse_log(time_s, freq_ppm, temp_c, classes: dict[str, OscillatorClass], e
     a.series = FrequencySeries(t, np.asarray(freq_ppm, dtype=float), temp)
     _temperature(a, a.series, compensated_model=(expect != "xo"), fit_model=True)
     if a.tempfit and a.tempfit.response_ppm is not None:
-        a.stability_compensated = _compensate(a.stability, a.series, a.tempfit)
+        a.stability_compensated, a.sensor_adev = _compensate(a.stability, a.series, a.tempfit)
     steady = _steady_range(t, temp) if temp is not None else None
     _oscillator(a, classes, expect, 0.0, steady)
     return a
@@ -247,7 +266,7 @@ def _stability(a: Analysis, rec: LabRecord, classes, expect: str | None) -> None
     a.series = _bin(a.stability.time_s, a.stability.tie_s, temp, factor)
     _temperature(a, a.series, compensated_model=(expect != "xo"), fit_model=True)
     if a.tempfit and a.tempfit.response_ppm is not None:
-        a.stability_compensated = _compensate(a.stability, a.series, a.tempfit)
+        a.stability_compensated, a.sensor_adev = _compensate(a.stability, a.series, a.tempfit)
     steady = _steady_range(a.stability.time_s, temp) if temp is not None else None
     _oscillator(a, classes, expect, a.floor_ns * 1e-9, steady)
 

@@ -22,7 +22,7 @@ claimed: a short run against CLOCK_REALTIME cannot tell an OCXO from a TCXO, and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..verdict import Verdict
 from .checks import Check
@@ -47,6 +47,7 @@ class Evidence:
     slope_ppm_per_c: float | None = None
     slope_sigma_ppm_per_c: float | None = None
     temp_range_stability_c: float | None = None  # how far the temperature moved during the stability record
+    sensor_adev: dict = field(default_factory=dict)  # tau -> ADEV the sensor's noise adds through the fitted response
 
     @property
     def temps(self) -> tuple[float, float, bool]:
@@ -69,6 +70,8 @@ def adev_check(cls: OscillatorClass, ev: Evidence) -> tuple[Check | None, int]:
             limited.append(p.tau_s)
             continue
         line = float(cls.adev_line(p.tau_s, ev.floor_s, ev.interval_s))
+        if ev.compensated:
+            line = math.hypot(line, ev.sensor_adev.get(p.tau_s, 0.0))
         ratio = p.value / line
         lower = p.value * max(1.0 - 2.0 * p.rel_err, 0.0) / line
         # within one sigma of the line: the estimate cannot tell it from a part exactly at the class's edge
@@ -83,6 +86,9 @@ def adev_check(cls: OscillatorClass, ev: Evidence) -> tuple[Check | None, int]:
     _, ratio, p, line, verdict = max(judged, key=lambda j: (j[0], j[1]))
     detail = (f"worst at tau {p.tau_s:g} s: ADEV {p.value:.3g} vs the {cls.name} line {line:.3g} "
               f"({ratio:.2f} x, estimate +-{p.rel_err * 100:.0f} %); judged at {len(judged)} averaging time(s)")
+    if ev.compensated and ev.sensor_adev.get("sensor_sigma_c"):
+        detail += (f"; the line includes what the sensor's noise ({ev.sensor_adev['sensor_sigma_c']:.3f} K) adds "
+                   f"through the fitted response")
     if limited:
         detail += f"; not judged at tau {', '.join(f'{t:g}' for t in limited)} s (below the {floor_text})"
     return Check(name, verdict, float(f"{p.value:.4g}"), float(f"{line:.4g}"), "fractional frequency", detail), len(judged)
