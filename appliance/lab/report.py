@@ -86,7 +86,7 @@ def _summary(doc: Doc, a: Analysis, device: dict, rec: LabRecord | None) -> None
     caps = device.get("caps")
     if caps:
         rows.append(["PHC caps", ", ".join(f"{k} {v}" for k, v in caps.items())])
-    doc.table(["", ""], rows)
+    doc.table(["", "this run"], rows)
 
 
 def _checks(doc: Doc, a: Analysis) -> None:
@@ -157,7 +157,7 @@ def _stability(doc: Doc, a: Analysis, images: dict, cls) -> None:
     adev = {p.tau_s: p.value for p in st.adev}
     headers = ["tau (s)", "ADEV", "MDEV", "TDEV (ns)", "MTIE (ns)"] + (["ADEV, temp. removed"] if comp else [])
     if cls:
-        headers.append(f"{cls.name} ADEV line")
+        headers.append(f"limit ({cls.name} line + read floor)")
     rows = []
     for t in taus:
         row = [t, adev.get(t), mdev.get(t), tdev[t] * 1e9 if t in tdev else None, mtie[t] * 1e9 if t in mtie else None]

@@ -48,7 +48,6 @@ ADJPHASE_SETTLE_S = 3.0
 LOOPBACK_EDGES = 10
 STABILITY_INTERVAL_S = 1.0
 MAX_FAILED_IN_A_ROW = 10
-STREAM_FLUSH_ROWS = 10
 
 
 def fixed_phases_s(loopback: bool) -> float:
@@ -68,10 +67,6 @@ class RunOptions:
     stream_path: Path | None = None  # stability readings as they come (a crash still leaves them)
 
 
-class Interrupted(Exception):
-    pass
-
-
 class LabRun:
     def __init__(self, device, options: RunOptions, progress=None):
         self.dev = device
@@ -81,7 +76,6 @@ class LabRun:
         self.phase = "setup"
         self._t_start = 0.0
         self._stream = None
-        self._stream_rows = 0
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _elapsed(self) -> float:
@@ -93,21 +87,6 @@ class LabRun:
         total = self.opt.duration_s
         elapsed = self._elapsed()
         self.progress.update(self.phase, elapsed / total if total else 1.0, max(total - elapsed, 0.0))
-
-    def _burst(self, method: str, n: int, samples: int) -> ReadBurst:
-        burst = ReadBurst(method=method, samples=samples)
-        for _ in range(n):
-            try:
-                r = self.dev.read(method, samples)
-            except ClockError as exc:
-                if not burst.offsets_ns:
-                    burst.error = str(exc)
-                    return burst
-                continue
-            burst.system_ns.append(int(r.system_ns))
-            burst.offsets_ns.append(int(r.offset_ns))
-            burst.windows_ns.append(int(r.delay_ns))
-        return burst
 
     def _rate(self, reads: int, span_s: float, method: str) -> tuple[float, float, float, float]:
         """Offset readings over span_s: (rate ppb, its sigma, offset ns at the middle, middle time s)."""
@@ -128,14 +107,14 @@ class LabRun:
     # -- phases ------------------------------------------------------------------------------------------
     def _read(self, rec: LabRecord) -> None:
         for method in self.dev.read_methods():
-            rec.reads.append(self._burst(method, READS_PER_METHOD, 1))
+            rec.reads.append(read_burst(self.dev, method, READS_PER_METHOD, 1))
             self._tick()
         good = [b for b in rec.reads if not b.error and len(b.offsets_ns) >= 3]
         if not good:
             raise ClockError("no sys-offset method works: " + "; ".join(f"{b.method}: {b.error}" for b in rec.reads))
         stats = [hw.read_stats(b.method, b.system_ns, b.offsets_ns, b.windows_ns) for b in good]
         self.method = hw.best_method(stats)
-        rec.stability_read = self._burst(self.method, STABILITY_READ_BURST, STABILITY_READ_SAMPLES)
+        rec.stability_read = read_burst(self.dev, self.method, STABILITY_READ_BURST, STABILITY_READ_SAMPLES)
 
     def _frequency(self, rec: LabRecord) -> None:
         caps = self.dev.clock.caps()
@@ -208,13 +187,6 @@ class LabRun:
         finally:
             self.dev.loopback_stop(lb)
 
-    def _open_stream(self) -> None:
-        if self.opt.stream_path is None:
-            return
-        self._stream = open(self.opt.stream_path, "w", buffering=1)
-        self._stream.write("# appliance lab run: stability readings as measured (clock - reference)\n")
-        self._stream.write("time_s,offset_ns,temperature_c\n")
-
     def _stability(self, rec: LabRecord) -> None:
         interval = self.opt.stability_interval_s
         s = StabilityRecord(interval_s=interval, reference=self.dev.reference_name, method=self.method)
@@ -222,7 +194,7 @@ class LabRun:
         self.dev.clock.adjust_frequency(0.0)
         left = self.opt.duration_s - self._elapsed()
         n = max(int(left / interval), 0) + 1
-        self._open_stream()
+        self._stream = Stream(self.opt.stream_path)
         t0 = self.tb.now_s()
         t_ref0 = None
         failed_in_a_row = 0
@@ -243,24 +215,10 @@ class LabRun:
             s.time_s.append(t_s)
             s.phase_ns.append(off)
             s.temperature_c.append(temp)
-            if self._stream:
-                self._stream.write(f"{t_s:.6f},{off:.1f},{'' if temp is None else f'{temp:.4f}'}\n")
+            self._stream.row(t_s, off, temp)
             self._tick()
 
     # -- the run -------------------------------------------------------------------------------------------
-    def _restore(self, freq0: float, anchor) -> None:
-        """Frequency as found; time where the PHC would be had it run undisturbed (from the anchor
-        reading and the baseline rate)."""
-        self.dev.clock.adjust_frequency(freq0)
-        if anchor is None or self._baseline is None:
-            return
-        off0, t0 = anchor
-        r = self.dev.read(self.method, STABILITY_READ_SAMPLES)
-        expected = off0 + (self._baseline + freq0) * (r.system_ns - t0) / 1e9
-        delta = int(round(expected - r.offset_ns))
-        if abs(delta) > 0:
-            self.dev.clock.step(delta)
-
     def run(self) -> LabRecord:
         identity, family = self.dev.identity()
         rec = LabRecord(device=identity, family=family, requested_s=self.opt.duration_s,
@@ -299,18 +257,70 @@ class LabRun:
                 self._stream.close()
             if self.progress is not None:
                 self.progress.done()
-            self._put_back(rec, freq0, anchor)
+            put_back(self.dev, self.method, self._baseline, freq0, anchor, rec)
         return rec
 
-    def _put_back(self, rec: LabRecord, freq0: float, anchor) -> None:
-        for attempt in range(2):
-            try:
-                self._restore(freq0, anchor)
+
+def read_burst(dev, method: str, n: int, samples: int) -> ReadBurst:
+    """n readings with one method; the first failure ends it (recorded when nothing was read)."""
+    burst = ReadBurst(method=method, samples=samples)
+    for _ in range(n):
+        try:
+            r = dev.read(method, samples)
+        except ClockError as exc:
+            if not burst.offsets_ns:
+                burst.error = str(exc)
+                return burst
+            continue
+        burst.system_ns.append(int(r.system_ns))
+        burst.offsets_ns.append(int(r.offset_ns))
+        burst.windows_ns.append(int(r.delay_ns))
+    return burst
+
+
+class Stream:
+    """The stability readings written as they come (line-buffered), so a crash still leaves them."""
+
+    def __init__(self, path: Path | None):
+        self._f = open(path, "w", buffering=1) if path is not None else None
+        if self._f:
+            self._f.write("# appliance lab run: stability readings as measured (clock - reference)\n")
+            self._f.write("time_s,offset_ns,temperature_c\n")
+
+    def row(self, t_s: float, offset_ns: float, temp_c: float | None) -> None:
+        if self._f:
+            self._f.write(f"{t_s:.6f},{offset_ns:.1f},{'' if temp_c is None else f'{temp_c:.4f}'}\n")
+
+    def close(self) -> None:
+        if self._f:
+            self._f.close()
+            self._f = None
+
+
+def _restore(dev, method, baseline_ppb, freq0: float, anchor) -> None:
+    """Frequency as found; time where the PHC would be had it run undisturbed (from the anchor
+    reading and the rate at correction 0)."""
+    dev.clock.adjust_frequency(freq0)
+    if anchor is None or baseline_ppb is None or method is None:
+        return
+    off0, t0 = anchor
+    r = dev.read(method, STABILITY_READ_SAMPLES)
+    expected = off0 + (baseline_ppb + freq0) * (r.system_ns - t0) / 1e9
+    delta = int(round(expected - r.offset_ns))
+    if delta:
+        dev.clock.step(delta)
+
+
+def put_back(dev, method, baseline_ppb, freq0: float, anchor, rec: LabRecord) -> None:
+    """_restore, once more if a second Ctrl-C lands in it; what could not be done goes into the notes."""
+    for attempt in range(2):
+        try:
+            _restore(dev, method, baseline_ppb, freq0, anchor)
+            return
+        except KeyboardInterrupt:
+            if attempt:
+                rec.notes.append("putting the PHC back was interrupted twice: check its frequency correction")
                 return
-            except KeyboardInterrupt:
-                if attempt:
-                    rec.notes.append("putting the PHC back was interrupted twice: check its frequency correction")
-                    return
-            except ClockError as exc:
-                rec.notes.append(f"putting the PHC back: {exc}")
-                return
+        except ClockError as exc:
+            rec.notes.append(f"putting the PHC back: {exc}")
+            return
