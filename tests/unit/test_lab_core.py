@@ -141,3 +141,24 @@ def test_durations_need_a_unit():
     assert parse_loopback("0:1") == (0, 1)
     with pytest.raises(ValueError):
         parse_loopback("0-1")
+
+
+def test_progress_bar_on_a_terminal_and_quiet_otherwise():
+    import io
+
+    from appliance.lab.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    p = Progress(stream=tty, simulated=True)
+    p.update("stability", 0.42, 3725.0, force=True)
+    assert "42.0%" in tty.getvalue() and "stability" in tty.getvalue() and "1h02m05s left" in tty.getvalue()
+    assert "(simulated time)" in tty.getvalue()
+    pipe = io.StringIO()
+    q = Progress(stream=pipe)
+    q.update("read", 0.1, 10.0, force=True)
+    q.done("finished")
+    assert pipe.getvalue() == ""
