@@ -34,8 +34,8 @@ class Progress:
         self._last = now
         fraction = min(max(fraction, 0.0), 1.0)
         filled = int(round(fraction * BAR_WIDTH))
-        left = _hms(remaining_s) + (" (simulated time)" if self.simulated else "")
-        line = f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {fraction * 100:5.1f}%  {phase:<10} {left} left "
+        left = _hms(remaining_s) + " left" + (" (simulated time)" if self.simulated else "")
+        line = f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {fraction * 100:5.1f}%  {phase:<10} {left} "
         self.stream.write(line)
         self.stream.flush()
         self._shown = True
