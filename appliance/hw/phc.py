@@ -109,8 +109,8 @@ class PhcClock(PhcDevice):
         """ADJ_FREQUENCY without this class's max_adj guard: the kernel's own range check (ERANGE) is
         what the hardware lab tests. Anything else should call ``adjust_frequency``."""
         what = "clock_adjtime(ADJ_FREQUENCY)"
-        self._writable(what)
-        self._adjtime(pc.frequency_timex(freq_ppb), what)
+        self.require_writable(what)
+        self.adjtime(pc.frequency_timex(freq_ppb), what)
 
     def get_frequency_ppb(self) -> float:
         t = pc.tx.timex()
@@ -131,17 +131,8 @@ class PhcClock(PhcDevice):
         self.adjtime(pc.offset_timex(int(offset_ns)), what)
 
     def measure_with(self, method: str, samples: int = 1) -> SysOffset:
-        """PHC - CLOCK_REALTIME with the named method (precise | extended | basic), not the remembered
-        best one: the hardware lab compares them. NotSupportedError when the driver has no such method,
-        BusyError when it is not ready (PTM)."""
-        if method not in METHODS:
-            raise ClockError(f"unknown sys-offset method {method!r} (one of {', '.join(METHODS)})")
-        if method == "precise" and not self._raw_caps().cross_timestamping:
-            raise NotSupportedError(f"PTP_SYS_OFFSET_PRECISE on {self.path}: caps.cross_timestamping is 0")
-        try:
-            return self._measure(method, max(1, min(int(samples), ptp.PTP_MAX_SAMPLES)))
-        except NoValidSample as exc:
-            raise ClockError(f"{self.path}: {exc}") from None
+        """PHC - CLOCK_REALTIME with the named method, not the remembered best one (the lab)."""
+        return self._sysoffset.measure_with(method, samples)
 
     def measure_offset_to_system(self, samples: int = 5) -> SysOffset:
         """PHC - CLOCK_REALTIME: best of ``samples`` readings (1..25) by shortest window."""

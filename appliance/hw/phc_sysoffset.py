@@ -66,6 +66,19 @@ class SysOffsetProbe:
                 return result
         raise ClockError(f"{path}: no way to compare this PHC with the system clock: " + "; ".join(problems))
 
+    def measure_with(self, method: str, samples: int = 1) -> SysOffset:
+        """PHC - CLOCK_REALTIME with the named method (precise | extended | basic), not the remembered
+        best one: the hardware lab compares them. NotSupportedError when the driver has no such method,
+        BusyError when it is not ready (PTM)."""
+        if method not in METHODS:
+            raise ClockError(f"unknown sys-offset method {method!r} (one of {', '.join(METHODS)})")
+        if method == "precise" and not self.device.raw_caps().cross_timestamping:
+            raise NotSupportedError(f"PTP_SYS_OFFSET_PRECISE on {self.device.path}: caps.cross_timestamping is 0")
+        try:
+            return self._measure(method, max(1, min(int(samples), ptp.PTP_MAX_SAMPLES)))
+        except NoValidSample as exc:
+            raise ClockError(f"{self.device.path}: {exc}") from None
+
     def _try_method(self, method: str, samples: int, problems: list[str]) -> SysOffset | None:
         for _ in range(BUSY_RETRIES):
             try:

@@ -394,3 +394,19 @@ def test_driver_refusal_of_a_v2_request_is_not_retried_as_v1(make_clock):
     with pytest.raises(NotSupportedError):
         clock.request_perout(0, 1_000_000_000)
     assert drv.calls[-1] == "PTP_PEROUT_REQUEST2"
+
+
+def test_the_lab_measures_with_a_named_method_and_the_kernel_guards_the_range(make_clock):
+    """The lab compares the methods (not the remembered best one) and tests the kernel's own
+    refusal of a frequency beyond max_adj (not this class's guard)."""
+    clock, drv = make_clock()
+    assert clock.measure_with("extended", 5).method == "extended"
+    assert drv.calls[-1] == "PTP_SYS_OFFSET_EXTENDED2"
+    assert clock.measure_with("basic", 5).method == "basic"
+    with pytest.raises(ClockError, match="unknown sys-offset method"):
+        clock.measure_with("fast")
+    clock, drv = make_clock(FakeDriver(caps={"cross_timestamping": 0}))
+    with pytest.raises(NotSupportedError, match="cross_timestamping is 0"):
+        clock.measure_with("precise")
+    clock.adjust_frequency_unguarded(70_000_000)  # beyond max_adj: the kernel, not us, decides
+    assert drv.adjtimex[-1].freq == round(70_000_000 * 65.536)
