@@ -65,6 +65,7 @@ class Node:
         self.decision: Decision | None = None
         self.snapshot: Snapshot | None = None
         self._ref_source: str | None = None
+        self.unsynchronized_reason: str | None = "starting"  # why replies say leap 3, None while stratum 1
         self._status_events: tuple[Mapping[str, Any], ...] = ()
         self._eligible = False
         self._last_persist_s: float | None = None
@@ -114,7 +115,7 @@ class Node:
         served = self.served
         shift_ns = served.measured(r.system_ns, r.offset_ns - self.cfg.tai_offset_ns, wall_ns)
 
-        offset_ns, source = self._reference(inputs)
+        offset_ns, source = choose_reference(inputs, self.cfg.tai_offset_ns)
         ref_bound_s = inputs.ptp_grandmaster_bound_s if source == "ptp" else 0.0
         decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s)
         step_ns, freq = 0, None
@@ -133,20 +134,6 @@ class Node:
                 served.stepped(realign_ns)
                 step_ns += realign_ns
         return self._finish(inputs, decision, offset_ns, events, step_ns, freq, shift_ns + step_ns)
-
-    def _reference(self, inputs: TickInputs) -> tuple[float | None, str | None]:
-        """clock - reference, and which one: the own primary reference first, else the grandmaster.
-        ptp4l measures its own PTP clock: the PHC with hardware timestamping, CLOCK_REALTIME with
-        software timestamping, where (clock - CLOCK_REALTIME) is added."""
-        if inputs.primary_offset_ns is not None:
-            return inputs.primary_offset_ns, "primary"
-        off = inputs.ptp_offset_ns
-        if off is None:
-            return None, None
-        if inputs.ptp_measures_system:
-            assert inputs.reading is not None
-            off += inputs.reading.offset_ns - self.cfg.tai_offset_ns
-        return off, "ptp"
 
     def _crosscheck(self, inputs: TickInputs, decision: Decision, shift_ns: int, events: list[Event]) -> int:
         """One vote; returns the realignment step it asks for (0 for none)."""
@@ -214,7 +201,8 @@ class Node:
     def _server_state(self, decision: Decision, now_s: float, wall_ns: int, readable: bool) -> ServerState:
         cfg = self.cfg
         bound_s = self.served.bound_s(decision.error_bound_s, wall_ns)
-        if not (readable and decision.healthy) or self.demoted or bound_s > cfg.max_error_bound_s:
+        self.unsynchronized_reason = _why_not(readable, decision, self.demoted, bound_s, cfg.max_error_bound_s)
+        if self.unsynchronized_reason is not None:
             return ServerState.unsynchronized(cfg.precision_log2)
         rate = self.discipline.bound_rate(now_s, cfg.dispersion_horizon_ticks * cfg.interval_s)
         return self.served.server_state(cfg, decision.state, bound_s, rate, self._ref_source, wall_ns)
@@ -244,6 +232,7 @@ class Node:
             reference=reference,
             reference_source=self._ref_source,
             served_monotonic=self.served.started,
+            unsynchronized_reason=self.unsynchronized_reason,
             served_correction_ns=self.served.correction_ns(wall_ns),
             served_bound_s=self.served.bound_s(decision.error_bound_s, wall_ns) if inputs.reading else MAX_DISPERSION_S,
             events=self._status_events,
@@ -252,3 +241,31 @@ class Node:
             eligible=self.grandmaster_eligible,
             demoted=self.demoted,
         )
+
+
+def _why_not(readable: bool, decision: Decision, demoted: bool, bound_s: float, max_s: float) -> str | None:
+    """Why the node does not claim stratum 1 now (None: it does)."""
+    if not readable:
+        return "the clock cannot be read"
+    if not decision.healthy:
+        return f"sync state {decision.state.value}"
+    if demoted:
+        return "demoted by the control nodes' vote"
+    if bound_s > max_s:
+        return f"served-time error bound {bound_s:.6g} s is above clock.discipline.max_error_bound_s {max_s:g} s"
+    return None
+
+
+def choose_reference(inputs: TickInputs, tai_offset_ns: int) -> tuple[float | None, str | None]:
+    """clock - reference, and which one: the own primary reference first, else the grandmaster.
+    ptp4l measures its own PTP clock: the PHC with hardware timestamping, CLOCK_REALTIME with
+    software timestamping, where (clock - CLOCK_REALTIME) is added."""
+    if inputs.primary_offset_ns is not None:
+        return inputs.primary_offset_ns, "primary"
+    off = inputs.ptp_offset_ns
+    if off is None:
+        return None, None
+    if inputs.ptp_measures_system:
+        assert inputs.reading is not None
+        off += inputs.reading.offset_ns - tai_offset_ns
+    return off, "ptp"

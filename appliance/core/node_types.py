@@ -127,6 +127,7 @@ class Snapshot:
     reference: str | None  # simulated reference: "available" | "lost"; None: none configured
     reference_source: str | None
     served_monotonic: bool
+    unsynchronized_reason: str | None  # why replies say leap 3 (None while the node serves stratum 1)
     served_correction_ns: int
     served_bound_s: float
     events: tuple[Mapping[str, Any], ...]

@@ -69,6 +69,7 @@ def compose(
             "monotonic": bool(s and s.served_monotonic),
             "correction_s": s.served_correction_ns * 1e-9 if s else 0.0,  # clock - served
             "error_bound_s": s.served_bound_s if s else None,
+            "unsynchronized_reason": s.unsynchronized_reason if s else "starting",
         },
         "crosscheck": dict(s.crosscheck) if s else {"enabled": False},
         "peers": [{**row, **_NO_VOTE, **(dict(s.peers.get(row["name"], {})) if s else {})} for row in peers],

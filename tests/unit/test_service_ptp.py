@@ -35,7 +35,7 @@ def test_status_has_ptp_contract_keys_when_disabled(tmp_path):
     ("hardware", -5_000.0, 0, 42.0, (42.0, "primary")),  # own GNSS/PPS first
 ])
 def test_reference_offset_composition(tmp_path, ts, ptp_off, sys_off, primary, want):
-    from appliance.core.node import Node
+    from appliance.core.node import Node, choose_reference
     from appliance.core.node_types import ClockReading, TickInputs
     from appliance.runtime.node_config import node_config
     from appliance.sim.factory import build
@@ -45,7 +45,7 @@ def test_reference_offset_composition(tmp_path, ts, ptp_off, sys_off, primary, w
     node = Node(node_config(cfg, clock.caps(), clock.info(), -20, False))
     inputs = TickInputs(0.0, 0, ClockReading(sys_off, 0, "sim"), primary_offset_ns=primary, ptp_offset_ns=ptp_off,
                         ptp_measures_system=cfg.ptp.timestamping == "software")
-    assert node._reference(inputs) == want
+    assert choose_reference(inputs, node.cfg.tai_offset_ns) == want
 
 
 def test_missing_ptp4l_is_a_clear_error(tmp_path):
