@@ -103,7 +103,7 @@ class PeerPoller:
             for p in self.peers:
                 est = p.filter.estimate(now_s)
                 if est is not None and p.last is not None:  # fitness follows the latest answer
-                    est = replace(est, leap=p.last.leap, stratum=p.last.stratum)
+                    est = replace(est, leap=p.last.leap, stratum=p.last.stratum, ref_id=p.last.ref_id)
                 out[p.name] = est
         return out
 

@@ -64,7 +64,7 @@ class SimNode:
     alive: bool = True
     ptp_cut: bool = False
     filters: dict[str, ClockFilter] = field(default_factory=dict)
-    last_leap: dict[str, tuple[int, int]] = field(default_factory=dict)
+    last_leap: dict[str, tuple[int, int, bytes]] = field(default_factory=dict)
     actions: TickActions | None = None
     ptp_state: PtpState = PtpState.LISTENING
     following: int | None = None  # index of the grandmaster followed
@@ -206,7 +206,6 @@ class SimCluster:
                 reading=ClockReading(int(round(sn.clock.error_ns())), now_ns, "sim"),
                 primary_offset_ns=sn.reference.measure() if sn.reference is not None else None,
                 ptp_offset_ns=self._ptp_offset(sn),
-                ptp_grandmaster_bound_s=self._gm_bound_s(sn),
                 temperature_c=sn.clock.temperature_c(),
                 peers=self.net.estimates(sn, now_s),
             )

@@ -37,8 +37,8 @@ class SimNtpNet:
             offset_ns = ((t1 - t2) + (t4 - t2)) / 2
             f = sn.filters.setdefault(peer.name, ClockFilter(4, self.max_age_s))
             f.add(PeerSample(now_s, offset_ns * 1e-9, max(0.0, (t4 - t1) * 1e-9), int(ad.leap), ad.stratum,
-                             ad.root_delay_s, ad.root_dispersion_s))
-            sn.last_leap[peer.name] = (int(ad.leap), ad.stratum)
+                             ad.root_delay_s, ad.root_dispersion_s, ad.ref_id))
+            sn.last_leap[peer.name] = (int(ad.leap), ad.stratum, ad.ref_id)
 
     @staticmethod
     def estimates(sn: SimNode, now_s: float) -> dict[str, PeerEstimate | None]:
@@ -46,8 +46,8 @@ class SimNtpNet:
         for name in sn.node.cfg.peers:
             f = sn.filters.get(name)
             est = f.estimate(now_s) if f is not None else None
-            if est is not None and name in sn.last_leap and (est.leap, est.stratum) != sn.last_leap[name]:
-                leap, stratum = sn.last_leap[name]
-                est = replace(est, leap=leap, stratum=stratum)  # fitness follows the latest answer
+            if est is not None and name in sn.last_leap and (est.leap, est.stratum, est.ref_id) != sn.last_leap[name]:
+                leap, stratum, ref_id = sn.last_leap[name]
+                est = replace(est, leap=leap, stratum=stratum, ref_id=ref_id)  # fitness follows the latest answer
             out[name] = est
         return out

@@ -28,6 +28,8 @@ class DiurnalHvac:
         return 0.04 * math.tau * np.random.default_rng([self.seed, 0x7E3]).uniform()
 
     def temp_c(self, t_s):
+        if isinstance(t_s, float):  # one instant (a SimPhc step): the same formula without arrays
+            return self._scalar_c(t_s + self.phase_s)
         t = np.asarray(t_s, dtype=float) + self.phase_s
         wobble = self._wobble
         cyc = t / self.hvac_period_s + 0.3 * np.sin(math.tau * t / 86_400.0 + wobble)
@@ -36,6 +38,13 @@ class DiurnalHvac:
         diurnal = self.diurnal_amplitude_c * np.sin(math.tau * t / 86_400.0 - math.pi / 2)
         value = self.mean_c + diurnal + hvac
         return float(value) if np.ndim(value) == 0 else value
+
+
+    def _scalar_c(self, t: float) -> float:
+        cyc = t / self.hvac_period_s + 0.3 * math.sin(math.tau * t / 86_400.0 + self._wobble)
+        saw = 2.0 * (cyc - math.floor(cyc)) - 1.0
+        hvac = self.hvac_amplitude_c * ((saw + 1.0) / 1.7 * 2 - 1 if saw < 0.7 else 1 - (saw - 0.7) / 0.3 * 2)
+        return self.mean_c + self.diurnal_amplitude_c * math.sin(math.tau * t / 86_400.0 - math.pi / 2) + hvac
 
 
 @dataclass(frozen=True)
