@@ -116,7 +116,7 @@ class Node:
         shift_ns = served.measured(r.system_ns, r.offset_ns - self.cfg.tai_offset_ns, wall_ns)
 
         offset_ns, source = choose_reference(inputs, self.cfg.tai_offset_ns)
-        ref_bound_s = inputs.ptp_grandmaster_bound_s if source == "ptp" else 0.0
+        ref_bound_s = grandmaster_bound_s(inputs, self.cfg.refids.ptp) if source == "ptp" else 0.0
         decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s)
         step_ns, freq = 0, None
         if not inputs.ptp_steers_clock:  # otherwise ptp4l or phc2sys steers: the node only watches
@@ -269,3 +269,20 @@ def choose_reference(inputs: TickInputs, tai_offset_ns: int) -> tuple[float | No
         assert inputs.reading is not None
         off += inputs.reading.offset_ns - tai_offset_ns
     return off, "ptp"
+
+
+def grandmaster_bound_s(inputs: TickInputs, ptp_refid: bytes) -> float:
+    """How far the grandmaster a follower locks to may itself be from true time: what the shell
+    says, else the largest root distance among the control nodes whose time does not rest on PTP
+    (the grandmaster is the one control node that does not follow another: its reference ID is its
+    own primary reference, HOLD or its oscillator, never PTP; the followers are left out, so no two
+    followers feed each other's bounds). 0 where none answers: a grandmaster outside the control
+    nodes is taken at its word."""
+    if inputs.ptp_grandmaster_bound_s is not None:
+        return inputs.ptp_grandmaster_bound_s
+    bounds = [
+        est.root_dispersion_s + est.dispersion_s + est.root_delay_s / 2
+        for est in (inputs.peers or {}).values()
+        if est is not None and est.fit and est.ref_id != ptp_refid
+    ]
+    return max(bounds, default=0.0)

@@ -84,7 +84,9 @@ class TickInputs:
     primary_offset_ns: float | None = None  # clock - its own primary reference (sim, ts2phc)
     ptp_offset_ns: float | None = None  # ptp4l's offsetFromMaster: its PTP clock - grandmaster's
     ptp_measures_system: bool = False  # software timestamping: ptp4l's PTP clock is CLOCK_REALTIME
-    ptp_grandmaster_bound_s: float = 0.0  # the grandmaster's own error bound, where known
+    # The grandmaster's own error bound where the shell knows it; None: the node takes it from the
+    # control nodes' answers (appliance.core.node.grandmaster_bound_s).
+    ptp_grandmaster_bound_s: float | None = None
     ptp_steers_clock: bool = False  # ptp4l or phc2sys steers the clock: the node only watches
     temperature_c: float | None = None
     peers: Mapping[str, PeerEstimate | None] | None = None  # clock domain (local clock - peer)

@@ -261,10 +261,3 @@ class SimCluster:
         gm = self.nodes[sn.following]
         noise = float(self.rng.normal(0.0, self.ptp_noise_ns)) if self.ptp_noise_ns else 0.0
         return sn.clock.error_ns() - gm.clock.error_ns() + noise
-
-    def _gm_bound_s(self, sn: SimNode) -> float:
-        """The grandmaster's error bound as it advertises it now (what a follower adds to its own)."""
-        if sn.following is None:
-            return 0.0
-        ad = self.advertised(sn.following)
-        return ad.root_dispersion_s if ad.synchronized else 16.0

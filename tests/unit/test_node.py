@@ -136,3 +136,29 @@ def test_eligibility_changes_are_announced_once():
     first = node.tick(_inputs(0.0))
     second = node.tick(_inputs(1.0))
     assert first.eligible_changed and first.snapshot.eligible and not second.eligible_changed
+
+
+def _answer(ref_id, root_dispersion_s, leap=0):
+    return PeerEstimate(offset_s=0.0, delay_s=1e-4, dispersion_s=1e-6, jitter_s=1e-6, root_delay_s=0.0,
+                        root_dispersion_s=root_dispersion_s, leap=leap, stratum=1, age_s=0.0, samples=4,
+                        ref_id=ref_id)
+
+
+def test_a_follower_is_never_surer_than_its_grandmaster():
+    """The grandmaster is the control node whose time does not rest on PTP; the other follower's
+    bound is left out (two followers would feed each other's)."""
+    from appliance.core.node import grandmaster_bound_s
+
+    peers = {"b": _answer(b"HOLD", 40e-6), "c": _answer(b"PTP\x00", 1e-3)}
+    assert grandmaster_bound_s(TickInputs(0.0, 0, None, peers=peers), b"PTP\x00") == pytest.approx(41e-6)
+    assert grandmaster_bound_s(TickInputs(0.0, 0, None, peers={"c": _answer(b"PTP\x00", 1e-3)}), b"PTP\x00") == 0
+    unsync = {"b": _answer(b"HOLD", 40e-6, leap=3)}
+    assert grandmaster_bound_s(TickInputs(0.0, 0, None, peers=unsync), b"PTP\x00") == 0
+    assert grandmaster_bound_s(TickInputs(0.0, 0, None, peers=peers, ptp_grandmaster_bound_s=5e-6), b"PTP\x00") == 5e-6
+    # and it is in the follower's advertised bound
+    cfg = _cfg(clock={"discipline": {"max_error_bound_s": 1.0}}, cluster={"crosscheck": {"enabled": False}})
+    node = _node(cfg)
+    for t in range(6):
+        a = node.tick(_inputs(float(t), ptp_offset_ns=10.0, peers=peers))
+    assert a.snapshot.state is SyncState.LOCKED and a.snapshot.reference_source == "ptp"
+    assert a.serve.root_dispersion_s >= 41e-6
