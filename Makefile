@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= examples/sim.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration bench clean
+.PHONY: install run test test-unit test-integration lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ run: install
 # (.ci/run installs them); without them they skip and say why.
 test: install
 	$(VENV)/bin/python -m pytest -q -ra tests
+
+# ruff (lint and format) and mypy (strict on appliance/core); CI runs this before the tests.
+lint: install
+	$(VENV)/bin/ruff check appliance tests bench
+	$(VENV)/bin/ruff format --check appliance tests bench
+	$(VENV)/bin/mypy
 
 test-unit: install
 	$(VENV)/bin/python -m pytest -q tests/unit
