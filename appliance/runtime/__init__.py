@@ -1,0 +1,1 @@
+"""The shell around the core: the service loop, sockets, timers and systemd integration."""
