@@ -53,7 +53,8 @@ FILES = [
     (IMAGE / "bundle" / "install.sh", "install.sh"),
     (REPO / "README.md", "doc/README.md"),
 ]
-# Priorities of the packages every Debian system has; --debs leaves them out of the closure.
+# Priorities of the packages every Debian system has: --debs leaves them, and what they depend
+# on, out of the closure.
 BASE_PRIORITIES = {"required", "important"}
 
 
@@ -132,21 +133,26 @@ def collect_wheels(dest: Path) -> list[str]:
     return sorted(wheel_requirement(w) for w in wheels if not w.startswith("pip-"))
 
 
+def _closure(packages: list[str]) -> set[str]:
+    """Every package the named ones depend on, recursively (alternatives included), and themselves."""
+    out = run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+               "--no-breaks", "--no-replaces", "--no-enhances", *packages]).stdout
+    return {line.strip() for line in out.splitlines() if line and not line.startswith((" ", "<"))}
+
+
+def _base_system() -> list[str]:
+    """The packages of a minimal Debian: Essential or of priority required/important."""
+    out = run(["dpkg-query", "-W", "-f", "${Package} ${Essential} ${Priority}\n"]).stdout
+    return sorted(name for name, essential, prio in (line.split() for line in out.splitlines() if line.count(" ") == 2)
+                  if essential == "yes" or prio in BASE_PRIORITIES)
+
+
 def collect_debs(dest: Path, packages: list[str]) -> list[str]:
     """apt-get download the packages and the part of their dependency closure a minimal Debian lacks."""
     if shutil.which("apt-get") is None:
         raise BuildError("--debs needs apt-get (a Debian build machine of the nodes' release)")
     dest.mkdir(parents=True)
-    depends = run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-                   "--no-breaks", "--no-replaces", "--no-enhances", *packages]).stdout
-    names = sorted({line.strip() for line in depends.splitlines() if line and not line.startswith(" ")
-                    and not line.startswith("<")})
-    wanted = []
-    for name in names:
-        prio = run(["apt-cache", "show", "--no-all-versions", name]).stdout
-        m = re.search(r"^Priority: (\S+)", prio, re.M)
-        if name in packages or not (m and m.group(1) in BASE_PRIORITIES):
-            wanted.append(name)
+    wanted = sorted((_closure(packages) - _closure(_base_system())) | set(packages))
     run(["apt-get", "download", *wanted], cwd=dest)
     return wanted
 
