@@ -5,7 +5,8 @@ namespace whose only interface is loopback: install.sh, `appliance --version`, t
 ExecStart as written (its ${...} directories set the way systemd sets them) under the unit's
 credentials - a user that is not root, the unit's ambient capabilities and bounding set,
 no_new_privs, and the kernel's memory-deny-write-execute - serving NTP on port 123 of loopback,
-answered from inside the namespace; the unit's ExecReload check on a good and a bad
+answered from inside the namespace, with ptp4l as its supervised child over layer 2 (packet
+sockets: CAP_NET_RAW, inherited as an ambient capability) on a veth pair of the namespace; the unit's ExecReload check on a good and a bad
 configuration; then --uninstall, which keeps the state directory.
 """
 
@@ -25,7 +26,7 @@ import pytest
 import yaml
 from helpers import unitfile
 from helpers.isolated import NoRouteNamespace
-from helpers.requirements import STRICT, missing, require_root_netns
+from helpers.requirements import STRICT, missing, require_root_netns, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -49,12 +50,14 @@ def kernel_has_mdwe() -> bool:
     return libc.prctl(66, 0, 0, 0, 0) >= 0  # PR_GET_MDWE
 
 
-def sim_config(path: Path, state_dir: Path) -> Path:
+def sim_config(path: Path, state_dir: Path, ptp_interface: str) -> Path:
     cfg = {
         "node": {"name": "sim-0", "state_dir": str(state_dir)},
         "cluster": {"control_nodes": [{"name": "sim-0", "address": "127.0.0.1"}]},
         "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 1, "reference": True}},
-        "ptp": {"enabled": False},
+        # ptp4l never steers a clock here: free_running, software timestamps, a simulated PHC
+        "ptp": {"enabled": True, "interface": ptp_interface, "transport": "l2", "timestamping": "software",
+                "free_running": True},
         # port 123: binding it as a user that is not root proves the ambient capabilities work
         "ntp": {"listen": ["127.0.0.1:123"], "allow": ["127.0.0.0/8"]},
         "monitoring": {"metrics_listen": "127.0.0.1:9810", "control_socket": str(path.parent / "unused.sock")},
@@ -76,7 +79,8 @@ def setpriv_argv(service: dict[str, list[str]], mdwe: Path | None) -> list[str]:
     return argv
 
 
-def wait_locked(ns: NoRouteNamespace, appliance: Path, sock: Path, proc, timeout_s: float = 60) -> dict:
+def wait_serving(ns: NoRouteNamespace, appliance: Path, sock: Path, proc, timeout_s: float = 60) -> dict:
+    """Until the clock is locked and ptp4l, alone on its link, is the grandmaster."""
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
@@ -85,26 +89,32 @@ def wait_locked(ns: NoRouteNamespace, appliance: Path, sock: Path, proc, timeout
         r = ns.run([str(appliance), "status", "--json", "--control-socket", str(sock)], timeout=30)
         if r.returncode == 0:
             st = json.loads(r.stdout)
-            if st["sync"]["state"] == "locked":
+            if st["sync"]["state"] == "locked" and st["ptp"].get("port_state") == "MASTER":
                 return st
-            last = st["sync"]["state"]
+            last = f"sync {st['sync']['state']}, ptp {st['ptp']}"
         else:
             last = r.stderr.strip()
         time.sleep(0.5)
-    raise AssertionError(f"not locked within {timeout_s} s (last: {last})")
+    raise AssertionError(f"not locked with ptp4l MASTER within {timeout_s} s (last: {last})")
 
 
 @pytest.fixture
 def offline_ns():
     require_root_netns()
-    for tool in ("setpriv", "systemd-sysusers", "systemd-tmpfiles"):
+    for tool in ("setpriv", "systemd-sysusers", "systemd-tmpfiles", "pgrep"):
         if shutil.which(tool) is None:
             missing(f"needs {tool}")
+    require_tool("ptp4l")
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         missing(f"needs the system Python {SYSTEM_PYTHON} (apt-get install python3)")
     with NoRouteNamespace() as ns:
+        # a link for ptp4l that leads nowhere: both ends inside the namespace
+        for argv in (["ip", "link", "add", "ptp0", "type", "veth", "peer", "name", "ptp1"],
+                     ["ip", "link", "set", "ptp0", "up"], ["ip", "link", "set", "ptp1", "up"]):
+            r = ns.run(argv)
+            assert r.returncode == 0, r.stderr
         routes = ns.run(["ip", "route", "show", "table", "all"]).stdout
-        assert "default" not in routes
+        assert "default" not in routes and "via" not in routes
         yield ns
 
 
@@ -153,7 +163,7 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
         d.mkdir()
     os.chown(state_dir, NOBODY, NOBODY)
     os.chown(run_dir, NOBODY, NOBODY)
-    config = sim_config(conf_dir / "appliance.yaml", state_dir)
+    config = sim_config(conf_dir / "appliance.yaml", state_dir, "ptp0")
     env = {"CONFIGURATION_DIRECTORY": str(conf_dir), "STATE_DIRECTORY": str(state_dir),
            "RUNTIME_DIRECTORY": str(run_dir), "MAINPID": "0"}
     start = unitfile.command_argv(service["ExecStart"][0], env)
@@ -171,18 +181,23 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
     try:
         sock = run_dir / "control.sock"
-        wait_locked(ns, appliance, sock, proc)
+        wait_serving(ns, appliance, sock, proc)
         r = ns.run([str(appliance), "query", "127.0.0.1:123", "--json"], timeout=30)
         assert r.returncode == 0, r.stderr
         answer = json.loads(r.stdout)
         assert answer["stratum"] == 1 and answer["leap"] == 0
         assert abs(answer["offset_s"]) < 0.01
-        # The process runs as the unit says: not root, the unit's capabilities, nothing more.
-        pid = int(ns.run(["pgrep", "-u", str(NOBODY), "-f", "appliance serve"]).stdout.split()[0])
-        proc_status = Path(f"/proc/{pid}/status").read_text()
-        assert f"Uid:\t{NOBODY}" in proc_status
-        assert re.search(r"CapAmb:\s+0000000002003400", proc_status), proc_status
-        assert re.search(r"NoNewPrivs:\s+1", proc_status)
+        # The service and its ptp4l run as the unit says: not root, the unit's capabilities
+        # (CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE, CAP_SYS_TIME = 0x2003400), no more.
+        serve_pid = ns.run(["pgrep", "-u", str(NOBODY), "-f", "appliance serve"]).stdout.split()
+        ptp4l_pid = ns.run(["pgrep", "-u", str(NOBODY), "-x", "ptp4l"]).stdout.split()
+        assert serve_pid and ptp4l_pid, "the service or its ptp4l is not running as the service's user"
+        for pid in (serve_pid[0], ptp4l_pid[0]):
+            proc_status = Path(f"/proc/{pid}/status").read_text()
+            assert re.search(rf"Uid:\s+{NOBODY}\s", proc_status), proc_status
+            assert re.search(r"CapEff:\s+0000000002003400", proc_status), proc_status
+            assert re.search(r"CapBnd:\s+0000000002003400", proc_status), proc_status
+            assert re.search(r"NoNewPrivs:\s+1", proc_status), proc_status
         # Files the service creates follow UMask=0077.
         created = [p for p in state_dir.rglob("*") if p.is_file()]
         assert all(p.stat().st_mode & 0o077 == 0 for p in created), [(p, oct(p.stat().st_mode)) for p in created]
@@ -205,8 +220,8 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
     assert proc.returncode == 0, proc.stdout.read().decode(errors="replace")
 
     with capsys.disabled():
-        print(f"\n  offline install: {install_s:.0f} s; served stratum {answer['stratum']} on 127.0.0.1:123 "
-              f"as uid {NOBODY} with the unit's capabilities{' under MDWE' if mdwe else ''}")
+        print(f"\n  offline install: {install_s:.0f} s; served stratum {answer['stratum']} on 127.0.0.1:123, "
+              f"ptp4l MASTER over L2, as uid {NOBODY} with the unit's capabilities{' under MDWE' if mdwe else ''}")
 
     # --uninstall (from the installed copy of install.sh) keeps the state directory.
     marker = root / "var" / "lib" / "appliance" / "model.json"
