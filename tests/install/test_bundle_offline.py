@@ -1,13 +1,14 @@
 """The offline bundle installs and serves on a node with no network.
 
 The bundle is built once (that step downloads wheels); everything after runs inside a network
-namespace whose only interface is loopback: install.sh, `appliance --version`, the unit's
+namespace with no route out (loopback, and a veth pair whose both ends are inside): install.sh, `appliance --version`, the unit's
 ExecStart as written (its ${...} directories set the way systemd sets them) under the unit's
 credentials - a user that is not root, the unit's ambient capabilities and bounding set,
 no_new_privs, and the kernel's memory-deny-write-execute - serving NTP on port 123 of loopback,
 answered from inside the namespace, with ptp4l as its supervised child over layer 2 (packet
-sockets: CAP_NET_RAW, inherited as an ambient capability) on a veth pair of the namespace; the unit's ExecReload check on a good and a bad
-configuration; then --uninstall, which keeps the state directory.
+sockets: CAP_NET_RAW, inherited as an ambient capability) on a veth pair of the namespace;
+the unit's ExecReload check on a good and a bad configuration; then --uninstall, which keeps
+the state directory.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ def offline_ns():
         missing(f"needs the system Python {SYSTEM_PYTHON} (apt-get install python3)")
     with NoRouteNamespace() as ns:
         # a link for ptp4l that leads nowhere: both ends inside the namespace
-        for argv in (["ip", "link", "add", "ptp0", "type", "veth", "peer", "name", "ptp1"],
-                     ["ip", "link", "set", "ptp0", "up"], ["ip", "link", "set", "ptp1", "up"]):
+        for argv in (["ip", "link", "add", "ptplink0", "type", "veth", "peer", "name", "ptplink1"],
+                     ["ip", "link", "set", "ptplink0", "up"], ["ip", "link", "set", "ptplink1", "up"]):
             r = ns.run(argv)
             assert r.returncode == 0, r.stderr
         routes = ns.run(["ip", "route", "show", "table", "all"]).stdout
@@ -163,7 +164,7 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
         d.mkdir()
     os.chown(state_dir, NOBODY, NOBODY)
     os.chown(run_dir, NOBODY, NOBODY)
-    config = sim_config(conf_dir / "appliance.yaml", state_dir, "ptp0")
+    config = sim_config(conf_dir / "appliance.yaml", state_dir, "ptplink0")
     env = {"CONFIGURATION_DIRECTORY": str(conf_dir), "STATE_DIRECTORY": str(state_dir),
            "RUNTIME_DIRECTORY": str(run_dir), "MAINPID": "0"}
     start = unitfile.command_argv(service["ExecStart"][0], env)

@@ -144,7 +144,8 @@ def test_host_paths_and_config(base):
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     assert volumes[mounts["/dev"]]["hostPath"]["path"] == "/dev"
-    assert volumes[mounts["/var/lib/appliance"]]["hostPath"] == {"path": "/var/lib/appliance", "type": "DirectoryOrCreate"}
+    state = volumes[mounts["/var/lib/appliance"]]["hostPath"]
+    assert state == {"path": "/var/lib/appliance", "type": "DirectoryOrCreate"}
     assert "emptyDir" in volumes[mounts["/run/appliance"]] and "emptyDir" in volumes[mounts["/tmp"]]
     cm = one(base, "ConfigMap")
     assert volumes[mounts["/etc/appliance"]]["configMap"]["name"] == cm["metadata"]["name"]
