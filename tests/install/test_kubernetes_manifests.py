@@ -6,7 +6,6 @@ capabilities, the state directory and devices from the host, one configuration p
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -205,12 +204,3 @@ def test_containerfile_builds_from_the_bundle_offline():
     assert runs and all("--network=none" in line for line in runs)
     assert "install.sh" in text and "--no-systemd" in text and "--prefix /opt/appliance" in text
     assert "ADD http" not in text and "curl" not in text and "wget" not in text
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no other kubectl to compare with")
-def test_renders_the_same_with_a_kubectl_on_path(base):
-    # An operator's kubectl (another kustomize) renders the same objects.
-    r = subprocess.run([shutil.which("kubectl"), "kustomize", str(K8S)], capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        pytest.skip(f"the kubectl on PATH cannot render: {r.stderr.strip()[:200]}")
-    assert [d for d in yaml.safe_load_all(r.stdout) if d] == base
