@@ -142,3 +142,18 @@ def test_udev_rule_grants_the_device_classes_the_unit_allows():
     for allow in svc["DeviceAllow"]:
         cls = allow.split()[0].removeprefix("char-")
         assert f'SUBSYSTEM=="{cls}", GROUP="appliance"' in rules, cls
+
+
+@pytest.mark.parametrize("active, refused", [("", False), ("ptp4l@eth0.service loaded active running PTP\n", True)])
+def test_start_refused_beside_a_running_linuxptp_unit(tmp_path, active, refused):
+    # ExecStartPre as written, with a systemctl that reports the given active units.
+    fake = tmp_path / "systemctl"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{active}'\n")
+    fake.chmod(0o755)
+    (pre,) = unitfile.parse(SYSTEMD / "appliance.service")["Service"]["ExecStartPre"]
+    argv = unitfile.command_argv(pre, {})
+    r = subprocess.run(argv, capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    if refused:
+        assert r.returncode == 1 and "refusing to start" in r.stderr and "ptp4l@" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
