@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "discover",
     "diagnose",
     "model",
+    "lab",
     "sim_cmd",
     "demo",
 ]

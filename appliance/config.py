@@ -145,11 +145,7 @@ class SimClockConfig(_Strict):
     @field_validator("oscillator")
     @classmethod
     def _known(cls, v: str) -> str:
-        from .catalog import oscillator_classes
-
-        known = oscillator_classes()
-        if v not in known:
-            raise ValueError(f"expected one of {', '.join(sorted(known))} (classes in hardware/oscillators.yaml)")
+        _oscillator_class(v)
         return v
 
 
@@ -160,18 +156,46 @@ class DisciplineTuning(_Strict):
     max_error_bound_s: float = Field(0.1, gt=0)
 
 
+def _oscillator_class(v: str | None) -> str | None:
+    from .catalog import oscillator_classes
+
+    known = oscillator_classes()
+    if v is not None and v not in known:
+        raise ValueError(f"expected one of {', '.join(sorted(known))} (classes in hardware/oscillators.yaml)")
+    return v
+
+
 class ClockConfig(_Strict):
     source: Literal["phc", "sim"] = "sim"
     interface: str | None = None
     device: str | None = None  # /dev/ptpN, instead of finding it from the interface
+    # The class of the oscillator behind a real PHC (what a free-running node advertises as its
+    # reference ID, and whether the model may assume a compensated curve). Unset: "xo", the class
+    # that promises least.
+    oscillator: str | None = None
     sim: SimClockConfig = SimClockConfig()
     discipline: DisciplineTuning = DisciplineTuning()
+
+    @field_validator("oscillator")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        return _oscillator_class(v)
 
     @model_validator(mode="after")
     def _phc_needs_device(self) -> ClockConfig:
         if self.source == "phc" and not (self.interface or self.device):
             raise ValueError("clock.source phc needs clock.interface (or clock.device)")
+        if self.source == "sim" and self.oscillator is not None and self.oscillator != self.sim.oscillator:
+            raise ValueError(f"clock.oscillator {self.oscillator} differs from clock.sim.oscillator "
+                             f"{self.sim.oscillator}: a simulated clock's class is clock.sim.oscillator")
         return self
+
+    @property
+    def oscillator_class(self) -> str:
+        """The class of the oscillator actually in use."""
+        if self.source == "sim":
+            return self.sim.oscillator
+        return self.oscillator or "xo"
 
 
 # --- ptp (linuxptp orchestration; see appliance/linuxptp/README.md) -------------------

@@ -27,7 +27,7 @@ from . import config
 from .commands.status import _fmt_offset, _fmt_s
 from .control_socket import request
 from .ntp.server import ListenError
-from .service import Appliance
+from .runtime.app import Appliance
 
 NODES = ("ctl-0", "ctl-1", "ctl-2")
 STEP_FAULT_S = 2.0

@@ -74,7 +74,8 @@ def options(args):
 
 def run(args) -> int:
     from ..config import ConfigError, parse_duration_s
-    from ..core.diagnose.diagnosis import Limits, evaluate
+    from ..core.diagnose.diagnosis import evaluate
+    from ..core.diagnose.report import Limits
     from ..diagnose import collect
 
     try:
@@ -111,7 +112,7 @@ def run(args) -> int:
 
 
 def render(report, verbose: bool = False) -> str:
-    from ..core.diagnose.diagnosis import fmt_duration, fmt_s
+    from ..core.diagnose.report import fmt_duration, fmt_s
 
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.collected_at_s))
     lines = [f"appliance diagnose: {report.worst.value.upper()} (exit {report.exit_code}), collected {when}", ""]

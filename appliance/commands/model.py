@@ -77,7 +77,7 @@ def _sample_error(cols, exc) -> str:
 def cmd_fit(args) -> int:
     from ..core.holdover.tempcomp import SampleError, fit
     from ..samples_csv import CsvError, read_columns
-    from ..tempcomp_store import atomic_write_json
+    from ..runtime.atomic import atomic_write_json
 
     try:
         cols = read_columns(args.samples, ["time_s", "temperature_c", "freq_offset_ppm"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
 
 from . import load_config
 
@@ -20,7 +22,9 @@ def run(args) -> int:
     from ..config import parse_hostport
     from ..control_socket import ControlError
     from ..ntp.server import ListenError
-    from ..service import Appliance, ServeError, stop_on_signals
+    from ..runtime.app import Appliance
+    from ..runtime.clocks import ServeError
+    from ..runtime.signals import stop_on_signals
 
     cfg = load_config(args.config)
     if cfg is None:
@@ -49,7 +53,31 @@ def run(args) -> int:
         + "  stop:      Ctrl-C",
         flush=True,
     )
-    with stop_on_signals(app):
-        app.wait()
+    reload = threading.Event()
+    with stop_on_signals(app, reload):
+        while not app.wait(0.2):
+            if reload.is_set():
+                reload.clear()
+                _reload(app, args.config)
     app.stop()
     return 0
+
+
+def _reload(app, path: str) -> None:
+    """SIGHUP: the configuration file again, validated first; a bad one is refused and the running
+    configuration kept."""
+    from ..config import ConfigError, load
+
+    log = logging.getLogger("appliance.service")
+    try:
+        new = load(path)
+    except ConfigError as exc:
+        log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
+        return
+    if new.node.name != app.cfg.node.name:
+        log.error("reload refused: node.name changed from %s to %s (restart to rename a node)",
+                  app.cfg.node.name, new.node.name)
+        return
+    pending = app.reload(new)
+    log.info("configuration reloaded from %s%s", path,
+             f"; these keys need a restart and keep their running values: {', '.join(pending)}" if pending else "")

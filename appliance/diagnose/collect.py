@@ -1,4 +1,4 @@
-"""Gather what `appliance diagnose` judges: each input becomes a core.diagnosis.Raw, whatever
+"""Gather what `appliance diagnose` judges: each input becomes a core.diagnose.inputs.Raw, whatever
 happens (a missing tool is "not available", a silent daemon "not running", anything else "error"
 with the reason). Nothing here changes the host: chronyc and pmc only GET, adjtimex is read with
 modes = 0.
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.diagnose.diagnosis import AVAILABLE, ERROR, NOT_AVAILABLE, NOT_RUNNING, SOURCES, Raw
+from ..core.diagnose.inputs import AVAILABLE, ERROR, NOT_AVAILABLE, NOT_RUNNING, SOURCES, Raw
 
 PMC_GETS = ("TIME_STATUS_NP", "PORT_DATA_SET", "CURRENT_DATA_SET", "PARENT_DATA_SET", "DEFAULT_DATA_SET")
 # Which input each --expect name covers.

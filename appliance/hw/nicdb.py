@@ -51,11 +51,13 @@ class _Family(BaseModel):
     firmware_notes: str | None = None
     unverified: list[str] = Field(default_factory=list)
     sources: list[str] = Field(min_length=1)
+    lab: dict | None = None  # the hardware lab's limits and known failures (validated by appliance.lab.limits)
 
 
 class _Db(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_: int = Field(alias="schema")
+    lab: dict | None = None
     families: list[_Family]
 
 

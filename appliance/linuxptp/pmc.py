@@ -2,8 +2,9 @@
 
 One datagram socket, bound to a private path (ptp4l answers to the sender's address, as it does
 for pmc's /var/run/pmc.$pid), kept open for the life of the client: no process per poll. Encoding
-and decoding are appliance.core.ptp.mgmt; this module only moves bytes and matches answers to
-questions by sequenceId and managementId.
+and decoding are appliance.core.ptp.mgmt (the messages) and appliance.core.ptp.datasets (the data
+sets they carry); this module only moves bytes and matches answers to questions by sequenceId and
+managementId.
 
 boundaryHops is 0 (as phc2sys uses), so ptp4l answers itself and forwards nothing to the network.
 ptp4l drops management messages whose domainNumber is not its own: the client takes the domain.
@@ -18,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..core.ptp import datasets as ds
 from ..core.ptp import mgmt as m
 
 _instance = itertools.count()
@@ -36,7 +38,7 @@ class PmcClient:
         pid = os.getpid()
         self.local_path = str(local_path or Path(self.server).parent / f"pmc.{pid}.{next(_instance)}")
         # ptp4l's UDS answers go back to this port identity; portNumber = pid, as pmc does.
-        self.source = m.PortIdentity(b"\x00" * 8, pid & 0xFFFF)
+        self.source = ds.PortIdentity(b"\x00" * 8, pid & 0xFFFF)
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -107,7 +109,7 @@ class PmcClient:
                     raise PmcError(f"receive from {self.server}: {exc.strerror}") from None
                 try:
                     msg = m.decode(reply)
-                except m.PtpMgmtError:
+                except ds.PtpMgmtError:
                     continue  # not for us or malformed: ignore, keep waiting
                 if msg.sequence_id != seq or msg.mgmt_id != mgmt_id:
                     continue  # a late answer to an earlier request
@@ -126,37 +128,37 @@ class PmcClient:
         return self.request(m.Action.SET, mgmt_id, value, timeout_s=timeout_s).value
 
     # -- the data sets the appliance uses ----------------------------------------------------
-    def default_data_set(self) -> m.DefaultDataSet:
-        return self.get(m.MgmtId.DEFAULT_DATA_SET)
+    def default_data_set(self) -> ds.DefaultDataSet:
+        return self.get(ds.MgmtId.DEFAULT_DATA_SET)
 
-    def current_data_set(self) -> m.CurrentDataSet:
-        return self.get(m.MgmtId.CURRENT_DATA_SET)
+    def current_data_set(self) -> ds.CurrentDataSet:
+        return self.get(ds.MgmtId.CURRENT_DATA_SET)
 
-    def parent_data_set(self) -> m.ParentDataSet:
-        return self.get(m.MgmtId.PARENT_DATA_SET)
+    def parent_data_set(self) -> ds.ParentDataSet:
+        return self.get(ds.MgmtId.PARENT_DATA_SET)
 
-    def port_data_set(self) -> m.PortDataSet:
-        return self.get(m.MgmtId.PORT_DATA_SET)
+    def port_data_set(self) -> ds.PortDataSet:
+        return self.get(ds.MgmtId.PORT_DATA_SET)
 
-    def time_status(self) -> m.TimeStatusNp:
-        return self.get(m.MgmtId.TIME_STATUS_NP)
+    def time_status(self) -> ds.TimeStatusNp:
+        return self.get(ds.MgmtId.TIME_STATUS_NP)
 
-    def set_grandmaster_settings(self, settings: m.GrandmasterSettingsNp) -> m.GrandmasterSettingsNp:
-        return self.set(m.MgmtId.GRANDMASTER_SETTINGS_NP, settings)
+    def set_grandmaster_settings(self, settings: ds.GrandmasterSettingsNp) -> ds.GrandmasterSettingsNp:
+        return self.set(ds.MgmtId.GRANDMASTER_SETTINGS_NP, settings)
 
     def set_priority1(self, value: int) -> int:
-        return self.set(m.MgmtId.PRIORITY1, m.Datum(value)).value
+        return self.set(ds.MgmtId.PRIORITY1, ds.Datum(value)).value
 
     def set_priority2(self, value: int) -> int:
-        return self.set(m.MgmtId.PRIORITY2, m.Datum(value)).value
+        return self.set(ds.MgmtId.PRIORITY2, ds.Datum(value)).value
 
     def set_sync_uncertain(self, uncertain: bool) -> int:
-        v = m.SYNC_UNCERTAIN_TRUE if uncertain else m.SYNC_UNCERTAIN_FALSE
-        return self.set(m.MgmtId.SYNCHRONIZATION_UNCERTAIN_NP, m.Datum(v)).value
+        v = ds.SYNC_UNCERTAIN_TRUE if uncertain else ds.SYNC_UNCERTAIN_FALSE
+        return self.set(ds.MgmtId.SYNCHRONIZATION_UNCERTAIN_NP, ds.Datum(v)).value
 
 
 def _name(mgmt_id: int) -> str:
     try:
-        return m.MgmtId(mgmt_id).name
+        return ds.MgmtId(mgmt_id).name
     except ValueError:
         return f"0x{mgmt_id:04x}"

@@ -31,7 +31,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from ..core.ntp.answer import DROP_REASONS
@@ -113,6 +113,7 @@ class ApplianceCollector(Collector):
         yield from self._clock(st)
         yield from self._ntp(st)
         yield from self._children(st)
+        yield from tick_families(st)
 
     # -- families ---------------------------------------------------------------------------
     def _info(self, st):
@@ -273,6 +274,23 @@ class ApplianceCollector(Collector):
         yield up
 
 
+def tick_families(st):
+    """The tick-duration histogram and its maximum, from status' ``tick``."""
+    tick = st.get("tick")
+    buckets = _get(tick, "buckets", kind=dict)
+    count, total = _get(tick, "count", kind=int), _get(tick, "sum_s", kind=_NUM)
+    if buckets is None or count is None or total is None:
+        return
+    h = HistogramMetricFamily("appliance_tick_duration_seconds", "Duration of the node's ticks (measure, "
+                              "decide, apply).")
+    pairs = sorted((float(le), v) for le, v in buckets.items() if isinstance(v, int))
+    h.add_metric([], [(repr(le), v) for le, v in pairs] + [("+Inf", count)], total)
+    yield h
+    worst = _get(tick, "max_duration_s", kind=_NUM)
+    if worst is not None:
+        yield _gauge("appliance_tick_duration_max_seconds", "Longest tick since the start.", worst)
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
@@ -322,7 +340,7 @@ class MetricsServer:
 
 
 def for_appliance(app, listen: str) -> MetricsServer:
-    """The metrics server of a running Appliance (appliance.service)."""
+    """The metrics server of a running Appliance (appliance.runtime.app)."""
     from ..config import parse_hostport
 
     host, port = parse_hostport(listen)

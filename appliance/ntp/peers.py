@@ -14,6 +14,7 @@ Sign convention: offset_s = local - peer.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import select
@@ -24,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..config import parse_hostport
-from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample
-from ..core.ntp.packet import Mode, NtpPacket, NtpPacketError, ntp_to_ns, parse, short_to_seconds
+from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample, client_sample
+from ..core.ntp.packet import Mode, NtpPacket, NtpPacketError, parse
 from ..core.clock.timemap import TimeMap
 from .server import CMSG_SPACE, RECV_BUFFER, SO_TIMESTAMPNS, _rx_system_ns
 
@@ -102,15 +103,19 @@ class PeerPoller:
             for p in self.peers:
                 est = p.filter.estimate(now_s)
                 if est is not None and p.last is not None:  # fitness follows the latest answer
-                    est = replace(est, leap=p.last.leap, stratum=p.last.stratum)
+                    est = replace(est, leap=p.last.leap, stratum=p.last.stratum, ref_id=p.last.ref_id)
                 out[p.name] = est
         return out
 
-    def shift(self, delta_ns: int) -> None:
-        """The local clock was stepped by delta_ns: keep the stored samples valid."""
+    def rebase(self, shift_ns: int, publish: Callable[[], None]) -> None:
+        """Publish a new time map (``publish``) and, where the local clock was stepped by shift_ns,
+        move the stored samples with it, both under the lock that converting a reply takes: no
+        sample is converted through the old map and then shifted, or the reverse."""
         with self._lock:
-            for p in self.peers:
-                p.filter.shift(delta_ns * 1e-9)
+            publish()
+            if shift_ns:
+                for p in self.peers:
+                    p.filter.shift(shift_ns * 1e-9)
 
     def reachable(self, peer: Peer) -> bool:
         return bool(peer.reach & 0x0F)  # answered at least one of the last four polls
@@ -229,34 +234,12 @@ class PeerPoller:
             if (t4_sys - t1_sys) > self.timeout_s * 1e9:
                 return
             tmap = self.clock_map()
-            t1 = tmap.to_clock_ns(t1_sys)
-            t4 = tmap.to_clock_ns(t4_sys)
-            pivot = t4 // 1_000_000_000
-            if pkt.stratum == 0 or pkt.receive_ts == 0 or pkt.transmit_ts == 0:
-                # Kiss-o'-Death or no time at all: it answered, but says nothing usable.
-                sample = PeerSample(time.monotonic(), float("nan"), 0.0, 3, pkt.stratum,
-                                    short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion))
-                peer.last = sample
-                peer.reach |= 1
-                peer.received += 1
-                peer.unanswered = 0
-                return
-            t2 = ntp_to_ns(pkt.receive_ts, pivot)
-            t3 = ntp_to_ns(pkt.transmit_ts, pivot)
-            offset_ns = ((t1 - t2) + (t4 - t3)) / 2  # local - peer
-            delay_ns = (t4 - t1) - (t3 - t2)
-            sample = PeerSample(
-                time_s=time.monotonic(),
-                offset_s=offset_ns * 1e-9,
-                delay_s=max(0.0, delay_ns * 1e-9),
-                leap=pkt.leap,
-                stratum=pkt.stratum,
-                root_delay_s=short_to_seconds(pkt.root_delay),
-                root_dispersion_s=short_to_seconds(pkt.root_dispersion),
-            )
-            peer.filter.add(sample)
+            sample = client_sample(pkt, tmap.to_clock_ns(t1_sys), tmap.to_clock_ns(t4_sys), time.monotonic())
             peer.last = sample
             peer.reach |= 1
             peer.received += 1
             peer.unanswered = 0
+            if sample.leap == 3 and not math.isfinite(sample.offset_s):
+                return  # a Kiss-o'-Death or no time at all: it answered, but says nothing usable
+            peer.filter.add(sample)
             peer.last_error = None

@@ -1,1 +1,2 @@
-"""The shell around the core: the service loop, sockets, timers and systemd integration."""
+"""The shell around the pure node (appliance.core.node): clocks, sockets, timers, child processes,
+the control socket, metrics and hot-plug. See appliance/runtime/app.py for its threads."""

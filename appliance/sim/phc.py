@@ -44,7 +44,11 @@ class SimPhc:
         max_adj_ppb: int = DEFAULT_MAX_ADJ_PPB,
         initial_error_ns: int = 0,
         name: str = "sim",
+        adj_response: Callable[[float], float] | None = None,
     ):
+        """``adj_response`` is a test-only fault: it maps the commanded frequency correction (ppb) to
+        what the simulated hardware applies (None: exactly the commanded value), so that tests can
+        give the lab a PHC whose frequency adjustment is not linear."""
         self._osc = oscillator
         self._ambient_c = ambient_c
         self._truth_ns = truth_ns
@@ -57,7 +61,9 @@ class SimPhc:
         self._last_ns = start
         self._next_step_ns = start + self._step_ns
         self._error_ns = float(initial_error_ns)
-        self._adj_ppb = 0.0
+        self._adj_ppb = 0.0  # what the simulated hardware applies
+        self._commanded_ppb = 0.0  # what was asked for (what the kernel would report back)
+        self._adj_response = adj_response
         self._fault_ppb = 0.0  # injected oscillator frequency error (appliance sim inject --freq)
         self._slew_left_ns = 0.0
         self._closed = False
@@ -170,10 +176,12 @@ class SimPhc:
         with self._lock:
             self._check_open()
             self._advance()
-            self._adj_ppb = float(freq_ppb)
+            self._commanded_ppb = float(freq_ppb)
+            applied = self._adj_response(float(freq_ppb)) if self._adj_response else freq_ppb
+            self._adj_ppb = float(applied)
 
     def get_frequency_ppb(self) -> float:
-        return self._adj_ppb
+        return self._commanded_ppb
 
     def adjust_phase(self, offset_ns: int) -> None:
         with self._lock:

@@ -17,10 +17,11 @@ import pytest
 from appliance.core.clock.interface import ClockError
 from appliance.hw import posix_clock as pc
 from appliance.hw.discovery import build_inventory, collect_live
-from appliance.hw.errors import OutOfRangeError, PermissionClockError
-from appliance.hw.phc import PhcClock
+from appliance.hw.errors import NotSupportedError, OutOfRangeError, PermissionClockError
+from appliance.hw.phc import S32_MAX, PhcClock
 from appliance.hw.timestamping import get_ts_info
 from appliance.hw.uapi.posix_timers import FD_TO_CLOCKID
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.hardware
 DEVICES = sorted(glob.glob("/dev/ptp[0-9]*"))
@@ -174,10 +175,92 @@ def test_settime_then_restore(rw):
     rw.step(-2_000_000_000)
 
 
+def test_phase_caps_agree_with_the_kernel(ro):
+    """PTP_CLOCK_GETCAPS: adjust_phase = the driver has adjphase (and, from 6.2, getmaxphase);
+    max_phase_adj is getmaxphase() then, else 0. sysfs max_phase_adjustment shows the same number."""
+    caps = ro.caps()
+    if not caps.adjust_phase:
+        assert caps.max_phase_adj_ns == 0
+        return
+    assert caps.max_phase_adj_ns >= 0  # 0: a kernel older than 6.2 (no getmaxphase, the field reserved)
+    path = f"/sys/class/ptp/{os.path.basename(os.path.realpath(ro.path))}/max_phase_adjustment"
+    if os.path.exists(path):
+        assert caps.max_phase_adj_ns == int(sysfs(ro.path, "max_phase_adjustment")) > 0
+
+
+def phase_limit_ns(caps) -> int:
+    return caps.max_phase_adj_ns if caps.max_phase_adj_ns > 0 else S32_MAX
+
+
+def moved_ns(clock, ref, rate_ppb: float):
+    """A fresh PHC - system measurement, and how far the PHC moved since ``ref`` beyond its own rate
+    (the two oscillators' difference, ``rate_ppb``, extrapolated from ``ref``)."""
+    m = clock.measure_offset_to_system(samples=9)
+    return m, m.offset_ns - (ref.offset_ns + rate_ppb * (m.system_ns - ref.system_ns) / 1e9)
+
+
 @needs_adjust
-def test_phase_adjustment_when_supported(rw):
+def test_phase_adjustment_moves_the_clock_by_the_offset_and_keeps_its_frequency(rw):
+    """clock_adjtime(ADJ_OFFSET | ADJ_NANO, offset) on a PHC (drivers/ptp/ptp_clock.c,
+    ptp_clock_adjtime) hands ``offset`` ns to the driver's adjphase(): the hardware moves the clock's
+    phase by that much (positive: ahead, as ADJ_SETOFFSET), with its own servo, so gradually at a
+    driver-specific rate; the dialed frequency (what a modes-0 read returns) is not touched. Here:
+    +offset, then -offset, each seen in PHC - CLOCK_REALTIME beyond the oscillators' own drift."""
+    caps = rw.caps()
+    if not caps.adjust_phase:
+        pytest.skip("driver has no adjphase (see test_phase_adjustment_is_refused_without_adjphase)")
+    offset_ns = min(phase_limit_ns(caps), 1_000_000)
+    freq = rw.get_frequency_ppb()
+    a = rw.measure_offset_to_system(samples=9)
+    time.sleep(3.0)  # the oscillators' rate difference, to extrapolate the offset without the adjustment
+    ref = rw.measure_offset_to_system(samples=9)
+    rate, rate_u = rate_ppb(a, ref)
+
+    def tolerance_ns(m) -> float:  # 2 % of the move, both read windows, the rate's uncertainty so far
+        return 0.02 * offset_ns + m.delay_ns + ref.delay_ns + rate_u * (m.system_ns - ref.system_ns) / 1e9 + 2_000
+
+    if tolerance_ns(ref) + rate_u * 5 > offset_ns / 4:  # what a driver that takes 5 s to apply it would need
+        pytest.skip(f"the PHC - system measurement (window {ref.delay_ns} ns, rate +-{rate_u:.0f} ppb) cannot "
+                    f"resolve a {offset_ns} ns phase adjustment")
+    for step_ns, expect_ns in ((offset_ns, offset_ns), (-offset_ns, 0)):
+        rw.adjust_phase(step_ns)
+        m, moved = wait_for(lambda: moved_ns(rw, ref, rate), 30, 0.1,
+                            f"the PHC to move {step_ns:+d} ns (to {expect_ns:+d} ns from the start) after adjphase",
+                            until=lambda v: abs(v[1] - expect_ns) <= tolerance_ns(v[0]),
+                            describe=lambda v: f"moved {v[1]:+.0f} ns (tolerance {tolerance_ns(v[0]):.0f} ns), {v[0]}")
+        print(f"adjphase {step_ns:+d} ns: moved {moved:+.0f} ns from the start (expected {expect_ns:+d}, "
+              f"tolerance {tolerance_ns(m):.0f} ns)")
+        assert rw.get_frequency_ppb() == freq  # ADJ_OFFSET leaves the dialed frequency as it was
+
+
+@needs_adjust
+def test_phase_adjustment_beyond_max_phase_adj_is_refused(rw):
+    """Ours refuses |offset| > max_phase_adj (OutOfRangeError) before the syscall; the kernel (6.2+)
+    refuses it too (ERANGE) when asked directly; |offset| == max_phase_adj is allowed."""
     caps = rw.caps()
     if not caps.adjust_phase:
         pytest.skip("driver has no adjphase")
-    rw.adjust_phase(min(1000, caps.max_phase_adj_ns or 1000))
-    rw.adjust_phase(-min(1000, caps.max_phase_adj_ns or 1000))
+    limit = phase_limit_ns(caps)
+    if limit >= S32_MAX:
+        pytest.skip("max_phase_adj unknown (kernel older than 6.2): nothing beyond it fits the s32 offset")
+    freq = rw.get_frequency_ppb()
+    for offset in (limit + 1, -(limit + 1)):
+        with pytest.raises(OutOfRangeError, match="max_phase_adj"):
+            rw.adjust_phase(offset)
+        with pytest.raises(OSError) as e:  # the kernel's own check, bypassing ours
+            pc.clock_adjtime(rw._clockid, pc.offset_timex(offset))
+        assert e.value.errno == errno.ERANGE
+    assert rw.get_frequency_ppb() == freq
+
+
+@needs_adjust
+def test_phase_adjustment_is_refused_without_adjphase(rw):
+    """Without adjphase in the driver, PhcClock says so (NotSupportedError) and the kernel's
+    ptp_clock_adjtime returns EOPNOTSUPP for ADJ_OFFSET: nothing else is done with the offset."""
+    if rw.caps().adjust_phase:
+        pytest.skip("driver has adjphase")
+    with pytest.raises(NotSupportedError, match="cannot adjust phase"):
+        rw.adjust_phase(1000)
+    with pytest.raises(OSError) as e:
+        pc.clock_adjtime(rw._clockid, pc.offset_timex(1000))
+    assert e.value.errno == errno.EOPNOTSUPP

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from .netns import Host, stop_process
+from .wait import WaitTimeout, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +29,10 @@ def write_config(path: Path, name: str, listen: list[str], oscillator: str = "id
     return path
 
 
+class StatusError(RuntimeError):
+    """`appliance status` failed (nothing listens on the control socket yet, or any more)."""
+
+
 class ApplianceProc:
     def __init__(self, config: Path, host: Host | None = None, args: list[str] | None = None):
         self.config = Path(config)
@@ -44,24 +48,26 @@ class ApplianceProc:
         else:
             self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def ready():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"appliance exited {self.proc.returncode}: {self.output()}")
-            try:
-                st = self.status()
-                if wait_state is None or st["sync"]["state"] == wait_state:
-                    return self
-            except RuntimeError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"appliance did not reach {wait_state} in {timeout_s} s")
+            st = self.status()
+            return st if wait_state is None or st["sync"]["state"] == wait_state else st["sync"]["state"]
+
+        try:
+            wait_for(ready, timeout_s, 0.2, f"{self.config.name} to reach {wait_state or 'its control socket'}",
+                     until=lambda v: isinstance(v, dict), ignore=(StatusError,))
+        except WaitTimeout as exc:
+            self.stop()  # not left running behind a failed start (outside a test net nothing else would)
+            raise WaitTimeout(f"{exc}; its output: {self.output()[-3000:]}", exc.last) from None
+        return self
 
     def status(self) -> dict:
         argv = [sys.executable, "-m", "appliance", "status", "--json", "--control-socket", str(self.sock)]
         r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=10)
         if r.returncode != 0:
-            raise RuntimeError(r.stderr.strip())
+            raise StatusError(r.stderr.strip())
         return json.loads(r.stdout)
 
     def output(self) -> str:

@@ -4,10 +4,10 @@ the host's clock. Its command socket and files live in a private directory."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from .netns import Host, stop_process
+from .wait import wait_for
 
 CHRONYD = "/usr/sbin/chronyd"
 CHRONYC = "/usr/bin/chronyc"
@@ -34,14 +34,14 @@ class Chrony:
         # -x: never adjust the system clock; -d: foreground, log to stderr; -u root: no privilege drop
         # (the private socket directory belongs to root).
         self.proc = self.host.popen([CHRONYD, "-x", "-d", "-u", "root", "-f", str(self.conf)])
-        deadline = time.monotonic() + 10
-        while not self.sock.exists():
+
+        def socket_ready():
             if self.proc.poll() is not None:
                 out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
                 raise RuntimeError(f"chronyd exited: {out}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("chronyd did not create its command socket")
-            time.sleep(0.05)
+            return self.sock.exists()
+
+        wait_for(socket_ready, 10, 0.05, f"chronyd to create its command socket {self.sock}")
         return self
 
     def stop(self) -> None:
@@ -78,12 +78,6 @@ class Chrony:
         }
 
     def wait_selected(self, address: str, timeout_s: float = 60.0) -> dict:
-        deadline = time.monotonic() + timeout_s
-        last = []
-        while time.monotonic() < deadline:
-            last = self.sources()
-            for row in last:
-                if row["address"] == address and row["state"] == "*":
-                    return row
-            time.sleep(0.5)
-        raise AssertionError(f"chronyd did not select {address} within {timeout_s} s: {last}")
+        rows = wait_for(self.sources, timeout_s, 0.5, f"chronyd to select {address}",
+                        until=lambda rows: any(r["address"] == address and r["state"] == "*" for r in rows))
+        return next(r for r in rows if r["address"] == address and r["state"] == "*")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import pytest
+
+from .netns import Netns
 
 STRICT = os.environ.get("APPLIANCE_REQUIRE_INTEGRATION") == "1"
 
@@ -22,11 +23,10 @@ def require_root_netns() -> None:
         missing("needs root to create network namespaces")
     if shutil.which("ip") is None:
         missing("needs iproute2's ip")
-    probe = f"aprobe{os.getpid()}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        missing(f"cannot create network namespaces: {r.stderr.strip()}")
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    try:
+        Netns.create("probe").delete()
+    except RuntimeError as exc:
+        missing(f"cannot create network namespaces: {exc}")
 
 
 def require_tool(*names: str) -> None:

@@ -32,6 +32,7 @@ from helpers.appliance_proc import ApplianceProc
 from helpers.chrony import Chrony
 from helpers.netns import TestNet, stop_process
 from helpers.requirements import require_root_netns, require_tool
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -131,17 +132,6 @@ class Monitor:
                     self.worst, self.worst_at = worst, (time.monotonic(), i, tr, rows)
 
 
-def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(step_s)
-    raise AssertionError(f"{what} did not happen within {timeout_s} s (last: {last})")
-
-
 def within(line: dict, limit_s: float) -> bool:
     """One SNTP measurement says the server is within limit_s of true time: its offset error is at
     most half its round trip, and a single query by a Python client on a loaded host can wait."""
@@ -179,13 +169,13 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
                 sts = [n.status() for n in nodes]
                 return all(s["crosscheck"]["state"] == "agree" and [p["vote"] for p in s["peers"]] ==
                            ["truechimer", "truechimer"] for s in sts)
-            wait_for(all_agree, 30, "all agree, each seeing both others as truechimers")
+            wait_for(all_agree, 30, 0.5, "all agree, each seeing both others as truechimers")
             for c in clients:
                 def used(c=c):
                     s = states(c)
                     return "*" in s.values() and sum(v in "*+" for v in s.values()) >= 2 and len(s) == 3 \
                         and not any(v in "x?" for v in s.values())
-                wait_for(used, 40, f"chronyd uses the cluster ({c.dir.name})")
+                wait_for(used, 40, 0.5, f"chronyd uses the cluster ({c.dir.name})")
             st = nodes[0].status()
             assert [p["vote"] for p in st["peers"]] == ["truechimer", "truechimer"]
             assert all(abs(p["offset_s"]) < 500e-6 for p in st["peers"])
@@ -205,10 +195,10 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
 
             # 3. It comes back; then ctl-1 fails: reference gone, clock +2 s.
             nodes[2] = ApplianceProc(configs[2], host=hosts[2]).start(wait_state="locked")
-            wait_for(lambda: nodes[2].status()["crosscheck"]["state"] == "agree", 30, "ctl-2 agrees again")
+            wait_for(lambda: nodes[2].status()["crosscheck"]["state"] == "agree", 30, 0.5, "ctl-2 agrees again")
             for c in clients:
-                wait_for(lambda c=c: states(c).get(addrs[2], "?") in "*+-", 30, "clients see ctl-2 again")
-            wait_for(lambda: any(l["server"] == addrs[1] and l["ok"] for l in sntp.lines[-3:]), 10,
+                wait_for(lambda c=c: states(c).get(addrs[2], "?") in "*+-", 30, 0.5, "clients see ctl-2 again")
+            wait_for(lambda: any(l["server"] == addrs[1] and l["ok"] for l in sntp.lines[-3:]), 10, 0.5,
                      "the SNTP client follows ctl-1")
             probe = JsonLines(net["client2"].popen(
                 [sys.executable, str(REPO / "tests/helpers/sntp.py"), addrs[1], "--probe", "--interval", "0.2"],
@@ -216,11 +206,12 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             sock = str(nodes[1].sock)
             r = appliance("sim", "inject", "--control-socket", sock, "--stop-reference")
             assert r.returncode == 0, r.stderr
-            wait_for(lambda: nodes[1].status()["sync"]["state"] == "holdover", 10, "ctl-1 in holdover")
+            wait_for(lambda: nodes[1].status()["sync"]["state"] == "holdover", 10, 0.5, "ctl-1 in holdover")
             r = appliance("sim", "inject", "--control-socket", sock, "--step", "2")
             assert r.returncode == 0, r.stderr
             t_step = time.monotonic()
-            st = wait_for(lambda: (s := nodes[1].status())["crosscheck"]["demoted"] and s, 30, "ctl-1 demotes itself")
+            st = wait_for(lambda: (s := nodes[1].status())["crosscheck"]["demoted"] and s, 30, 0.5,
+                          "ctl-1 demotes itself")
             demoted_after = time.monotonic() - t_step
             assert st["sync"]["healthy"] and st["sync"]["state"] == "holdover"  # the vote did it
             assert st["ntp"]["stratum"] == 16 and not st["crosscheck"]["grandmaster_eligible"]
@@ -228,21 +219,21 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             print(f"ctl-1 demoted {demoted_after:.1f} s after its +2 s step")
 
             for c in clients:
-                wait_for(lambda c=c: states(c).get(addrs[1]) in ("x", "?"), 20, "chronyd rejects ctl-1")
+                wait_for(lambda c=c: states(c).get(addrs[1]) in ("x", "?"), 20, 0.5, "chronyd rejects ctl-1")
             print("chrony clients' view of ctl-1:", [states(c).get(addrs[1]) for c in clients])
 
             def moved_on():
                 after = [l for l in sntp.lines if l["t"] >= t_step - 1]
                 return any(l["server"] == addrs[1] and l.get("leap") == 3 and l["switched_to"] for l in after) and \
                     any(l["server"] != addrs[1] and l["ok"] for l in after)
-            wait_for(moved_on, 30, "the SNTP client moves on at leap 3")
+            wait_for(moved_on, 30, 0.5, "the SNTP client moves on at leap 3")
             moved = [l for l in sntp.lines if l["t"] >= t_step - 1 and l["server"] != addrs[1] and l["ok"]]
             assert all(within(l, MAX_CLIENT_OFFSET_S) for l in moved[-3:]), moved[-3:]
             saw_wrong = [l for l in sntp.lines if l["server"] == addrs[1] and l["ok"] and abs(l["offset_s"]) > 1]
             print(f"SNTP client moved on; it followed ctl-1's wrong time for {len(saw_wrong)} answer(s) first")
 
             # 4. ctl-1 returns by slewing, its served time never stepping back.
-            wait_for(lambda: nodes[1].status()["crosscheck"]["state"] == "agree", 60, "ctl-1 agrees again")
+            wait_for(lambda: nodes[1].status()["crosscheck"]["state"] == "agree", 60, 0.5, "ctl-1 agrees again")
             seen = [l for l in probe.lines if l.get("offset_s") is not None and l["t"] >= t_step]
             assert len(seen) > 50
             assert max(l["offset_s"] for l in seen) > 1.9  # the fault was visible ...

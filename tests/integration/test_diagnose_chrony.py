@@ -75,7 +75,7 @@ def test_no_sources(net, tmp_path):
 
 def test_unreachable_server_is_unsynchronised(net, tmp_path):
     client = net["client"]
-    nobody = f"198.18.{net.subnet}.99"
+    nobody = net.address(99)
     chrony = Chrony(client, tmp_path / "chrony", [f"server {nobody} iburst minpoll -2 maxpoll -2"]).start()
     try:
         time.sleep(2)

@@ -3,13 +3,13 @@ instances in test namespaces (software timestamping, free_running 1: no clock is
 
 import json
 import sys
-import time
 
 import pytest
 
 from helpers.appliance_proc import REPO
 from helpers.netns import TestNet
 from helpers.requirements import require_root_netns, require_tool
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +36,12 @@ def test_grandmaster_and_follower(tmp_path):
             socks[name] = tmp_path / f"{name}.sock"
             conf.write_text("\n".join(BASE + [f"priority1 {prio}", f"uds_address {socks[name]}"]) + "\n")
             net[name].popen(["/usr/sbin/ptp4l", "-S", "-f", str(conf), "-i", "eth0"])
-        deadline = time.monotonic() + 20
-        while True:
-            gm = diagnose("--ptp4l-socket", socks["gm"])["ptp"]
-            fo = diagnose("--ptp4l-socket", socks["follower"])["ptp"]
-            if gm["evidence"].get("port_state") == "MASTER" and fo["evidence"].get("gm_identity") == \
-                    gm["evidence"].get("clock_identity") and fo["evidence"].get("mean_path_delay_ns"):
-                break
-            assert time.monotonic() < deadline, (gm, fo)
-            time.sleep(0.5)
+        gm, fo = wait_for(
+            lambda: (diagnose("--ptp4l-socket", socks["gm"])["ptp"],
+                     diagnose("--ptp4l-socket", socks["follower"])["ptp"]),
+            20, 0.5, "the gm MASTER and the follower measuring its path delay to it",
+            until=lambda v: v[0]["evidence"].get("port_state") == "MASTER" and v[1]["evidence"].get("gm_identity") ==
+            v[0]["evidence"].get("clock_identity") and v[1]["evidence"].get("mean_path_delay_ns"))
         wrong_domain = diagnose("--ptp4l-socket", socks["gm"], "--ptp-domain", "0")["ptp"]
     assert gm["verdict"] == "ok" and "grandmaster" in gm["summary"] and gm["evidence"]["domain"] == 24
     # free_running: the servo never locks, so the follower stays UNCALIBRATED (a warning, with the reason)

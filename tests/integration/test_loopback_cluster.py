@@ -16,19 +16,10 @@ from appliance.control_socket import ControlError, request
 from appliance.demo import NODES, Demo, free_udp_ports
 from appliance.monitoring.metrics import ApplianceCollector
 from appliance.ntp.query import query
-from appliance.service import Appliance
+from appliance.runtime.app import Appliance
+from helpers.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout_s, what, step_s=0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step_s)
-    raise AssertionError(f"{what} did not happen within {timeout_s} s")
 
 
 def served_error_s(app) -> float:
@@ -49,7 +40,7 @@ def cluster(tmp_path):
 
 def test_falseticker_demotes_itself_returns_by_slewing_and_served_time_never_steps_back(cluster):
     apps = cluster.apps
-    wait_for(lambda: all(a.status()["crosscheck"]["state"] == "agree" for a in apps), 20, "all three agree")
+    wait_for(lambda: all(a.status()["crosscheck"]["state"] == "agree" for a in apps), 20, 0.1, "all three agree")
     st = apps[0].status()
     assert [p["name"] for p in st["peers"]] == ["ctl-1", "ctl-2"]
     for p in st["peers"]:
@@ -62,10 +53,10 @@ def test_falseticker_demotes_itself_returns_by_slewing_and_served_time_never_ste
 
     # The node loses its reference (holdover: still healthy by its own account), then its clock jumps.
     request(b.control_path, "inject", reference="stop")
-    wait_for(lambda: b.status()["sync"]["state"] == "holdover", 5, "holdover")
+    wait_for(lambda: b.status()["sync"]["state"] == "holdover", 5, 0.1, "holdover")
     t_step = time.monotonic()
     request(b.control_path, "inject", step_s=2.0)
-    wait_for(lambda: b.status()["crosscheck"]["demoted"], 10, "demotion")
+    wait_for(lambda: b.status()["crosscheck"]["demoted"], 10, 0.1, "demotion")
     demoted_after = time.monotonic() - t_step
     st = b.status()
     assert st["sync"]["healthy"] and st["sync"]["state"] == "holdover"  # only the vote demoted it
@@ -105,12 +96,12 @@ def test_falseticker_demotes_itself_returns_by_slewing_and_served_time_never_ste
 
 def test_two_of_three_stay_a_majority_and_a_lone_node_keeps_serving_isolated(cluster):
     apps = cluster.apps
-    wait_for(lambda: all(a.status()["crosscheck"]["state"] == "agree" for a in apps), 20, "all three agree")
+    wait_for(lambda: all(a.status()["crosscheck"]["state"] == "agree" for a in apps), 20, 0.1, "all three agree")
     apps[2].stop()  # one of three gone: the other two are still a majority
     time.sleep(2)
     assert all(a.status()["crosscheck"]["state"] == "agree" for a in apps[:2])
     apps[1].stop()  # ctl-0 alone: isolated, keeps serving on its own state
-    wait_for(lambda: apps[0].status()["crosscheck"]["state"] == "isolated", 10, "isolation")
+    wait_for(lambda: apps[0].status()["crosscheck"]["state"] == "isolated", 10, 0.1, "isolation")
     st = apps[0].status()
     assert st["ntp"]["stratum"] == 1 and not st["crosscheck"]["demoted"]
     assert [p["reachable"] for p in st["peers"]] == [False, False]
@@ -126,7 +117,7 @@ def test_reference_loss_continues_served_time_without_a_step(tmp_path):
     app = Appliance(cfg)
     app.start()
     try:
-        wait_for(lambda: app.status()["sync"]["state"] == "locked", 10, "lock")
+        wait_for(lambda: app.status()["sync"]["state"] == "locked", 10, 0.1, "lock")
         time.sleep(1)
         errors = []
         t_end = time.monotonic() + 3

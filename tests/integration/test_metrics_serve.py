@@ -12,10 +12,12 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers.appliance_proc import REPO, ApplianceProc, write_config
+from helpers.wait import wait_for
 
 from appliance import config
 from appliance.control_socket import request
-from appliance.service import Appliance, ServeError
+from appliance.runtime.app import Appliance
+from appliance.runtime.clocks import ServeError
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -53,13 +55,9 @@ def test_metrics_of_a_running_appliance(tmp_path):
         st = app.status()
         # the drift trend needs a few locked samples in the history: wait for them (a loaded
         # machine may run the diagnosis right after the lock otherwise)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            rows = request(app.sock, "history")["samples"]
-            locked = [r for r in rows[-8:] if r["state"] == "locked" and r["offset_ns"] is not None]
-            if len(locked) >= 8:
-                break
-            time.sleep(0.25)
+        wait_for(lambda: [r for r in request(app.sock, "history")["samples"][-8:]
+                          if r["state"] == "locked" and r["offset_ns"] is not None], 20, 0.25,
+                 "8 locked samples in the history", until=lambda locked: len(locked) >= 8)
         report = diagnose("--control-socket", app.sock, "--chronyc", "/nonexistent/chronyc")
         # a second instance on the same metrics port: a clear error, nothing half-started
         clash = write_config(tmp_path / "d.yaml", "m1", [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"],
@@ -93,10 +91,7 @@ def test_holdover_in_metrics_and_diagnosis(tmp_path):
     app = Appliance(cfg)
     app.start()
     try:
-        deadline = time.monotonic() + 30
-        while app.status()["sync"]["state"] != "locked":
-            assert time.monotonic() < deadline, "did not lock"
-            time.sleep(0.1)
+        wait_for(lambda: app.status()["sync"]["state"], 30, 0.1, "the lock", until=lambda s: s == "locked")
         app.reference.stop()
         time.sleep(2.5)
         m = scrape(f"127.0.0.1:{mport}")

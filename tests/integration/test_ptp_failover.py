@@ -31,6 +31,7 @@ from appliance.control_socket import ControlError, request
 from helpers.appliance_proc import ApplianceProc, write_config
 from helpers.netns import TestNet
 from helpers.requirements import require_root_netns, require_tool
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,20 +79,21 @@ def _status(app):
         return None
 
 
+def _summary(last):
+    return {n: None if s is None else {k: s["ptp"].get(k) for k in
+            ("role", "state", "port_state", "gm_identity", "priority2", "preemption")} | {"sync": s["sync"]["state"]}
+            for n, s in last.items()}
+
+
 def _wait(apps, pred, timeout_s, what, watch=None):
-    deadline = time.monotonic() + timeout_s
-    last = {}
-    while time.monotonic() < deadline:
+    def statuses():
         last = {n: _status(a) for n, a in apps.items()}
         if watch:
             watch(last)
-        if all(v is not None for v in last.values()) and pred(last):
-            return last
-        time.sleep(0.1)
-    summary = {n: None if s is None else {k: s["ptp"].get(k) for k in
-               ("role", "state", "port_state", "gm_identity", "priority2", "preemption")} | {"sync": s["sync"]["state"]}
-               for n, s in last.items()}
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}: {summary}")
+        return last
+
+    return wait_for(statuses, timeout_s, 0.1, what, until=lambda last: all(v is not None for v in last.values())
+                    and pred(last), describe=_summary)
 
 
 def _ptp(st):
@@ -157,10 +159,7 @@ def test_grandmaster_failover_and_return(net, tmp_path):
         apps["cp-a"].proc.wait(5)
         rest = {n: apps[n] for n in ("cp-b", "cp-c")}
         st = _wait(rest, lambda s: _ptp(s["cp-b"])["role"] == "grandmaster", 10, "cp-b grandmaster")
-        deadline = time.monotonic() + 2
-        while _alive(ptp4l_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(ptp4l_pid), "cp-a's ptp4l outlived its appliance"
+        wait_for(lambda: not _alive(ptp4l_pid), 2, 0.05, "cp-a's ptp4l to die with its appliance (not outlive it)")
         took_over = [e for e in _ptp(st["cp-b"])["events"]
                      if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_kill]
         assert took_over, _ptp(st["cp-b"])["events"]
@@ -292,7 +291,7 @@ def test_a_demoted_grandmaster_gives_way_to_rejoining_nodes(tmp_path):
         # clock identities follow the MAC: cp-a's is the lowest, so a tie at priority2 255 keeps it
         for i, n in enumerate(NAMES, start=1):
             for args in (["down"], ["address", f"02:00:00:00:00:{i:02x}"], ["up"]):
-                net[n].run(["ip", "link", "set", "dev", net[n].iface, *args], check=True)
+                net[n].ip("link", "set", "dev", net[n].iface, *args)
 
         def config(name):  # a 300 s wait-to-restore: cp-b and cp-c stay rejoining for the whole test
             return _config(tmp_path, net, name, INITIAL_ERROR_NS[name], crosscheck, wait_to_restore_s=300.0)

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from appliance.core.ptp import datasets as ds
 from appliance.core.ptp import mgmt as m
 from appliance.linuxptp.pmc import PmcClient, PmcError
 from helpers.netns import TestNet
 from helpers.requirements import require_root_netns, require_tool
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 PMC = "/usr/sbin/pmc"
@@ -29,8 +31,8 @@ GETS = ["DEFAULT_DATA_SET", "CURRENT_DATA_SET", "PARENT_DATA_SET", "TIME_PROPERT
 GM_SET = ("SET GRANDMASTER_SETTINGS_NP clockClass 135 clockAccuracy 0xfe offsetScaledLogVariance 0xffff "
           "currentUtcOffset 37 leap61 0 leap59 0 currentUtcOffsetValid 1 ptpTimescale 1 timeTraceable 1 "
           "frequencyTraceable 1 timeSource 0xa0")
-GM_VALUE = m.GrandmasterSettingsNp(m.ClockQuality(135, 0xFE, 0xFFFF), 37,
-                                   m.UTC_OFF_VALID | m.PTP_TIMESCALE | m.TIME_TRACEABLE | m.FREQ_TRACEABLE, 0xA0)
+GM_VALUE = ds.GrandmasterSettingsNp(ds.ClockQuality(135, 0xFE, 0xFFFF), 37,
+                                   ds.UTC_OFF_VALID | ds.PTP_TIMESCALE | ds.TIME_TRACEABLE | ds.FREQ_TRACEABLE, 0xA0)
 
 
 def _pmc_path():
@@ -66,12 +68,12 @@ def test_pmc_requests_equal_our_encoding(short_dir):
     finally:
         server.close()
     port = p.pid & 0xFFFF
-    src = m.PortIdentity(bytes(8), port)
-    expect = [m.encode_get(getattr(m.MgmtId, x), sequence_id=i, domain=24, source=src) for i, x in enumerate(GETS)]
+    src = ds.PortIdentity(bytes(8), port)
+    expect = [m.encode_get(getattr(ds.MgmtId, x), sequence_id=i, domain=24, source=src) for i, x in enumerate(GETS)]
     n = len(GETS)
-    expect.append(m.encode_set(m.MgmtId.GRANDMASTER_SETTINGS_NP, GM_VALUE, sequence_id=n, domain=24, source=src))
-    expect.append(m.encode_set(m.MgmtId.PRIORITY2, m.Datum(200), sequence_id=n + 1, domain=24, source=src))
-    expect.append(m.encode_set(m.MgmtId.SYNCHRONIZATION_UNCERTAIN_NP, m.Datum(0), sequence_id=n + 2, domain=24,
+    expect.append(m.encode_set(ds.MgmtId.GRANDMASTER_SETTINGS_NP, GM_VALUE, sequence_id=n, domain=24, source=src))
+    expect.append(m.encode_set(ds.MgmtId.PRIORITY2, ds.Datum(200), sequence_id=n + 1, domain=24, source=src))
+    expect.append(m.encode_set(ds.MgmtId.SYNCHRONIZATION_UNCERTAIN_NP, ds.Datum(0), sequence_id=n + 2, domain=24,
                                source=src))
     for (data, addr), want, cmd in zip(captured, expect, commands):
         assert addr == str(d / "pmc")
@@ -103,13 +105,13 @@ def test_pmc_decodes_our_answers(short_dir):
     d = short_dir
     server = _bind(d / "fake")
     cid = bytes.fromhex("0a1b2cfffe3d4e5f")
-    q = m.ClockQuality(165, 0x21, 0x4E5D)
+    q = ds.ClockQuality(165, 0x21, 0x4E5D)
     answers = {
-        m.MgmtId.DEFAULT_DATA_SET: m.DefaultDataSet(True, False, 1, 128, q, 131, cid, 24),
-        m.MgmtId.CURRENT_DATA_SET: m.CurrentDataSet(1, -1234.5, 6789.25),
-        m.MgmtId.PORT_DATA_SET: m.PortDataSet(m.PortIdentity(cid, 1), m.PortState.SLAVE, -2, 0.0, -2, 3, -3, 1, 0, 2),
-        m.MgmtId.TIME_STATUS_NP: m.TimeStatusNp(-4321, 1_700_000_000_123_456_789, 0, 0, 0, (0, 0, 0), True, cid),
-        m.MgmtId.GRANDMASTER_SETTINGS_NP: GM_VALUE,
+        ds.MgmtId.DEFAULT_DATA_SET: ds.DefaultDataSet(True, False, 1, 128, q, 131, cid, 24),
+        ds.MgmtId.CURRENT_DATA_SET: ds.CurrentDataSet(1, -1234.5, 6789.25),
+        ds.MgmtId.PORT_DATA_SET: ds.PortDataSet(ds.PortIdentity(cid, 1), ds.PortState.SLAVE, -2, 0.0, -2, 3, -3, 1, 0, 2),
+        ds.MgmtId.TIME_STATUS_NP: ds.TimeStatusNp(-4321, 1_700_000_000_123_456_789, 0, 0, 0, (0, 0, 0), True, cid),
+        ds.MgmtId.GRANDMASTER_SETTINGS_NP: GM_VALUE,
     }
     names = [x.name for x in answers]
     p = subprocess.Popen([pmc, "-u", "-b", "0", "-d", "24", "-s", str(d / "fake"), "-i", str(d / "pmc2"),
@@ -118,7 +120,7 @@ def test_pmc_decodes_our_answers(short_dir):
         for _ in names:
             data, addr = server.recvfrom(2048)
             req = m.decode(data)
-            server.sendto(m.encode_response(req, answers[req.mgmt_id], m.PortIdentity(cid, 0)), addr)
+            server.sendto(m.encode_response(req, answers[req.mgmt_id], ds.PortIdentity(cid, 0)), addr)
         out = p.communicate(timeout=10)[0]
     finally:
         server.close()
@@ -149,15 +151,7 @@ def ptp4l_host():
         h = net["ptp"]
         h.popen(["/usr/sbin/ptp4l", "-f", str(conf)])
         client = PmcClient(d / "ptp4l.sock", 24)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.default_data_set()
-                break
-            except PmcError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for(client.default_data_set, 10, 0.1, "ptp4l to answer pmc on its Unix socket", ignore=(PmcError,))
         yield h, d, client
         client.close()
     shutil.rmtree(d, ignore_errors=True)
@@ -174,13 +168,13 @@ def test_ptp4l_answers_decode_like_pmc(ptp4l_host):
     b = _pmc_get(h, d, "DEFAULT_DATA_SET", "PARENT_DATA_SET", "PORT_DATA_SET", "TIME_STATUS_NP",
                  "CURRENT_DATA_SET", "TIME_PROPERTIES_DATA_SET")
     dds = client.default_data_set()
-    assert b["DEFAULT_DATA_SET"]["clockIdentity"] == m.clock_id_str(dds.clock_identity)
+    assert b["DEFAULT_DATA_SET"]["clockIdentity"] == ds.clock_id_str(dds.clock_identity)
     assert int(b["DEFAULT_DATA_SET"]["priority2"]) == dds.priority2 == 140
     assert int(b["DEFAULT_DATA_SET"]["clockClass"]) == dds.quality.clock_class
     assert int(b["DEFAULT_DATA_SET"]["domainNumber"]) == dds.domain_number == 24
     assert int(b["DEFAULT_DATA_SET"]["numberPorts"]) == dds.number_ports == 1
     pds = client.parent_data_set()
-    assert b["PARENT_DATA_SET"]["grandmasterIdentity"] == m.clock_id_str(pds.gm_identity)
+    assert b["PARENT_DATA_SET"]["grandmasterIdentity"] == ds.clock_id_str(pds.gm_identity)
     assert b["PARENT_DATA_SET"]["parentPortIdentity"] == str(pds.parent_port_identity)
     assert int(b["PARENT_DATA_SET"]["grandmasterPriority2"]) == pds.gm_priority2
     port = client.port_data_set()
@@ -189,11 +183,11 @@ def test_ptp4l_answers_decode_like_pmc(ptp4l_host):
     assert int(b["PORT_DATA_SET"]["logAnnounceInterval"]) == port.log_announce_interval == -2
     assert int(b["PORT_DATA_SET"]["announceReceiptTimeout"]) == port.announce_receipt_timeout == 3
     ts = client.time_status()
-    assert b["TIME_STATUS_NP"]["gmIdentity"] == m.clock_id_str(ts.gm_identity)
+    assert b["TIME_STATUS_NP"]["gmIdentity"] == ds.clock_id_str(ts.gm_identity)
     assert b["TIME_STATUS_NP"]["gmPresent"] == ("true" if ts.gm_present else "false")
     cur = client.current_data_set()
     assert int(b["CURRENT_DATA_SET"]["stepsRemoved"]) == cur.steps_removed
-    tp = client.get(m.MgmtId.TIME_PROPERTIES_DATA_SET)
+    tp = client.get(ds.MgmtId.TIME_PROPERTIES_DATA_SET)
     assert int(b["TIME_PROPERTIES_DATA_SET"]["currentUtcOffset"]) == tp.current_utc_offset
 
 

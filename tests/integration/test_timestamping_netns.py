@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from appliance.hw.timestamping import InterfaceError, get_ts_info
-from helpers.netns import TestNet
-from helpers.requirements import require_root_netns
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -47,36 +45,33 @@ def test_loopback_in_this_namespace():
         get_ts_info("aplnosuch0")
 
 
-def test_veth_pair_in_test_namespaces():
-    require_root_netns()
-    with TestNet(["a", "b"]) as net:
-        host = net["a"]
-        r = host.run([sys.executable, "-c", PROBE, "eth0", "lo", "nosuch0"], cwd=REPO, timeout=60)
-        assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout)
-        eth0 = out["eth0"]
-        assert eth0["drv"]["driver"] == "veth"
-        assert eth0["ts"]["phc_index"] == -1
-        assert not eth0["ts"]["hardware_transmit"] and not eth0["ts"]["hardware_receive"]
-        assert "software-receive" in eth0["ts"]["capabilities"]
-        assert out["lo"]["ts"]["phc_index"] == -1
-        assert "not supported" in out["lo"]["drv_error"]  # loopback has no ETHTOOL_GDRVINFO
-        assert "no such interface" in out["nosuch0"]["error"]
+def test_veth_pair_in_test_namespaces(make_net):
+    host = make_net(["a", "b"])["a"]
+    r = host.run([sys.executable, "-c", PROBE, "eth0", "lo", "nosuch0"], cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    eth0 = out["eth0"]
+    assert eth0["drv"]["driver"] == "veth"
+    assert eth0["ts"]["phc_index"] == -1
+    assert not eth0["ts"]["hardware_transmit"] and not eth0["ts"]["hardware_receive"]
+    assert "software-receive" in eth0["ts"]["capabilities"]
+    assert out["lo"]["ts"]["phc_index"] == -1
+    assert "not supported" in out["lo"]["drv_error"]  # loopback has no ETHTOOL_GDRVINFO
+    assert "no such interface" in out["nosuch0"]["error"]
 
 
-def test_discover_inside_a_namespace_says_no_ptp_hardware():
-    require_root_netns()
-    with TestNet(["a"]) as net:
-        r = net["a"].run([sys.executable, "-m", "appliance", "discover", "--json"], cwd=REPO, timeout=60)
-        assert r.returncode == 0, r.stderr
-        inv = json.loads(r.stdout)
-        ifs = {i["name"]: i for i in inv["interfaces"]}
-        assert set(ifs) == {"lo", "eth0"}  # the namespace's own interfaces, not the host's
-        assert ifs["eth0"]["driver"] == "veth"
-        assert ifs["eth0"]["verdict"] == "software timestamping only"
-        assert ifs["lo"]["verdict"] == "unusable"
-        text = net["a"].run([sys.executable, "-m", "appliance", "discover"], cwd=REPO, timeout=60)
-        assert text.returncode == 0 and "Summary:" in text.stdout and "eth0" in text.stdout
+def test_discover_inside_a_namespace_says_no_ptp_hardware(make_net):
+    host = make_net(["a"])["a"]
+    r = host.run([sys.executable, "-m", "appliance", "discover", "--json"], cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    inv = json.loads(r.stdout)
+    ifs = {i["name"]: i for i in inv["interfaces"]}
+    assert set(ifs) == {"lo", "eth0"}  # the namespace's own interfaces, not the host's
+    assert ifs["eth0"]["driver"] == "veth"
+    assert ifs["eth0"]["verdict"] == "software timestamping only"
+    assert ifs["lo"]["verdict"] == "unusable"
+    text = host.run([sys.executable, "-m", "appliance", "discover"], cwd=REPO, timeout=60)
+    assert text.returncode == 0 and "Summary:" in text.stdout and "eth0" in text.stdout
 
 
 MONITOR = """
@@ -93,18 +88,15 @@ print(json.dumps([[e.action, e.subsystem, e.sys_name] for e in events]), flush=T
 """
 
 
-def test_hotplug_monitor_sees_interfaces_come_and_go():
-    require_root_netns()
-    with TestNet(["a"]) as net:
-        host = net["a"]
-        p = host.popen([sys.executable, "-c", MONITOR], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert p.stdout.readline().decode().strip() == "ready"
-        time.sleep(0.2)
-        subprocess.run(["ip", "-n", host.ns, "link", "add", "aplhp0", "type", "veth", "peer", "name", "aplhp1"],
-                       check=True)
-        time.sleep(0.2)
-        subprocess.run(["ip", "-n", host.ns, "link", "del", "aplhp0"], check=True)
-        out, err = p.communicate(timeout=20)
-        events = json.loads(out.decode().strip().splitlines()[-1])
-        seen = {(a, n) for a, s, n in events if s == "net"}
-        assert {("add", "aplhp0"), ("add", "aplhp1"), ("remove", "aplhp0"), ("remove", "aplhp1")} <= seen, (events, err)
+def test_hotplug_monitor_sees_interfaces_come_and_go(make_net):
+    host = make_net(["a"])["a"]
+    p = host.popen([sys.executable, "-c", MONITOR], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline().decode().strip() == "ready"
+    time.sleep(0.2)
+    host.veth("aplhp0", host, "aplhp1")
+    time.sleep(0.2)
+    host.ip("link", "del", "aplhp0")
+    out, err = p.communicate(timeout=20)
+    events = json.loads(out.decode().strip().splitlines()[-1])
+    seen = {(a, n) for a, s, n in events if s == "net"}
+    assert {("add", "aplhp0"), ("add", "aplhp1"), ("remove", "aplhp0"), ("remove", "aplhp1")} <= seen, (events, err)

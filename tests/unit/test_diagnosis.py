@@ -11,17 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.core.diagnose import drift
-from appliance.core.diagnose.diagnosis import (
-    AVAILABLE,
-    ERROR,
-    NOT_AVAILABLE,
-    NOT_RUNNING,
-    SOURCES,
-    Limits,
-    Raw,
-    Verdict,
-    evaluate,
-)
+from appliance.core.diagnose.diagnosis import evaluate
+from appliance.core.diagnose.inputs import AVAILABLE, ERROR, NOT_AVAILABLE, NOT_RUNNING, SOURCES, Raw
+from appliance.core.diagnose.report import Limits
+from appliance.core.verdict import Verdict
 from appliance.diagnose import collect
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose"

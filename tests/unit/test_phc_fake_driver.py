@@ -14,6 +14,7 @@ import pytest
 
 from appliance.core.clock.interface import ClockError
 from appliance.hw import phc as phc_mod
+from appliance.hw import phc_device, phc_pins
 from appliance.hw import posix_clock as pc
 from appliance.hw.errors import DeviceGoneError, NotSupportedError, OutOfRangeError, PermissionClockError
 from appliance.hw.uapi import ptp_clock as ptp
@@ -146,8 +147,8 @@ def make_clock(monkeypatch):
             driver.fd = fd
             return fd
 
-        monkeypatch.setattr(phc_mod.os, "open", fake_open)
-        monkeypatch.setattr(phc_mod.fcntl, "ioctl", driver.ioctl)
+        monkeypatch.setattr(phc_device.os, "open", fake_open)
+        monkeypatch.setattr(phc_device.fcntl, "ioctl", driver.ioctl)
         monkeypatch.setattr(pc, "clock_gettime_ns", driver.clock_gettime_ns)
         monkeypatch.setattr(pc, "clock_adjtime", driver.clock_adjtime)
         clock = phc_mod.PhcClock("/dev/null", find_sensor=False, **kw)
@@ -336,10 +337,10 @@ def test_extts_events_are_read_as_whole_records(make_clock):
     events[0].index = 1
     events[1].t = ptp.ptp_clock_time.from_ns(1_700_000_001_123_456_790)
     raw = bytes(events)
-    assert [(e.index, e.time_ns) for e in phc_mod.parse_extts_events(raw)] == [
+    assert [(e.index, e.time_ns) for e in phc_pins.parse_extts_events(raw)] == [
         (1, 1_700_000_000_123_456_789), (0, 1_700_000_001_123_456_790)]
     with pytest.raises(ClockError, match="whole number"):
-        phc_mod.parse_extts_events(raw[:-1])
+        phc_pins.parse_extts_events(raw[:-1])
     r, w = os.pipe()
     os.close(clock._fd)
     clock._fd = r  # the driver's event queue, as a pipe
@@ -393,3 +394,19 @@ def test_driver_refusal_of_a_v2_request_is_not_retried_as_v1(make_clock):
     with pytest.raises(NotSupportedError):
         clock.request_perout(0, 1_000_000_000)
     assert drv.calls[-1] == "PTP_PEROUT_REQUEST2"
+
+
+def test_the_lab_measures_with_a_named_method_and_the_kernel_guards_the_range(make_clock):
+    """The lab compares the methods (not the remembered best one) and tests the kernel's own
+    refusal of a frequency beyond max_adj (not this class's guard)."""
+    clock, drv = make_clock()
+    assert clock.measure_with("extended", 5).method == "extended"
+    assert drv.calls[-1] == "PTP_SYS_OFFSET_EXTENDED2"
+    assert clock.measure_with("basic", 5).method == "basic"
+    with pytest.raises(ClockError, match="unknown sys-offset method"):
+        clock.measure_with("fast")
+    clock, drv = make_clock(FakeDriver(caps={"cross_timestamping": 0}))
+    with pytest.raises(NotSupportedError, match="cross_timestamping is 0"):
+        clock.measure_with("precise")
+    clock.adjust_frequency_unguarded(70_000_000)  # beyond max_adj: the kernel, not us, decides
+    assert drv.adjtimex[-1].freq == round(70_000_000 * 65.536)

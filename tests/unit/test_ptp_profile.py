@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.core.ptp import mgmt as m
+from appliance.core.ptp import datasets as ds
 from appliance.core.ptp.profile import (
     STANDBY_PRIORITY2,
     NodeSync,
@@ -24,7 +24,7 @@ CFG = ProfileConfig(holdover_spec_ns=1400)
 @pytest.mark.parametrize("state, source, upstream, bound_s, cls", [
     (L, "primary", None, 1e-7, 6),
     (L, "ptp", 6, 1e-6, 135),
-    (L, "ptp", 135, 1e-6, 135),
+    (L, "ptp", 135, 1e-6, 165),  # one below a holdover grandmaster: its next step down ties, never loses
     (L, "ptp", 165, 1e-6, 165),
     (L, "ptp", 248, 1e-6, 248),  # following a free-running site grandmaster: nothing traceable
     (H, "primary", None, 1e-6, 135),  # not 7: a holdover node must still be able to follow
@@ -52,11 +52,11 @@ def test_follower_class_never_better_than_its_grandmaster():
 
 def test_grandmaster_settings_values():
     gs, why = grandmaster_settings(NodeSync(L, "primary", None, 5e-8), ProfileConfig(primary_is_gnss=True))
-    assert gs.quality == m.ClockQuality(6, 0x21, 0x4E5D) and gs.time_source == 0x20
-    assert gs.time_flags & m.TIME_TRACEABLE and gs.time_flags & m.PTP_TIMESCALE and gs.utc_offset == 37
+    assert gs.quality == ds.ClockQuality(6, 0x21, 0x4E5D) and gs.time_source == 0x20
+    assert gs.time_flags & ds.TIME_TRACEABLE and gs.time_flags & ds.PTP_TIMESCALE and gs.utc_offset == 37
     assert "primary" in why
     gs, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), ProfileConfig(ptp_timescale=False))
-    assert gs.quality == m.ClockQuality(248, 0xFE, 0xFFFF) and gs.time_source == 0xA0 and gs.time_flags == 0
+    assert gs.quality == ds.ClockQuality(248, 0xFE, 0xFFFF) and gs.time_source == 0xA0 and gs.time_flags == 0
     gs, _ = grandmaster_settings(NodeSync(L, "primary", None, 5e-8), ProfileConfig())
     assert gs.time_source == 0x90  # not GNSS: the simulated reference or another primary
 

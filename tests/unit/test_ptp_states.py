@@ -3,7 +3,7 @@
 import pytest
 
 from appliance.core.fsm import next_state
-from appliance.core.ptp.mgmt import PortState
+from appliance.core.ptp.datasets import PortState
 from appliance.core.ptp.states import (
     ROLE,
     TRANSITIONS,

@@ -7,7 +7,7 @@ from appliance import config
 from appliance.commands.status import render as render_status
 from appliance.core.clock.states import SyncState
 from appliance.linuxptp.manager import PtpError, PtpManager
-from appliance.service import Appliance
+from appliance.runtime.app import Appliance
 
 
 def _cfg(tmp_path, **ptp):
@@ -28,17 +28,6 @@ def test_status_has_ptp_contract_keys_when_disabled(tmp_path):
     assert CONTRACT <= set(st["ptp"]) and st["ptp"]["enabled"] is False
 
 
-class FakePtp:
-    def __init__(self, ptp_off=None, primary=None):
-        self.ptp_off, self.primary = ptp_off, primary
-
-    def take_offset_ns(self):
-        return self.ptp_off
-
-    def take_primary_offset_ns(self):
-        return self.primary
-
-
 @pytest.mark.parametrize("ts, ptp_off, sys_off, primary, want", [
     ("software", -5_000.0, 120_000, None, (115_000.0, "ptp")),  # SimPhc - REALTIME + ptp4l's offset
     ("hardware", -5_000.0, 120_000, None, (-5_000.0, "ptp")),  # ptp4l measured the PHC itself
@@ -46,10 +35,17 @@ class FakePtp:
     ("hardware", -5_000.0, 0, 42.0, (42.0, "primary")),  # own GNSS/PPS first
 ])
 def test_reference_offset_composition(tmp_path, ts, ptp_off, sys_off, primary, want):
-    app = Appliance(_cfg(tmp_path, timestamping=ts) if ts == "software" else _cfg(tmp_path))
-    app.ptp = FakePtp(ptp_off, primary)
-    app.snapshot.last_sys_offset_ns = sys_off
-    assert app._reference_offset() == want
+    from appliance.core.node import Node, choose_reference
+    from appliance.core.node_types import ClockReading, TickInputs
+    from appliance.runtime.node_config import node_config
+    from appliance.sim.factory import build
+
+    cfg = _cfg(tmp_path, timestamping=ts) if ts == "software" else _cfg(tmp_path)
+    clock, _ = build(cfg.clock.sim)
+    node = Node(node_config(cfg, clock.caps(), clock.info(), -20, False))
+    inputs = TickInputs(0.0, 0, ClockReading(sys_off, 0, "sim"), primary_offset_ns=primary, ptp_offset_ns=ptp_off,
+                        ptp_measures_system=cfg.ptp.timestamping == "software")
+    assert choose_reference(inputs, node.cfg.tai_offset_ns) == want
 
 
 def test_missing_ptp4l_is_a_clear_error(tmp_path):
@@ -78,10 +74,10 @@ def test_log_lines_become_counters_events_and_samples(tmp_path):
 def test_quality_follows_the_sync_state(tmp_path):
     mgr = PtpManager(_cfg(tmp_path, timestamping="software"))
     mgr.update_sync(SyncState.FREERUN, 1e-3, None)
-    assert mgr._want_gm.quality.clock_class == 248 and mgr._want_gm.time_flags == 0  # UTC timescale
-    mgr.upstream_class = 6
+    assert mgr.watch.want_gm.quality.clock_class == 248 and mgr.watch.want_gm.time_flags == 0  # UTC timescale
+    mgr.watch.upstream_class = 6
     mgr.update_sync(SyncState.HOLDOVER, 1e-7, "ptp")
-    assert mgr._want_gm.quality.clock_class == 135
+    assert mgr.watch.want_gm.quality.clock_class == 135
 
 
 def test_status_text_shows_ptp_and_its_warning(tmp_path):

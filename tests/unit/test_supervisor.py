@@ -8,24 +8,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from appliance.core.backoff import RestartPolicy
 from appliance.linuxptp.supervisor import BACKOFF, FAILED, RUNNING, STOPPED, Child
+from helpers.wait import wait_for
 
 PY = sys.executable
-
-
-def _wait(pred, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _alive(pid: int) -> bool:
@@ -44,7 +35,7 @@ def test_crashing_child_is_restarted_with_backoff_then_given_up_loudly(caplog):
                   settle_s=0.5)
     with caplog.at_level(logging.WARNING, logger="appliance.linuxptp"):
         child.start()
-        assert _wait(lambda: child.state == FAILED)
+        wait_for(lambda: child.state, 10, 0.02, "the child given up", until=lambda s: s == FAILED)
     assert child.starts == 3 and child.last_exit == 3
     assert "exited with status 3" in child.last_error and "bad interface eth9" in child.last_error
     assert states.count(BACKOFF) == 2 and states[-1] == FAILED
@@ -68,21 +59,21 @@ def test_readiness_then_stop_kills_the_process_group(tmp_path):
     child = Child("slow", [PY, "-c", script], policy=RestartPolicy(), ready=flag.exists, ready_timeout_s=5,
                   on_line=lambda n, line: lines.append(line))
     child.start()
-    assert _wait(lambda: child.state == RUNNING)
-    assert _wait(lambda: any(x.startswith("grandchild") for x in lines))
+    wait_for(lambda: child.state, 10, 0.02, "the child running", until=lambda s: s == RUNNING)
+    wait_for(lambda: any(x.startswith("grandchild") for x in lines), 10, 0.02, "the grandchild's pid line")
     grand = int(next(x for x in lines if x.startswith("grandchild")).split()[1])
     pid = child.pid
     assert _alive(pid) and _alive(grand)
     child.stop()
     assert child.state == STOPPED
-    assert _wait(lambda: not _alive(pid) and not _alive(grand), 5)
+    wait_for(lambda: not _alive(pid) and not _alive(grand), 5, 0.02, "the child and its grandchild gone")
 
 
 def test_not_ready_in_time_counts_as_failure():
     child = Child("never-ready", [PY, "-c", "import time; time.sleep(60)"],
                   policy=RestartPolicy(base_s=0.05, limit=2, window_s=60), ready=lambda: False, ready_timeout_s=0.3)
     child.start()
-    assert _wait(lambda: child.state == FAILED)
+    wait_for(lambda: child.state, 10, 0.02, "the child given up", until=lambda s: s == FAILED)
     assert "not ready within 0.3 s" in child.last_error
     child.stop()
 
@@ -93,21 +84,21 @@ def test_unhealthy_child_is_restarted():
                   policy=RestartPolicy(base_s=0.05, limit=10, window_s=60), settle_s=0.1,
                   healthy=lambda: healthy["ok"], health_interval_s=0.05, unhealthy_limit=3)
     child.start()
-    assert _wait(lambda: child.state == RUNNING)
+    wait_for(lambda: child.state, 10, 0.02, "the child running", until=lambda s: s == RUNNING)
     first = child.pid
     healthy["ok"] = False
-    assert _wait(lambda: child.starts >= 2)
+    wait_for(lambda: child.starts, 10, 0.02, "a restart", until=lambda n: n >= 2)
     healthy["ok"] = True
-    assert _wait(lambda: child.state == RUNNING and child.pid != first)
+    wait_for(lambda: child.state == RUNNING and child.pid != first, 10, 0.02, "a new child running")
     assert "not answering" in child.last_error
-    assert _wait(lambda: not _alive(first), 5)
+    wait_for(lambda: not _alive(first), 5, 0.02, "the unhealthy child gone")
     child.stop()
 
 
 def test_missing_program_is_reported():
     child = Child("nope", ["/nonexistent/ptp4l", "-f", "x"], policy=RestartPolicy(base_s=0.05, limit=2))
     child.start()
-    assert _wait(lambda: child.state == FAILED)
+    wait_for(lambda: child.state, 10, 0.02, "the child given up", until=lambda s: s == FAILED)
     assert "cannot start /nonexistent/ptp4l" in child.last_error or "exited with status" in child.last_error
     child.stop()
 
@@ -140,7 +131,7 @@ def test_children_die_with_a_killed_appliance(tmp_path):
         assert _alive(pid) and "sleep" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
         os.kill(host.pid, signal.SIGKILL)
         host.wait(5)
-        assert _wait(lambda: not _alive(pid), 5), "the child outlived the killed appliance"
+        wait_for(lambda: not _alive(pid), 5, 0.02, "the child to die with the killed appliance (not outlive it)")
     finally:
         if host.poll() is None:
             host.kill()

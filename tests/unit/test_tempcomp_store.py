@@ -10,7 +10,8 @@ import numpy as np
 from appliance import config
 from appliance.core.holdover import tempcomp as tc
 from appliance.core.holdover.predictor import TempCompPredictor
-from appliance.tempcomp_store import FILENAME, PredictorStore, atomic_write_json
+from appliance.runtime.atomic import atomic_write_json
+from appliance.runtime.tempcomp_store import FILENAME, PredictorStore
 
 SEED = 5
 
@@ -36,7 +37,7 @@ def test_save_and_restore_onto_a_new_monotonic_axis(tmp_path):
     p = TempCompPredictor(_model())
     t_model = p.model.time_s
     # saved at monotonic 1000 s / wall 1e9; restored 500 s of wall time later on a clock that now reads 20 s
-    assert store.save(p, now_s=1000.0, now_wall_s=1e9)
+    assert store.save(p.to_dict(), now_s=1000.0, now_wall_s=1e9)
     q = store.load(now_s=20.0, now_wall_s=1e9 + 500.0)
     assert q.ready()
     assert q.model.time_s == t_model + (20.0 - (1e9 + 500.0)) - (1000.0 - 1e9)
@@ -52,13 +53,17 @@ def test_corrupt_or_foreign_state_is_reported_and_learning_starts_afresh(tmp_pat
     assert (tmp_path / FILENAME).exists()  # left in place for a person to look at
 
 
-def test_maybe_save_waits_for_a_model_and_the_interval(tmp_path):
-    store = PredictorStore(tmp_path, save_every_s=600)
-    assert not store.maybe_save(TempCompPredictor(), 0.0, 0.0)
-    p = TempCompPredictor(_model())
-    assert store.maybe_save(p, 0.0, 0.0)
-    assert not store.maybe_save(p, 100.0, 100.0)
-    assert store.maybe_save(p, 700.0, 700.0)
+def test_the_node_persists_once_a_model_exists_and_then_every_interval():
+    from appliance.core.node import Node
+    from appliance.core.node_types import NodeConfig, RefIds
+    from appliance.core.clock.discipline import DisciplineConfig
+
+    cfg = NodeConfig("n", DisciplineConfig(500_000), 1.0, RefIds(b"PHC\x00"), persist_every_s=600)
+    assert Node(cfg, TempCompPredictor())._persist(0.0) is None
+    node = Node(cfg, TempCompPredictor(_model()))
+    assert node._persist(0.0) is not None
+    assert node._persist(100.0) is None
+    assert node._persist(700.0) is not None
 
 
 def _free_port() -> int:
@@ -68,10 +73,10 @@ def _free_port() -> int:
 
 
 def test_service_restores_the_model_and_saves_it_on_stop(tmp_path):
-    from appliance.service import Appliance
+    from appliance.runtime.app import Appliance
 
     state = tmp_path / "state"
-    PredictorStore(state).save(TempCompPredictor(_model()), 0.0, 0.0)
+    PredictorStore(state).save(TempCompPredictor(_model()).to_dict(), 0.0, 0.0)
     before = json.loads((state / FILENAME).read_text())["saved_wall_s"]
     cfg = config.parse(
         {
@@ -93,3 +98,12 @@ def test_service_restores_the_model_and_saves_it_on_stop(tmp_path):
     after = json.loads((state / FILENAME).read_text())["saved_wall_s"]
     assert after > before
     assert not [f for f in os.listdir(state) if f.endswith(".tmp")]
+
+
+def test_the_store_hands_the_tick_interval_to_the_predictor(tmp_path):
+    """A node ticking every 64 s needs records of the fit's largest spacing, new or restored."""
+    fresh = PredictorStore(tmp_path).load(0.0, 0.0, tick_interval_s=64.0)
+    assert fresh.record_s == 60.0 and fresh.max_tick_gap_s == 160.0
+    PredictorStore(tmp_path).save(TempCompPredictor(_model()).to_dict(), 0.0, 0.0)
+    restored = PredictorStore(tmp_path).load(0.0, 0.0, tick_interval_s=64.0)
+    assert restored.ready() and restored.record_s == 60.0

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errorbound import MAX_DISPERSION_S, DriftBound, locked_bound_s
+from .errorbound import LOCKED_BOUND_RATE, MAX_DISPERSION_S, DriftBound, locked_bound_s
 from .servo import PiServo, ServoState
 from ..fsm import next_state
 from .states import HEALTHY, TRANSITIONS, SyncEvent, SyncState
@@ -84,8 +84,9 @@ class Discipline:
         self._since_s: float | None = None  # start of holdover / free-run
         self._bound_at_since_s = 0.0
         self._bound_s = MAX_DISPERSION_S
+        self._reference_bound_s = 0.0
         self.holdover_freq_ppb: float | None = None  # frequency to hold; the TCXO model may replace it
-        # --- holdover predictor hook: learns while locked, predicts in holdover -------
+        # holdover predictor hook: learns while locked, predicts in holdover
         self.predictor = predictor
         self._predicting = False
 
@@ -110,8 +111,13 @@ class Discipline:
         self._bound_s = MAX_DISPERSION_S
         return Decision(self.state, self._bound_s, transitions=tuple(out))
 
-    def tick(self, now_s: float, ref_offset_ns: float | None, temp_c: float | None = None) -> Decision:
-        """One interval. ``temp_c``: the oscillator's temperature sensor, for the predictor."""
+    def tick(
+        self, now_s: float, ref_offset_ns: float | None, temp_c: float | None = None, reference_bound_s: float = 0.0
+    ) -> Decision:
+        """One interval. ``temp_c``: the oscillator's temperature sensor, for the predictor.
+        ``reference_bound_s``: how far the reference itself may be from true time (a grandmaster's
+        own bound), added to the locked bound: a follower is never surer than what it follows."""
+        self._reference_bound_s = reference_bound_s if ref_offset_ns is not None else self._reference_bound_s
         out: list = []
         freq: float | None = None
         step = 0
@@ -170,10 +176,21 @@ class Discipline:
             self.freq_ppb = freq
         return Decision(self.state, self._bound_s, freq, step, tuple(out))
 
+    def bound_rate(self, now_s: float, horizon_s: float) -> float:
+        """How fast the error bound grows after ``now_s`` (seconds per second), for answers
+        between ticks: the chord of the bound over ``horizon_s``, which lies above a convex bound
+        over that whole horizon. While the reference steers the clock, chrony's maximum clock
+        error (LOCKED_BOUND_RATE) stands for what a tick can miss."""
+        if self.state not in (SyncState.HOLDOVER, SyncState.FREERUN) or horizon_s <= 0:
+            return LOCKED_BOUND_RATE if self.state in HEALTHY else 0.0
+        ahead = self._bound(now_s + horizon_s, None)
+        return max(0.0, (ahead - self._bound_s) / horizon_s)
+
     def _bound(self, now_s: float, ref_offset_ns: float | None) -> float:
         st = self.state
         if st is SyncState.LOCKED and ref_offset_ns is not None:
-            return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns)
+            return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns) + \
+                self._reference_bound_s
         since_s = now_s if self._since_s is None else self._since_s
         if st is SyncState.HOLDOVER and self._predicting:
             # --- predictor hook: the model's bound from the start of holdover

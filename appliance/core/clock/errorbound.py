@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass
 
 MAX_DISPERSION_S = 16.0  # NTP's MAXDISP: beyond this a bound means "unknown"
+# While locked, what the bound may grow by between ticks, per second: chrony's default
+# maxclockerror (1 ppm), the frequency error a disciplined clock is assumed to keep at most.
+LOCKED_BOUND_RATE = 1e-6
 
 
 def locked_bound_s(offset_ns: float, jitter_ns: float, reference_accuracy_ns: float) -> float:

@@ -16,10 +16,17 @@ is answered from the raw bytes, without building an ``NtpPacket``: for such a da
 has nothing to reject, so the decisions (access, rate limit, reply fields) are the same as on the
 general path, which every other datagram takes. The reply header before the origin timestamp is
 precomputed per server state, version and poll (``_reply_heads``).
+
+Root dispersion is computed for the instant of each reply, as chrony does: the state carries the
+error bound at one instant and the rate at which it grows (``ServerState.advertise``), so a reply
+64 s after the last tick still carries an honest bound. The precomputed fields are rebuilt only
+when the 16.16 value of the dispersion changes, which the serving thread finds with one
+comparison per reply; past ``max_dispersion_s`` the node answers as unsynchronized.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections import Counter
 from dataclasses import dataclass
@@ -78,8 +85,24 @@ _MODE_REASON = {
 
 
 @dataclass(frozen=True)
+class Advertisement:
+    """What one reply says about the server's clock (RFC 5905 7.3)."""
+
+    synchronized: bool
+    stratum: int
+    leap: Leap
+    ref_id: bytes
+    root_delay_s: float
+    root_dispersion_s: float
+
+
+@dataclass(frozen=True)
 class ServerState:
-    """What the server tells clients about its clock. Built by the service from the clock state."""
+    """What the server tells clients about its clock; built by the node from its state.
+
+    ``root_dispersion_s`` holds at ``dispersion_anchor_ns`` (served time) and grows at
+    ``dispersion_rate`` (seconds per second) after it; beyond ``max_dispersion_s`` the server no
+    longer claims to be synchronized."""
 
     synchronized: bool
     stratum: int = 1
@@ -89,10 +112,62 @@ class ServerState:
     root_dispersion_s: float = 0.0
     precision_log2: int = -20
     leap: Leap = Leap.NONE  # leap warning while synchronized (ADD_SECOND / DEL_SECOND)
+    dispersion_anchor_ns: int = 0
+    dispersion_rate: float = 0.0
+    max_dispersion_s: float | None = None
 
     @classmethod
     def unsynchronized(cls, precision_log2: int = -20) -> ServerState:
         return cls(synchronized=False, precision_log2=precision_log2)
+
+    def root_dispersion_at(self, instant_ns: int) -> float:
+        elapsed_s = max(0, instant_ns - self.dispersion_anchor_ns) * 1e-9
+        return self.root_dispersion_s + self.dispersion_rate * elapsed_s
+
+    def synchronized_at(self, instant_ns: int) -> bool:
+        limit = self.max_dispersion_s
+        return self.synchronized and (limit is None or self.root_dispersion_at(instant_ns) <= limit)
+
+    def advertise(self, instant_ns: int) -> Advertisement:
+        """What a reply sent at ``instant_ns`` (served time) says: a pure function of the state."""
+        if not self.synchronized_at(instant_ns):
+            return Advertisement(False, MAX_STRATUM, Leap.UNSYNCHRONIZED, b"\x00\x00\x00\x00", self.root_delay_s,
+                                 self.root_dispersion_at(instant_ns) if self.synchronized else 0.0)
+        return Advertisement(True, self.stratum, self.leap, self.ref_id, self.root_delay_s,
+                             self.root_dispersion_at(instant_ns))
+
+    def valid_until_ns(self, instant_ns: int) -> float:
+        """The first instant after ``instant_ns`` at which a reply's fields differ (the 16.16
+        dispersion ticks over, or the limit is passed); infinity when nothing grows."""
+        if not self.synchronized or self.dispersion_rate <= 0:
+            return math.inf
+        now_s = self.root_dispersion_at(instant_ns)
+        next_s = (seconds_to_short(now_s) + 1) / 65536
+        if self.max_dispersion_s is not None and now_s <= self.max_dispersion_s < next_s:
+            next_s = self.max_dispersion_s + 1e-12
+        return max(instant_ns, self.dispersion_anchor_ns) + (next_s - now_s) / self.dispersion_rate * 1e9
+
+
+class _Fields:
+    """The reply fields of one state at one instant, valid until ``until_ns`` (served time)."""
+
+    __slots__ = ("state", "until_ns", "header", "fast")
+
+    def __init__(self, state: ServerState, instant_ns: int):
+        self.state = state
+        self.until_ns = state.valid_until_ns(instant_ns)
+        a = state.advertise(instant_ns)
+        self.header = (
+            int(a.leap),
+            a.stratum,
+            state.precision_log2,
+            seconds_to_short(a.root_delay_s),
+            a.ref_id,
+            seconds_to_short(a.root_dispersion_s) if a.synchronized else 0,
+            ns_to_ntp(state.ref_time_ns) if state.ref_time_ns and a.synchronized else 0,
+        )
+        leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self.header
+        self.fast = (_reply_heads(leap, stratum), _TAIL.pack(precision, rdelay, rdisp, ref_id, ref_ts))
 
 
 class Reply:
@@ -153,41 +228,23 @@ class NtpServerCore:
         self.kod_sent = 0
         self.dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self._state = ServerState.unsynchronized()
-        self._fields = self._header_fields(self._state)
-        self._fast = self._fast_fields(self._fields)
+        self._cur = _Fields(self._state, 0)
 
     @property
     def state(self) -> ServerState:
         return self._state
 
     def set_state(self, state: ServerState) -> None:
-        # One tuple swap per path: the serving thread sees either the old or the new fields, never
-        # a mix (each path reads only its own attribute, once per datagram).
-        fields = self._header_fields(state)
-        self._fast = self._fast_fields(fields)
-        self._fields = fields
+        # Only the state is swapped here; the serving thread rebuilds its fields when it sees a new
+        # state (or when the dispersion ticks over), so it never mixes the old and the new.
         self._state = state
 
-    @staticmethod
-    def _fast_fields(fields: tuple) -> tuple[tuple[bytes | None, ...], bytes]:
-        leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = fields
-        return _reply_heads(leap, stratum), _TAIL.pack(precision, rdelay, rdisp, ref_id, ref_ts)
-
-    @staticmethod
-    def _header_fields(s: ServerState) -> tuple[int, int, int, int, bytes, int, int]:
-        if s.synchronized:
-            leap, stratum, ref_id = int(s.leap), s.stratum, s.ref_id
-        else:
-            leap, stratum, ref_id = int(Leap.UNSYNCHRONIZED), MAX_STRATUM, b"\x00\x00\x00\x00"
-        return (
-            leap,
-            stratum,
-            s.precision_log2,
-            seconds_to_short(s.root_delay_s),
-            ref_id,
-            seconds_to_short(s.root_dispersion_s),
-            ns_to_ntp(s.ref_time_ns) if s.ref_time_ns else 0,
-        )
+    def _fields_at(self, instant_ns: int) -> _Fields:
+        cur = self._cur
+        state = self._state
+        if cur.state is not state or instant_ns >= cur.until_ns:
+            cur = self._cur = _Fields(state, instant_ns)
+        return cur
 
     def counters(self) -> dict:
         return {
@@ -213,7 +270,7 @@ class NtpServerCore:
                     raw_poll = data[2]
                     poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
                     return self._limited(verdict, (data[0] >> 3) & 7, poll, _TS.unpack_from(data, 40)[0])
-            heads, tail = self._fast
+            heads, tail = self._fields_at(rx_ns).fast
             self.answered += 1
             head = heads[((data[0] & 0x38) << 5) | data[2]]  # (version << 8) | poll octet
             return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
@@ -240,7 +297,7 @@ class NtpServerCore:
             verdict = self.ratelimit.check(client_key(client_ip), now_s)
             if verdict is not RateDecision.ALLOW:
                 return self._limited(verdict, pkt.version, poll, pkt.transmit_ts)
-        leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields
+        leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields_at(rx_ns).header
         prefix = _PREFIX.pack(
             (leap << 6) | (pkt.version << 3) | Mode.SERVER,
             stratum,
@@ -269,7 +326,7 @@ class NtpServerCore:
             (int(Leap.UNSYNCHRONIZED) << 6) | (version << 3) | Mode.SERVER,
             0,
             poll,
-            self._fields[2],
+            self._state.precision_log2,
             0,
             0,
             b"RATE",

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from .packet import NtpPacket, ntp_to_ns, short_to_seconds
 
 PHI = 15e-6  # s/s: how fast an old sample's dispersion grows (RFC 5905 frequency tolerance)
 LEAP_UNSYNCHRONIZED = 3
@@ -34,6 +36,7 @@ class PeerSample:
     stratum: int = 1
     root_delay_s: float = 0.0  # the peer's own, from its packet
     root_dispersion_s: float = 0.0
+    ref_id: bytes = b""  # what the peer's time rests on (b"PTP\x00": it follows a grandmaster)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class PeerEstimate:
     stratum: int  # from the latest answer
     age_s: float  # of the chosen sample
     samples: int
+    ref_id: bytes = b""  # from the latest answer
+
+    def shifted(self, delta_s: float) -> PeerEstimate:
+        """The same estimate with the offset moved by delta_s (the local clock or domain moved)."""
+        return PeerEstimate(self.offset_s + delta_s, self.delay_s, self.dispersion_s, self.jitter_s,
+                            self.root_delay_s, self.root_dispersion_s, self.leap, self.stratum, self.age_s,
+                            self.samples, self.ref_id)
 
     @property
     def fit(self) -> bool:
@@ -61,6 +71,23 @@ class PeerEstimate:
         """Half-width of the peer's correctness interval: how far its time may be from the truth as
         seen from here (RFC 5905 root distance, plus the path's half delay)."""
         return self.delay_s / 2 + self.root_delay_s / 2 + self.root_dispersion_s + self.dispersion_s + self.jitter_s
+
+
+def client_sample(pkt: NtpPacket, t1_ns: int, t4_ns: int, now_s: float) -> PeerSample:
+    """One client/server exchange (RFC 5905 8): T1 and T4 in the local clock's domain, T2 and T3
+    from the server's reply. offset = ((T1 - T2) + (T4 - T3)) / 2 = local - peer; the delay is the
+    round trip less the server's time, never below zero. A Kiss-o'-Death or a reply without time
+    becomes a sample with no offset (NaN) and leap 3: the peer answered but said nothing usable."""
+    if pkt.stratum == 0 or pkt.receive_ts == 0 or pkt.transmit_ts == 0:
+        return PeerSample(now_s, math.nan, 0.0, LEAP_UNSYNCHRONIZED, pkt.stratum,
+                          short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion), pkt.ref_id)
+    pivot = t4_ns // 1_000_000_000
+    t2 = ntp_to_ns(pkt.receive_ts, pivot)
+    t3 = ntp_to_ns(pkt.transmit_ts, pivot)
+    offset_ns = ((t1_ns - t2) + (t4_ns - t3)) / 2
+    delay_ns = (t4_ns - t1_ns) - (t3 - t2)
+    return PeerSample(now_s, offset_ns * 1e-9, max(0.0, delay_ns * 1e-9), pkt.leap, pkt.stratum,
+                      short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion), pkt.ref_id)
 
 
 class ClockFilter:
@@ -78,8 +105,7 @@ class ClockFilter:
         if not (math.isfinite(sample.offset_s) and math.isfinite(sample.delay_s)):
             return
         if sample.delay_s < 0:
-            sample = PeerSample(sample.time_s, sample.offset_s, 0.0, sample.leap, sample.stratum,
-                                sample.root_delay_s, sample.root_dispersion_s)
+            sample = replace(sample, delay_s=0.0)
         self._samples.append(sample)
 
     def reset(self) -> None:
@@ -88,8 +114,7 @@ class ClockFilter:
     def shift(self, delta_s: float) -> None:
         """The local clock was stepped by delta_s: every stored offset moves with it."""
         self._samples = deque(
-            (PeerSample(s.time_s, s.offset_s + delta_s, s.delay_s, s.leap, s.stratum, s.root_delay_s,
-                        s.root_dispersion_s) for s in self._samples),
+            (replace(s, offset_s=s.offset_s + delta_s) for s in self._samples),
             maxlen=self.window,
         )
 
@@ -115,4 +140,5 @@ class ClockFilter:
             stratum=latest.stratum,
             age_s=age,
             samples=len(fresh),
+            ref_id=latest.ref_id,
         )

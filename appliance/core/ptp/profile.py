@@ -13,15 +13,20 @@ PASSIVE). So classes <= 127 are used only while the node is locked to its own pr
   | node sync state | its time rests on                       | class | accuracy | variance | timeSource |
   |-----------------|-----------------------------------------|-------|----------|----------|------------|
   | locked          | own primary reference (GNSS/PPS, sim)   |   6   | 0x21     | 0x4E5D   | GNSS/OTHER |
-  | locked          | PTP, grandmaster class 6, 7 or 135      |  135  | 0xFE     | 0xFFFF   | INT. OSC.  |
-  | locked          | PTP, grandmaster class 140-165          |  165  | 0xFE     | 0xFFFF   | INT. OSC.  |
+  | locked          | PTP, grandmaster class 6 or 7           |  135  | 0xFE     | 0xFFFF   | INT. OSC.  |
+  | locked          | PTP, grandmaster class 135 or 140-165   |  165  | 0xFE     | 0xFFFF   | INT. OSC.  |
   | holdover        | traceable time, bound <= holdover spec  |  135  | 0xFE     | 0xFFFF   | INT. OSC.  |
   | holdover        | traceable time, bound beyond the spec   |  165  | 0xFE     | 0xFFFF   | INT. OSC.  |
   | anything else   | nothing traceable (air-gapped free run) |  248  | 0xFE     | 0xFFFF   | INT. OSC.  |
 
 A follower advertises the class it would have as grandmaster at that moment (its time is the
 grandmaster's), never better than the class of an appliance grandmaster it follows (6, 135, 165 or
-248): the BMCA cannot flap between them. Accuracy
+248): the BMCA cannot flap between them. Following a grandmaster in holdover within specification
+(135), it advertises the class that grandmaster drops to next (165), not its equal: a follower
+learns its grandmaster's new class only a poll and a tick after the grandmaster announces it, and
+for that moment a follower still at 135 would beat a grandmaster at 165 and take over (the
+simulated week, appliance.sim.cluster, showed the flap: the old grandmaster relocked to its own
+follower and its holdover restarted every few hours). At 165 it ties, and priority2 keeps the order. Accuracy
 and variance depend on the class only, so nodes of equal class compare equal up to priority2, and
 the designated order decides (OCP profile 6.15: priority1 equal and unused, priority2 orders).
 
@@ -48,7 +53,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .mgmt import (
+from .datasets import (
     FREQ_TRACEABLE,
     PTP_TIMESCALE,
     TIME_TRACEABLE,
@@ -109,6 +114,8 @@ def clock_class(sync: NodeSync, cfg: ProfileConfig) -> tuple[int, str]:
     if st is SyncState.LOCKED:
         if sync.source == "primary":
             return CLASS_PRIMARY_LOCKED, "locked to its own primary reference"
+        if traceable_ptp and sync.upstream_class == CLASS_HOLDOVER_IN_SPEC:
+            return CLASS_HOLDOVER_OUT_OF_SPEC, "following a grandmaster in holdover: one class below it"
         if traceable_ptp:
             return CLASS_HOLDOVER_IN_SPEC, "following a grandmaster traceable to a primary reference"
         if degraded_ptp:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from enum import Enum
 
 from ..fsm import markdown_table, next_state
-from .mgmt import PortState
+from .datasets import PortState
 
 
 class PtpState(Enum):

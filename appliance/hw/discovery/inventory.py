@@ -1,227 +1,26 @@
-"""What timing hardware this machine has: PHCs and their NICs, timestamping, temperature sensors,
-RTCs, PPS sources, GNSS receivers; and hot-plug monitoring.
-
-Discovery runs in two steps so that it can run against a recording as well as the live system:
-
-  1. collect: a Snapshot of device records (udev/sysfs: path, subsystem, driver, parent, attributes)
-     plus what only ioctls tell (ETHTOOL_GET_TS_INFO / GDRVINFO per interface, PTP_CLOCK_GETCAPS and
-     pins per PHC). ``collect_live`` uses pyudev; ``load_snapshot`` reads a recording
-     (``appliance discover --record FILE`` writes one; tests/fixtures/discovery holds some).
-  2. build_inventory(snapshot): pure over the snapshot: links interfaces to PHCs (phc_index first, the
-     PCI parent when there is no timestamping information), finds each NIC's nearest temperature
-     sensor, matches hardware/nics.yaml, and asks core.verdict for a verdict.
+"""build_inventory(snapshot): pure over a Snapshot. Links interfaces to PHCs (phc_index first, the PCI
+parent when there is no timestamping information), finds each NIC's nearest temperature sensor,
+matches hardware/nics.yaml, and asks core.ptp.capability for a verdict per interface.
 """
 
 from __future__ import annotations
 
-import datetime
-import logging
-import os
 import re
-import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Any
 
-import yaml
+from ...core.ptp import capability as vd
+from ...core.ptp.capability import InterfaceFacts, NicFamily, PhcFacts, SensorFacts
+from ..sensors import preferred_channel
+from ..timestamping import TsInfo
+from .snapshot import HWMON_ATTR, DeviceRecord, Snapshot
 
-from ..core.ptp import capability as vd
-from ..core.ptp.capability import InterfaceFacts, NicFamily, PhcFacts, SensorFacts
-from .sensors import preferred_channel
-from .timestamping import TsInfo
-
-log = logging.getLogger("appliance.hw.discovery")
-
-SUBSYSTEMS = ("net", "ptp", "hwmon", "thermal", "rtc", "pps", "gnss", "tty")
-ATTRIBUTES = {
-    "net": ("address", "operstate", "type", "ifindex", "carrier"),
-    "ptp": ("clock_name", "max_adjustment", "max_phase_adjustment", "n_alarms", "n_external_timestamps",
-            "n_periodic_outputs", "n_programmable_pins", "pps_available", "n_vclocks"),
-    "hwmon": ("name",),
-    "thermal": ("type", "temp"),
-    "rtc": ("name", "hctosys"),
-    "pps": ("name", "path"),
-    "gnss": ("type",),
-    "pci": ("vendor", "device", "subsystem_vendor", "subsystem_device", "class"),
-    "usb": ("idVendor", "idProduct", "manufacturer", "product"),
-}
-PROPERTIES = ("DEVTYPE", "ID_VENDOR_FROM_DATABASE", "ID_MODEL_FROM_DATABASE", "ID_VENDOR_ID", "ID_MODEL_ID",
-              "ID_VENDOR", "ID_MODEL", "ID_PATH", "ID_NET_NAME_PATH", "PCI_SLOT_NAME", "INTERFACE")
-HWMON_ATTR = re.compile(r"^temp(\d+)_(input|label|crit|max)$")
 ARPHRD_LOOPBACK = "772"
 # USB vendors whose serial devices are GNSS receivers (usb.ids: "1546  U-Blox AG").
 GNSS_USB_VENDORS = {"1546": "u-blox"}
 GNSS_WORDS = re.compile(r"\b(gps|gnss|u-?blox)\b", re.I)
 
-
-# -- records ---------------------------------------------------------------------------------------
-
-@dataclass
-class DeviceRecord:
-    path: str  # sysfs devpath, /devices/...
-    sys_name: str
-    subsystem: str | None = None
-    driver: str | None = None
-    devnode: str | None = None
-    parent: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)
-    children: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: v for k, v in d.items() if v not in (None, {}, [])}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DeviceRecord:
-        known = {"path", "subsystem", "sys_name", "driver", "devnode", "parent", "attributes", "properties", "children"}
-        unknown = set(d) - known
-        if unknown or "path" not in d or "sys_name" not in d:
-            raise ValueError(f"device record {d.get('path', '?')}: unknown keys {sorted(unknown)} or no path/sys_name")
-        return cls(**{k: d[k] for k in known if k in d})
-
-
-@dataclass
-class Snapshot:
-    devices: list[DeviceRecord]
-    ethtool: dict[str, dict] = field(default_factory=dict)  # ifname -> {ts_info, drvinfo, errors}
-    ptp: dict[str, dict] = field(default_factory=dict)  # ptpN -> {caps, pins, error}
-    source: dict = field(default_factory=dict)  # provenance of a recording
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "devices": [r.to_dict() for r in self.devices],
-                "ethtool": self.ethtool, "ptp": self.ptp}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Snapshot:
-        unknown = set(d) - {"source", "devices", "ethtool", "ptp"}
-        if unknown:
-            raise ValueError(f"unknown top-level keys {sorted(unknown)}")
-        return cls([DeviceRecord.from_dict(r) for r in d.get("devices", [])], d.get("ethtool") or {},
-                   d.get("ptp") or {}, d.get("source") or {})
-
-
-def load_snapshot(path: Path | str) -> Snapshot:
-    path = Path(path)
-    try:
-        return Snapshot.from_dict(yaml.safe_load(path.read_text()))
-    except (OSError, yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
-        raise DiscoveryError(f"{path}: not a discovery recording: {exc}") from None
-
-
-def save_snapshot(snap: Snapshot, path: Path | str) -> None:
-    Path(path).write_text(yaml.safe_dump(snap.to_dict(), sort_keys=False, width=120))
-
-
-class DiscoveryError(Exception):
-    pass
-
-
-# -- live collection (pyudev + ioctls) --------------------------------------------------------------
-
-def _attr(dev, name: str) -> str | None:
-    try:
-        return dev.attributes.asstring(name).strip()
-    except (KeyError, OSError, UnicodeDecodeError):
-        return None
-
-
-def _has_usb_ancestor(dev) -> bool:
-    p = dev.parent
-    while p is not None:
-        if p.subsystem == "usb":
-            return True
-        p = p.parent
-    return False
-
-
-def collect_live(context=None, probe: bool = True) -> Snapshot:
-    """Enumerate with pyudev; with ``probe``, also ask the drivers (ethtool ioctls, PHC caps)."""
-    import pyudev
-
-    ctx = context or pyudev.Context()
-    records: dict[str, DeviceRecord] = {}
-
-    def add(dev) -> None:
-        path = dev.device_path
-        if path in records:
-            return
-        names = ATTRIBUTES.get(dev.subsystem, ())
-        if dev.subsystem == "hwmon":
-            try:
-                names = names + tuple(sorted(n for n in os.listdir(dev.sys_path) if HWMON_ATTR.match(n)))
-            except OSError:
-                pass
-        attrs = {n: v for n in names if (v := _attr(dev, n)) is not None}
-        props = {k: dev.properties[k] for k in PROPERTIES if k in dev.properties}
-        children = {}
-        if dev.subsystem == "ptp":
-            try:
-                children["pins"] = sorted(os.listdir(os.path.join(dev.sys_path, "pins")))
-            except OSError:
-                pass
-        parent = dev.parent
-        records[path] = DeviceRecord(path=path, sys_name=dev.sys_name, subsystem=dev.subsystem, driver=dev.driver,
-                                     devnode=dev.device_node,
-                                     parent=parent.device_path if parent is not None else None,
-                                     attributes=attrs, properties=props, children=children)
-        if parent is not None:
-            add(parent)
-
-    for sub in SUBSYSTEMS:
-        for dev in ctx.list_devices(subsystem=sub):
-            if sub == "thermal" and not dev.sys_name.startswith("thermal_zone"):
-                continue
-            if sub == "tty" and not _has_usb_ancestor(dev):
-                continue
-            add(dev)
-    snap = Snapshot(sorted(records.values(), key=lambda r: r.path))
-    snap.source = {"kind": "live", "host": os.uname().nodename, "kernel": os.uname().release,
-                   "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if probe:
-        probe_drivers(snap)
-    return snap
-
-
-def probe_drivers(snap: Snapshot) -> None:
-    """Fill in what only the drivers tell: timestamping per interface, caps and pins per PHC."""
-    from .phc import PhcClock
-    from .timestamping import get_drvinfo, get_ts_info
-
-    for rec in snap.devices:
-        if rec.subsystem == "net":
-            entry: dict = {"errors": {}}
-            try:
-                ts = get_ts_info(rec.sys_name)
-                entry["ts_info"] = {"phc_index": ts.phc_index, "so_timestamping": ts.so_timestamping,
-                                    "tx_types_mask": ts.tx_types, "rx_filters_mask": ts.rx_filters,
-                                    "capabilities": ts.capabilities, "tx_types": ts.tx_type_names,
-                                    "rx_filters": ts.rx_filter_names}
-            except Exception as exc:  # noqa: BLE001 - recorded, reported as a problem
-                entry["errors"]["ts_info"] = str(exc)
-            try:
-                entry["drvinfo"] = get_drvinfo(rec.sys_name).to_dict()
-            except Exception as exc:  # noqa: BLE001
-                entry["errors"]["drvinfo"] = str(exc)
-            if not entry["errors"]:
-                del entry["errors"]
-            snap.ethtool[rec.sys_name] = entry
-        elif rec.subsystem == "ptp" and rec.devnode:
-            try:
-                with PhcClock(rec.devnode, readonly=True, find_sensor=False) as clock:
-                    c = clock.caps()
-                    snap.ptp[rec.sys_name] = {
-                        "caps": {"max_adj": c.max_adj_ppb, "n_alarm": c.n_alarm, "n_ext_ts": c.n_ext_ts,
-                                 "n_per_out": c.n_per_out, "pps": int(c.pps), "n_pins": c.n_pins,
-                                 "cross_timestamping": int(c.cross_timestamping),
-                                 "adjust_phase": int(c.adjust_phase), "max_phase_adj": c.max_phase_adj_ns},
-                        "pins": [p.to_dict() for p in clock.pins()],
-                    }
-            except Exception as exc:  # noqa: BLE001
-                snap.ptp[rec.sys_name] = {"error": str(exc)}
-
-
-# -- inventory --------------------------------------------------------------------------------------
 
 @dataclass
 class Phc:
@@ -307,7 +106,7 @@ class Inventory:
     def has_ptp_hardware(self) -> bool:
         return bool(self.phcs)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for i in self.interfaces:
             counts[i.verdict] = counts.get(i.verdict, 0) + 1
@@ -323,7 +122,7 @@ class Inventory:
             text = "PTP hardware clocks exist but no interface can use them for hardware PTP"
         return {"ptp_hardware": bool(self.phcs), "verdicts": counts, "text": text}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "summary": self.summary(),
             "interfaces": [asdict(i) for i in self.interfaces],
@@ -345,10 +144,10 @@ def _int(v: str | None) -> int | None:
 
 
 class _Tree:
-    def __init__(self, records: list[DeviceRecord]):
+    def __init__(self, records: list[DeviceRecord]) -> None:
         self.by_path = {r.path: r for r in records}
 
-    def ancestors(self, rec: DeviceRecord):
+    def ancestors(self, rec: DeviceRecord) -> Iterator[DeviceRecord]:
         """Nearest first. sysfs device paths are hierarchical, so the ancestors are the recorded devices
         whose path is a prefix of this one (class directories such as .../net/ are not devices)."""
         parts = rec.path.split("/")
@@ -540,84 +339,3 @@ def build_inventory(snap: Snapshot, families: list[NicFamily] | None = None) -> 
                          "product": ua.get("product"), "driver": tree.driver(r), "identified": identified})
     return Inventory(interfaces=sorted(interfaces, key=lambda i: i.name), phcs=sorted(phcs.values(), key=lambda p: _int(p.name[3:]) or 0),
                      temperature_sources=temps, rtcs=rtcs, pps=pps, gnss=gnss, problems=problems, source=snap.source)
-
-
-# -- hot plug ----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HotplugEvent:
-    action: str  # add | remove | change | bind | unbind | move
-    subsystem: str
-    sys_name: str
-    devpath: str
-    devnode: str | None = None
-
-
-def describe_event(ev: HotplugEvent, watched_phc: str | None = None, watched_interface: str | None = None) -> tuple[int, str] | None:
-    """(logging level, message) for an event that matters to a running appliance, else None."""
-    if ev.subsystem == "ptp":
-        mine = watched_phc is not None and ev.sys_name == watched_phc
-        if ev.action == "remove":
-            if mine:
-                return logging.ERROR, (f"PHC {ev.sys_name} vanished: the clock this appliance steers is gone "
-                                       "(NIC removed, reset or driver unloaded); holding over until it returns")
-            return logging.WARNING, f"PHC {ev.sys_name} vanished"
-        if ev.action == "add":
-            if mine:
-                return logging.WARNING, f"PHC {ev.sys_name} appeared again: restart the appliance to reopen it"
-            return logging.INFO, f"PHC {ev.sys_name} appeared ({ev.devnode or '/dev/' + ev.sys_name})"
-    if ev.subsystem == "net" and ev.action in ("add", "remove"):
-        mine = watched_interface is not None and ev.sys_name == watched_interface
-        verb = "appeared" if ev.action == "add" else "vanished"
-        level = logging.ERROR if (mine and ev.action == "remove") else logging.INFO
-        return level, f"network interface {ev.sys_name} {verb}" + (" (the one this appliance uses)" if mine else "")
-    if ev.subsystem in ("pps", "gnss", "hwmon", "rtc") and ev.action in ("add", "remove"):
-        verb = "appeared" if ev.action == "add" else "vanished"
-        return logging.INFO, f"{ev.subsystem} device {ev.sys_name} {verb}"
-    return None
-
-
-class HotplugMonitor:
-    """Calls ``callback(HotplugEvent)`` from a background thread for every uevent of ``subsystems``.
-
-    Listens to udevd's events when udevd runs (/run/udev/control), else to the kernel's own uevents
-    (enough for add/remove; no udev properties). Kernel uevents of network devices reach only the
-    network namespace the device lives in.
-    """
-
-    def __init__(self, callback: Callable[[HotplugEvent], None],
-                 subsystems: tuple[str, ...] = ("net", "ptp", "pps", "gnss", "hwmon"), context=None,
-                 source: str | None = None):
-        self.callback = callback
-        self.subsystems = subsystems
-        self._context = context
-        self.source = source or ("udev" if os.path.exists("/run/udev/control") else "kernel")
-        self._observer = None
-        self._lock = threading.Lock()
-
-    def start(self) -> HotplugMonitor:
-        import pyudev
-
-        ctx = self._context or pyudev.Context()
-        monitor = pyudev.Monitor.from_netlink(ctx, source=self.source)
-        for sub in self.subsystems:
-            monitor.filter_by(sub)
-        self._observer = pyudev.MonitorObserver(monitor, callback=self._on_device, name="hotplug")
-        self._observer.daemon = True
-        self._observer.start()
-        return self
-
-    def _on_device(self, device) -> None:
-        ev = HotplugEvent(action=device.action or "?", subsystem=device.subsystem or "?", sys_name=device.sys_name,
-                          devpath=device.device_path, devnode=device.device_node)
-        try:
-            with self._lock:
-                self.callback(ev)
-        except Exception:  # a broken callback must not kill the observer thread
-            log.exception("hotplug callback failed for %s", ev)
-
-    def stop(self) -> None:
-        if self._observer is not None:
-            self._observer.send_stop()
-            self._observer.join(timeout=5)
-            self._observer = None

@@ -1,0 +1,248 @@
+"""`appliance serve`: the node (appliance.core.node) in its shell.
+
+Lifecycle: ``start`` opens, in order, the clock, the NTP sockets, the control socket, /metrics,
+ptp4l and its helpers, the peer poller, the tick loop and hot-plug monitoring, each registered
+in an ExitStack, so whatever was opened is closed in reverse order on any failure and by
+``stop`` (SIGTERM / SIGINT through ``stop_on_signals``). The learned model is saved after the
+loop has stopped and before the clock is closed.
+
+Threads, and why each exists (everything that decides runs in the first):
+  * ``tick``: the one loop (appliance.runtime.loop): gather, decide (pure), apply;
+  * ``ntp-server``: the NTP fast path answers from the published immutable state and time map and
+    never waits for a tick;
+  * ``peer-poll``: the other control nodes' replies must be timestamped as they arrive;
+  * ``ptp-poll`` and one reader per supervised child: ptp4l's management socket at 4 Hz and the
+    children's logs;
+  * ``control``, ``metrics``: request servers, one thread per request;
+  * hot-plug: pyudev's monitor blocks on its netlink socket;
+  * the model's refit runs in a separate process (appliance.runtime.refit), not a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, parse_hostport
+from ..control_socket import ControlServer
+from ..core.node import Node
+from ..core.node_types import TickActions
+from ..core.ntp.answer import NtpServerCore, ServerState
+from ..monitoring.history import History
+from ..ntp.server import NtpUdpServer, open_socket
+from . import inject as injection
+from . import status as status_mod
+from .clocks import ServeError, measure_precision_log2, open_clock
+from .hotplug import start_hotplug
+from .loop import TickLoop
+from .node_config import node_config
+from .refit import RefitWorker
+from .reload import ntp_policy
+from .tempcomp_store import PredictorStore
+
+log = logging.getLogger("appliance.service")
+
+
+class Appliance:
+    def __init__(self, cfg: Config, listen: list[str] | None = None, control_socket: str | None = None):
+        self.cfg = cfg
+        self.listen = listen or list(cfg.ntp.listen)
+        self.control_path = Path(control_socket or cfg.monitoring.control_socket)
+        self.precision_log2 = measure_precision_log2()
+        self.ntp_core = NtpServerCore(*ntp_policy(cfg))
+        self.ntp_core.set_state(ServerState.unsynchronized(self.precision_log2))
+        d = cfg.clock.discipline
+        self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)
+        self.started_s = time.time()
+        self.clock: Any = None
+        self.reference: Any = None
+        self.node: Node | None = None
+        self.loop: TickLoop | None = None
+        self.udp: NtpUdpServer | None = None
+        self.metrics: Any = None
+        self.ptp: Any = None
+        self.poller: Any = None
+        self.store: PredictorStore | None = None
+        # Called with True/False when grandmaster eligibility changes (the PTP side's hook).
+        self.eligibility_listeners: list[Callable[[bool], None]] = []
+        self.on_tick: list[Callable[[TickActions], None]] = []  # e.g. the service manager's watchdog
+        self._stack = contextlib.ExitStack()
+        self._stop = threading.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        with contextlib.ExitStack() as stack:
+            self._open(stack)
+            self._stack = stack.pop_all()
+        if self.ntp_core.access.empty:
+            log.warning("ntp.allow is empty: every NTP client will be refused")
+
+    def _open(self, stack: contextlib.ExitStack) -> None:
+        cfg = self.cfg
+        self.clock, self.reference = open_clock(cfg)
+        stack.callback(self.clock.close)
+        info = self.clock.info()
+        self.store = PredictorStore(cfg.node.state_dir)
+        predictor = self.store.load(time.monotonic(), time.time(), cfg.clock.oscillator_class != "xo",
+                                    tick_interval_s=cfg.clock.discipline.interval_s)
+        threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
+        ncfg = node_config(cfg, self.clock.caps(), info, self.precision_log2, self.reference is not None)
+        self.node = Node(ncfg, predictor)
+        stack.callback(self._save_model)
+        sockets = []
+        for text in self.listen:
+            host, port = parse_hostport(text)
+            sock = open_socket(host, port)
+            stack.callback(sock.close)
+            sockets.append(sock)
+        self.udp = NtpUdpServer(self.ntp_core, sockets, self.timemap)
+        control = ControlServer(self.control_path, self.handlers())
+        control.start()
+        stack.callback(control.stop)
+        self._start_metrics(stack)
+        self._start_ptp(stack)
+        self._start_peers(stack)
+        refit = RefitWorker()
+        stack.callback(refit.close)
+        self.loop = TickLoop(
+            self.node, self.clock, cfg.clock.discipline.interval_s, reference=self.reference, ptp=self.ptp,
+            poller=self.poller, store=self.store, refit=refit,
+            ptp_measures_system=cfg.ptp.enabled and cfg.ptp.timestamping == "software", on_actions=self._published,
+        )
+        self.udp.start()
+        stack.callback(self.udp.stop)
+        self.loop.tick()
+        self.loop.start()
+        stack.callback(self.loop.stop)
+        hotplug = start_hotplug(info, self.loop.notices.put)
+        if hotplug is not None:
+            stack.callback(hotplug.stop)
+
+    def timemap(self):  # the NTP thread's view: the map the loop published last
+        return self.loop.timemap if self.loop is not None else self.node.timemap  # type: ignore[union-attr]
+
+    def _start_metrics(self, stack: contextlib.ExitStack) -> None:
+        """/metrics on monitoring.metrics_listen; a port conflict is a ServeError naming it."""
+        if not self.cfg.monitoring.metrics_listen:
+            return
+        from ..monitoring.metrics import MetricsError, for_appliance
+
+        server = for_appliance(self, self.cfg.monitoring.metrics_listen)
+        try:
+            server.start()
+        except MetricsError as exc:
+            raise ServeError(str(exc)) from None
+        self.metrics = server
+        stack.callback(server.stop)
+
+    def _start_ptp(self, stack: contextlib.ExitStack) -> None:
+        """The PTP side when configured; a missing program or a bad config stops `serve` here."""
+        if not self.cfg.ptp.enabled:
+            return
+        from ..linuxptp.manager import PtpError, PtpManager
+
+        try:
+            ptp = PtpManager(self.cfg)
+            stack.callback(ptp.stop)
+            ptp.start()
+        except PtpError as exc:
+            raise ServeError(f"ptp: {exc}") from None
+        self.ptp = ptp
+
+    def _start_peers(self, stack: contextlib.ExitStack) -> None:
+        cfg = self.cfg
+        assert self.node is not None
+        if not self.node.cfg.crosscheck:
+            return
+        from ..ntp.peers import PeerPoller
+
+        cc = cfg.cluster.crosscheck
+        others = [(n.name, n.address) for n in cfg.cluster.control_nodes if n.name != cfg.node.name]
+        self.poller = PeerPoller(others, self.timemap, cc.poll_interval_s, cc.filter_window)
+        self.poller.start()
+        stack.callback(self.poller.stop)
+
+    def _save_model(self) -> None:
+        state = self.node.persist_state() if self.node is not None else None
+        if state is not None and self.store is not None:
+            self.store.save(state, time.monotonic(), time.time())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._stack.close()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._stop.wait(timeout_s)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def reload(self, new: Config) -> list[str]:
+        """A new, already validated configuration (SIGHUP); see appliance.runtime.reload."""
+        from .reload import apply
+
+        self.cfg, pending = apply(self.cfg, new, self.ntp_core)
+        return pending
+
+    # -- after every tick -----------------------------------------------------------------------
+    def _published(self, a: TickActions) -> None:
+        self.ntp_core.set_state(a.serve)
+        s = a.snapshot
+        self.history.record(time.time(), s.state.value, s.offset_ns, s.error_bound_s, s.freq_correction_ppb,
+                            s.temperature_c)
+        if a.eligible_changed:
+            for listener in list(self.eligibility_listeners):
+                try:
+                    listener(s.eligible)
+                except Exception:
+                    log.exception("grandmaster eligibility listener failed")
+        for hook in list(self.on_tick):
+            hook(a)
+
+    def grandmaster_eligible(self) -> bool:
+        """May this node be the PTP grandmaster? Only while its clock is healthy and the cluster's
+        vote has not demoted it."""
+        return self.node is not None and self.node.grandmaster_eligible
+
+    # -- control socket and status ----------------------------------------------------------------
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {
+            "status": lambda req: self.status(),
+            "history": self.history.reply,
+            "inject": lambda req: injection.inject(self.clock, self.reference, self.cfg.node.name, req),
+        }
+
+    def status(self) -> dict[str, Any]:
+        from ..linuxptp.manager import disabled_status
+
+        ntp = self.ntp_core.counters()
+        if self.udp is not None:
+            ntp["send_errors"] = self.udp.send_errors
+            ntp["internal_errors"] = self.udp.internal_errors
+        serve = self.ntp_core.state
+        now_ns = time.time_ns()
+        served_ns = self.timemap().to_served_ns(now_ns) if self.node is not None else now_ns
+        stratum = serve.stratum if serve.synchronized_at(served_ns) else 16
+        processes = {} if self.ptp is None else {
+            name: {"running": c.state == "running", "restarts": c.status()["restarts"]}
+            for name, c in self.ptp.children.items()
+        }
+        return status_mod.compose(
+            node=self.cfg.node.name,
+            clock_source=self.cfg.clock.source,
+            clock_info=self.clock.info() if self.clock is not None else None,
+            started_s=self.started_s,
+            snapshot=self.node.snapshot if self.node is not None else None,
+            ntp=ntp,
+            stratum=stratum,
+            listen=self.udp.addresses if self.udp is not None else [],
+            ptp=self.ptp.status() if self.ptp is not None else disabled_status(),
+            processes=processes,
+            peers=self.poller.snapshot() if self.poller is not None else [],
+            tick=self.loop.times.status() if self.loop is not None else {"count": 0},
+        )

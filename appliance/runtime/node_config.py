@@ -1,0 +1,54 @@
+"""The pure node's configuration (appliance.core.node_types.NodeConfig), built from the validated
+YAML configuration and what the opened clock says about itself."""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..core.clock.discipline import DisciplineConfig
+from ..core.clock.interface import ClockCaps, ClockInfo
+from ..core.cluster.vote import VoteConfig
+from ..core.node_types import NodeConfig, RefIds
+
+# RFC 5905 7.3: four ASCII characters naming what a stratum-1 server's time rests on.
+FREERUN_REFIDS = {"xo": b"XO\x00\x00", "tcxo": b"TCXO", "ocxo": b"OCXO", "ideal": b"LOCL"}
+
+
+def refids(cfg: Config) -> RefIds:
+    """Locked to its own primary reference: the simulated one ("PHC"), a GNSS receiver through
+    ts2phc ("GPS", or "PPS" for a bare pulse); free-running: the oscillator class in use."""
+    if cfg.clock.source == "sim":
+        primary = b"PHC\x00"
+    elif cfg.ptp.ts2phc is not None and cfg.ptp.ts2phc.source == "generic":
+        primary = b"PPS\x00"
+    else:
+        primary = b"GPS\x00"
+    freerun = FREERUN_REFIDS.get(cfg.clock.oscillator_class, b"XO\x00\x00")
+    return RefIds(primary=primary, freerun=freerun)
+
+
+def node_config(cfg: Config, caps: ClockCaps, info: ClockInfo, precision_log2: int,
+                has_primary: bool) -> NodeConfig:
+    d = cfg.clock.discipline
+    cc = cfg.cluster.crosscheck
+    peers = tuple(n.name for n in cfg.cluster.control_nodes if n.name != cfg.node.name)
+    return NodeConfig(
+        name=cfg.node.name,
+        discipline=DisciplineConfig(
+            max_freq_ppb=caps.max_adj_ppb,
+            has_reference=has_primary or (cfg.ptp.enabled and cfg.ptp.ts2phc is not None),
+            lock_threshold_ns=d.lock_threshold_ns,
+            step_threshold_ns=d.step_threshold_ns,
+            max_error_bound_s=d.max_error_bound_s,
+        ),
+        interval_s=d.interval_s,
+        refids=refids(cfg),
+        max_error_bound_s=d.max_error_bound_s,
+        slew_ppb=cfg.ntp.max_slew_ppm * 1e3,
+        precision_log2=precision_log2,
+        tai_offset_ns=cfg.ptp.utc_offset_s * 1_000_000_000 if info.timescale == "TAI" else 0,
+        vote=VoteConfig(len(peers) + 1, cc.demote_threshold_s, cc.promote_after_s),
+        crosscheck=cc.enabled and bool(peers),
+        peers=peers,
+        realign=not cfg.ptp.enabled,
+        sim_reference=has_primary,
+    )
