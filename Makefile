@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= examples/sim.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration lint bench clean
+.PHONY: install run test test-unit test-integration lint bench bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,12 @@ bench: install
 	$(VENV)/bin/python bench/holdover.py
 	$(VENV)/bin/python bench/ntp_serve.py
 
+# The offline bundle for air-gapped nodes: dist/appliance-bundle-<version>-<arch>.tar.gz, with
+# wheels for this Python (building downloads them; installing never does). DEBS="linuxptp chrony"
+# also carries those Debian packages (for sites that lack them; linuxptp for the container image).
+DEBS ?=
+bundle: install
+	$(VENV)/bin/python image/bundle/build.py --out dist $(if $(DEBS),--debs $(DEBS))
+
 clean:
-	rm -rf $(VENV) .state build *.egg-info
+	rm -rf $(VENV) .state build dist *.egg-info

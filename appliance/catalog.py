@@ -14,11 +14,19 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# An installed wheel carries hardware/ as the package data appliance/_hardware/ (setup.py maps it);
+# a checkout (installed editable) has only the top-level folder.
+PACKAGED_HARDWARE_DIR = Path(__file__).resolve().parent / "_hardware"
+
 
 def hardware_dir() -> Path:
-    """hardware/ of the checkout (installed editable), or $APPLIANCE_HARDWARE_DIR."""
+    """$APPLIANCE_HARDWARE_DIR, else the copy inside the installed package, else the checkout's."""
     env = os.environ.get("APPLIANCE_HARDWARE_DIR")
-    return Path(env) if env else REPO_ROOT / "hardware"
+    if env:
+        return Path(env)
+    if (PACKAGED_HARDWARE_DIR / "oscillators.yaml").is_file():
+        return PACKAGED_HARDWARE_DIR
+    return REPO_ROOT / "hardware"
 
 
 @lru_cache(maxsize=4)

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..catalog import hardware_dir
 from ..core.ptp.capability import NicFamily
 
+# Where the families are read from unless a path is given; resolved at import, and again by load()
+# so that a later $APPLIANCE_HARDWARE_DIR is honoured.
 DEFAULT_PATH = hardware_dir() / "nics.yaml"
 
 
@@ -59,8 +61,8 @@ class _Db(BaseModel):
     families: list[_Family]
 
 
-def load(path: Path | str = DEFAULT_PATH) -> list[NicFamily]:
-    path = Path(path)
+def load(path: Path | str | None = None) -> list[NicFamily]:
+    path = Path(path) if path is not None else hardware_dir() / "nics.yaml"
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

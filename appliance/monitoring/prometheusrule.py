@@ -2,7 +2,7 @@
 Harvester's rancher-monitoring), generated from appliance/monitoring/rules/*.rules.yml so that the
 two never differ:
 
-    python -m appliance.monitoring.prometheusrule --write   # regenerate image/monitoring/prometheusrule.yaml
+    python -m appliance.monitoring.prometheusrule --write   # regenerate image/kubernetes/base/prometheusrule.yaml
     python -m appliance.monitoring.prometheusrule --check   # exit 1 if the manifest is out of date
 """
 
@@ -17,7 +17,7 @@ import yaml
 from ..catalog import REPO_ROOT
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-MANIFEST = REPO_ROOT / "image" / "monitoring" / "prometheusrule.yaml"
+MANIFEST = REPO_ROOT / "image" / "kubernetes" / "base" / "prometheusrule.yaml"
 NAME = "time-appliance"
 NAMESPACE = "cattle-monitoring-system"  # rancher-monitoring's namespace in Harvester
 
@@ -28,7 +28,8 @@ HEADER = """\
 #
 # rancher-monitoring's Prometheus selects every PrometheusRule (ruleSelectorNilUsesHelmValues:
 # false); the `release` label also matches a stock kube-prometheus-stack installed as
-# "rancher-monitoring". Apply with: kubectl apply -f prometheusrule.yaml
+# "rancher-monitoring". Part of the kustomize base (kubectl apply -k image/kubernetes);
+# alone: kubectl apply -f prometheusrule.yaml
 """
 
 
