@@ -6,7 +6,9 @@ import logging
 import os
 import sys
 import threading
+import time
 
+from ..runtime import sdnotify
 from . import load_config
 
 
@@ -53,14 +55,30 @@ def run(args) -> int:
         + "  stop:      Ctrl-C",
         flush=True,
     )
+    _tell_the_service_manager(app)
     reload = threading.Event()
     with stop_on_signals(app, reload):
         while not app.wait(0.2):
             if reload.is_set():
                 reload.clear()
+                sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
                 _reload(app, args.config)
+                sdnotify.notify("READY=1", "STATUS=serving (configuration reloaded)")
+    sdnotify.notify("STOPPING=1")
     app.stop()
     return 0
+
+
+def _tell_the_service_manager(app) -> None:
+    """Type=notify: READY once the NTP sockets are open and the first tick ran (start() did both);
+    WATCHDOG=1 from the tick loop, at least every half WatchdogSec, so a wedged tick gets the
+    service restarted. Without NOTIFY_SOCKET (not under systemd) nothing is sent."""
+    ping_s = sdnotify.watchdog_ping_interval_s()
+    if ping_s is not None and app.loop is not None:
+        app.loop.heartbeat_s = ping_s
+        app.loop.heartbeat = lambda: sdnotify.notify("WATCHDOG=1")
+    listen = ", ".join(app.status()["ntp"]["listen"])
+    sdnotify.notify("READY=1", f"STATUS=serving NTP on {listen}")
 
 
 def _reload(app, path: str) -> None:

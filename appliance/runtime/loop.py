@@ -98,6 +98,8 @@ class TickLoop:
         self.notices: queue.SimpleQueue[Notice] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.heartbeat: Callable[[], None] | None = None  # called between and after ticks (watchdog)
+        self.heartbeat_s = interval_s
 
     # -- the loop -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -111,7 +113,18 @@ class TickLoop:
 
     def _run(self) -> None:
         next_t = time.monotonic() + self.interval_s
-        while not self._stop.wait(max(0.0, next_t - time.monotonic())):
+        while True:
+            # Between ticks the loop wakes at least every heartbeat_s to say it is alive (the
+            # service manager's watchdog); a tick that wedges says nothing, and is restarted.
+            wait_s = max(0.0, next_t - time.monotonic())
+            if self.heartbeat is not None:
+                wait_s = min(wait_s, self.heartbeat_s)
+            if self._stop.wait(wait_s):
+                return
+            if self.heartbeat is not None:
+                self.heartbeat()
+            if time.monotonic() < next_t:
+                continue
             next_t += self.interval_s
             if next_t < time.monotonic():  # far behind (suspended): skip, do not run a burst of ticks
                 next_t = time.monotonic() + self.interval_s
