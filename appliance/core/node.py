@@ -33,7 +33,7 @@ from typing import Any
 
 from .clock.discipline import Decision, Discipline
 from .clock.errorbound import MAX_DISPERSION_S
-from .clock.states import SyncState
+from .clock.states import SyncEvent, SyncState
 from .clock.timemap import TimeMap
 from .cluster.crosscheck import ClusterCheck
 from .holdover.predictor import TempCompPredictor
@@ -65,6 +65,7 @@ class Node:
         self.decision: Decision | None = None
         self.snapshot: Snapshot | None = None
         self._ref_source: str | None = None
+        self._reference: str | None = None  # which reference was followed last ("primary", a grandmaster id)
         self.unsynchronized_reason: str | None = "starting"  # why replies say leap 3, None while stratum 1
         self._status_events: tuple[Mapping[str, Any], ...] = ()
         self._eligible = False
@@ -117,7 +118,14 @@ class Node:
 
         offset_ns, source = choose_reference(inputs, self.cfg.tai_offset_ns)
         ref_bound_s = grandmaster_bound_s(inputs, self.cfg.refids.ptp) if source == "ptp" else 0.0
-        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s)
+        reference = inputs.ptp_grandmaster if source == "ptp" else source
+        changed = offset_ns is not None and reference != self._reference
+        if offset_ns is not None:
+            self._reference = reference
+        # A reference outside the guard is not followed unless the vote found this node the
+        # minority (the majority agrees with the reference) or the reference itself changed.
+        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s,
+                                        accept_step=self.demoted, reference_changed=changed)
         step_ns, freq = 0, None
         if not inputs.ptp_steers_clock:  # otherwise ptp4l or phc2sys steers: the node only watches
             freq = decision.freq_ppb
@@ -174,7 +182,8 @@ class Node:
         wall_ns, wall_s = inputs.wall_ns, inputs.wall_ns * 1e-9
         for old, new, event in decision.transitions:
             record = {"time": wall_s, "from": old.value, "to": new.value, "event": event.value}
-            events.append(Event(wall_s, "sync", "info", f"sync state {old.value} -> {new.value} ({event.value})", record))
+            level = "warning" if event is SyncEvent.REFERENCE_SUSPECT else "info"  # a fault upstream: say it loudly
+            events.append(Event(wall_s, "sync", level, f"sync state {old.value} -> {new.value} ({event.value})", record))
         kept = [e.record for e in events if e.kind == "sync"]
         if kept:
             self._status_events = (self._status_events + tuple(kept))[-MAX_STATUS_EVENTS:]
@@ -231,6 +240,7 @@ class Node:
             offset_ns=offset_ns,
             reference=reference,
             reference_source=self._ref_source,
+            reference_suspect=decision.reference_suspect,
             served_monotonic=self.served.started,
             unsynchronized_reason=self.unsynchronized_reason,
             served_correction_ns=self.served.correction_ns(wall_ns),

@@ -87,6 +87,7 @@ class TickInputs:
     # The grandmaster's own error bound where the shell knows it; None: the node takes it from the
     # control nodes' answers (appliance.core.node.grandmaster_bound_s).
     ptp_grandmaster_bound_s: float | None = None
+    ptp_grandmaster: str | None = None  # which grandmaster the PTP offset is against (clock identity)
     ptp_steers_clock: bool = False  # ptp4l or phc2sys steers the clock: the node only watches
     temperature_c: float | None = None
     peers: Mapping[str, PeerEstimate | None] | None = None  # clock domain (local clock - peer)
@@ -128,6 +129,7 @@ class Snapshot:
     offset_ns: float | None
     reference: str | None  # simulated reference: "available" | "lost"; None: none configured
     reference_source: str | None
+    reference_suspect: bool  # the reference's offsets are outside the guard: not followed
     served_monotonic: bool
     unsynchronized_reason: str | None  # why replies say leap 3 (None while the node serves stratum 1)
     served_correction_ns: int

@@ -127,6 +127,12 @@ class PtpManager:
         with self._lock:
             return self.watch.take_offset_ns(now)
 
+    def grandmaster(self) -> str | None:
+        """The clock identity of the grandmaster followed (None when not following)."""
+        with self._lock:
+            gm = self.watch.following_gm
+        return gm.hex() if gm is not None else None
+
     def take_primary_offset_ns(self) -> float | None:
         """The PHC - the GNSS/PPS input, from ts2phc (free-running), when fresh."""
         now = time.monotonic()

@@ -145,6 +145,10 @@ class ApplianceCollector(Collector):
         if offset is not None:
             yield _gauge("appliance_reference_offset_seconds", "Last measured offset of the clock to its reference "
                          "(local - reference).", offset * 1e-9)
+        suspect = _get(st, "sync", "reference_suspect", kind=bool)
+        if suspect is not None:
+            yield _gauge("appliance_reference_suspect", "1 while the reference's offsets are beyond what the clock "
+                         "can have done and are not followed (the node holds over).", int(suspect))
         ref = _get(st, "sync", "reference", kind=str)
         if ref is not None:
             yield _gauge("appliance_reference_available", "1 while the reference is available, 0 when lost.",

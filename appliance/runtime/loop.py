@@ -150,11 +150,11 @@ class TickLoop:
         except ClockError as exc:
             error = str(exc)
         primary = self.reference.measure() if self.reference is not None else None
-        ptp_offset = None
+        ptp_offset, gm = None, None
         if self.ptp is not None and primary is None:
             primary = self.ptp.take_primary_offset_ns()
             if primary is None:
-                ptp_offset = self.ptp.take_offset_ns()
+                ptp_offset, gm = self.ptp.take_offset_ns(), self.ptp.grandmaster()
         notices = []
         while True:
             try:
@@ -168,6 +168,7 @@ class TickLoop:
             reading_error=error,
             primary_offset_ns=primary,
             ptp_offset_ns=ptp_offset,
+            ptp_grandmaster=gm,
             ptp_measures_system=self.ptp_measures_system,
             ptp_steers_clock=bool(self.ptp is not None and self.ptp.steers_clock()),
             temperature_c=read_temperature_c(self.clock),

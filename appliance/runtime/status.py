@@ -59,6 +59,7 @@ def compose(
             "reference": s.reference if s else None,
             "offset_ns": s.offset_ns if s else None,
             "reference_source": s.reference_source if s else None,
+            "reference_suspect": bool(s and s.reference_suspect),
             "events": [dict(e) for e in s.events] if s else [],
         },
         "ptp": ptp,

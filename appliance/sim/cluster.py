@@ -98,6 +98,8 @@ class SimCluster:
         wait_to_restore_s: float = 600.0,
         settle_ticks: int = 2,
         max_error_bound_s: float = 0.1,
+        crosscheck: bool = True,
+        vote_every_ticks: int = 1,
     ):
         self.seed = seed
         self.interval_s = interval_s
@@ -107,10 +109,13 @@ class SimCluster:
         self.settle_ticks = settle_ticks
         self.profile = ProfileConfig(utc_offset_s=37, ptp_timescale=False)
         self.rng = np.random.default_rng([seed, 0xC1])
-        self.net = SimNtpNet(np.random.default_rng([seed, 0xC2]), delay_s, 8 * interval_s)
+        self.net = SimNtpNet(np.random.default_rng([seed, 0xC2]), delay_s, 8 * interval_s * vote_every_ticks)
         self.names = tuple(f"ctl-{i}" for i in range(n))
         self.wait_to_restore_s = wait_to_restore_s
         self.max_error_bound_s = max_error_bound_s
+        self.crosscheck = crosscheck
+        self.vote_every_ticks = vote_every_ticks  # peers polled every this many ticks (a slow vote)
+        self._ticks = 0
         self.nodes: list[SimNode] = []
         for i in range(n):
             osc_seed = seed * 100 + i
@@ -132,7 +137,7 @@ class SimCluster:
             refids=RefIds(primary=b"PHC\x00", freerun=b"TCXO"),
             max_error_bound_s=self.max_error_bound_s,
             vote=VoteConfig(len(self.names), 0.001, 6 * self.interval_s),
-            crosscheck=True,
+            crosscheck=self.crosscheck,
             peers=peers,
             realign=False,  # PTP brings a demoted node back, as with linuxptp
             sim_reference=has_primary,
@@ -194,8 +199,9 @@ class SimCluster:
         self.truth.advance(self.interval_s)
         self._bmca()
         now_s, now_ns = self.now_s, self.truth()
+        self._ticks += 1
         for sn in self.nodes:
-            if sn.alive:
+            if sn.alive and self.crosscheck and self._ticks % self.vote_every_ticks == 0:
                 self.net.poll(sn, self.nodes, now_ns, now_s)
         for sn in self.nodes:
             if not sn.alive:
@@ -206,6 +212,7 @@ class SimCluster:
                 reading=ClockReading(int(round(sn.clock.error_ns())), now_ns, "sim"),
                 primary_offset_ns=sn.reference.measure() if sn.reference is not None else None,
                 ptp_offset_ns=self._ptp_offset(sn),
+                ptp_grandmaster=self.names[sn.following] if sn.following is not None else None,
                 temperature_c=sn.clock.temperature_c(),
                 peers=self.net.estimates(sn, now_s),
             )
@@ -231,7 +238,7 @@ class SimCluster:
         cls, _ = clock_class(sync, self.profile)
         gm = self.nodes[sn.following].ptp_dataset if sn.following is not None else None
         gm_p2 = gm[2] if gm is not None else None
-        p2 = sn.policy.update(self.now_s, sn.ptp_state, gm_p2, sync.state)
+        p2 = sn.policy.update(self.now_s, sn.ptp_state, gm_p2, sync.state, sync.demoted)
         p1 = PRIORITY1
         if sync.demoted:
             p1, p2 = DEMOTED_PRIORITY1, STANDBY_PRIORITY2

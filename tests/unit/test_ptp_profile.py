@@ -97,12 +97,35 @@ def test_simultaneous_start_following_a_standby_node_is_a_fresh_start():
 def test_rejoin_waits_for_lock_and_wait_to_restore():
     p = _policy(0)
     p.update(0.0, PtpState.LISTENING, None, F)
+    p.update(0.5, PtpState.FOLLOWING, 129, A)  # a grandmaster already running when it began to listen
     assert p.update(2.0, PtpState.FOLLOWING, 129, A) == STANDBY_PRIORITY2 and p.phase is Phase.REJOIN
     assert p.update(5.0, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2  # locked since 5 s
     assert p.update(9.0, PtpState.FOLLOWING, 129, A) == STANDBY_PRIORITY2  # lost lock: timer restarts
     assert p.update(10.0, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2
     assert p.update(19.9, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2
     assert p.update(20.0, PtpState.FOLLOWING, 129, L) == 128 and p.phase is Phase.DESIGNATED
+
+
+def test_a_grandmaster_that_started_with_it_is_not_running():
+    """A site power cut: the third node ended its listen window first and took the domain; the
+    first designated node sees that grandmaster only late in its own window, so it takes its place
+    at once instead of rejoining behind it for wait_to_restore_s."""
+    p = _policy(0)
+    p.update(0.0, PtpState.LISTENING, None, F)
+    p.update(1.5, PtpState.FOLLOWING, 130, A)  # appeared in the second half of the window
+    assert p.update(2.0, PtpState.FOLLOWING, 130, A) == 128 and p.phase is Phase.DESIGNATED
+    assert "started with this node" in p.reason
+
+
+def test_a_demoted_node_rejoins_when_promoted():
+    p = _policy(0)
+    p.update(0.0, PtpState.LISTENING, None, F)
+    assert p.update(2.0, PtpState.GRANDMASTER, None, F) == 128
+    p.update(3.0, PtpState.FOLLOWING, 129, L, demoted=True)
+    assert p.phase is Phase.REJOIN and "demoted" in p.reason
+    assert p.update(4.0, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2  # promoted: locked since 4 s
+    assert p.update(13.9, PtpState.FOLLOWING, 129, L) == STANDBY_PRIORITY2
+    assert p.update(14.0, PtpState.FOLLOWING, 129, L) == 128
 
 
 def test_rejoin_alone_becomes_designated():

@@ -1,6 +1,18 @@
 """The node's clock discipline, sans-I/O: one call per interval with the offset to the reference
 (or None when there is none), and back come the actions for the clock, the sync state and the
-current error bound. The service applies the actions; simulations call it in virtual time.
+current error bound. The shell applies the actions; simulations call it in virtual time.
+
+The reference guard. While locked, the clock is within a few jitters of its reference; an offset
+beyond ``guard_ns`` (the unlock threshold or GUARD_JITTERS x the offset's jitter, whichever is
+larger) is something the clock itself cannot have done in one interval, so it is a fault of the
+reference (a stepped or runaway grandmaster) until proven otherwise: the sample is not followed,
+the node holds over (REFERENCE_SUSPECT) and says so. It returns to locked as soon as the reference
+agrees again with what the holdover predicts (the guard plus the bound's growth since). The
+reference is followed after all, through re-acquisition (a step where needed), when the control
+nodes' vote finds this node the minority (``accept_step``: the majority agrees with the
+reference), when the reference itself changed (a new grandmaster, ``reference_changed``), or once
+holdover has used up the bound (unsynchronized: the node no longer knows better). So one upstream
+cannot move a follower's served time by more than its guard, whatever the vote's timing.
 """
 
 from __future__ import annotations
@@ -10,9 +22,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errorbound import LOCKED_BOUND_RATE, MAX_DISPERSION_S, DriftBound, locked_bound_s
-from .servo import PiServo, ServoState
 from ..fsm import next_state
+from .errorbound import LOCKED_BOUND_RATE, MAX_DISPERSION_S, DriftBound, locked_bound_s
+from .guard import PhaseGuard
+from .servo import PiServo, ServoState
 from .states import HEALTHY, TRANSITIONS, SyncEvent, SyncState
 
 
@@ -39,6 +52,7 @@ class Decision:
     freq_ppb: float | None = None  # set the clock's total frequency correction to this
     step_ns: int = 0  # step the clock by this
     transitions: tuple[tuple[SyncState, SyncState, SyncEvent], ...] = ()
+    reference_suspect: bool = False  # the reference's offsets are outside the guard and not followed
 
     @property
     def healthy(self) -> bool:
@@ -73,6 +87,10 @@ class HoldoverPredictor(Protocol):
     def end_holdover(self) -> None: ...
 
 
+AGREE_SAMPLES = 8  # a suspect reference must agree this many samples in a row to be followed again
+GUARD_JITTERS = 8.0  # a locked reference's offset beyond this many jitters (or the unlock threshold) is suspect
+
+
 class Discipline:
     def __init__(self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0, predictor: HoldoverPredictor | None = None):
         self.cfg = cfg
@@ -85,6 +103,9 @@ class Discipline:
         self._bound_at_since_s = 0.0
         self._bound_s = MAX_DISPERSION_S
         self._reference_bound_s = 0.0
+        self.suspect = False  # holding over because the reference left the guard
+        self._phase = PhaseGuard()
+        self._agreed = 0
         self.holdover_freq_ppb: float | None = None  # frequency to hold; the TCXO model may replace it
         # holdover predictor hook: learns while locked, predicts in holdover
         self.predictor = predictor
@@ -111,12 +132,86 @@ class Discipline:
         self._bound_s = MAX_DISPERSION_S
         return Decision(self.state, self._bound_s, transitions=tuple(out))
 
+    def guard_ns(self, now_s: float) -> float:
+        """How far from the reference the clock may be before the reference is suspect."""
+        base = max(self.cfg.unlock_threshold_ns, GUARD_JITTERS * self._stats.jitter_ns())
+        if self.state is SyncState.HOLDOVER:  # what holding over may have cost since
+            base += max(0.0, self._bound(now_s, None) - self._bound_at_since_s) * 1e9
+        return base
+
+    def _judge(self, now_s: float, off: float, accept_step: bool, changed: bool, temp_c: float | None,
+               out: list) -> tuple[float | None, float | None]:
+        """The guard (module docstring): (the offset to follow or None, a holdover frequency)."""
+        if accept_step or changed:
+            self._phase.reset()
+            if self.suspect or (self.state is SyncState.LOCKED and abs(off) > self.guard_ns(now_s)):
+                self.servo.reset()  # re-acquire: the servo steps if the offset needs it
+                self._good = 0
+                self.suspect = False
+            return off, None
+        if self.state is not SyncState.LOCKED:
+            self._phase.reset()
+        elif self._outside_guard(now_s, off):
+            # Hold the frequency from before the window: the servo has already followed part of a
+            # runaway (the model's prediction, where there is one, is better still).
+            trusted = self._phase.start_freq_ppb()
+            if trusted is not None:
+                self.servo.drift_ppb = trusted
+            self._phase.reset()
+            freq = self._start_holdover(now_s, temp_c)
+            self._fire(SyncEvent.REFERENCE_SUSPECT, now_s, out)
+            self.suspect, self._agreed = True, 0
+            return None, freq
+        if self.state is SyncState.HOLDOVER and self.suspect:
+            # Back only after AGREE_SAMPLES in a row within the guard, offset and phase both: a
+            # runaway that is still small is not taken back.
+            if self._outside_guard(now_s, off):
+                self._phase.reset()
+                self._agreed = 0
+                return None, None
+            self._agreed += 1
+            if self._agreed < AGREE_SAMPLES:
+                return None, None
+            self._phase.reset()
+            if self._predicting:
+                self.predictor.end_holdover()  # type: ignore[union-attr]
+                self._predicting = False
+            self._fire(SyncEvent.REFERENCE_AGREES, now_s, out)
+            self.suspect = False
+        elif self.suspect:  # the bound ran out (unsynchronized): follow the reference again
+            self.servo.reset()
+            self.suspect = False
+        return off, None
+
+    def _outside_guard(self, now_s: float, off: float) -> bool:
+        """The offset itself, or the phase the clock would have kept on its own (guard.py: a
+        reference running away slowly, which the servo would follow), beyond the guard."""
+        guard = self.guard_ns(now_s)
+        return abs(off) > guard or abs(self._phase.deviation_ns(now_s, off, self.freq_ppb)) > self._phase.allowed_ns(guard)
+
+    def _start_holdover(self, now_s: float, temp_c: float | None) -> float | None:
+        """Hold the last frequency, or the model's prediction; the frequency to set."""
+        self.holdover_freq_ppb = self.servo.drift_ppb
+        if self.predictor is not None and self.predictor.ready():
+            predicted = self.predictor.start_holdover(now_s, temp_c)
+            if predicted is not None:
+                self.holdover_freq_ppb = self.servo.drift_ppb = -predicted
+                self._predicting = True
+        return self.holdover_freq_ppb
+
     def tick(
-        self, now_s: float, ref_offset_ns: float | None, temp_c: float | None = None, reference_bound_s: float = 0.0
+        self,
+        now_s: float,
+        ref_offset_ns: float | None,
+        temp_c: float | None = None,
+        reference_bound_s: float = 0.0,
+        accept_step: bool = False,
+        reference_changed: bool = False,
     ) -> Decision:
         """One interval. ``temp_c``: the oscillator's temperature sensor, for the predictor.
         ``reference_bound_s``: how far the reference itself may be from true time (a grandmaster's
-        own bound), added to the locked bound: a follower is never surer than what it follows."""
+        own bound), added to the locked bound: a follower is never surer than what it follows.
+        ``accept_step``, ``reference_changed``: see the guard in the module docstring."""
         self._reference_bound_s = reference_bound_s if ref_offset_ns is not None else self._reference_bound_s
         out: list = []
         freq: float | None = None
@@ -125,17 +220,12 @@ class Discipline:
             self._fire(SyncEvent.RECOVERED, now_s, out)
         if self.state is SyncState.STARTING and not self.cfg.has_reference:
             self._fire(SyncEvent.NO_REFERENCE, now_s, out)
+        if ref_offset_ns is not None:
+            ref_offset_ns, freq = self._judge(now_s, ref_offset_ns, accept_step, reference_changed, temp_c, out)
         if ref_offset_ns is None:
             if self.state in (SyncState.LOCKED, SyncState.ACQUIRING):
                 if self.state is SyncState.LOCKED:
-                    self.holdover_freq_ppb = self.servo.drift_ppb
-                    # --- predictor hook: hold the predicted frequency instead of the last one
-                    if self.predictor is not None and self.predictor.ready():
-                        predicted = self.predictor.start_holdover(now_s, temp_c)
-                        if predicted is not None:
-                            self.holdover_freq_ppb = self.servo.drift_ppb = -predicted
-                            self._predicting = True
-                    freq = self.holdover_freq_ppb
+                    freq = self._start_holdover(now_s, temp_c)
                 self._fire(SyncEvent.REFERENCE_LOST, now_s, out)
                 self.servo.reset()
                 self._good = 0
@@ -174,7 +264,7 @@ class Discipline:
             self._fire(SyncEvent.BOUND_EXCEEDED, now_s, out)
         if freq is not None:
             self.freq_ppb = freq
-        return Decision(self.state, self._bound_s, freq, step, tuple(out))
+        return Decision(self.state, self._bound_s, freq, step, tuple(out), self.suspect)
 
     def bound_rate(self, now_s: float, horizon_s: float) -> float:
         """How fast the error bound grows after ``now_s`` (seconds per second), for answers

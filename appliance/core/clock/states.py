@@ -29,6 +29,8 @@ class SyncEvent(Enum):
     LOCKED = "locked"
     UNLOCKED = "unlocked"
     REFERENCE_LOST = "reference_lost"
+    REFERENCE_SUSPECT = "reference_suspect"  # an offset outside what the clock can have done: not followed
+    REFERENCE_AGREES = "reference_agrees"  # a suspect reference is back within the prediction
     BOUND_EXCEEDED = "bound_exceeded"
     FAULT = "fault"
     RECOVERED = "recovered"
@@ -43,6 +45,8 @@ TRANSITIONS: dict[tuple[SyncState, SyncEvent], SyncState] = {
     (S.ACQUIRING, E.REFERENCE_LOST): S.UNSYNCHRONIZED,
     (S.LOCKED, E.UNLOCKED): S.ACQUIRING,
     (S.LOCKED, E.REFERENCE_LOST): S.HOLDOVER,
+    (S.LOCKED, E.REFERENCE_SUSPECT): S.HOLDOVER,
+    (S.HOLDOVER, E.REFERENCE_AGREES): S.LOCKED,
     (S.HOLDOVER, E.REFERENCE_SEEN): S.ACQUIRING,
     (S.HOLDOVER, E.BOUND_EXCEEDED): S.UNSYNCHRONIZED,
     (S.FREERUN, E.REFERENCE_SEEN): S.ACQUIRING,

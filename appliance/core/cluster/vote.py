@@ -18,7 +18,9 @@ be covered by more than half of the *configured* control nodes (2 of 3), not of 
 two nodes that disagree while the third is silent prove nothing.
 
 Decision: this node's distance from the majority is how far local time (0) lies outside
-[low, high]. Beyond ``threshold_s`` the node is outside the majority and demotes itself; it returns
+[low, high]. Beyond ``threshold_s``, and refuted by the majority (it is a falseticker, or every
+other node of the majority lies beyond the threshold from local time), the node is outside the
+majority and demotes itself; it returns
 once the distance has stayed within threshold_s / 2 for ``promote_after_s`` (hysteresis, so that a
 node at the edge does not flap). The result of every vote is a state of the table below; DEMOTED
 is left only by RECONCILED, so a demoted node that loses its majority (peers silent or split) stays
@@ -206,7 +208,14 @@ class CrossCheck:
         else:
             distance = distance_outside_s(selection.low_s, selection.high_s)
             cluster_offset = -selection.midpoint_s
-            event = VoteEvent.DISAGREED if distance > self.cfg.threshold_s else VoteEvent.AGREED
+            # Outside when the majority refutes it: it is a falseticker, or every other node of the
+            # majority lies beyond the threshold from it. Not when one of them still covers local
+            # time: wide intervals (stale samples of a slow poll) can meet far from every centre.
+            others = [iv for iv in intervals if iv.name in selection.truechimers and iv.name != SELF]
+            refuted = SELF in selection.falsetickers or all(
+                distance_outside_s(iv.low_s, iv.high_s) > self.cfg.threshold_s for iv in others)
+            outside = refuted and distance > self.cfg.threshold_s
+            event = VoteEvent.DISAGREED if outside else VoteEvent.AGREED
         if self.state is VoteState.DEMOTED:
             if event is VoteEvent.AGREED and distance is not None and distance <= self.cfg.threshold_s / 2:
                 if self._reconciled_since_s is None:

@@ -174,6 +174,7 @@ class Priority2Policy:
         self._since_s: float | None = None
         self._locked_since_s: float | None = None
         self._gm_since_s: float | None = None
+        self._gm_seen_s: float | None = None  # when a designated grandmaster was first followed
         self.reason = "starting: standby until the domain is known"
 
     def restart(self) -> None:
@@ -182,16 +183,38 @@ class Priority2Policy:
         self._since_s = None
         self._locked_since_s = None
         self._gm_since_s = None
+        self._gm_seen_s = None
         self.reason = "ptp4l started: standby until the domain is known"
 
-    def update(self, now_s: float, ptp_state: PtpState, gm_priority2: int | None, sync_state: SyncState) -> int:
+    def update(
+        self, now_s: float, ptp_state: PtpState, gm_priority2: int | None, sync_state: SyncState, demoted: bool = False
+    ) -> int:
         if self._since_s is None:
             self._since_s = now_s
-        if self.phase is Phase.LISTEN and now_s - self._since_s >= self.listen_s:
-            if ptp_state is PtpState.FOLLOWING and gm_priority2 is not None and gm_priority2 != STANDBY_PRIORITY2:
+        designated_gm = ptp_state is PtpState.FOLLOWING and gm_priority2 is not None and gm_priority2 != STANDBY_PRIORITY2
+        if designated_gm and self._gm_seen_s is None:
+            self._gm_seen_s = now_s
+        elif not designated_gm:
+            self._gm_seen_s = None
+        if demoted:
+            # Back from a demotion the node rejoins: it follows for wait_to_restore_s first.
+            if self.phase is not Phase.REJOIN or self._locked_since_s is not None:
+                self.phase, self._locked_since_s, self._gm_since_s = Phase.REJOIN, None, None
+                self.reason = (f"demoted by the control nodes' vote: rejoins, following for "
+                               f"{self.wait_to_restore_s:g} s before its designated place")
+        elif self.phase is Phase.LISTEN and now_s - self._since_s >= self.listen_s:
+            # A grandmaster is "running" only if it was there when this node began to listen: one
+            # that appeared within the window started with this node (a site power cut), and then
+            # the designated order decides at once.
+            running = designated_gm and self._gm_seen_s is not None and (
+                self._gm_seen_s - self._since_s <= self.listen_s / 2 or gm_priority2 < self.designated)
+            if running:
                 self.phase = Phase.REJOIN
                 self.reason = (f"rejoining: following the running grandmaster (priority2 {gm_priority2}) "
                                f"until locked for {self.wait_to_restore_s:g} s")
+            elif designated_gm:
+                self.phase = Phase.DESIGNATED
+                self.reason = "the grandmaster started with this node, which is designated before it: designated priority2"
             else:
                 self.phase = Phase.DESIGNATED
                 self.reason = "no running grandmaster found: designated priority2"

@@ -194,6 +194,11 @@ class PtpWatch:
             self.upstream_class = parent.gm_quality.clock_class
         return self._decide(now_s, state, parent, sync, change)
 
+    @property
+    def following_gm(self) -> bytes | None:
+        """The grandmaster identity followed now (None when the port does not follow)."""
+        return self._follow_gm
+
     def applied(self, setting: Setting) -> None:
         """ptp4l took ``setting``: it is not asked for again until it changes or ptp4l restarts."""
         self.applied_settings[setting.key] = setting.value
@@ -231,7 +236,7 @@ class PtpWatch:
             self.priority2.restart()
         gm_p2 = parent.gm_priority2 if state is PtpState.FOLLOWING else None
         before = self.priority2.phase
-        p2 = self.priority2.update(now_s, state, gm_p2, sync.state)
+        p2 = self.priority2.update(now_s, state, gm_p2, sync.state, sync.demoted)
         p2_why = self.priority2.reason
         p1, p1_why = self.priority1, "configured"
         if sync.demoted:
