@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .core.holdover.predictor import TempCompPredictor
-from .core.holdover.tempcomp import ModelError
+from .core.holdover.model_io import ModelError
 
 log = logging.getLogger("appliance.tempcomp")
 

@@ -24,11 +24,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from .series import FloatArray
 
 MIN_POINTS = 16  # fewer samples than this: no deviation table
 RW_CONFIDENCE = 0.9  # the random-walk rate used for bounds is this one-sided upper limit
 RW_POINTS = 3  # longest averaging times that carry the random walk
 RW_OCTAVE_OVERLAP = 2.0  # overlapping octaves share data: their degrees of freedom count this many times over
+# The random-walk rate the temperature model assumes at least: its level never stops following the
+# data, and the fit's level-knot prior stays finite, however little random walk a record shows.
+MIN_RW_PPB2_PER_S = 1e-9
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,24 @@ def rw_upper(model: NoiseModel, table: list[DevRow], n_freq: int, interval_s: fl
     edf_total = max(den / RW_OCTAVE_OVERLAP, 1.0)
     upper = estimate * edf_total / chi2_quantile(1.0 - confidence, edf_total)
     return max(upper, model.rwfm_ppb2_per_s)
+
+
+def held_time_var_ppb2s2(
+    model: NoiseModel, elapsed_s: npt.ArrayLike, short_tau_s: FloatArray, short_var_ppb2: FloatArray
+) -> FloatArray:
+    """Variance of the time error of a held, predicted frequency over elapsed_s: the power-law
+    noise (``time_var_ppb2s2``), or where larger, elapsed^2 times ``short_var_ppb2``, a measured
+    variance of the prediction's error averaged over ``short_tau_s`` (interpolated in log tau; used
+    up to the longest of them, beyond which only the power law speaks)."""
+    t = np.maximum(np.asarray(elapsed_s, dtype=float), 0.0)
+    var = model.time_var_ppb2s2(t)
+    if short_tau_s.size:
+        tau, v = short_tau_s, short_var_ppb2
+        inside = (t > 0) & (t <= tau[-1])
+        log_t = np.log(np.clip(t, tau[0], tau[-1]))
+        short = np.interp(log_t, np.log(tau), v)
+        var = np.where(inside, np.maximum(var, t * t * short), var)
+    return var
 
 
 def estimate_noise(freq_ppb, interval_s: float) -> tuple[NoiseModel, list[DevRow]]:

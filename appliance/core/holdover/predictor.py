@@ -8,7 +8,7 @@ forecast to the end of that interval by the lag model, the sensor holding its la
 The accumulated time error x(t) = integral of (true - predicted frequency) has, under the model,
 
     var x(t) = H(t)^T Sigma H(t)                    parameter uncertainty (curve, aging, level),
-             + wfm t + ffm t^2 + rwfm t^3           the oscillator's own noise (oscnoise.py), or where
+             + wfm t + ffm t^2 + rwfm t^3           the oscillator's own noise (noise.py), or where
                                                      larger, t^2 x the fit's residual averaged over t,
     H(t)     = integral from t0 to t of phi(s) ds    phi = the regressor row of the applied prediction,
 
@@ -34,15 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tempcomp import (
-    MAX_INTERVAL_S,
-    MIN_SPAN_S,
-    FitResult,
-    SampleError,
-    TempCompModel,
-    fit,
-    lag_filter,
-)
+from .fit import FitResult, fit
+from .lag import lag_filter
+from .model import TempCompModel
+from .model_io import ModelError
+from .series import MAX_INTERVAL_S, MIN_SPAN_S, SampleError
 
 Z99 = 2.5758293035489004  # two-sided 99 % quantile of the normal distribution
 PPB_S_TO_S = 1e-9
@@ -211,7 +207,7 @@ class TempCompPredictor:
         self.defer_refit = defer_refit
         self.pending_refit: RefitRequest | None = None
         self._refit_asked: RefitRequest | None = None
-        self.compensated = compensated  # TCXO/OCXO; False for a plain crystal (see tempcomp.ext_params)
+        self.compensated = compensated  # TCXO/OCXO; False for a plain crystal (see extrapolation.py)
         # A record holds at least one tick: with ticks slower than RECORD_S the records follow them
         # (up to what the fit takes), and a pause closes a record only when it is longer than a tick.
         tick_s = 0.0 if tick_interval_s is None else float(tick_interval_s)
@@ -388,8 +384,6 @@ class TempCompPredictor:
 
     @classmethod
     def from_dict(cls, d: dict, **kwargs) -> TempCompPredictor:
-        from .tempcomp import ModelError
-
         if not isinstance(d, dict):
             raise ModelError("expected a JSON object")
         model = TempCompModel.from_dict(d["model"]) if d.get("model") is not None else None
