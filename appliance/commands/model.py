@@ -132,7 +132,7 @@ def load_model(path: str):
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from ..core.holdover.predictor import predict_holdover
+    from ..core.holdover.bound import predict_holdover
     from ..core.holdover.model_io import ModelError
     from ..core.holdover.series import SampleError, check_series
     from ..samples_csv import CsvError, read_columns

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.holdover.predictor import Z99, HoldoverPrediction, predict_holdover
+from ..core.holdover.bound import Z99, HoldoverPrediction, predict_holdover
 from ..core.holdover.fit import FitReport, fit
 from ..core.holdover.model import TempCompModel
 from ..core.holdover.series import FROZEN_WINDOW_S, last_frequency_ppb

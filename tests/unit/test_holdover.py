@@ -1,4 +1,4 @@
-"""Holdover prediction and bound (appliance.core.holdover.predictor), and the Discipline hook."""
+"""Holdover prediction and bound (appliance.core.holdover.bound, .predictor), and the Discipline hook."""
 
 import math
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from appliance.core.clock.discipline import Discipline, DisciplineConfig
+from appliance.core.holdover.bound import Z99, HoldoverRun, predict_holdover
 from appliance.core.holdover.fit import fit
 from appliance.core.holdover.lag import lag_filter
-from appliance.core.holdover.predictor import Z99, HoldoverRun, TempCompPredictor, predict_holdover
+from appliance.core.holdover.predictor import TempCompPredictor
 from appliance.core.clock.states import SyncState
 
 SEED = 7331
