@@ -7,12 +7,14 @@ On the bins (bins.py), with the lagged temperature fixed, the model is linear in
 where the level is either one constant (the simple model of the lag search and the outlier
 passes) or a random walk: piecewise linear in time with one knot per BIAS_KNOT_S, successive
 differences weighted by the random-walk rate (between knots dt apart a random walk of rate q
-moves by q^2 dt = 3 rwfm dt in variance, rwfm the Allan coefficient of noise.py). The priors: the curve's second differences are penalised at
-CURVATURE_PRIOR_PPB_PER_K2 (a smoothed table, not an interpolation of noise), and a small ridge
-keeps directions the data cannot see invertible. The solution is the MAP estimate of the Gaussian
-model; the inverse of its normal matrix is the covariance (fit.py takes it from the Cholesky factor).
-The design rows have few nonzeros (4 spline, 1 aging, 1 or 2 level), so the normal equations are
-accumulated by bincount instead of forming the dense design.
+moves by q^2 dt = 3 rwfm dt in variance, rwfm the Allan coefficient of noise.py).
+
+The priors: the curve's second differences are penalised at CURVATURE_PRIOR_PPB_PER_K2 (a
+smoothed table, not an interpolation of noise), and a small ridge keeps directions the data
+cannot see invertible. The solution is the MAP estimate of the Gaussian model; the inverse of its
+normal matrix is the covariance (fit.py takes it from the Cholesky factor). The design rows have
+few nonzeros (4 spline, 1 aging, 1 or 2 level), so the normal equations are accumulated by
+bincount instead of forming the dense design.
 """
 
 from __future__ import annotations
