@@ -14,5 +14,6 @@ Each module imports only those above it (model_io.py names TempCompModel for typ
     fit.py            the batch fit: lag search, outliers, noise, covariance
     bound.py          holdover: the predicted frequency and the 99 % time-error bound
     records.py        locked ticks averaged into regular records
-    predictor.py      TempCompPredictor: the discipline's hook that learns and predicts
+    learn.py          ModelLearner: records into the model, refits (RefitRequest), the stored state
+    predictor.py      TempCompPredictor: the discipline's hook, a learner that also predicts
 """

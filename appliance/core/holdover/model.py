@@ -29,6 +29,7 @@ Times are seconds on the caller's axis; temperatures degC; frequencies ppb (ppm 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -136,8 +137,7 @@ class TempCompModel:
     def curve_ppb(self, temp_c: npt.ArrayLike) -> FloatArray:
         """g(T) on its own (clamped to the trained range)."""
         cols, vals = self.curve_rows(temp_c)
-        g: FloatArray = np.sum(self.theta[cols] * vals, axis=-1)
-        return g
+        return cast(FloatArray, np.sum(self.theta[cols] * vals, axis=-1))
 
     def frequency_ppb(self, time_s: npt.ArrayLike, temp_eff_c: npt.ArrayLike) -> float | FloatArray:
         """Predicted frequency offset (ppb) at lagged temperature ``temp_eff_c``."""

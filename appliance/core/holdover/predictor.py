@@ -1,62 +1,31 @@
 """The holdover predictor the discipline holds: learns the oscillator while locked, predicts in holdover.
 
-``TempCompPredictor`` is the optional hook of ``core.clock.discipline.Discipline``. While locked it
-learns: the ticks are averaged into records (records.py); once MIN_SPAN_S of them are buffered a
-batch fit (fit.py) makes the model, and every record after that updates it (the Kalman filter of
-model.py). Every REFIT_EVERY_S the model is fitted again from the buffer, which also re-estimates
-the lag and the noise. A refit takes about a second for a week of records: in deferred mode
-(``defer_refit``) it is handed out as a ``RefitRequest`` to run off the tick, and the model keeps
-learning from every record until the result is installed. In holdover it predicts the frequency
-and bounds the time error (bound.py).
+``TempCompPredictor`` is the optional hook of ``core.clock.discipline.Discipline``: a ModelLearner
+(learn.py: locked ticks into records, the batch fit, Kalman updates, refits, the stored state)
+that also predicts. When the reference is lost it starts a HoldoverRun (bound.py) from the current
+model: the frequency is predicted every APPLY_INTERVAL_S and the time-error bound grows as
+described there. When the reference is back the run's lagged temperature is kept and learning
+goes on. ``status`` is what the service reports of both halves.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .bound import APPLY_INTERVAL_S, HoldoverRun
-from .fit import FitResult, fit
+from .learn import REFIT_EVERY_S, ModelLearner, RefitRequest
 from .model import TempCompModel
-from .model_io import ModelError
-from .records import BUFFER_S, MAX_TICK_GAP_S, RECORD_S, Record, RecordBuffer
-from .series import MAX_INTERVAL_S, MIN_SPAN_S, FloatArray, SampleError
+from .records import BUFFER_S, RECORD_S
+from .series import MIN_SPAN_S
 
-REFIT_EVERY_S = 86_400.0
-
-
-@dataclass(frozen=True, eq=False)
-class RefitRequest:
-    """A fit of the buffered records, to run off the tick (it takes about a second for a week)."""
-
-    time_s: FloatArray
-    temp_c: FloatArray
-    freq_ppb: FloatArray
-    compensated: bool
-
-    def run(self) -> FitResult | SampleError:
-        """The fit; pure, so it may run in any thread or process. A failure is returned, not raised."""
-        try:
-            return fit(self.time_s, self.temp_c, self.freq_ppb, compensated=self.compensated)
-        except SampleError as exc:
-            return exc
+# The predictor's surface: the refit requests it hands out (take_refit) belong to it.
+__all__ = ["RefitRequest", "TempCompPredictor"]
 
 
-class TempCompPredictor:
-    """Optional hook of Discipline: learns the oscillator while locked, predicts in holdover.
-
-    Locked ticks (time, temperature, oscillator frequency = minus the servo's drift) are averaged
-    into records on a regular RECORD_S grid. Until a model exists, records are buffered; after
-    MIN_SPAN_S of them a batch fit makes the model, and every record then updates it (Kalman).
-    Every REFIT_EVERY_S the model is fitted again from the buffer (the last BUFFER_S), which also
-    re-estimates the lag and the noise, provided the buffer spans at least the data the model was
-    last fitted on (a model restored after a restart is not replaced by a fit of fewer days). In
-    holdover the frequency is predicted every APPLY_INTERVAL_S and the bound grows as described in
-    bound.py.
-    """
+class TempCompPredictor(ModelLearner):
+    """Optional hook of Discipline: learns the oscillator while locked (ModelLearner), predicts in
+    holdover (HoldoverRun)."""
 
     def __init__(
         self,
@@ -71,124 +40,32 @@ class TempCompPredictor:
         defer_refit: bool = False,
         tick_interval_s: float | None = None,
     ) -> None:
-        self.model = model
-        # Deferred: a due fit is handed out (take_refit) instead of run inside the locked tick.
-        self.defer_refit = defer_refit
-        self.pending_refit: RefitRequest | None = None
-        self._refit_asked: RefitRequest | None = None
-        self.compensated = compensated  # TCXO/OCXO; False for a plain crystal (see extrapolation.py)
-        # A record holds at least one tick: with ticks slower than RECORD_S the records follow them
-        # (up to what the fit takes), and a pause closes a record only when it is longer than a tick.
-        tick_s = 0.0 if tick_interval_s is None else float(tick_interval_s)
-        self.records = RecordBuffer(
-            min(max(record_s, tick_s), max(record_s, MAX_INTERVAL_S)), max(MAX_TICK_GAP_S, 2.5 * tick_s), buffer_s
+        super().__init__(
+            model,
+            record_s=record_s,
+            min_train_s=min_train_s,
+            buffer_s=buffer_s,
+            refit_every_s=refit_every_s,
+            compensated=compensated,
+            defer_refit=defer_refit,
+            tick_interval_s=tick_interval_s,
         )
         self.apply_interval_s = apply_interval_s
-        self.min_train_s = min_train_s
-        self.refit_every_s = refit_every_s
-        self._last_temp_s: float | None = None
-        self._last_fit_s: float | None = model.time_s if model is not None else None
-        self._fit_span_s = buffer_s if model is not None else 0.0  # data span behind the model's last fit
         self.run: HoldoverRun | None = None
         self._last_apply_s = 0.0
-        self.last_error: str | None = None
-        self.fits = 0
-        self.updates = 0
-        self.rejected = 0
-
-    @property
-    def record_s(self) -> float:
-        return self.records.record_s
-
-    @property
-    def max_tick_gap_s(self) -> float:
-        return self.records.max_tick_gap_s
-
-    @property
-    def buffer_s(self) -> float:
-        return self.records.buffer_s
 
     # -- Discipline hook --------------------------------------------------------------------
-    def ready(self) -> bool:
-        return self.model is not None
-
     def observe(self, now_s: float, temp_c: float | None, freq_ppb: float) -> None:
         """A locked tick: oscillator frequency ``freq_ppb`` (positive = fast) at ``temp_c``."""
         if temp_c is None or not (math.isfinite(temp_c) and math.isfinite(freq_ppb)):
             return
         if self.run is not None:
             self.end_holdover()
-        closed = self.records.tick(now_s, temp_c, freq_ppb)
-        if closed is not None:
-            self._learn(closed)
-
-    def _learn(self, record: Record) -> None:
-        """A closed record: the fit, if one is due and the records suffice, else a Kalman update."""
-        t = record.time_s
-        span = self.records.span_s
-        due = self.model is None or (
-            self._last_fit_s is not None and t - self._last_fit_s >= self.refit_every_s and span >= self._fit_span_s
-        )
-        if due and span >= self.min_train_s:
-            if not self.defer_refit:
-                self._refit()
-                return
-            if self._refit_asked is None:
-                self.pending_refit = self._refit_request()
-                self._refit_asked = self.pending_refit
-        self._update(t, record.temp_c, record.freq_ppb)
-
-    def _update(self, t: float, temp: float, freq: float) -> None:
-        """One record into the current model (Kalman)."""
-        if self.model is not None:
-            m = self.model
-            gap = t - (self._last_temp_s if self._last_temp_s is not None else m.time_s)
-            teff = m.advance_crystal(gap if gap < 3 * self.record_s else self.record_s * 1e6, temp)
-            self._last_temp_s = t
-            var = float(m.noise.mean_var_ppb2(self.record_s))
-            if m.update(t, teff, freq, max(var, 1e-6)):
-                self.updates += 1
-            else:
-                self.rejected += 1
-
-    def _refit_request(self) -> RefitRequest:
-        return RefitRequest(*self.records.arrays(), self.compensated)
-
-    def _refit(self) -> None:
-        request = self._refit_request()
-        self.install_refit(request, request.run())
-
-    def take_refit(self) -> RefitRequest | None:
-        """The fit that is due (deferred mode), once; the caller runs ``request.run()`` wherever it
-        likes and hands the result to ``install_refit``. Until then the current model keeps
-        learning from every record."""
-        request, self.pending_refit = self.pending_refit, None
-        return request
-
-    def install_refit(self, request: RefitRequest, result: FitResult | SampleError) -> None:
-        """A finished fit of ``request``: the new model, brought up to date with the records that
-        arrived while it ran; or the reason it failed."""
-        if self._refit_asked is request:
-            self._refit_asked = None
-        end_s = float(request.time_s[-1])
-        if isinstance(result, SampleError):
-            self.last_error = f"fit from {request.time_s.size} records: {result}"
-            self._last_fit_s = end_s
-            return
-        self.model = result.model
-        self._last_temp_s = self.model.time_s
-        self._last_fit_s = self.model.time_s
-        self._fit_span_s = end_s - float(request.time_s[0])
-        self.last_error = None
-        self.fits += 1
-        for record in self.records.since(end_s):
-            self._update(record.time_s, record.temp_c, record.freq_ppb)
+        self._tick(now_s, temp_c, freq_ppb)
 
     def start_holdover(self, now_s: float, temp_c: float | None) -> float | None:
         """Reference lost: the predicted oscillator frequency (ppb) to hold, or None (no model)."""
-        closed = self.records.stop()
-        if closed is not None:
-            self._learn(closed)
+        self._stop_ticks()
         if self.model is None:
             return None
         temp0 = temp_c if temp_c is not None and math.isfinite(temp_c) else self.model.crystal_c
@@ -218,35 +95,7 @@ class TempCompPredictor:
             self._last_temp_s = self.run.temp_time_s
         self.run = None
 
-    # -- persistence and status ------------------------------------------------------------------
-    def shift_time(self, delta_s: float) -> None:
-        """Move every stored time by delta_s (the adapter maps a restored state to its time axis)."""
-        if self.model is not None:
-            self.model.time_s += delta_s
-        self.records.shift_time(delta_s)
-        if self._last_fit_s is not None:
-            self._last_fit_s += delta_s
-        self._last_temp_s = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.to_dict() if self.model is not None else None,
-            "last_fit_s": self._last_fit_s,
-            "fit_span_s": self._fit_span_s,
-        }
-
-    @classmethod
-    def from_dict(cls, d: object, **kwargs: Any) -> TempCompPredictor:
-        if not isinstance(d, dict):
-            raise ModelError("expected a JSON object")
-        model = TempCompModel.from_dict(d["model"]) if d.get("model") is not None else None
-        p = cls(model, **kwargs)
-        if isinstance(d.get("last_fit_s"), (int, float)):
-            p._last_fit_s = float(d["last_fit_s"])
-        if isinstance(d.get("fit_span_s"), (int, float)):
-            p._fit_span_s = float(d["fit_span_s"])
-        return p
-
+    # -- status ------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         m = self.model
         out: dict[str, Any] = {
