@@ -8,7 +8,7 @@ for 24 h, and compare the maximum |time error| of
              run and the better (smaller mean) is the anchor: "anchored" (chronyd's tracked
              frequency absorbs what the quadratic misses, as chronyd runs it) and "raw" (the
              fitted k0 + k1 (T-T0) + k2 (T-T0)^2 alone)
-  model      appliance.core.holdover.tempcomp + appliance.core.holdover.predictor
+  model      appliance.core.holdover (fit, model, bound)
 
 and how well the model's 99 % bound covers the true error: the fraction of holdover rows where
 |error| <= bound (pooled over seeds), and median(bound) / median(|error|). Beside the bound, the
@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.core.holdover import tempcomp  # noqa: E402
+from appliance.core.holdover.fit import fit  # noqa: E402
 from appliance.sim import scenarios  # noqa: E402
 from appliance.sim.holdover_eval import evaluate  # noqa: E402
 
@@ -165,20 +165,20 @@ def time_week_fit(args) -> None:
     run = scenarios.run("diurnal", 7, train_hours=168.0, holdover_hours=0.01, interval_s=1.0, oscillator=args.oscillator)
     tr = run.train
     t, temp, y = run.time_s[tr], run.sensor_c[tr], run.measured_freq_ppb[tr]
-    tempcomp.fit(t[:30000], temp[:30000], y[:30000])  # imports (allantools) and caches warm
+    fit(t[:30000], temp[:30000], y[:30000])  # imports (allantools) and caches warm
     code = "import time; t = time.perf_counter(); import allantools; print(time.perf_counter() - t)"
     import_s = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     ours, anchor = [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        tempcomp.fit(t, temp, y)
+        fit(t, temp, y)
         ours.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         np.polyfit(temp - temp.mean(), y, 2)
         anchor.append(time.perf_counter() - t0)
     o, a = float(np.median(ours)), float(np.median(anchor))
     print(f"  samples                       : {t.size}")
-    print(f"  tempcomp.fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   (min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})")
+    print(f"  holdover fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   (min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})")
     print(f"  np.polyfit quadratic (anchor) : {a * 1e3:8.1f} ms")
     print(f"  ratio fit / anchor            : {o / a:8.1f}")
     print(f"  import allantools in a fresh process: {import_s * 1e3:.0f} ms (once per process, not in the figures above;")

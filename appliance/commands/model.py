@@ -75,7 +75,8 @@ def _sample_error(cols, exc) -> str:
 
 
 def cmd_fit(args) -> int:
-    from ..core.holdover.tempcomp import SampleError, fit
+    from ..core.holdover.fit import fit
+    from ..core.holdover.series import SampleError
     from ..samples_csv import CsvError, read_columns
     from ..runtime.atomic import atomic_write_json
 
@@ -111,7 +112,8 @@ def cmd_fit(args) -> int:
 
 
 def load_model(path: str):
-    from ..core.holdover.tempcomp import ModelError, TempCompModel
+    from ..core.holdover.model import TempCompModel
+    from ..core.holdover.model_io import ModelError
 
     try:
         text = Path(path).read_text()
@@ -130,8 +132,9 @@ def load_model(path: str):
 def cmd_predict(args) -> int:
     import numpy as np
 
-    from ..core.holdover.predictor import predict_holdover
-    from ..core.holdover.tempcomp import ModelError, SampleError, check_series
+    from ..core.holdover.bound import predict_holdover
+    from ..core.holdover.model_io import ModelError
+    from ..core.holdover.series import SampleError, check_series
     from ..samples_csv import CsvError, read_columns
 
     try:
@@ -199,7 +202,7 @@ def cmd_simulate(args) -> int:
         return _fail("simulate", f"--train-hours {args.train_hours:g}: expected 6..1440")
     if not 1 <= args.interval <= 60:
         return _fail("simulate", f"--interval {args.interval:g}: expected 1..60 s")
-    from ..core.holdover.tempcomp import SampleError
+    from ..core.holdover.series import SampleError
 
     sc = scenarios.SCENARIOS[args.scenario]
     run = scenarios.run(args.scenario, args.seed, holdover_hours=args.hours, train_hours=args.train_hours,
@@ -291,7 +294,7 @@ def cmd_adev(args) -> int:
     import numpy as np
 
     from ..core.holdover.noise import MIN_POINTS, deviation_table, fit_noise
-    from ..core.holdover.tempcomp import SampleError, check_series
+    from ..core.holdover.series import SampleError, check_series
     from ..samples_csv import CsvError, read_columns
 
     try:

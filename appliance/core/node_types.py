@@ -17,8 +17,9 @@ from .clock.states import SyncState
 from .clock.timemap import TimeMap
 from .cluster.crosscheck import ClusterView
 from .cluster.vote import VoteConfig
-from .holdover.predictor import RefitRequest
-from .holdover.tempcomp import FitResult, SampleError
+from .holdover.learn import RefitRequest
+from .holdover.fit import FitResult
+from .holdover.series import SampleError
 from .ntp.answer import ServerState
 from .ntp.clockfilter import PeerEstimate
 

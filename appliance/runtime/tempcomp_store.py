@@ -17,9 +17,9 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.holdover.model_io import ModelError
 from ..core.holdover.predictor import TempCompPredictor
 from .atomic import atomic_write_json
-from ..core.holdover.tempcomp import ModelError
 
 log = logging.getLogger("appliance.tempcomp")
 

@@ -8,7 +8,7 @@ Three ways to hold the frequency, all from the same training samples (never the 
              its tracked frequency absorbs everything the quadratic does not (the mean of
              y - comp over the last FROZEN_WINDOW_S), and comp follows the temperature.
              ``quadratic_raw`` is the bare fitted quadratic without that anchor (for reference).
-  model      this appliance's model (core.tempcomp), its prediction and 99 % bound (core.holdover)
+  model      this appliance's model (core.holdover: fit, model), its prediction and 99 % bound (bound)
 
 and, as the anchor for the bound's sharpness, an ``oracle`` that only a simulation can have: it
 knows the oscillator's curve, aging, temperatures and the random-walk level at the start of
@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.holdover.predictor import Z99, HoldoverPrediction, predict_holdover
-from ..core.holdover.tempcomp import FROZEN_WINDOW_S, FitReport, TempCompModel, fit, last_frequency_ppb
+from ..core.holdover.bound import Z99, HoldoverPrediction, predict_holdover
+from ..core.holdover.fit import FitReport, fit
+from ..core.holdover.model import TempCompModel
+from ..core.holdover.series import FROZEN_WINDOW_S, last_frequency_ppb
 from .scenarios import ScenarioRun
 
 METHODS = ("frozen", "quadratic", "model")

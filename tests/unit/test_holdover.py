@@ -1,13 +1,15 @@
-"""Holdover prediction and bound (appliance.core.holdover.predictor), and the Discipline hook."""
+"""Holdover prediction and bound (appliance.core.holdover.bound, .predictor), and the Discipline hook."""
 
 import math
 
 import numpy as np
 import pytest
 
-from appliance.core.holdover import tempcomp as tc
 from appliance.core.clock.discipline import Discipline, DisciplineConfig
-from appliance.core.holdover.predictor import Z99, HoldoverRun, TempCompPredictor, predict_holdover
+from appliance.core.holdover.bound import Z99, HoldoverRun, predict_holdover
+from appliance.core.holdover.fit import fit
+from appliance.core.holdover.lag import lag_filter
+from appliance.core.holdover.predictor import TempCompPredictor
 from appliance.core.clock.states import SyncState
 
 SEED = 7331
@@ -19,10 +21,10 @@ def model():
     dt = 30.0
     t = np.arange(int(2 * 86400 / dt)) * dt
     temp = 24 + 1.5 * np.sin(2 * np.pi * t / 86400) + 0.5 * np.sin(2 * np.pi * t / 900)
-    crystal = tc.lag_filter(temp, dt, 120.0)
+    crystal = lag_filter(temp, dt, 120.0)
     y = 25 * np.sin(2 * np.pi * (crystal - 24) / 4.0) + 1.0 * t / 86400 + rng.normal(0, 0.3, t.size)
     y += np.cumsum(rng.normal(0, 0.004 * math.sqrt(dt), t.size))
-    return tc.fit(t, temp, y).model
+    return fit(t, temp, y).model
 
 
 def test_series_and_step_by_step_agree(model):

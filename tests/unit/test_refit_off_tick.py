@@ -8,7 +8,7 @@ import pytest
 
 from appliance import config
 from appliance.core.holdover.predictor import RefitRequest, TempCompPredictor
-from appliance.core.holdover.tempcomp import SampleError
+from appliance.core.holdover.series import SampleError
 from appliance.core.node import Node
 from appliance.runtime.loop import TickLoop
 from appliance.runtime.node_config import node_config

@@ -1,4 +1,4 @@
-"""Unit tests of the learned temperature model (appliance.core.holdover.tempcomp), seeded and fast."""
+"""Unit tests of the learned temperature model (appliance.core.holdover, series to model), seeded and fast."""
 
 import json
 import math
@@ -6,8 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from appliance.core.holdover import tempcomp as tc
-from appliance.core.holdover.tempcomp import ModelError, SampleError, TempCompModel
+from appliance.core.holdover.fit import fit
+from appliance.core.holdover.lag import lag_filter
+from appliance.core.holdover.model import MAX_REJECTED_IN_A_ROW, TempCompModel
+from appliance.core.holdover.model_io import ModelError
+from appliance.core.holdover.series import SampleError, check_series
+from appliance.core.holdover.table import bspline_rows
 
 SEED = 20240501
 
@@ -18,7 +22,7 @@ def synthetic(seed=SEED, days=2.0, interval_s=30.0, lag_s=150.0, aging_ppb_per_d
     n = int(days * 86400 / interval_s)
     t = 1000.0 + np.arange(n) * interval_s
     temp = 24 + 1.5 * np.sin(2 * np.pi * t / 86400) + 0.6 * np.sin(2 * np.pi * t / 900 + 0.3)
-    crystal = tc.lag_filter(temp, interval_s, lag_s)
+    crystal = lag_filter(temp, interval_s, lag_s)
     curve = lambda c: 30 * np.sin(2 * np.pi * (c - 24) / 5.0) + 4.0 * (c - 24)  # noqa: E731
     level = np.cumsum(rng.normal(0, rw * math.sqrt(interval_s), n)) if rw else 0.0
     y = curve(crystal) + aging_ppb_per_day * (t - t[0]) / 86400 + level + rng.normal(0, white_ppb, n)
@@ -27,14 +31,14 @@ def synthetic(seed=SEED, days=2.0, interval_s=30.0, lag_s=150.0, aging_ppb_per_d
 
 def test_bspline_basis_is_a_partition_of_unity_and_its_derivatives_are_exact():
     temps = np.linspace(20.3, 27.9, 500)
-    cols, vals = tc.bspline_rows(temps, 0.25, 78)
+    cols, vals = bspline_rows(temps, 0.25, 78)
     assert np.allclose(vals.sum(axis=1), 1.0)
     # A spline with coefficients equal to knot centres reproduces T (linear precision) and its slope 1.
     theta = (78 + np.arange(40)) * 0.25
     assert np.allclose(np.sum(theta[cols] * vals, axis=1), temps)
-    c1, v1 = tc.bspline_rows(temps, 0.25, 78, derivative=1)
+    c1, v1 = bspline_rows(temps, 0.25, 78, derivative=1)
     assert np.allclose(np.sum(theta[c1] * v1, axis=1), 1.0)
-    c2, v2 = tc.bspline_rows(temps, 0.25, 78, derivative=2)
+    c2, v2 = bspline_rows(temps, 0.25, 78, derivative=2)
     assert np.allclose(np.sum(theta[c2] * v2, axis=1), 0.0, atol=1e-9)
 
 
@@ -42,7 +46,7 @@ def test_bspline_basis_is_a_partition_of_unity_and_its_derivatives_are_exact():
 def test_lag_filter_matches_the_recursion(lag_s):
     rng = np.random.default_rng(SEED)
     x = 24 + np.cumsum(rng.normal(0, 0.1, 5000))
-    got = tc.lag_filter(x, 10.0, lag_s, initial=20.0)
+    got = lag_filter(x, 10.0, lag_s, initial=20.0)
     want = np.empty_like(x)
     prev = 20.0
     a = 1 - math.exp(-10.0 / lag_s) if lag_s > 0 else 1.0
@@ -55,7 +59,7 @@ def test_lag_filter_matches_the_recursion(lag_s):
 @pytest.fixture(scope="module")
 def fitted():
     t, temp, y, curve = synthetic()
-    return t, temp, y, curve, tc.fit(t, temp, y)
+    return t, temp, y, curve, fit(t, temp, y)
 
 
 def test_fit_recovers_lag_aging_and_curve(fitted):
@@ -78,7 +82,7 @@ def test_outliers_are_rejected_and_do_not_move_the_fit(fitted):
     bad = rng.choice(np.arange(100, t.size - 100), 25, replace=False)
     y2 = y.copy()
     y2[bad] += rng.choice([-1, 1], 25) * 3000.0
-    result = tc.fit(t, temp, y2)
+    result = fit(t, temp, y2)
     assert result.report.n_outliers >= 25
     assert any("outlier" in w for w in result.report.warnings)
     grid = np.linspace(clean.temp_lo_c, clean.temp_hi_c, 30)
@@ -89,7 +93,7 @@ def test_gaps_are_fitted_as_segments_with_a_warning():
     t, temp, y, _ = synthetic()
     keep = np.ones(t.size, dtype=bool)
     keep[2000:2300] = False
-    result = tc.fit(t[keep], temp[keep], y[keep])
+    result = fit(t[keep], temp[keep], y[keep])
     assert any("gap" in w for w in result.report.warnings)
     assert abs(result.model.aging_ppb_per_day - 1.5) < 0.4
 
@@ -104,7 +108,7 @@ def test_kalman_update_tracks_a_level_step_and_rejects_a_single_outlier(fitted):
     assert not m.update(now + 30, crystal, f0 + 500.0, var)  # one wild sample: rejected
     assert m.n_outliers == before + 1
     for k in range(2, 400):  # the frequency really moved by 5 ppb: followed
-        assert m.update(now + 30 * k, crystal, f0 + 5.0, var) or k < 2 + tc.MAX_REJECTED_IN_A_ROW
+        assert m.update(now + 30 * k, crystal, f0 + 5.0, var) or k < 2 + MAX_REJECTED_IN_A_ROW
     assert abs(m.frequency_ppb(m.time_s, crystal) - (f0 + 5.0)) < 0.5
 
 
@@ -162,7 +166,7 @@ def _good(n=2000, interval=30.0):
 
 
 def test_check_series_accepts_good_samples():
-    s = tc.check_series(*_good())
+    s = check_series(*_good())
     assert s.interval_s == 30.0 and not s.warnings[1:]
 
 
@@ -183,11 +187,11 @@ def test_check_series_accepts_good_samples():
 )
 def test_check_series_names_the_problem(edit, message):
     with pytest.raises(SampleError, match=message):
-        tc.check_series(*edit(*_good()))
+        check_series(*edit(*_good()))
 
 
 def test_narrow_range_and_short_span_warn():
     t, temp, y = _good(n=1500)
-    s = tc.check_series(t, 24 + 0.3 * np.sin(t / 3000.0), y)
+    s = check_series(t, 24 + 0.3 * np.sin(t / 3000.0), y)
     assert any("narrow" in w for w in s.warnings)
     assert any("random-walk" in w for w in s.warnings)

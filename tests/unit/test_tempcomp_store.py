@@ -8,7 +8,8 @@ import socket
 import numpy as np
 
 from appliance import config
-from appliance.core.holdover import tempcomp as tc
+from appliance.core.holdover.fit import fit
+from appliance.core.holdover.lag import lag_filter
 from appliance.core.holdover.predictor import TempCompPredictor
 from appliance.runtime.atomic import atomic_write_json
 from appliance.runtime.tempcomp_store import FILENAME, PredictorStore
@@ -20,8 +21,8 @@ def _model():
     rng = np.random.default_rng(SEED)
     t = np.arange(0, 86400, 30.0)
     temp = 24 + 1.5 * np.sin(2 * np.pi * t / 86400) + 0.5 * np.sin(t / 150)
-    y = 10 * np.sin(tc.lag_filter(temp, 30.0, 100.0)) + rng.normal(0, 0.3, t.size)
-    return tc.fit(t, temp, y).model
+    y = 10 * np.sin(lag_filter(temp, 30.0, 100.0)) + rng.normal(0, 0.3, t.size)
+    return fit(t, temp, y).model
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):

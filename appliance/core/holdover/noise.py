@@ -21,14 +21,22 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from .series import FloatArray
 
 MIN_POINTS = 16  # fewer samples than this: no deviation table
 RW_CONFIDENCE = 0.9  # the random-walk rate used for bounds is this one-sided upper limit
 RW_POINTS = 3  # longest averaging times that carry the random walk
 RW_OCTAVE_OVERLAP = 2.0  # overlapping octaves share data: their degrees of freedom count this many times over
+# The random-walk rate the temperature model assumes at least: its level never stops following the
+# data, and the fit's level-knot prior stays finite, however little random walk a record shows.
+MIN_RW_PPB2_PER_S = 1e-9
 
 
 @dataclass(frozen=True)
@@ -42,21 +50,23 @@ class NoiseModel:
     def rw_ppb_per_sqrt_s(self) -> float:
         return math.sqrt(3.0 * self.rwfm_ppb2_per_s)
 
-    def avar_ppb2(self, tau_s):
+    def avar_ppb2(self, tau_s: npt.ArrayLike) -> FloatArray:
         tau = np.asarray(tau_s, dtype=float)
         return self.wpm_ppb2_s2 / tau**2 + self.wfm_ppb2_s / tau + self.ffm_ppb2 + self.rwfm_ppb2_per_s * tau
 
-    def mean_var_ppb2(self, duration_s):
+    def mean_var_ppb2(self, duration_s: npt.ArrayLike) -> FloatArray:
         """Variance of a frequency averaged over ``duration_s`` from the white terms alone."""
         d = np.maximum(np.asarray(duration_s, dtype=float), 1e-9)
-        return self.wpm_ppb2_s2 / d**2 + self.wfm_ppb2_s / d
+        var: FloatArray = self.wpm_ppb2_s2 / d**2 + self.wfm_ppb2_s / d
+        return var
 
-    def time_var_ppb2s2(self, elapsed_s):
+    def time_var_ppb2s2(self, elapsed_s: npt.ArrayLike) -> FloatArray:
         """Variance (ppb^2 s^2 = 1e-18 s^2) of the time error the noise accumulates over elapsed_s."""
         t = np.maximum(np.asarray(elapsed_s, dtype=float), 0.0)
-        return self.wfm_ppb2_s * t + self.ffm_ppb2 * t**2 + self.rwfm_ppb2_per_s * t**3
+        var: FloatArray = self.wfm_ppb2_s * t + self.ffm_ppb2 * t**2 + self.rwfm_ppb2_per_s * t**3
+        return var
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, float]:
         return {
             "wpm_ppb2_s2": self.wpm_ppb2_s2,
             "wfm_ppb2_s": self.wfm_ppb2_s,
@@ -66,8 +76,8 @@ class NoiseModel:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> NoiseModel:
-        values = {}
+    def from_dict(cls, d: Mapping[str, Any]) -> NoiseModel:
+        values: dict[str, float] = {}
         for name in ("wpm_ppb2_s2", "wfm_ppb2_s", "ffm_ppb2", "rwfm_ppb2_per_s"):
             v = float(d[name])
             if not math.isfinite(v) or v < 0:
@@ -84,13 +94,13 @@ class DevRow:
     mdev: float
 
 
-def deviation_table(freq, interval_s: float, modified: bool = True) -> list[DevRow]:
+def deviation_table(freq: npt.ArrayLike, interval_s: float, modified: bool = True) -> list[DevRow]:
     """Overlapping Allan and modified Allan deviations at octave averaging times.
 
     ``freq`` is a regularly sampled frequency series in any unit (the deviations come out in the
     same unit). Averaging times run from ``interval_s`` to a quarter of the span.
     """
-    import allantools  # noqa: PLC0415 - slow import, kept off hot paths
+    import allantools  # type: ignore[import-untyped]  # noqa: PLC0415 - slow import, kept off hot paths
 
     y = np.asarray(freq, dtype=float)
     if y.size < MIN_POINTS:
@@ -100,19 +110,19 @@ def deviation_table(freq, interval_s: float, modified: bool = True) -> list[DevR
     ms = [2**k for k in range(0, int(math.log2(max_m)) + 1)]
     taus = np.array(ms, dtype=float) * interval_s
     t_a, ad, _, n_a = allantools.oadev(y, rate=rate, data_type="freq", taus=taus)
-    rows = {}
+    rows: dict[float, DevRow] = {}
     for t, a, n in zip(t_a, ad, n_a):
-        rows[round(float(t), 9)] = [float(t), int(n), float(a), math.nan]
+        rows[round(float(t), 9)] = DevRow(float(t), int(n), float(a), math.nan)
     if modified:
         t_m, md, _, _ = allantools.mdev(y, rate=rate, data_type="freq", taus=taus)
         for t, m in zip(t_m, md):
             key = round(float(t), 9)
             if key in rows:
-                rows[key][3] = float(m)
-    return [DevRow(*rows[k]) for k in sorted(rows)]
+                rows[key] = replace(rows[key], mdev=float(m))
+    return [rows[k] for k in sorted(rows)]
 
 
-def _nnls_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _nnls_small(a: FloatArray, b: FloatArray) -> FloatArray:
     """Non-negative least squares for a handful of unknowns, by trying every active set."""
     k = a.shape[1]
     best, best_cost = np.zeros(k), float(b @ b)
@@ -131,7 +141,7 @@ def _nnls_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return best
 
 
-def fit_noise(tau_s, adev_ppb, counts=None) -> NoiseModel:
+def fit_noise(tau_s: npt.ArrayLike, adev_ppb: npt.ArrayLike, counts: npt.ArrayLike | None = None) -> NoiseModel:
     """Fit the power-law sum to an Allan deviation table (relative least squares, weights by the
     number of averages behind each point)."""
     tau = np.asarray(tau_s, dtype=float)
@@ -210,7 +220,26 @@ def rw_upper(model: NoiseModel, table: list[DevRow], n_freq: int, interval_s: fl
     return max(upper, model.rwfm_ppb2_per_s)
 
 
-def estimate_noise(freq_ppb, interval_s: float) -> tuple[NoiseModel, list[DevRow]]:
+def held_time_var_ppb2s2(
+    model: NoiseModel, elapsed_s: npt.ArrayLike, short_tau_s: FloatArray, short_var_ppb2: FloatArray
+) -> FloatArray:
+    """Variance of the time error of a held, predicted frequency over elapsed_s: the power-law
+    noise (``time_var_ppb2s2``), or where larger, elapsed^2 times ``short_var_ppb2``, a measured
+    variance of the prediction's error averaged over ``short_tau_s`` (interpolated in log tau; used
+    up to the longest of them, beyond which only the power law speaks)."""
+    t = np.maximum(np.asarray(elapsed_s, dtype=float), 0.0)
+    var = model.time_var_ppb2s2(t)
+    if short_tau_s.size:
+        tau, v = short_tau_s, short_var_ppb2
+        inside = (t > 0) & (t <= tau[-1])
+        log_t = np.log(np.clip(t, tau[0], tau[-1]))
+        short = np.interp(log_t, np.log(tau), v)
+        var = np.where(inside, np.maximum(var, t * t * short), var)
+    out: FloatArray = var
+    return out
+
+
+def estimate_noise(freq_ppb: Sequence[float] | FloatArray, interval_s: float) -> tuple[NoiseModel, list[DevRow]]:
     """Noise model of a regularly sampled frequency series (ppb), with the table it came from."""
     table = deviation_table(freq_ppb, interval_s, modified=False)
     if not table:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..holdover.predictor import predict_holdover
-from ..holdover.tempcomp import SampleError, fit
+from ..holdover.bound import predict_holdover
+from ..holdover.fit import fit
+from ..holdover.series import SampleError
 
 MIN_RANGE_C = 1.0  # below: no slope is fitted (sensor noise and quantisation would be the slope)
 QUADRATIC_RANGE_C = 2.0  # from here a quadratic term
