@@ -277,22 +277,25 @@ class Discipline:
         return max(0.0, (ahead - self._bound_s) / horizon_s)
 
     def _bound(self, now_s: float, ref_offset_ns: float | None) -> float:
-        st = self.state
-        if st is SyncState.LOCKED and ref_offset_ns is not None:
+        if self.state is SyncState.LOCKED and ref_offset_ns is not None:
             return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns) + \
                 self._reference_bound_s
-        since_s = now_s if self._since_s is None else self._since_s
-        if st is SyncState.HOLDOVER and self._predicting:
-            # --- predictor hook: the model's bound from the start of holdover
-            learned = self.predictor.bound_s(now_s - since_s)
-            if learned is not None:
-                return min(self._bound_at_since_s + learned, MAX_DISPERSION_S)
-        if st is SyncState.HOLDOVER:
-            drift = DriftBound(
-                self._bound_at_since_s, self.cfg.holdover_freq_uncertainty_ppb, self.cfg.holdover_wander_ppb_per_s
-            )
-            return drift.bound_s(now_s - since_s)
-        if st is SyncState.FREERUN:
-            drift = DriftBound(self.cfg.freerun_initial_s, self.cfg.freerun_freq_uncertainty_ppb, 0.0)
-            return drift.bound_s(now_s - since_s)
-        return MAX_DISPERSION_S
+        elapsed_s = now_s - (now_s if self._since_s is None else self._since_s)
+        learned = self.predictor.bound_s(elapsed_s) if self._predicting and self.predictor is not None else None
+        return unlocked_bound_s(self.state, self.cfg, elapsed_s, self._bound_at_since_s, learned)
+
+
+def unlocked_bound_s(
+    state: SyncState, cfg: DisciplineConfig, elapsed_s: float, bound_at_since_s: float, learned_s: float | None
+) -> float:
+    """The bound away from a reference: in holdover the model's (``learned_s``, from the start of
+    holdover) or the class default's growth from the bound at the start; free-running from the
+    class default; otherwise unknown."""
+    if state is SyncState.HOLDOVER and learned_s is not None:
+        return min(bound_at_since_s + learned_s, MAX_DISPERSION_S)
+    if state is SyncState.HOLDOVER:
+        return DriftBound(bound_at_since_s, cfg.holdover_freq_uncertainty_ppb, cfg.holdover_wander_ppb_per_s).bound_s(
+            elapsed_s)
+    if state is SyncState.FREERUN:
+        return DriftBound(cfg.freerun_initial_s, cfg.freerun_freq_uncertainty_ppb, 0.0).bound_s(elapsed_s)
+    return MAX_DISPERSION_S
