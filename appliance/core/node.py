@@ -191,7 +191,8 @@ class Node:
         self.serve = self._server_state(decision, inputs.monotonic_s, wall_ns, inputs.reading is not None)
         eligible = self.grandmaster_eligible
         changed, self._eligible = eligible != self._eligible, eligible
-        ptp = PtpAdvice(decision.state, decision.error_bound_s, self._ref_source, self.demoted)
+        jitter_s = self.discipline.jitter_ns() * 1e-9 if decision.state is SyncState.LOCKED else None
+        ptp = PtpAdvice(decision.state, decision.error_bound_s, self._ref_source, self.demoted, jitter_s or None)
         self.snapshot = self._snapshot(inputs, decision, offset_ns, wall_ns)
         return TickActions(
             timemap=self.timemap,

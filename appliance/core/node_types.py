@@ -115,6 +115,7 @@ class PtpAdvice:
     error_bound_s: float
     source: str | None
     demoted: bool
+    stability_s: float | None = None  # the offsets' jitter while locked (for the advertised variance)
 
 
 @dataclass(frozen=True)

@@ -113,12 +113,14 @@ class PtpManager:
         self.pmc.close()
 
     # -- the discipline's side ------------------------------------------------------------------
-    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False) -> None:
+    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False,
+                    stability_s: float | None = None) -> None:
         """The node's sync decision (once per discipline tick); ``source`` is what its time rests on;
         ``demoted``: the control nodes' vote put this node outside the majority, so it must not be
-        grandmaster (it advertises clockClass 248 and priority2 255 until the vote takes it back)."""
+        grandmaster (it advertises clockClass 248 and priority2 255 until the vote takes it back);
+        ``stability_s``: the offsets' jitter while locked, for the advertised variance."""
         with self._lock:
-            self.watch.update_sync(state, error_bound_s, source, demoted)
+            self.watch.update_sync(state, error_bound_s, source, demoted, stability_s)
 
     def take_offset_ns(self) -> float | None:
         """This node's PTP clock - the grandmaster's, from the measurements since the last call (their

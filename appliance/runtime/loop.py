@@ -192,7 +192,7 @@ class TickLoop:
             log.log(_LEVELS.get(e.level, logging.INFO), "%s", e.text)
         if self.ptp is not None:
             p = a.ptp
-            self.ptp.update_sync(p.state, p.error_bound_s, p.source, p.demoted)
+            self.ptp.update_sync(p.state, p.error_bound_s, p.source, p.demoted, p.stability_s)
         if self.on_actions is not None:
             self.on_actions(a)
         if a.persist is not None and self.store is not None:

@@ -34,13 +34,16 @@ from ..core.holdover.predictor import TempCompPredictor
 from ..core.node import Node
 from ..core.node_types import ClockReading, NodeConfig, RefIds, TickActions, TickInputs
 from ..core.ntp.clockfilter import ClockFilter
+from ..core.ptp.datasets import ClockQuality
 from ..core.ptp.profile import (
     DEMOTED_PRIORITY1,
     STANDBY_PRIORITY2,
     NodeSync,
+    Phase,
     Priority2Policy,
     ProfileConfig,
-    clock_class,
+    Role,
+    grandmaster_settings,
 )
 from ..core.ptp.states import PtpState
 from .oscillator import Oscillator, draw_params
@@ -70,7 +73,7 @@ class SimNode:
     following: int | None = None  # index of the grandmaster followed
     follow_ticks: int = 0
     upstream_class: int | None = None
-    ptp_dataset: tuple[int, int, int, int] | None = None  # (priority1, clockClass, priority2, identity) last advertised
+    ptp_dataset: tuple[int, int, int, int, int, int] | None = None  # what it advertised last (see _advertised_ptp)
     served_last_ns: int | None = None
     served_backwards: int = 0  # ticks at which served time went back: must stay 0
 
@@ -100,6 +103,7 @@ class SimCluster:
         max_error_bound_s: float = 0.1,
         crosscheck: bool = True,
         vote_every_ticks: int = 1,
+        identities: tuple[int, ...] | None = None,
     ):
         self.seed = seed
         self.interval_s = interval_s
@@ -114,6 +118,7 @@ class SimCluster:
         self.wait_to_restore_s = wait_to_restore_s
         self.max_error_bound_s = max_error_bound_s
         self.crosscheck = crosscheck
+        self.identities = identities or tuple(range(n))  # PTP clock identities: the BMCA's last tie-break
         self.vote_every_ticks = vote_every_ticks  # peers polled every this many ticks (a slow vote)
         self._ticks = 0
         self.nodes: list[SimNode] = []
@@ -233,16 +238,20 @@ class SimCluster:
             sn.served_last_ns = served
 
     # -- PTP ------------------------------------------------------------------------------------
-    def _advertised_ptp(self, sn: SimNode) -> tuple[int, int, int, int]:
+    def _advertised_ptp(self, sn: SimNode) -> tuple[int, int, int, int, int, int]:
+        """(priority1, clockClass, clockAccuracy, variance, priority2, identity): the BMCA's order."""
         sync = sn.sync()
-        cls, _ = clock_class(sync, self.profile)
         gm = self.nodes[sn.following].ptp_dataset if sn.following is not None else None
-        gm_p2 = gm[2] if gm is not None else None
+        gm_p2 = gm[4] if gm is not None else None
         p2 = sn.policy.update(self.now_s, sn.ptp_state, gm_p2, sync.state, sync.demoted)
+        role = Role(grandmaster=sn.ptp_state is PtpState.GRANDMASTER)
+        if gm is not None and sn.policy.phase is Phase.DESIGNATED and gm[4] > sn.policy.designated:
+            role = Role(False, ClockQuality(gm[1], gm[2], gm[3]))
+        q = grandmaster_settings(sync, self.profile, role)[0].quality
         p1 = PRIORITY1
         if sync.demoted:
             p1, p2 = DEMOTED_PRIORITY1, STANDBY_PRIORITY2
-        return (p1, cls, p2, sn.index)
+        return (p1, q.clock_class, q.clock_accuracy, q.offset_scaled_log_variance, p2, self.identities[sn.index])
 
     def _bmca(self) -> None:
         alive = [sn for sn in self.nodes if sn.alive]

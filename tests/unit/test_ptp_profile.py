@@ -6,6 +6,9 @@ from appliance.core.ptp import datasets as ds
 from appliance.core.ptp.profile import (
     STANDBY_PRIORITY2,
     NodeSync,
+    Role,
+    accuracy_code,
+    variance_code,
     Phase,
     Priority2Policy,
     ProfileConfig,
@@ -55,17 +58,37 @@ def test_grandmaster_settings_values():
     assert gs.quality == ds.ClockQuality(6, 0x21, 0x4E5D) and gs.time_source == 0x20
     assert gs.time_flags & ds.TIME_TRACEABLE and gs.time_flags & ds.PTP_TIMESCALE and gs.utc_offset == 37
     assert "primary" in why
-    gs, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), ProfileConfig(ptp_timescale=False))
+    gs, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), ProfileConfig(ptp_timescale=False), Role(False))
     assert gs.quality == ds.ClockQuality(248, 0xFE, 0xFFFF) and gs.time_source == 0xA0 and gs.time_flags == 0
+    # as grandmaster the same free-running node tells the domain its bound: within 1 ms
+    gs, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), ProfileConfig(ptp_timescale=False))
+    assert gs.quality == ds.ClockQuality(248, 0x29, 0xFFFF)
     gs, _ = grandmaster_settings(NodeSync(L, "primary", None, 5e-8), ProfileConfig())
     assert gs.time_source == 0x90  # not GNSS: the simulated reference or another primary
 
 
 def test_equal_states_give_equal_quality_so_priority2_decides():
-    a, _ = grandmaster_settings(NodeSync(H, "ptp", 248, 1e-6), CFG)
-    b, _ = grandmaster_settings(NodeSync(L, "ptp", 248, 3e-6), CFG)
-    c, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), CFG)
+    """Candidates that are not grandmaster compare equal whatever their bounds: the designated
+    order decides between them."""
+    follower = Role(grandmaster=False)
+    a, _ = grandmaster_settings(NodeSync(H, "ptp", 248, 1e-6), CFG, follower)
+    b, _ = grandmaster_settings(NodeSync(L, "ptp", 248, 3e-6), CFG, follower)
+    c, _ = grandmaster_settings(NodeSync(F, None, None, 1e-3), CFG, follower)
     assert a.quality == b.quality == c.quality
+
+
+def test_the_grandmasters_quality_follows_its_bound_and_never_loses_to_a_follower():
+    assert [accuracy_code(b) for b in (20e-9, 100e-9, 200e-9, 2e-3, 9.0, 100.0)] == [0x20, 0x21, 0x22, 0x2A, 0x30, 0x31]
+    near, _ = grandmaster_settings(NodeSync(H, "primary", None, 200e-9, stability_s=30e-9), CFG)
+    far, _ = grandmaster_settings(NodeSync(H, "primary", None, 2e-3), CFG)
+    assert near.quality.clock_accuracy == 0x22 and far.quality.clock_accuracy == 0x2A
+    assert near.quality.offset_scaled_log_variance == variance_code(30e-9) and variance_code(None) == 0xFFFF
+    assert abs(variance_code(33.8e-9) - 0x4E5D) <= 1  # the OCP profile's PRTC-A figure
+    follower, _ = grandmaster_settings(NodeSync(L, "ptp", 165, 1e-7), CFG, Role(grandmaster=False))
+    assert far.quality.clock_accuracy < follower.quality.clock_accuracy  # 0xFE: the worst
+    # preempting in the designated order: equal the grandmaster's quality, priority2 decides
+    match, _ = grandmaster_settings(NodeSync(L, "ptp", 165, 1e-7), CFG, Role(False, far.quality))
+    assert match.quality == far.quality
 
 
 def test_sync_uncertain():

@@ -115,6 +115,10 @@ class Discipline:
     def error_bound_s(self) -> float:
         return self._bound_s
 
+    def jitter_ns(self) -> float:
+        """The spread of the recent reference offsets (the measured stability while locked)."""
+        return self._stats.jitter_ns()
+
     def _fire(self, event: SyncEvent, now_s: float, out: list) -> None:
         new = next_state(TRANSITIONS, self.state, event)
         if new is not self.state:

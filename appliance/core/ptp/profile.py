@@ -40,6 +40,15 @@ Priority2 and preemption (revertive after synchronization, "wait to restore"):
   * otherwise (it is alone, or every node is starting) it takes its designated priority2 at once;
   * a node whose clock is faulty advertises 255 so that it is never preferred.
 
+Accuracy and variance (the columns above are what a node says when nothing better is known): the
+grandmaster derives clockAccuracy from its current error bound (Table 5, never better than the
+bound) and offsetScaledLogVariance from its measured stability, in every healthy state, so a
+downstream ptp4l can tell a node 200 ns from the truth from one 2 ms away. Every other node
+advertises them unknown (0xFE / 0xFFFF): equal classes then compare equal up to priority2, and the
+designated order decides, as above; a grandmaster never loses to a follower on accuracy, whose
+bound lags its own. A node in its designated phase that would preempt the grandmaster it follows
+advertises that grandmaster's accuracy and variance, so that priority2 decides between them.
+
 A node the control nodes' vote demoted advertises clockClass 248, priority2 255 and
 priority1 DEMOTED_PRIORITY1 (255, the others keep the equal configured value): priority1 comes
 before everything else in the BMCA, so it loses to every other node whatever their phase. With
@@ -50,6 +59,7 @@ whole wait-to-restore while the rejoining nodes lock to it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -71,7 +81,6 @@ CLASS_DEFAULT = 248  # default / free-running: nothing traceable to offer
 TRACEABLE_UPSTREAM = frozenset({6, 7, 135})
 DEGRADED_UPSTREAM = frozenset({140, 150, 160, 165})
 
-ACCURACY_100NS = 0x21  # within 100 ns (Table 5)
 ACCURACY_UNKNOWN = 0xFE
 VARIANCE_PRTC_A = 0x4E5D  # OCP DC profile: PTPVAR 1.144e-15 s^2 (TDEV 30 ns)
 VARIANCE_UNKNOWN = 0xFFFF
@@ -80,6 +89,9 @@ TIME_SOURCE_GNSS = 0x20
 TIME_SOURCE_PTP = 0x40
 TIME_SOURCE_OTHER = 0x90
 TIME_SOURCE_INTERNAL_OSCILLATOR = 0xA0
+
+# Sync states in which a grandmaster's bound means something for its quality.
+HEALTHY_FOR_QUALITY = frozenset({SyncState.LOCKED, SyncState.HOLDOVER, SyncState.FREERUN})
 
 STANDBY_PRIORITY2 = 255
 DEMOTED_PRIORITY1 = 255  # a demoted node: behind every other node in the BMCA (module docstring)
@@ -102,6 +114,40 @@ class NodeSync:
     upstream_class: int | None  # the grandmaster's clockClass while following / when last followed
     error_bound_s: float
     demoted: bool = False  # the control nodes' vote found this node outside the majority
+    stability_s: float | None = None  # the offsets' jitter while locked (a TDEV-like figure), if known
+
+
+@dataclass(frozen=True)
+class Role:
+    """Where the node stands in the domain, for its clock quality (see the module docstring)."""
+
+    grandmaster: bool = True  # it is, or could become, the one whose quality the domain sees
+    match: ClockQuality | None = None  # a grandmaster's quality to equal (preempting in the designated order)
+
+
+# IEEE 1588-2019 Table 5: clockAccuracy codes by the time accuracy they promise (seconds).
+ACCURACY_CODES = (
+    (25e-9, 0x20), (100e-9, 0x21), (250e-9, 0x22), (1e-6, 0x23), (2.5e-6, 0x24), (10e-6, 0x25),
+    (25e-6, 0x26), (100e-6, 0x27), (250e-6, 0x28), (1e-3, 0x29), (2.5e-3, 0x2A), (10e-3, 0x2B),
+    (25e-3, 0x2C), (100e-3, 0x2D), (250e-3, 0x2E), (1.0, 0x2F), (10.0, 0x30),
+)
+ACCURACY_BEYOND_10S = 0x31
+
+
+def accuracy_code(bound_s: float) -> int:
+    """The best clockAccuracy a clock within ``bound_s`` of true time may claim (never better)."""
+    for limit_s, code in ACCURACY_CODES:
+        if bound_s <= limit_s:
+            return code
+    return ACCURACY_BEYOND_10S
+
+
+def variance_code(stability_s: float | None) -> int:
+    """offsetScaledLogVariance (IEEE 1588-2019 7.6.3.3): 256 log2(PTP variance) + 0x8000, the
+    variance taken as the square of the measured stability; unknown without one."""
+    if stability_s is None or not stability_s > 0:
+        return VARIANCE_UNKNOWN
+    return max(0, min(0xFFFE, round(0x8000 + 256 * math.log2(stability_s * stability_s))))
 
 
 def clock_class(sync: NodeSync, cfg: ProfileConfig) -> tuple[int, str]:
@@ -130,15 +176,20 @@ def clock_class(sync: NodeSync, cfg: ProfileConfig) -> tuple[int, str]:
     return CLASS_DEFAULT, f"sync state {st.value}: nothing traceable"
 
 
-def grandmaster_settings(sync: NodeSync, cfg: ProfileConfig) -> tuple[GrandmasterSettingsNp, str]:
+def grandmaster_settings(sync: NodeSync, cfg: ProfileConfig, role: Role = Role()) -> tuple[GrandmasterSettingsNp, str]:
     """The GRANDMASTER_SETTINGS_NP the appliance sets in ptp4l for this sync state, and why."""
     cls, why = clock_class(sync, cfg)
+    source = TIME_SOURCE_INTERNAL_OSCILLATOR
     if cls == CLASS_PRIMARY_LOCKED:
-        quality = ClockQuality(cls, ACCURACY_100NS, VARIANCE_PRTC_A)
         source = TIME_SOURCE_GNSS if cfg.primary_is_gnss else TIME_SOURCE_OTHER
+    if role.match is not None and role.match.clock_class == cls:
+        quality = ClockQuality(cls, role.match.clock_accuracy, role.match.offset_scaled_log_variance)
+    elif role.grandmaster and sync.state in HEALTHY_FOR_QUALITY and not sync.demoted:
+        default_variance = VARIANCE_PRTC_A if cls == CLASS_PRIMARY_LOCKED else VARIANCE_UNKNOWN
+        variance = variance_code(sync.stability_s) if sync.stability_s else default_variance
+        quality = ClockQuality(cls, accuracy_code(sync.error_bound_s), variance)
     else:
         quality = ClockQuality(cls, ACCURACY_UNKNOWN, VARIANCE_UNKNOWN)
-        source = TIME_SOURCE_INTERNAL_OSCILLATOR
     flags = PTP_TIMESCALE if cfg.ptp_timescale else 0
     if cls in (CLASS_PRIMARY_LOCKED, CLASS_HOLDOVER_IN_SPEC):
         flags |= TIME_TRACEABLE | FREQ_TRACEABLE | UTC_OFF_VALID

@@ -38,6 +38,7 @@ from .profile import (
     Phase,
     Priority2Policy,
     ProfileConfig,
+    Role,
     grandmaster_settings,
     sync_uncertain,
 )
@@ -138,10 +139,23 @@ class PtpWatch:
         return self.machine.state
 
     # -- the discipline's side ------------------------------------------------------------------
-    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False) -> None:
+    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False,
+                    stability_s: float | None = None) -> None:
         """The node's sync decision; the grandmaster settings wanted follow from it."""
-        self.sync = NodeSync(state, source, self.upstream_class, error_bound_s, demoted)
-        self.want_gm, self.want_gm_why = grandmaster_settings(self.sync, self.profile)
+        self.sync = NodeSync(state, source, self.upstream_class, error_bound_s, demoted, stability_s)
+        self.want_gm, self.want_gm_why = grandmaster_settings(self.sync, self.profile, self._role())
+
+    def _role(self) -> Role:
+        """Grandmaster (its quality is the domain's), preempting in the designated order (equal the
+        grandmaster followed), or anything else: listening, following (unknown quality)."""
+        state = self.machine.state
+        if state is not PtpState.FOLLOWING:
+            return Role(grandmaster=state is PtpState.GRANDMASTER)
+        parent = self.parent_ds
+        if parent is not None and self.priority2.phase is Phase.DESIGNATED and \
+                parent.gm_priority2 > self.priority2.designated:
+            return Role(grandmaster=False, match=parent.gm_quality)
+        return Role(grandmaster=False)
 
     def take_offset_ns(self, now_s: float) -> float | None:
         """The mean of the samples since the last call; the latest again if none is new yet but it is
@@ -245,6 +259,7 @@ class PtpWatch:
         phase = None
         if self.priority2.phase is not before:
             phase = PhaseChange(before, self.priority2.phase, self.priority2.reason)
+        self.want_gm, self.want_gm_why = grandmaster_settings(sync, self.profile, self._role())
         wanted = [Setting("priority1", p1, f"priority1 {p1} ({p1_why})"),
                   Setting("priority2", p2, f"priority2 {p2} ({p2_why})")]
         gm = self.want_gm
