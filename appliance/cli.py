@@ -61,7 +61,7 @@ durations are written with a unit, everywhere (options and configuration): 500ms
 a bare number is refused."""
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
-# Libraries whose INFO lines mean nothing to an operator (font caches, plugin scans).
+# Libraries whose INFO and WARNING lines mean nothing to an operator (font caches, plugin scans).
 QUIET_LOGGERS = ("matplotlib", "PIL", "numexpr", "asyncio")
 
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     level = getattr(logging, args.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+        logging.getLogger(name).setLevel(max(level, logging.ERROR))
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:

@@ -58,12 +58,12 @@ class Server:
 
 def client_servers(cfg: Config) -> list[Server]:
     if cfg.timesync.servers:
-        entries = [(f"timesync.servers[{i}]", s) for i, s in enumerate(cfg.timesync.servers)]
+        entries = [(f"timesync.servers.{i}", s) for i, s in enumerate(cfg.timesync.servers)]
     else:
-        entries = [(f"cluster.control_nodes[{i}].address", n.address) for i, n in enumerate(cfg.cluster.control_nodes)]
+        entries = [(f"cluster.control_nodes.{i}.address", n.address) for i, n in enumerate(cfg.cluster.control_nodes)]
     if not entries:
         raise NoServers("no servers: set timesync.servers or cluster.control_nodes")
-    own = {f"cluster.control_nodes[{i}].address" for i, n in enumerate(cfg.cluster.control_nodes)
+    own = {f"cluster.control_nodes.{i}.address" for i, n in enumerate(cfg.cluster.control_nodes)
            if n.name == cfg.node.name and not cfg.timesync.servers}
     servers = []
     for where, text in entries:

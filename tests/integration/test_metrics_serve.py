@@ -73,7 +73,7 @@ def test_metrics_of_a_running_appliance(tmp_path):
     assert abs(m[("appliance_reference_offset_seconds", ())]) < 1e-5
     # the simulated temperature moves between the two reads; both are the same profile
     assert abs(m[("appliance_temperature_celsius", ())] - st["clock"]["temperature_c"]) < 1.0
-    assert r.returncode == 1 and f"cannot serve metrics on 127.0.0.1:{mport} (monitoring.metrics_listen)" in r.stderr
+    assert r.returncode == 2 and f"cannot serve metrics on 127.0.0.1:{mport} (monitoring.metrics_listen)" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "m1.sock").exists()
     c = {x["name"]: x for x in report["checks"]}
     assert c["appliance"]["verdict"] == "ok" and c["appliance"]["evidence"]["node"] == "m0"
