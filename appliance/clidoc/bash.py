@@ -17,7 +17,7 @@ def _q(text: str) -> str:
 def render(parser: argparse.ArgumentParser) -> str:
     subs, opts, kinds, choices, leaf_files = {}, {}, {}, {}, {}
     for cmd in walk(parser):
-        key = " ".join(cmd.path)
+        key = "@" + " ".join(cmd.path)  # bash refuses an empty key: the root is "@"
         subs[key] = " ".join(cmd.children)
         names = ["-h", "--help"]
         for a in options(cmd.parser):
@@ -43,12 +43,12 @@ def render(parser: argparse.ArgumentParser) -> str:
 {table("_appliance_leaf_files", leaf_files)}
 
 _appliance() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="" path="" w i
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="" path="@" w i
     COMPREPLY=()
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${{COMP_WORDS[i]}}"
         if [[ " ${{_appliance_subs[$path]}} " == *" $w "* ]]; then
-            path="${{path:+$path }}$w"
+            [[ "$path" == "@" ]] && path="@$w" || path="$path $w"
         elif [[ -n "${{_appliance_kind[$path|$w]}}" ]]; then
             ((i++))
         fi

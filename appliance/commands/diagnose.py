@@ -72,7 +72,8 @@ def register(sub) -> None:
                      help=f"the appliance's control socket (default {DEFAULTS['control_socket']})")
     src.add_argument("--config", metavar="FILE", help="the appliance's configuration: its control socket and PTP "
                      "domain, and the appliance (and PTP, when ptp.enabled) are then expected")
-    src.add_argument("--timeout", type=duration(), default="5s", metavar="DURATION", help="per tool")
+    src.add_argument("--timeout", type=duration(), default="5s", metavar="DURATION",
+                     help="how long each tool (chronyc, timedatectl, pmc) may take before it is stopped")
     rec = p.add_mutually_exclusive_group()
     rec.add_argument("--save", metavar="DIR", help="also keep every raw output in DIR (created if its parent exists; "
                      "to attach to a ticket)")
