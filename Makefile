@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= examples/sim.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration bench clean
+.PHONY: install run test test-unit test-integration bench clean man completion docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,17 @@ bench: install
 	$(VENV)/bin/python bench/holdover.py
 	$(VENV)/bin/python bench/ntp_serve.py
 
+# The man page and the bash completion, generated from the command-line parser (whatever commands
+# exist when this runs), for the bundle: dist/appliance.1, dist/appliance.bash-completion.
+man: install
+	mkdir -p dist
+	$(VENV)/bin/appliance man --output dist/appliance.1
+
+completion: install
+	mkdir -p dist
+	$(VENV)/bin/appliance completion bash --output dist/appliance.bash-completion
+
+docs: man completion
+
 clean:
-	rm -rf $(VENV) .state build *.egg-info
+	rm -rf $(VENV) .state build dist *.egg-info

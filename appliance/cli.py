@@ -92,8 +92,12 @@ class HelpFormatter(argparse.HelpFormatter):
                 out.append("\n".join(indent + line for line in para.splitlines()))
             else:
                 out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
-                                         subsequent_indent=indent))
+                                         subsequent_indent=indent, break_on_hyphens=False))
         return "\n\n".join(out)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # never break an option name (--chronyc-socket) at its hyphen
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         return help_with_default(action)

@@ -67,7 +67,14 @@ def run(args) -> int:
         raise CommandError(f"--replay {exc}" if args.replay else str(exc)) from None
     except (OSError, ImportError) as exc:
         raise CommandError(f"cannot read this machine's devices: {exc}", EXIT_FAIL) from None
-    inv = discovery.build_inventory(snap, families)
+    try:
+        inv = discovery.build_inventory(snap, families)
+    except (TypeError, AttributeError, KeyError, ValueError):
+        if not args.replay:
+            raise
+        # a hand-edited recording with a value of the wrong kind: say which file, not where it broke
+        raise CommandError(f"--replay {args.replay}: not a discovery recording: a record holds a value of the "
+                           "wrong kind (compare it with a file `appliance discover --record FILE` writes)") from None
     if args.replay:
         inv.origin = f"the machine recorded in {args.replay}"
     if record is not None:
