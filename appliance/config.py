@@ -56,7 +56,9 @@ def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int
     """'10.0.0.1:123', '[::1]:123', 'host' (with default_port) -> (host, port)."""
     if not isinstance(text, str) or not text:
         raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
-    m = re.match(r"^\[([^\]]+)\](?::(\d+))?$", text)
+    m = re.match(r"^\[([^\]]+)\](?::([^:]*))?$", text)
+    if text.startswith("[") and not m:
+        raise ValueError(f"expected [IPv6 address]:PORT, got {text!r}")
     if m:
         host, port = m.group(1), m.group(2)
     elif text.count(":") == 1:

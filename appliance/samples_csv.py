@@ -61,14 +61,16 @@ def read_columns(path: str | Path, required: list[str], optional: list[str] = ()
                     continue
                 rows.append(row)
                 lines.append(line)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise CsvError(f"{name}: not a text file: expected CSV with a header line") from None
+        except csv.Error as exc:
             raise CsvError(f"{name}: line {reader.line_num}: not a CSV file: {exc}") from None
     if header is None:
         raise CsvError(f"{name}: empty: expected a header line with the columns {','.join(required)}")
     missing = [c for c in required if c not in header]
     if missing:
         raise CsvError(
-            f"{name}: line {header_line}: missing column(s) {', '.join(missing)} "
+            f"{name}: line {header_line}: missing {'columns' if len(missing) > 1 else 'column'} {', '.join(missing)} "
             f"(found: {', '.join(header) or 'nothing'}; expected a header line {','.join(required)})"
         )
     wanted = [c for c in list(required) + list(optional) if c in header]

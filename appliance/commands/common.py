@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
+
+from ..core.text import plural  # shared with the core's messages
+
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_WARN", "CommandError", "duration", "error", "number",
+           "output_dir", "output_file", "plural", "read_error", "write_error"]
 
 # The monitoring-plugin convention, for every command: what was judged (or done) is 0 OK, 1 WARN,
 # 2 FAIL; 3 UNKNOWN means it could not be judged (or done) at all: bad usage, or an input that
@@ -51,9 +55,6 @@ class CommandError(Exception):
         self.extra = extra
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 problem', '2 problems', '0 problems'."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 # --- argparse types -------------------------------------------------------------------------
@@ -147,10 +148,3 @@ def write_error(path: str, exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"cannot write {path}: its directory does not exist"
     return f"cannot write {path}: {exc.strerror or exc}"
-
-
-def is_within(path: Path, directory: Path) -> bool:
-    try:
-        return os.path.commonpath([path.resolve(), directory.resolve()]) == str(directory.resolve())
-    except ValueError:
-        return False

@@ -20,7 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARN, CommandError, output_dir
+from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARN, CommandError, output_dir, plural
 
 DEFAULT_DURATION = "5m"
 MAX_DURATION_S = 30 * 86_400.0
@@ -257,7 +257,7 @@ def _read_log(path: str):
         raise ValueError(str(exc)) from None
     t, y = cols["time_s"], cols["freq_offset_ppm"]
     if t.size < MIN_POINTS:
-        raise ValueError(f"{path}: {t.size} row(s): need at least {MIN_POINTS}")
+        raise ValueError(f"{path}: {plural(int(t.size), 'row')}: need at least {MIN_POINTS}")
     bad = np.flatnonzero(np.diff(t) <= 0)
     if bad.size:
         raise ValueError(f"{path}: line {cols.line_of(int(bad[0]) + 1)}: time_s {t[bad[0] + 1]:g} does not "

@@ -366,7 +366,7 @@ class MetricsServer:
             self._httpd = make_server(self.host, self.port, _app(self.registry, self.health), _server_class(self.host),
                                       handler_class=_QuietHandler)
         except OSError as exc:
-            raise MetricsError(f"cannot serve metrics on {self.host}:{self.port} (monitoring.metrics_listen): "
+            raise MetricsError(f"cannot serve metrics on {self.address} (monitoring.metrics_listen): "
                                f"{exc.strerror or exc}") from None
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics", daemon=True)

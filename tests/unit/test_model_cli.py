@@ -167,7 +167,7 @@ def _good_rows(n=1000, dt=30.0):
 @pytest.mark.parametrize(
     "rows, header, message",
     [
-        (_good_rows(), "time_s,temperature_c", "line 1: missing column(s) freq_offset_ppm"),
+        (_good_rows(), "time_s,temperature_c", "line 1: missing column freq_offset_ppm"),
         (_good_rows()[:3] + ["90,nan,0.1"] + _good_rows()[4:], None, "line 5: column temperature_c is 'nan'"),
         (_good_rows()[:3] + ["90,abc,0.1"] + _good_rows()[4:], None, "line 5: column temperature_c: 'abc' is not a number"),
         (_good_rows()[:10] + ["0,24,0.1"] + _good_rows()[11:], None, "line 12: time_s is not increasing"),

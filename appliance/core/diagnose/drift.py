@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Trend:
         """The rate is distinguishable from zero: larger than its uncertainty."""
         return abs(self.rate_s_per_s) > self.rate_uncertainty_s_per_s
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["rate_ppm"] = self.rate_ppm
         d["rate_measurable"] = self.measurable
