@@ -7,6 +7,7 @@ import json
 from .common import EXIT_FAIL, CommandError
 
 DEFAULT_SOCKET = "/run/appliance/control.sock"
+SHOWN_CORRECTION_S = 1e-6  # below this the served map's residual is noise, not a slew to wait for
 
 DESCRIPTION = """\
 The state of a running appliance, read over its control socket: the node, its clock (the \
@@ -109,7 +110,7 @@ def render(st: dict) -> str:
         f"ntp packets      : received {n['received']}, answered {n['answered']}, KoD {n['kod_sent']}",
     ]
     served = st.get("served") or {}
-    if served.get("correction_s"):
+    if abs(served.get("correction_s") or 0.0) >= SHOWN_CORRECTION_S:
         lines.append(f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb "
                      "(clock - served; served time never steps back)")
     tc = st.get("tempcomp")  # the learned TCXO model

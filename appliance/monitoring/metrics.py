@@ -234,6 +234,10 @@ class ApplianceCollector(Collector):
         if freq is not None:
             yield _gauge("appliance_clock_frequency_adjustment_ratio", "Frequency correction applied to the clock "
                          "(1e-6 = 1 ppm; positive speeds it up).", freq * 1e-9)
+            # the same number with the oscillator's sign, as status shows it: nobody has to flip it
+            yield _gauge("appliance_oscillator_frequency_offset_ratio", "Frequency offset of the oscillator that the "
+                         "correction cancels (1e-6 = 1 ppm; positive = runs fast; the opposite of "
+                         "appliance_clock_frequency_adjustment_ratio).", -freq * 1e-9)
         comp = _get(st, "tempcomp", "compensation_ppm", kind=_NUM)
         if comp is not None:
             yield _gauge("appliance_temperature_compensation_ratio", "Frequency compensation applied by the learned "

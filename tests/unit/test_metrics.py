@@ -64,6 +64,8 @@ def test_today_status():
     assert value(m, "appliance_holdover_seconds") == 0
     assert value(m, "appliance_temperature_celsius") == 24.5
     assert value(m, "appliance_clock_frequency_adjustment_ratio") == pytest.approx(250e-9)
+    # the oscillator's offset, with the house's sign: the correction's opposite (status: clock.freq_offset_ppb)
+    assert value(m, "appliance_oscillator_frequency_offset_ratio") == pytest.approx(-250e-9)
     assert value(m, "appliance_ntp_requests_total") == 10 and value(m, "appliance_ntp_responses_total") == 7
     assert value(m, "appliance_ntp_kod_total") == 1
     assert value(m, "appliance_ntp_dropped_total", reason="denied") == 2

@@ -81,3 +81,8 @@ def test_status_on_a_regular_file_says_not_a_socket(tmp_path, capsys):
     assert f"{f} is not a socket (a regular file)" in err and "connection refused" not in err
     assert main(["status", "--control-socket", str(tmp_path)]) == 2
     assert "is not a socket (a directory)" in capsys.readouterr().err
+
+
+def test_a_residual_below_a_microsecond_is_not_a_slew():
+    st = dict(BASE, ntp={**BASE["ntp"], "stratum": 1}, served={"unsynchronized_reason": None, "correction_s": -6.7e-8})
+    assert "still to absorb" not in render(st)
