@@ -4,7 +4,7 @@ PYTHON ?= python3
 CONFIG ?= examples/sim.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration lint bench bundle clean
+.PHONY: install run test test-unit test-integration lint bench bundle clean man completion docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,20 @@ bench: install
 	$(VENV)/bin/python bench/holdover.py
 	$(VENV)/bin/python bench/ntp_serve.py
 
+# The man page and the bash completion, generated from the command-line parser (whatever commands
+# exist when this runs), for the bundle: dist/appliance.1, dist/appliance.bash-completion.
+man: install
+	mkdir -p dist
+	$(VENV)/bin/appliance man --output dist/appliance.1
+
+completion: install
+	mkdir -p dist
+	$(VENV)/bin/appliance completion bash --output dist/appliance.bash-completion
+
+docs: man completion
+
 # The offline bundle for air-gapped nodes: dist/appliance-bundle-<version>-<arch>.tar.gz, with
-# wheels for this Python (building downloads them; installing never does). DEBS="linuxptp chrony"
+# wheels for this Python (building downloads them; installing never does), the man page and completion. DEBS="linuxptp chrony"
 # also carries those Debian packages (for sites that lack them; linuxptp for the container image).
 DEBS ?=
 bundle: install

@@ -1,9 +1,12 @@
 """The appliance's configuration: one YAML file, validated at load against a schema.
 
-Unknown keys and wrong types are rejected with the dotted path of the key and what was expected;
-``load`` raises ConfigError carrying every problem at once (``appliance config check`` prints them).
-Units are in the key names (``interval_s``, ``max_error_bound_s``); ``timesync.threshold`` keeps the
-seed's duration string form ("500ms").
+Unknown keys, duplicate keys and wrong types are rejected with the dotted path of the key, its line
+and column, and what was expected; ``load`` raises ConfigError carrying every problem at once
+(``appliance config check`` prints them). Everything a command later relies on (addresses a client
+is told to use, networks, listen addresses) is checked here, once, so that no command accepts what
+another then refuses. Units are in the key names (``interval_s``, ``max_error_bound_s``);
+``timesync.threshold`` keeps the seed's duration form with a unit ("500ms"; a bare number is refused,
+see appliance.durations).
 """
 
 from __future__ import annotations
@@ -11,18 +14,23 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .core.ntp.access import parse_networks
+from .durations import parse_duration_s
+from .yamlfile import YamlError, position
+from .yamlfile import load as load_yaml
+
+__all__ = ["Config", "ConfigError", "format_hostport", "load", "parse", "parse_duration_s", "parse_hostport"]
 
 
 class ConfigError(Exception):
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str], unreadable: bool = False):
         self.source = source
         self.problems = problems
+        self.unreadable = unreadable  # the file could not be read at all (as opposed to: read, and wrong)
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
@@ -32,28 +40,25 @@ class _Strict(BaseModel):
 
 # --- value types ---------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h)\s*$")
-_DURATION_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
-def parse_duration_s(value: Any) -> float:
-    """'500ms', '1s', '2m', or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 500ms or 1s")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _DURATION_UNIT_S[m.group(2)]
-    raise ValueError(f"expected a duration such as 500ms or 1s, got {value!r}")
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"port {text!r} in {whole!r} is not a number: expected ADDRESS:PORT with PORT 1-65535")
+    n = int(text)
+    if not 0 < n < 65536:
+        raise ValueError(f"port {n} in {whole!r} is out of range 1-65535")
+    return n
 
 
 def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
     """'10.0.0.1:123', '[::1]:123', 'host' (with default_port) -> (host, port)."""
     if not isinstance(text, str) or not text:
         raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
-    m = re.match(r"^\[([^\]]+)\](?::(\d+))?$", text)
+    m = re.match(r"^\[([^\]]+)\](?::([^:]*))?$", text)
+    if text.startswith("[") and not m:
+        raise ValueError(f"expected [IPv6 address]:PORT, got {text!r}")
     if m:
         host, port = m.group(1), m.group(2)
     elif text.count(":") == 1:
@@ -62,15 +67,40 @@ def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int
         host, port = text, None
     else:
         host, port = text, None
+    if not host:
+        raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no address)")
     if port is None:
         if default_port is None:
             raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no port)")
-        port_n = default_port
-    else:
-        port_n = int(port)
-    if not 0 < port_n < 65536:
-        raise ValueError(f"port {port_n} in {text!r} is out of range 1-65535")
-    return host, port_n
+        return host, default_port
+    return host, _port(port, text)
+
+
+def format_hostport(host: str, port: int) -> str:
+    """How an address and port are written back: '10.0.0.1:123', '[::1]:123'."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_host(host: str) -> str:
+    """An IP address (IPv6 with an optional %zone) or a DNS host name; ValueError otherwise."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if 0 < len(name) <= 253 and all(_HOSTNAME_LABEL.match(label) for label in name.split(".")) \
+            and not name.replace(".", "").isdigit():
+        return host
+    raise ValueError(f"{host!r} is neither an IP address nor a host name (letters, digits, '-' and '.')")
+
+
+def _server_address(text: str) -> str:
+    """HOST or HOST:PORT ('[v6]:PORT'), as a client would be told to use it; checked here so that every
+    command that renders or polls it can rely on it."""
+    host, _ = parse_hostport(text, default_port=123)
+    check_host(host)
+    return text
 
 
 def _listen_address(text: str) -> str:
@@ -80,6 +110,17 @@ def _listen_address(text: str) -> str:
     except ValueError:
         raise ValueError(f"expected an IP address in {text!r}, got host {host!r}") from None
     return text
+
+
+def _networks(text: str) -> str:
+    parse_networks(text)
+    return text
+
+
+# Element types, so that a problem names the item: ntp.listen.1, not ntp.listen.
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+ServerAddress = Annotated[str, AfterValidator(_server_address)]
+Networks = Annotated[str, AfterValidator(_networks)]
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -97,10 +138,7 @@ class ControlNode(_Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, v: str) -> str:
-        host, _ = parse_hostport(v, default_port=123)
-        if not host:
-            raise ValueError("expected a host name or IP address")
-        return v
+        return _server_address(v)
 
 
 class CrossCheckConfig(_Strict):
@@ -253,25 +291,14 @@ class RateLimitConfig(_Strict):
 
 
 class NtpConfig(_Strict):
-    listen: list[str] = ["0.0.0.0:123"]
-    allow: list[str] = []
-    deny: list[str] = []
+    listen: list[ListenAddress] = ["0.0.0.0:123"]
+    allow: list[Networks] = []
+    deny: list[Networks] = []
     ratelimit: RateLimitConfig | None = RateLimitConfig()
     # Served time never steps back once served synchronized: backward corrections (and the
     # appliance's own) are slewed at this rate (chrony's default maxslewrate).
     max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: list[str]) -> list[str]:
-        return [_listen_address(x) for x in v]
-
-    @field_validator("allow", "deny")
-    @classmethod
-    def _nets(cls, v: list[str]) -> list[str]:
-        for x in v:
-            parse_networks(x)
-        return v
 
 
 class MonitoringConfig(_Strict):
@@ -289,13 +316,16 @@ class TimesyncConfig(_Strict):
 
     enabled: bool = True
     mode: Literal["chrony", "timesyncd"] = "chrony"
-    servers: list[str] = []
-    threshold: float = 0.5  # seconds; written as a duration ("500ms") in YAML
+    servers: list[ServerAddress] = []
+    threshold: float = 0.5  # seconds; written as a duration with a unit ("500ms") in YAML
 
     @field_validator("threshold", mode="before")
     @classmethod
     def _threshold(cls, v: Any) -> float:
-        return parse_duration_s(v)
+        seconds = parse_duration_s(v)
+        if seconds <= 0:
+            raise ValueError(f"{v!r}: expected a positive duration (the largest root distance a client accepts)")
+        return seconds
 
 
 class Config(_Strict):
@@ -321,6 +351,28 @@ class Config(_Strict):
                 raise ValueError("ptp.ts2phc needs clock.source phc: ts2phc timestamps a PHC pin")
         return self
 
+    @model_validator(mode="after")
+    def _renderable(self) -> Config:
+        # What `serve` and `config render` will build from this configuration is built once here, so
+        # that `config check` never says "ok" to what they would then refuse.
+        from .linuxptp.render import RenderError as PtpRenderError
+        from .linuxptp.render import render_all
+        from .render.clients import NoServers, RenderError, render_clients
+
+        if self.ptp.enabled:
+            try:
+                render_all(self)
+            except PtpRenderError as exc:
+                raise ValueError(f"ptp: {exc}") from None
+        if self.timesync.enabled:
+            try:
+                render_clients(self)
+            except NoServers:
+                pass  # a lone node: nothing to render for clients, and nothing wrong
+            except RenderError as exc:
+                raise ValueError(f"timesync (mode {self.timesync.mode}): {exc}") from None
+        return self
+
     def designated_index(self) -> int | None:
         """This node's place in the designated order (0 = preferred grandmaster), or None."""
         for i, n in enumerate(self.cluster.control_nodes):
@@ -332,23 +384,25 @@ class Config(_Strict):
 # --- loading --------------------------------------------------------------------------------
 
 
-def _format_error(err: dict) -> str:
-    path = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+def _format_error(err: dict, positions: dict | None = None) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    path = ".".join(str(p) for p in loc)
+    at = position(positions, loc) if positions else None
+    where = f" (line {at[0]}, column {at[1]})" if at else ""
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"{path}: unknown key"
+        return f"{path}: unknown key{where}"
     if kind == "missing":
-        return f"{path}: required key is missing"
+        return f"{path}: required key is missing{where}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     got = err.get("input")
     shown = "" if isinstance(got, (dict, list)) or got is None or repr(got) in msg else f" (got {got!r})"
-    where = f"{path}: " if path else ""
-    return f"{where}{msg}{shown}"
+    return f"{path}: {msg}{shown}{where}" if path else f"{msg}{shown}{where}"
 
 
-def parse(data: Any, source: str = "<config>") -> Config:
+def parse(data: Any, source: str = "<config>", positions: dict | None = None) -> Config:
     if data is None:
         raise ConfigError(source, ["the file is empty; expected a mapping with at least node.name"])
     if not isinstance(data, dict):
@@ -356,20 +410,23 @@ def parse(data: Any, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [_format_error(e) for e in exc.errors()]) from None
+        raise ConfigError(source, [_format_error(e, positions) for e in exc.errors()]) from None
 
 
 def load(path: str | Path) -> Config:
     path = Path(path)
     try:
         text = path.read_text()
+    except IsADirectoryError:
+        raise ConfigError(str(path), ["is a directory: expected a YAML configuration file"], True) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["not a text file: expected a YAML configuration file"], True) from None
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["cannot read: the file does not exist"], True) from None
     except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"], True) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), [f"{where}not valid YAML: {problem}"]) from None
-    return parse(data, str(path))
+        data, positions = load_yaml(text)
+    except YamlError as exc:
+        raise ConfigError(str(path), [str(exc)]) from None
+    return parse(data, str(path), positions)

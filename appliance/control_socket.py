@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import socketserver
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +109,14 @@ def _alive(path: Path) -> bool:
 
 def request(path: str | Path, command: str, timeout_s: float = 5.0, **args) -> dict:
     """Send one command to a running appliance; ControlError says what went wrong."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # connect() below says what is wrong
+    if mode is not None and not stat.S_ISSOCK(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode) else "a device or pipe"
+        raise ControlError(f"{path} is not a socket ({kind}): expected the control socket of a running appliance "
+                           "(monitoring.control_socket, e.g. /run/appliance/control.sock)")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout_s)
     try:
@@ -125,8 +134,10 @@ def request(path: str | Path, command: str, timeout_s: float = 5.0, **args) -> d
         raise ControlError(f"no appliance is running on {path} (connection refused)") from None
     except PermissionError:
         raise ControlError(f"permission denied on {path}: run as the appliance's user or root") from None
+    except socket.timeout:
+        raise ControlError(f"the appliance on {path} did not answer within {timeout_s:g} s") from None
     except OSError as exc:
-        raise ControlError(f"cannot talk to {path}: {exc}") from None
+        raise ControlError(f"cannot talk to {path}: {exc.strerror or exc}") from None
     finally:
         s.close()
     try:

@@ -253,7 +253,7 @@ def run(duration_s: float | None = None, seed: int = 1, refresh_s: float = 1.0, 
         except (RuntimeError, OSError) as exc:
             print(f"appliance demo: {exc}", file=sys.stderr)
             _restore(old_handlers)
-            return 1
+            return 2  # FAIL: the nodes could not start
         print("control sockets: " + "  ".join(f"{n}={p}" for n, p in zip(NODES, demo.sockets())), file=out, flush=True)
         messages: list[str] = []
         deadline = None if duration_s is None else time.monotonic() + duration_s

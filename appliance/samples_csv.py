@@ -1,6 +1,8 @@
 """CSV files of samples for `appliance model`: a header line naming the columns, then one row per
-sample. Columns are found by name (order free, extra columns ignored); blank lines and lines
-starting with '#' are skipped. Errors name the file, the line and the column."""
+sample. Columns are found by name (order free; columns named in the header but not used are
+ignored); blank lines and lines starting with '#' are skipped. A row with more fields than the
+header names is refused: a stray comma shifts nothing silently. Errors name the file, the line and
+the column."""
 
 from __future__ import annotations
 
@@ -36,6 +38,10 @@ def read_columns(path: str | Path, required: list[str], optional: list[str] = ()
     name = str(path)
     try:
         f = open(path, newline="")
+    except FileNotFoundError:
+        raise CsvError(f"{name}: cannot read: the file does not exist") from None
+    except IsADirectoryError:
+        raise CsvError(f"{name}: cannot read: a directory, not a CSV file") from None
     except OSError as exc:
         raise CsvError(f"{name}: cannot read: {exc.strerror}") from None
     with f:
@@ -55,20 +61,25 @@ def read_columns(path: str | Path, required: list[str], optional: list[str] = ()
                     continue
                 rows.append(row)
                 lines.append(line)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise CsvError(f"{name}: not a text file: expected CSV with a header line") from None
+        except csv.Error as exc:
             raise CsvError(f"{name}: line {reader.line_num}: not a CSV file: {exc}") from None
     if header is None:
         raise CsvError(f"{name}: empty: expected a header line with the columns {','.join(required)}")
     missing = [c for c in required if c not in header]
     if missing:
         raise CsvError(
-            f"{name}: line {header_line}: missing column(s) {', '.join(missing)} "
+            f"{name}: line {header_line}: missing {'columns' if len(missing) > 1 else 'column'} {', '.join(missing)} "
             f"(found: {', '.join(header) or 'nothing'}; expected a header line {','.join(required)})"
         )
     wanted = [c for c in list(required) + list(optional) if c in header]
     index = {c: header.index(c) for c in wanted}
     out = {c: np.empty(len(rows)) for c in wanted}
     for r, (row, line) in enumerate(zip(rows, lines)):
+        if len(row) > len(header):
+            raise CsvError(f"{name}: line {line}: {len(row)} fields, but the header (line {header_line}) names "
+                           f"{len(header)} ({','.join(header)}): an extra column or a stray comma?")
         for c, i in index.items():
             if i >= len(row):
                 raise CsvError(f"{name}: line {line}: no value for column {c} (row has {len(row)} fields)")

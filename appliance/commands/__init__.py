@@ -1,19 +1,17 @@
-"""One module per top-level command; see appliance.cli.COMMAND_MODULES."""
+"""One module per top-level command; see appliance.cli.COMMAND_MODULES. What they share is in
+common.py."""
 
 from __future__ import annotations
 
-import sys
+from .common import EXIT_UNKNOWN, CommandError, plural
 
 
 def load_config(path: str):
-    """The validated Config, or None after printing every problem with its dotted key to stderr
-    (the caller exits 2)."""
+    """The validated Config; CommandError (exit 3) with every problem and its dotted key otherwise."""
     from .. import config
 
     try:
         return config.load(path)
     except config.ConfigError as exc:
-        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  {p}", file=sys.stderr)
-        return None
+        raise CommandError(f"{exc.source}: {plural(len(exc.problems), 'problem')} in the configuration",
+                           EXIT_UNKNOWN, problems=exc.problems) from None

@@ -1,6 +1,8 @@
-"""appliance demo [--duration SECONDS] [--seed N]"""
+"""appliance demo [--duration DURATION] [--seed N] [--refresh DURATION] [--plain]"""
 
 from __future__ import annotations
+
+from .common import duration
 
 
 def register(sub) -> None:
@@ -12,25 +14,20 @@ def register(sub) -> None:
         "s step it +2 s (its reference stopped first), f +50 ppm frequency fault on/off, r reference "
         "stop/start, c clear faults, q quit. Or from another terminal: appliance sim inject "
         "--control-socket PATH (the paths are printed). Ctrl-C stops.",
+        epilog="exit status: 0 done, 2 the nodes could not start, 3 bad usage.",
     )
-    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C or q)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the first node's oscillator (the others: +1, +2)")
-    p.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS", help="view refresh interval")
+    p.add_argument("--duration", type=duration(), metavar="DURATION",
+                   help="stop after this long, e.g. 30s or 5m (default: until Ctrl-C or q)")
+    p.add_argument("--seed", type=int, default=1, metavar="N",
+                   help="seed of the first node's oscillator (the others: +1, +2)")
+    p.add_argument("--refresh", type=duration(), default="1s", metavar="DURATION", help="view refresh interval")
     p.add_argument("--plain", action="store_true", help="no ANSI screen refresh, no keys: one frame after another")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import sys
-
     from ..demo import run as run_demo
 
-    if args.duration is not None and not args.duration > 0:
-        print("appliance demo: --duration must be a positive number of seconds", file=sys.stderr)
-        return 2
-    if not args.refresh > 0:
-        print("appliance demo: --refresh must be positive", file=sys.stderr)
-        return 2
     return run_demo(
         duration_s=args.duration, seed=args.seed, refresh_s=args.refresh,
         keys=False if args.plain else None, ansi=False if args.plain else None,

@@ -1,4 +1,4 @@
-"""appliance discover [--json] [--record FILE | --replay FILE]
+"""appliance discover [--json] [--record FILE | --replay FILE] [--expect-ptp]
 
 What timing hardware this machine has and what each interface can do for PTP: its PHC, hardware
 TX/RX timestamping, maximum frequency adjustment, pins, nearest temperature sensor and a verdict
@@ -11,17 +11,46 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+
+from .common import EXIT_FAIL, EXIT_OK, EXIT_WARN, CommandError, output_file, write_error
+
+DESCRIPTION = """\
+What timing hardware this machine has and what each interface can do for PTP: one row per interface \
+with its PHC, hardware TX/RX timestamping, maximum frequency adjustment, pins, the nearest \
+temperature sensor and a verdict (can be grandmaster / can follow / software timestamping only / \
+unusable) with the reason; then the PHCs, temperature sources, RTCs, PPS sources and GNSS receivers. \
+Read-only (pyudev, sysfs, ETHTOOL_GET_TS_INFO, PTP_CLOCK_GETCAPS); run as root to see \
+cross-timestamping. --record FILE saves what it saw; --replay FILE discovers from such a recording."""
+
+EPILOG = """\
+exit status: 0 reported (with --expect-ptp: an interface can be grandmaster), 1 with --expect-ptp:
+an interface can only follow, 2 with --expect-ptp: no interface can do hardware PTP (or --record
+cannot be written), 3 bad usage or a --replay/--nics file that cannot be read.
+
+examples:
+  appliance discover
+  appliance discover --expect-ptp --json > /dev/null || echo "this node cannot serve PTP"
+  appliance discover --record /tmp/node-a.yaml       (attach to a ticket; replay elsewhere)"""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("discover", help="list PHCs, NICs, timestamping, sensors and a verdict per interface")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("discover", help="list PHCs, NICs, timestamping, sensors and a verdict per interface",
+                       description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--json", action="store_true", help="machine-readable output; errors as JSON too")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--record", metavar="FILE", help="also write what was found (a recording) to FILE")
+    g.add_argument("--record", metavar="FILE", help="also write what was found (a recording) to FILE; its "
+                   "directory must exist")
     g.add_argument("--replay", metavar="FILE", help="discover from a recording instead of this machine")
+    p.add_argument("--expect-ptp", action="store_true",
+                   help="judge the result for scripts: exit 0 when an interface can be grandmaster, 1 when one "
+                        "can only follow, 2 when none can do hardware PTP")
     p.add_argument("--nics", metavar="FILE", help="NIC family data (default: hardware/nics.yaml)")
     p.set_defaults(func=run)
+
+
+def expect_ptp_code(inv) -> int:
+    s = inv.summary()
+    return EXIT_OK if s["grandmaster"] else EXIT_WARN if s["follow"] else EXIT_FAIL
 
 
 def run(args) -> int:
@@ -30,28 +59,38 @@ def run(args) -> int:
     try:
         families = nicdb.load(args.nics) if args.nics else nicdb.load()
     except nicdb.NicDbError as exc:
-        print(f"appliance discover: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
+    record = output_file("--record", args.record) if args.record else None
     try:
-        if args.replay:
-            snap = discovery.load_snapshot(args.replay)
-        else:
-            snap = discovery.collect_live()
+        snap = discovery.load_snapshot(args.replay) if args.replay else discovery.collect_live()
+    except discovery.DiscoveryError as exc:
+        raise CommandError(f"--replay {exc}" if args.replay else str(exc)) from None
+    except (OSError, ImportError) as exc:
+        raise CommandError(f"cannot read this machine's devices: {exc}", EXIT_FAIL) from None
+    try:
         inv = discovery.build_inventory(snap, families)
-    except (discovery.DiscoveryError, OSError, ImportError) as exc:
-        print(f"appliance discover: {exc}", file=sys.stderr)
-        return 2
-    if args.record:
+    except (TypeError, AttributeError, KeyError, ValueError):
+        if not args.replay:
+            raise
+        # a hand-edited recording with a value of the wrong kind: say which file, not where it broke
+        raise CommandError(f"--replay {args.replay}: not a discovery recording: a record holds a value of the "
+                           "wrong kind (compare it with a file `appliance discover --record FILE` writes)") from None
+    if args.replay:
+        inv.origin = f"the machine recorded in {args.replay}"
+    if record is not None:
         try:
-            discovery.save_snapshot(snap, args.record)
+            discovery.save_snapshot(snap, record)
         except OSError as exc:
-            print(f"appliance discover: cannot write {args.record}: {exc}", file=sys.stderr)
-            return 2
+            raise CommandError(write_error(args.record, exc), EXIT_FAIL) from None
+    code = expect_ptp_code(inv) if args.expect_ptp else EXIT_OK
     if args.json:
-        print(json.dumps(inv.to_dict(), indent=2))
+        out = inv.to_dict()
+        if args.expect_ptp:
+            out["exit_code"] = code
+        print(json.dumps(out, indent=2))
     else:
-        print(render(inv))
-    return 0
+        print(render(inv, replay=args.replay))
+    return code
 
 
 def _adj(ppb) -> str:
@@ -70,10 +109,12 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
-def render(inv) -> str:
+def render(inv, replay: str | None = None) -> str:
     src = inv.source or {}
     where = (f"recording {src.get('description') or src.get('kind', '')}".strip() if src.get("kind") != "live"
              else f"{src.get('host', '?')} (kernel {src.get('kernel', '?')})")
+    if replay:
+        where = f"{where}, as recorded in {replay}"
     lines = [f"Timing hardware of {where}", ""]
     phcs = {p.name: p for p in inv.phcs}
     rows = [["INTERFACE", "DRIVER", "PHC", "HW-TX", "HW-RX", "MAX-ADJ", "PINS", "TEMPERATURE", "VERDICT"]]
@@ -133,7 +174,7 @@ def render(inv) -> str:
     if inv.problems:
         lines.append("Problems:")
         lines += [f"  {p}" for p in inv.problems]
-    if inv.phcs and os.geteuid() != 0 and any(p.caps_error for p in inv.phcs):
+    if not replay and inv.phcs and os.geteuid() != 0 and any(p.caps_error for p in inv.phcs):
         lines.append("  (run as root to read PHC capabilities such as cross-timestamping)")
     lines += ["", "Summary: " + inv.summary()["text"]]
     return "\n".join(lines)

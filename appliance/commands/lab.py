@@ -1,11 +1,11 @@
 """appliance lab run|report|compare: qualify a NIC, its PHC and its oscillator, with a report to read.
 
   run      --device /dev/ptpN | --interface IF | --sim CLASS [--sim-seed N] [--sim-temperature bench|chamber]
-           [--duration 10m] --out DIR [--expect-class CLASS] [--loopback PIN_OUT:PIN_IN] [--reference /dev/ptpM]
+           [--duration 10m] --out-dir DIR [--expect-class CLASS] [--loopback PIN_OUT:PIN_IN] [--reference /dev/ptpM]
            [--append-to FILE.jsonl]
-  report   --samples FILE (time_s,temperature_c,freq_offset_ppm) --out DIR [--expect-class CLASS] [--append-to FILE]
+  report   --samples FILE (time_s,temperature_c,freq_offset_ppm) --out-dir DIR [--expect-class CLASS] [--append-to FILE]
   compare  FILE.jsonl
-Exit 0 pass, 1 warn, 2 fail (and 2 for bad input, with the reason on stderr).
+Exit 0 pass, 1 warn, 2 fail, 3 for bad input (with the reason on stderr).
 
 A run on a real PHC adjusts that PHC only (frequency, steps, slews, pins), and puts it back; the host's
 clock is only read. Do not run it on a PHC that a production ptp4l is disciplining.
@@ -14,24 +14,35 @@ clock is only read. Do not run it on a PHC that a production ptp4l is disciplini
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
+from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARN, CommandError, output_dir, plural
+
 DEFAULT_DURATION = "5m"
 MAX_DURATION_S = 30 * 86_400.0
 MIN_STABILITY_S = 60.0
-BARE_NUMBER = re.compile(r"^\s*\d+(\.\d+)?\s*$")
+EPILOG = ("exit status: 0 pass, 1 warn, 2 fail, 3 bad usage or an input (device, CSV, lab log) that cannot be "
+          "read or used.")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("lab", help="hardware lab: qualify a NIC's PHC and oscillator, with a report")
+    p = sub.add_parser("lab", help="hardware lab: qualify a NIC's PHC and oscillator, with a report",
+                       description="Qualify a NIC, its PHC and its oscillator before they ship to a site: one "
+                       "command, one report to read (report.html, report.md, report.json). A run on a real PHC "
+                       "adjusts that PHC only and puts it back; do not run it on a PHC a production ptp4l "
+                       "disciplines.")
     lsub = p.add_subparsers(dest="lab_command", metavar="SUBCOMMAND")
     lsub.required = True
 
-    r = lsub.add_parser("run", help="measure a PHC (or a simulated one) and write the report")
+    r = lsub.add_parser("run", help="measure a PHC (or a simulated one) and write the report", epilog=EPILOG,
+                        description="Measure a PHC (or a simulated one): reading it, frequency adjustment, steps and "
+                        "slews, pins, free-running stability and its response to temperature; judge it against the "
+                        "limits of hardware/nics.yaml and the oscillator class; write the report. Ctrl-C ends the "
+                        "run early and writes the report of what was measured.")
     which = r.add_mutually_exclusive_group(required=True)
     which.add_argument("--device", metavar="/dev/ptpN", help="the PHC to qualify")
     which.add_argument("--interface", metavar="IF", help="the PHC of this network interface")
@@ -44,7 +55,8 @@ def register(sub) -> None:
     r.add_argument("--duration", default=DEFAULT_DURATION, metavar="DURATION",
                    help=f"whole run, with a unit: 90s, 10m, 2h (default {DEFAULT_DURATION}); the stability "
                         "phase gets what the other phases leave")
-    r.add_argument("--out", required=True, metavar="DIR", help="where report.html, report.md, report.json go")
+    r.add_argument("--out-dir", "--out", dest="out", required=True, metavar="DIR",
+                   help="where report.html, report.md, report.json go (created if its parent exists)")
     r.add_argument("--expect-class", metavar="CLASS", help="the oscillator class the part is sold as; its "
                    "limits judge the oscillator (default: --sim's class, else the tightest class it meets)")
     r.add_argument("--loopback", metavar="PIN_OUT:PIN_IN",
@@ -53,36 +65,39 @@ def register(sub) -> None:
                    help="measure stability against this PHC (read only; e.g. one ts2phc keeps on GNSS) "
                         "instead of CLOCK_REALTIME")
     r.add_argument("--append-to", metavar="FILE.jsonl", help="add one line for this part to a lab log")
+    r.add_argument("--json", action="store_true", help="print report.json's content; errors as JSON too")
     r.set_defaults(func=cmd_run)
 
-    rep = lsub.add_parser("report", help="the stability and temperature report of a log recorded elsewhere")
+    rep = lsub.add_parser("report", help="the stability and temperature report of a log recorded elsewhere",
+                          epilog=EPILOG, description="Judge a frequency log recorded elsewhere (a climate chamber, "
+                          "another tool): stability (ADEV, MDEV, TDEV) and the response to temperature, with the "
+                          "same report as `lab run`.")
     rep.add_argument("--samples", required=True, metavar="FILE",
-                     help="CSV: time_s,temperature_c,freq_offset_ppm (temperature_c optional)")
-    rep.add_argument("--out", required=True, metavar="DIR")
-    rep.add_argument("--expect-class", metavar="CLASS")
-    rep.add_argument("--append-to", metavar="FILE.jsonl")
+                     help="CSV: time_s,temperature_c,freq_offset_ppm (s, degC, ppm; temperature_c optional)")
+    rep.add_argument("--out-dir", "--out", dest="out", required=True, metavar="DIR",
+                     help="where the report goes (created if its parent exists)")
+    rep.add_argument("--expect-class", metavar="CLASS", help="the oscillator class the part is sold as")
+    rep.add_argument("--append-to", metavar="FILE.jsonl", help="add one line for this part to a lab log")
+    rep.add_argument("--json", action="store_true", help="print report.json's content; errors as JSON too")
     rep.set_defaults(func=cmd_report)
 
-    c = lsub.add_parser("compare", help="the table of a lab log (--append-to)")
-    c.add_argument("log", metavar="FILE.jsonl")
+    c = lsub.add_parser("compare", help="the table of a lab log (--append-to)", epilog=EPILOG,
+                        description="One row per part of a lab log written with --append-to: model, serial, "
+                        "firmware, verdict, and the checks that did not pass.")
+    c.add_argument("log", metavar="FILE.jsonl", help="the lab log")
+    c.add_argument("--json", action="store_true", help="the log's entries as JSON; errors as JSON too")
     c.set_defaults(func=cmd_compare)
 
 
-def _fail(cmd: str, message: str) -> int:
-    print(f"appliance lab {cmd}: {message}", file=sys.stderr)
-    return EXIT_FAIL
+def _fail(cmd: str, message: str, code: int = EXIT_UNKNOWN) -> int:
+    raise CommandError(message, code)
 
 
 def parse_duration(text: str) -> float:
     """A duration with a unit (the configuration's syntax); a bare number is refused: is 600 seconds or minutes?"""
-    from ..config import parse_duration_s
+    from ..durations import parse_duration_s
 
-    if BARE_NUMBER.match(text or ""):
-        raise ValueError(f"{text!r} has no unit: write it as {text.strip()}s, {text.strip()}m or {text.strip()}h")
-    try:
-        return parse_duration_s(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration: expected a number and a unit, such as 90s, 10m or 2h") from None
+    return parse_duration_s(text)
 
 
 def parse_loopback(text: str) -> tuple[int, int]:
@@ -147,18 +162,14 @@ def _validate_run(args, classes) -> tuple[float, tuple | None] | str:
     return duration, loopback
 
 
-def _out_dir(path: str) -> Path | str:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"--out {path}: cannot create the directory: {exc.strerror or exc}"
-    if not out.is_dir():
-        return f"--out {path}: not a directory"
-    return out
+def _out_dir(path: str) -> Path:
+    return output_dir("--out-dir", path)
 
 
-def _print_result(data: dict, out: Path, extra: str = "") -> None:
+def _print_result(data: dict, out: Path, extra: str = "", as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
     counts = {w: sum(1 for c in data["checks"] if c["verdict"] == w) for w in ("pass", "warn", "fail")}
     print(f"{data['verdict'].upper()}: {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail; "
           f"behaves as {data['estimated_class'] or 'not judged'}{extra}")
@@ -176,7 +187,7 @@ def _append(args, data: dict, out: Path, cmd: str) -> int | None:
     try:
         labdb.append(Path(args.append_to), labdb.entry(data, out, args.expect_class))
     except labdb.LabDbError as exc:
-        return _fail(cmd, str(exc))
+        return _fail(cmd, str(exc), EXIT_FAIL)
     return None
 
 
@@ -205,8 +216,6 @@ def cmd_run(args) -> int:
         return _fail("run", checked)
     duration, loopback = checked
     out = _out_dir(args.out)
-    if isinstance(out, str):
-        return _fail("run", out)
     expect = args.expect_class
     if expect is None and args.sim is not None and classes[args.sim].is_promise:
         expect = args.sim
@@ -232,7 +241,7 @@ def cmd_run(args) -> int:
                             family_limits.frequency_nonlinearity_fraction[0])
         rc = _append(args, data, out, "run")
     extra = f" (interrupted during {record.interrupted_in})" if record.interrupted_in else ""
-    _print_result(data, out, extra)
+    _print_result(data, out, extra, args.json)
     return rc if rc is not None else {"pass": EXIT_OK, "warn": EXIT_WARN, "fail": EXIT_FAIL}[data["verdict"]]
 
 
@@ -248,7 +257,7 @@ def _read_log(path: str):
         raise ValueError(str(exc)) from None
     t, y = cols["time_s"], cols["freq_offset_ppm"]
     if t.size < MIN_POINTS:
-        raise ValueError(f"{path}: {t.size} row(s): need at least {MIN_POINTS}")
+        raise ValueError(f"{path}: {plural(int(t.size), 'row')}: need at least {MIN_POINTS}")
     bad = np.flatnonzero(np.diff(t) <= 0)
     if bad.size:
         raise ValueError(f"{path}: line {cols.line_of(int(bad[0]) + 1)}: time_s {t[bad[0] + 1]:g} does not "
@@ -278,8 +287,6 @@ def cmd_report(args) -> int:
     except ValueError as exc:
         return _fail("report", str(exc))
     out = _out_dir(args.out)
-    if isinstance(out, str):
-        return _fail("report", out)
     try:
         analysis = analyse_log(t, y, temp, classes, args.expect_class)
     except StabilityError as exc:
@@ -290,7 +297,7 @@ def cmd_report(args) -> int:
     defaults, _ = limits.family_lab(None)
     data = report.write(out, analysis, device, None, cls, [], defaults.frequency_nonlinearity_fraction[0])
     rc = _append(args, data, out, "report")
-    _print_result(data, out)
+    _print_result(data, out, as_json=args.json)
     return rc if rc is not None else {"pass": EXIT_OK, "warn": EXIT_WARN, "fail": EXIT_FAIL}[data["verdict"]]
 
 
@@ -301,6 +308,9 @@ def cmd_compare(args) -> int:
         entries = labdb.load(Path(args.log))
     except labdb.LabDbError as exc:
         return _fail("compare", str(exc))
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return EXIT_OK
     if not entries:
         print(f"{args.log}: no parts logged yet")
         return EXIT_OK

@@ -1,11 +1,11 @@
 """appliance model fit|predict|simulate|adev: the learned TCXO temperature model for people and scripts.
 
 CSV in and out, with a header line; column names are part of the interface:
-  fit       --samples FILE (time_s,temperature_c,freq_offset_ppm) --out MODEL.json
+  fit       --samples FILE (time_s,temperature_c,freq_offset_ppm) --output MODEL.json
   predict   --model MODEL.json --temps FILE (time_s,temperature_c)
-            -> stdout time_s,freq_offset_ppm,time_error_bound_s
-  simulate  --scenario NAME [--hours H] [--plot FILE.png]
-  adev      --samples FILE (time_s,freq_offset_ppm) -> stdout tau_s,n,adev,mdev
+            -> stdout (or --output) time_s,freq_offset_ppm,time_error_bound_s
+  simulate  --scenario NAME [--duration 24h] [--plot FILE.png]
+  adev      --samples FILE (time_s,freq_offset_ppm) -> stdout (or --output) tau_s,n,adev,mdev
 freq_offset_ppm is the oscillator's fractional frequency offset (positive = fast) over the
 interval that ends at time_s (fit) or that starts there (predict: the frequency to hold until the
 next row); time_error_bound_s covers the time error accumulated since the first row, 99 %.
@@ -17,48 +17,80 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAIL = 0, 2
-# appliance.sim.scenarios.SCENARIOS (named here so that building the parser imports no numpy)
+from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, CommandError, duration, number, output_file, plural, write_error
+
+# appliance.sim.scenarios.SCENARIO_NAMES (named here so that building the parser imports no numpy)
 SCENARIO_NAMES = ("diurnal", "cooling-failure", "door-open", "cold-start")
 PREDICT_START_TOLERANCE_S = 60.0
+EPILOG = ("exit status: 0 done, 2 the output cannot be written, 3 bad usage or an input (CSV, model) that cannot "
+          "be read or used.")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("model", help="fit, predict, simulate and inspect the learned TCXO temperature model")
+    p = sub.add_parser("model", help="fit, predict, simulate and inspect the learned TCXO temperature model",
+                       description="The learned TCXO temperature model, for people and scripts: fit it to locked "
+                       "samples, predict a holdover, simulate one against baselines, and the Allan deviation of a "
+                       "frequency log. CSV in and out with a header line; the column names are the interface. "
+                       "freq_offset_ppm is the oscillator's frequency offset, positive = runs fast.")
     msub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     msub.required = True
 
-    f = msub.add_parser("fit", help="fit a model to samples taken while locked")
-    f.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,temperature_c,freq_offset_ppm")
-    f.add_argument("--out", required=True, metavar="MODEL.json")
+    f = msub.add_parser("fit", help="fit a model to samples taken while locked", epilog=EPILOG,
+                        description="Fit the temperature model (curve, thermal lag, aging, noise) to samples taken "
+                        "while the clock was locked, and write it as JSON; prints what was learned.")
+    f.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,temperature_c,freq_offset_ppm "
+                   "(s, degC, ppm; positive = the oscillator runs fast)")
+    f.add_argument("--output", "-o", "--out", dest="output", required=True, metavar="MODEL.json",
+                   help="where the model goes; its directory must exist")
     f.add_argument("--uncompensated", action="store_true",
                    help="the oscillator is a plain crystal (XO), not a TCXO/OCXO: beyond the trained range "
                         "its curve continues along its slope instead of being held")
+    f.add_argument("--json", action="store_true", help="what was fitted as JSON; errors as JSON too")
     f.set_defaults(func=cmd_fit)
 
-    pr = msub.add_parser("predict", help="predicted frequency and 99 %% time-error bound for a holdover")
-    pr.add_argument("--model", required=True, metavar="MODEL.json")
-    pr.add_argument("--temps", required=True, metavar="FILE", help="CSV: time_s,temperature_c (holdover from the first row)")
+    pr = msub.add_parser("predict", help="predicted frequency and 99 %% time-error bound for a holdover",
+                         epilog=EPILOG, description="A holdover from the first row of --temps: for each row the "
+                         "frequency offset to hold (ppm, until the next row) and the 99 % bound of the time error "
+                         "accumulated since the first row (s), as CSV time_s,freq_offset_ppm,time_error_bound_s.")
+    pr.add_argument("--model", required=True, metavar="MODEL.json", help="a model written by `model fit`")
+    pr.add_argument("--temps", required=True, metavar="FILE", help="CSV: time_s,temperature_c (s, degC; holdover "
+                    "from the first row, on the time axis of the fitted samples)")
+    pr.add_argument("--output", "-o", metavar="FILE", help="write the CSV here (default: standard output)")
     pr.set_defaults(func=cmd_predict)
 
-    s = msub.add_parser("simulate", help="train on a simulated locked period, hold over, compare with baselines")
-    s.add_argument("--scenario", required=True, metavar="NAME", help="one of: " + ", ".join(SCENARIO_NAMES))
-    s.add_argument("--hours", type=float, default=24.0, help="holdover duration (default 24)")
-    s.add_argument("--train-hours", type=float, default=None, help="locked training period (default 168)")
-    s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--oscillator", default="tcxo", help="class in hardware/oscillators.yaml (default tcxo)")
-    s.add_argument("--interval", type=float, default=10.0, help="sample interval, s (default 10)")
+    s = msub.add_parser("simulate", help="train on a simulated locked period, hold over, compare with baselines",
+                        epilog=EPILOG, description="Simulate an oscillator locked for the training period, fit "
+                        "the model on it, hold over, and compare the model with the frozen last frequency and "
+                        "chrony's tempcomp quadratic; the 99 % bound beside an oracle's.")
+    s.add_argument("--scenario", required=True, metavar="NAME", choices=SCENARIO_NAMES,
+                   help="temperature scenario: " + ", ".join(SCENARIO_NAMES))
+    hold = s.add_mutually_exclusive_group()
+    hold.add_argument("--duration", type=duration(), default="24h", metavar="DURATION",
+                      help="holdover duration, at most 30d")
+    hold.add_argument("--hours", type=number(unit="hours"), metavar="H", help="old spelling of --duration, in hours")
+    train = s.add_mutually_exclusive_group()
+    train.add_argument("--train-duration", type=duration(), metavar="DURATION",
+                       help="locked training period, 6h..60d (default 168h)")
+    train.add_argument("--train-hours", type=number(unit="hours"), metavar="H",
+                       help="old spelling of --train-duration, in hours")
+    s.add_argument("--seed", type=int, default=1, metavar="N", help="seed of the simulated oscillator and temperatures")
+    s.add_argument("--oscillator", default="tcxo", metavar="CLASS", help="class in hardware/oscillators.yaml")
+    s.add_argument("--interval", type=duration(), default="10s", metavar="DURATION",
+                   help="sample interval, 1s..60s")
     s.add_argument("--plot", metavar="FILE.png", help="plot temperature, frequency and time error (needs matplotlib)")
+    s.add_argument("--json", action="store_true", help="the comparison as JSON; errors as JSON too")
     s.set_defaults(func=cmd_simulate)
 
-    a = msub.add_parser("adev", help="Allan and modified Allan deviation of a frequency series")
-    a.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,freq_offset_ppm")
+    a = msub.add_parser("adev", help="Allan and modified Allan deviation of a frequency series", epilog=EPILOG,
+                        description="Allan and modified Allan deviation (fractional frequency) at octave averaging "
+                        "times, as CSV tau_s,n,adev,mdev; the power-law noise fit on stderr.")
+    a.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,freq_offset_ppm (s, ppm)")
+    a.add_argument("--output", "-o", metavar="FILE", help="write the CSV here (default: standard output)")
     a.set_defaults(func=cmd_adev)
 
 
-def _fail(cmd: str, message: str) -> int:
-    print(f"appliance model {cmd}: {message}", file=sys.stderr)
-    return EXIT_FAIL
+def _fail(cmd: str, message: str, code: int = EXIT_UNKNOWN) -> int:
+    raise CommandError(message, code)
 
 
 def _warn(message: str) -> None:
@@ -71,34 +103,68 @@ def _sample_error(cols, exc) -> str:
     return f"{cols.path}: {where}{exc}"
 
 
+class _Out:
+    """Standard output, or --output written whole at the end (nothing half-written on an error)."""
+
+    def __init__(self, path: str | None):
+        self.path = output_file("--output", path) if path else None
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        if self.path is None:
+            sys.stdout.write(text)
+        else:
+            self.parts.append(text)
+
+    def close(self) -> None:
+        if self.path is not None:
+            try:
+                self.path.write_text("".join(self.parts))
+            except OSError as exc:
+                raise CommandError(write_error(str(self.path), exc), EXIT_FAIL) from None
+
+
 # --- fit ---------------------------------------------------------------------------------------
+
+
+def _read(path: str, required: list[str], optional: list[str] = ()):
+    from ..samples_csv import CsvError, read_columns
+
+    try:
+        return read_columns(path, required, optional)
+    except CsvError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def cmd_fit(args) -> int:
     from ..core.holdover.fit import fit
     from ..core.holdover.series import SampleError
-    from ..samples_csv import CsvError, read_columns
     from ..runtime.atomic import atomic_write_json
 
-    try:
-        cols = read_columns(args.samples, ["time_s", "temperature_c", "freq_offset_ppm"])
-    except CsvError as exc:
-        return _fail("fit", str(exc))
+    out = output_file("--output", args.output)
+    cols = _read(args.samples, ["time_s", "temperature_c", "freq_offset_ppm"])
     try:
         result = fit(cols["time_s"], cols["temperature_c"], cols["freq_offset_ppm"] * 1000.0,
                      compensated=not args.uncompensated)
     except SampleError as exc:
-        return _fail("fit", _sample_error(cols, exc))
+        raise CommandError(_sample_error(cols, exc)) from None
     m, rep = result.model, result.report
     try:
-        atomic_write_json(Path(args.out), m.to_dict())
+        atomic_write_json(out, m.to_dict())
     except OSError as exc:
-        return _fail("fit", f"{args.out}: cannot write: {exc.strerror or exc}")
+        raise CommandError(write_error(args.output, exc), EXIT_FAIL) from None
     for w in rep.warnings:
         _warn(w)
     span_h = (cols["time_s"][-1] - cols["time_s"][0]) / 3600
-    print(f"{args.out}: model fitted to {rep.n_samples} samples ({span_h:.1f} h every {rep.interval_s:g} s), "
-          f"{rep.n_outliers} outlier(s) rejected")
+    if args.json:
+        print(json.dumps({"model": str(out), "samples": rep.n_samples, "span_h": span_h, "interval_s": rep.interval_s,
+                          "outliers": rep.n_outliers, "trained_range_c": [m.temp_lo_c, m.temp_hi_c], "lag_s": m.lag_s,
+                          "aging_ppb_per_day": m.aging_ppb_per_day, "level_ppb": m.level_ppb,
+                          "rw_ppb_per_sqrt_s": m.noise.rw_ppb_per_sqrt_s, "rms_residual_ppb": rep.rms_residual_ppb,
+                          "warnings": list(rep.warnings)}, indent=2))
+        return EXIT_OK
+    print(f"{args.output}: model fitted to {rep.n_samples} samples ({span_h:.1f} h every {rep.interval_s:g} s), "
+          f"{plural(rep.n_outliers, 'outlier')} rejected")
     print(f"  trained range   {m.temp_lo_c:.2f}..{m.temp_hi_c:.2f} degC (lagged temperature)")
     print(f"  thermal lag     {m.lag_s:.0f} s")
     print(f"  aging           {m.aging_ppb_per_day:+.3f} ppb/day")
@@ -115,14 +181,19 @@ def load_model(path: str):
     from ..core.holdover.model import TempCompModel
     from ..core.holdover.model_io import ModelError
 
+    from .common import read_error
+
     try:
         text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a text file: expected a model written by `appliance model fit`") from None
     except OSError as exc:
-        raise ModelError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ModelError(read_error(path, exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not JSON: {exc}") from None
+        raise ModelError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}): expected a model written by "
+                         "`appliance model fit`") from None
     try:
         return TempCompModel.from_dict(data)
     except ModelError as exc:
@@ -135,16 +206,13 @@ def cmd_predict(args) -> int:
     from ..core.holdover.bound import predict_holdover
     from ..core.holdover.model_io import ModelError
     from ..core.holdover.series import SampleError, check_series
-    from ..samples_csv import CsvError, read_columns
 
+    out = _Out(args.output)
     try:
         model = load_model(args.model)
     except ModelError as exc:
         return _fail("predict", str(exc))
-    try:
-        cols = read_columns(args.temps, ["time_s", "temperature_c"])
-    except CsvError as exc:
-        return _fail("predict", str(exc))
+    cols = _read(args.temps, ["time_s", "temperature_c"])
     t, temp = cols["time_s"], cols["temperature_c"]
     try:
         check_series(t, temp, None, min_samples=2, min_span_s=0.0, interval_limits_s=None,
@@ -161,86 +229,121 @@ def cmd_predict(args) -> int:
     ext = np.flatnonzero(pred.extrapolation_c > 0)
     if ext.size:
         _warn(
-            f"{ext.size} of {t.size} row(s) (lines {cols.line_of(int(ext[0]))}..{cols.line_of(int(ext[-1]))}) are "
+            f"{ext.size} of {plural(t.size, 'row')} (lines {cols.line_of(int(ext[0]))}..{cols.line_of(int(ext[-1]))}) are "
             f"outside the trained temperature range {model.temp_lo_c:.2f}..{model.temp_hi_c:.2f} degC "
             f"(up to {pred.extrapolation_c.max():.2f} K): extrapolated, the bound includes it"
         )
     gap_h = (t[0] - model.time_s) / 3600
     if gap_h > 24:
         _warn(f"the holdover starts {gap_h:.1f} h after the model's last sample: its level is that much older")
-    out = sys.stdout
     out.write("time_s,freq_offset_ppm,time_error_bound_s\n")
     for ts, f, b in zip(t, pred.freq_ppb, pred.bound_s):
         out.write(f"{ts:.15g},{f / 1000.0:.9f},{b:.6e}\n")
+    out.close()
     return EXIT_OK
 
 
 # --- simulate ---------------------------------------------------------------------------------
 
 
-def cmd_simulate(args) -> int:
-    import numpy as np
+def _hours(args, name: str, default_h: float | None) -> float | None:
+    """--duration / --train-duration (a duration), or their old spellings in hours."""
+    old = getattr(args, name.replace("duration", "hours"))
+    new = getattr(args, name)
+    if old is not None:
+        return old
+    return default_h if new is None else new / 3600.0
 
-    from ..sim import scenarios
-    from ..sim.holdover_eval import evaluate
+
+def _ratio(a: float, b: float, digits: int = 2) -> str | None:
+    """a / b as 'N.NN x', or None when it means nothing (both 0, or b 0)."""
+    if b == 0:
+        return None
+    return f"{a / b:.{digits}f} x"
+
+
+def _simulate_args(args) -> tuple[float, float | None]:
     from ..catalog import oscillator_classes
 
-    if args.scenario not in scenarios.SCENARIOS:
-        return _fail("simulate", f"--scenario {args.scenario!r}: expected one of {', '.join(scenarios.SCENARIOS)}")
     if args.plot:
+        output_file("--plot", args.plot)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            return _fail("simulate", "--plot needs matplotlib, which is not installed: "
-                         "pip install 'appliance[plot]' (or drop --plot)")
+            raise CommandError("--plot needs matplotlib, which is not installed: "
+                               "pip install 'appliance[plot]' (or drop --plot)") from None
     if args.oscillator not in oscillator_classes():
-        return _fail("simulate", f"--oscillator {args.oscillator!r}: expected one of "
-                     + ", ".join(sorted(oscillator_classes())))
-    if not 0 < args.hours <= 24 * 30:
-        return _fail("simulate", f"--hours {args.hours:g}: expected more than 0 and at most 720")
-    if args.train_hours is not None and not 6 <= args.train_hours <= 24 * 60:
-        return _fail("simulate", f"--train-hours {args.train_hours:g}: expected 6..1440")
+        raise CommandError(f"--oscillator {args.oscillator!r}: expected one of " + ", ".join(sorted(oscillator_classes())))
+    hours = _hours(args, "duration", 24.0)
+    train_hours = _hours(args, "train_duration", None)
+    if not 0 < hours <= 24 * 30:
+        raise CommandError(f"--duration {hours:g}h: expected more than 0 and at most 30d")
+    if train_hours is not None and not 6 <= train_hours <= 24 * 60:
+        raise CommandError(f"--train-duration {train_hours:g}h: expected 6h..60d")
     if not 1 <= args.interval <= 60:
-        return _fail("simulate", f"--interval {args.interval:g}: expected 1..60 s")
-    from ..core.holdover.series import SampleError
+        raise CommandError(f"--interval {args.interval:g}s: expected 1s..60s")
+    return hours, train_hours
 
+
+def cmd_simulate(args) -> int:
+    import numpy as np
+
+    from ..core.holdover.series import SampleError
+    from ..sim import scenarios
+    from ..sim.holdover_eval import evaluate
+
+    hours, train_hours = _simulate_args(args)
     sc = scenarios.SCENARIOS[args.scenario]
-    run = scenarios.run(args.scenario, args.seed, holdover_hours=args.hours, train_hours=args.train_hours,
+    run = scenarios.run(args.scenario, args.seed, holdover_hours=hours, train_hours=train_hours,
                         interval_s=args.interval, oscillator=args.oscillator)
     try:
         ev = evaluate(run)
     except SampleError as exc:
-        return _fail("simulate", f"training data of scenario {args.scenario}: {exc}")
+        raise CommandError(f"training data of scenario {args.scenario}: {exc}") from None
     train_h = run.time_s[run.split - 1] / 3600
     m = ev.model
-    print(f"scenario {args.scenario} ({sc.description}), seed {args.seed}, oscillator {args.oscillator}")
-    print(f"trained on {train_h:.1f} h locked, then {args.hours:g} h of holdover, samples every {args.interval:g} s")
-    print(f"fit: {ev.fit_s * 1e3:.0f} ms, lag {m.lag_s:.0f} s (simulated {run.params.lag_s:.0f} s), "
-          f"trained {m.temp_lo_c:.2f}..{m.temp_hi_c:.2f} degC, {ev.report.n_outliers} outlier(s)")
     frozen, quad, raw, model = (ev.max_abs_s(k) for k in ("frozen", "quadratic", "quadratic_raw", "model"))
     best_quad = min(quad, raw)
-    print(f"max |time error| over the {args.hours:g} h holdover:")
-    print(f"  no compensation (frozen last frequency) : {_us(frozen)}")
-    print(f"  chrony-style quadratic                  : {_us(quad)}  (tracked frequency + tempcomp, as chronyd runs it)")
-    print(f"  chrony-style quadratic, fitted alone    : {_us(raw)}")
-    print(f"  this model                              : {_us(model)}  ({model / best_quad:.2f} x the better quadratic)")
-    print(f"bound (99 %): the true error stayed inside it on {ev.coverage * 100:.1f} % of the rows; "
-          f"median bound {_us(ev.median_bound_s)}, median |error| {_us(ev.median_abs_error_s)} "
-          f"({ev.median_bound_s / max(ev.median_abs_error_s, 1e-15):.1f} x); "
-          f"at the end {_us(ev.prediction.bound_s[-1])} vs {_us(abs(ev.time_error_s['model'][-1]))}")
     o_err, o_b = np.abs(ev.oracle.time_error_s[1:]), ev.oracle.bound_s[1:]
-    print(f"  an oracle's exact bound, same run (knows all but the oscillator noise to come): inside on "
-          f"{np.mean(o_err <= o_b) * 100:.1f} % of the rows, median bound / median |error| "
-          f"{np.median(o_b) / max(float(np.median(o_err)), 1e-15):.1f} x")
-    if ev.extrapolated_fraction:
-        print(f"extrapolated beyond the trained range on {ev.extrapolated_fraction * 100:.1f} % of the rows "
-              f"(up to {ev.prediction.extrapolation_c.max():.2f} K)")
+    oracle_cov, oracle_med = float(np.mean(o_err <= o_b)), (float(np.median(o_b)), float(np.median(o_err)))
+    if args.json:
+        print(json.dumps({
+            "scenario": args.scenario, "seed": args.seed, "oscillator": args.oscillator, "train_h": train_h,
+            "holdover_h": hours, "interval_s": args.interval, "fit_s": ev.fit_s, "lag_s": m.lag_s,
+            "max_abs_time_error_s": {"frozen": frozen, "quadratic": quad, "quadratic_raw": raw, "model": model},
+            "coverage": ev.coverage, "median_bound_s": ev.median_bound_s, "median_abs_error_s": ev.median_abs_error_s,
+            "oracle": {"coverage": oracle_cov, "median_bound_s": oracle_med[0], "median_abs_error_s": oracle_med[1]},
+            "extrapolated_fraction": ev.extrapolated_fraction}, indent=2))
+    else:
+        vs_quad = _ratio(model, best_quad)
+        sharp = _ratio(ev.median_bound_s, ev.median_abs_error_s, 1)
+        o_sharp = _ratio(*oracle_med, 1)
+        print(f"scenario {args.scenario} ({sc.description}), seed {args.seed}, oscillator {args.oscillator}")
+        print(f"trained on {train_h:.1f} h locked, then {hours:g} h of holdover, samples every {args.interval:g} s")
+        print(f"fit: {ev.fit_s * 1e3:.0f} ms, lag {m.lag_s:.0f} s (simulated {run.params.lag_s:.0f} s), "
+              f"trained {m.temp_lo_c:.2f}..{m.temp_hi_c:.2f} degC, {plural(ev.report.n_outliers, 'outlier')}")
+        print(f"max |time error| over the {hours:g} h holdover:")
+        print(f"  no compensation (frozen last frequency) : {_us(frozen)}")
+        print(f"  chrony-style quadratic                  : {_us(quad)}  (tracked frequency + tempcomp, as chronyd runs it)")
+        print(f"  chrony-style quadratic, fitted alone    : {_us(raw)}")
+        print(f"  this model                              : {_us(model)}"
+              + (f"  ({vs_quad} the better quadratic)" if vs_quad else ""))
+        print(f"bound (99 %): the true error stayed inside it on {ev.coverage * 100:.1f} % of the rows; "
+              f"median bound {_us(ev.median_bound_s)}, median |error| {_us(ev.median_abs_error_s)}"
+              + (f" ({sharp})" if sharp else "")
+              + f"; at the end {_us(ev.prediction.bound_s[-1])} vs {_us(abs(ev.time_error_s['model'][-1]))}")
+        print(f"  an oracle's exact bound, same run (knows all but the oscillator noise to come): inside on "
+              f"{oracle_cov * 100:.1f} % of the rows" + (f", median bound / median |error| {o_sharp}" if o_sharp else ""))
+        if ev.extrapolated_fraction:
+            print(f"extrapolated beyond the trained range on {ev.extrapolated_fraction * 100:.1f} % of the rows "
+                  f"(up to {ev.prediction.extrapolation_c.max():.2f} K)")
     if args.plot:
         try:
             plot(ev, args.plot)
         except OSError as exc:
-            return _fail("simulate", f"{args.plot}: cannot write: {exc.strerror or exc}")
-        print(f"plot: {args.plot}")
+            raise CommandError(write_error(args.plot, exc), EXIT_FAIL) from None
+        if not args.json:
+            print(f"plot: {args.plot}")
     return EXIT_OK
 
 
@@ -295,12 +398,9 @@ def cmd_adev(args) -> int:
 
     from ..core.holdover.noise import MIN_POINTS, deviation_table, fit_noise
     from ..core.holdover.series import SampleError, check_series
-    from ..samples_csv import CsvError, read_columns
 
-    try:
-        cols = read_columns(args.samples, ["time_s", "freq_offset_ppm"], ["temperature_c"])
-    except CsvError as exc:
-        return _fail("adev", str(exc))
+    out = _Out(args.output)
+    cols = _read(args.samples, ["time_s", "freq_offset_ppm"], ["temperature_c"])
     t, y = cols["time_s"], cols["freq_offset_ppm"]
     try:
         series = check_series(t, np.zeros_like(t), y * 1000.0, min_samples=MIN_POINTS, min_span_s=0.0,
@@ -308,7 +408,6 @@ def cmd_adev(args) -> int:
     except SampleError as exc:
         return _fail("adev", _sample_error(cols, exc))
     table = deviation_table(y * 1e-6, series.interval_s)  # fractional frequency
-    out = sys.stdout
     out.write("tau_s,n,adev,mdev\n")
     for r in table:
         out.write(f"{r.tau_s:.10g},{r.n},{r.adev:.6e},{r.mdev:.6e}\n")
@@ -319,4 +418,5 @@ def cmd_adev(args) -> int:
         f"random-walk FM {noise.rw_ppb_per_sqrt_s:.3g} ppb/sqrt(s) (point estimate)",
         file=sys.stderr,
     )
+    out.close()
     return EXIT_OK

@@ -10,13 +10,31 @@ import time
 
 from ..runtime import sdnotify
 from . import load_config
+from .common import EXIT_FAIL, CommandError
+
+DESCRIPTION = """\
+Run the appliance on this node: discipline the clock (the NIC's PHC, or a simulated one), supervise \
+linuxptp when ptp.enabled, vote with the other control nodes, serve NTP on ntp.listen, answer the \
+control socket and export metrics (GET /metrics, /healthz) on monitoring.metrics_listen. Runs in the \
+foreground until SIGTERM or Ctrl-C; SIGHUP reloads the configuration (a bad one is refused and the \
+running one kept). The host's own clock is never adjusted."""
+
+EPILOG = """\
+exit status: 0 stopped by a signal, 2 could not start (address in use, no PHC, control socket taken),
+3 bad usage or a configuration with problems.
+
+examples:
+  appliance serve --config examples/sim.yaml             (what `make run` does; no root needed)
+  appliance serve --config /etc/appliance/appliance.yaml --listen 0.0.0.0:123 --listen [::]:123"""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="run the appliance: discipline the clock and serve NTP")
-    p.add_argument("--config", required=True, metavar="FILE")
-    p.add_argument("--listen", action="append", metavar="ADDR:PORT", help="overrides ntp.listen (repeatable)")
-    p.add_argument("--control-socket", metavar="PATH", help="overrides monitoring.control_socket")
+    p = sub.add_parser("serve", help="run the appliance: discipline the clock and serve NTP",
+                       description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--config", required=True, metavar="FILE", help="the appliance's configuration (YAML)")
+    p.add_argument("--listen", action="append", metavar="ADDR:PORT",
+                   help="serve NTP here instead of ntp.listen (repeatable; IPv6 as [::1]:123)")
+    p.add_argument("--control-socket", metavar="PATH", help="the control socket instead of monitoring.control_socket")
     p.set_defaults(func=run)
 
 
@@ -29,20 +47,16 @@ def run(args) -> int:
     from ..runtime.signals import stop_on_signals
 
     cfg = load_config(args.config)
-    if cfg is None:
-        return 2
     for text in args.listen or []:
         try:
             parse_hostport(text)
         except ValueError as exc:
-            print(f"appliance: --listen: {exc}", file=sys.stderr)
-            return 2
+            raise CommandError(f"--listen {exc}") from None
     app = Appliance(cfg, listen=args.listen, control_socket=args.control_socket)
     try:
         app.start()
     except (ListenError, ControlError, ServeError) as exc:
-        print(f"appliance: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(str(exc), EXIT_FAIL) from None
     listen = app.status()["ntp"]["listen"]
     prog = os.path.relpath(sys.argv[0]) if os.path.basename(sys.argv[0]) == "appliance" else "python -m appliance"
     host, port = parse_hostport(listen[0])

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import json
-import sys
+
+from .common import EXIT_FAIL, CommandError
 
 DEFAULT_SOCKET = "/run/appliance/control.sock"
+SHOWN_CORRECTION_S = 1e-6  # below this the served map's residual is noise, not a slew to wait for
+
+DESCRIPTION = """\
+The state of a running appliance, read over its control socket: the node, its clock (the \
+oscillator's frequency offset, positive = runs fast, and the correction applied, its opposite), the \
+sync state and error bound, the reference, whether it serves stratum 1 and if not why (demoted by \
+the vote, unsynchronised, bound too large), what served time still has to absorb, NTP counters, \
+PTP, the cluster vote and the peers. Read-only."""
+
+EPILOG = """\
+exit status: 0 the status was read (whatever it says), 2 no appliance answers on the socket,
+3 bad usage or a --config that cannot be read. `appliance diagnose` judges the status.
+
+examples:
+  appliance status --control-socket .state/sim-0/control.sock
+  appliance status --config /etc/appliance/appliance.yaml --json | jq .sync"""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("status", help="state of a running appliance, over its control socket")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--control-socket", metavar="PATH")
-    p.add_argument("--config", metavar="FILE", help="take the control socket path from this config")
+    p = sub.add_parser("status", help="state of a running appliance, over its control socket",
+                       description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--json", action="store_true", help="the status as JSON (field names are a contract; units "
+                   "in the names); errors as JSON too")
+    p.add_argument("--control-socket", metavar="PATH", help=f"the appliance's control socket (default {DEFAULT_SOCKET}, "
+                   "or monitoring.control_socket of --config)")
+    p.add_argument("--config", metavar="FILE", help="take the control socket path from this configuration")
     p.set_defaults(func=run)
 
 
@@ -20,21 +40,20 @@ def socket_path(args) -> str:
     if args.control_socket:
         return args.control_socket
     if getattr(args, "config", None):
-        from .. import config
+        from . import load_config
 
-        return str(config.load(args.config).monitoring.control_socket)
+        return str(load_config(args.config).monitoring.control_socket)
     return DEFAULT_SOCKET
 
 
 def run(args) -> int:
-    from ..config import ConfigError
     from ..control_socket import ControlError, request
 
+    path = socket_path(args)
     try:
-        st = request(socket_path(args), "status")
-    except (ControlError, ConfigError) as exc:
-        print(f"appliance status: {exc}", file=sys.stderr)
-        return 2
+        st = request(path, "status")
+    except ControlError as exc:
+        raise CommandError(str(exc), EXIT_FAIL) from None
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
@@ -52,19 +71,48 @@ def _fmt_s(v) -> str:
     return f"{v * 1e6:.3f} us"
 
 
+def _fmt_freq(c: dict) -> str:
+    """The oscillator's frequency offset with the house's sign (positive = runs fast), and the
+    correction applied (its opposite, positive speeds the clock up), each named."""
+    from ..core.units import offset_of
+
+    corr = c.get("freq_ppb")
+    if corr is None:
+        return "frequency not measured yet"
+    off = c.get("freq_offset_ppb")
+    off = offset_of(corr) if off is None else off
+    speed = "fast" if off > 0 else "slow"
+    runs = "runs at the nominal rate" if off == 0 else f"runs {abs(off) / 1000:.3f} ppm {speed}"
+    return f"{runs} (correction applied {corr:+.1f} ppb)"
+
+
+def _serving(st: dict) -> str:
+    s, n = st["sync"], st["ntp"]
+    served = st.get("served") or {}
+    if n.get("stratum") == 1:
+        return "stratum 1"
+    why = served.get("unsynchronized_reason") or ("" if s.get("healthy") else f"sync state {s['state']}")
+    return f"stratum {n['stratum']}  (NOT serving as stratum 1{': ' + why if why else ''}; replies say leap 3)"
+
+
 def render(st: dict) -> str:
     c, s, n = st["clock"], st["sync"], st["ntp"]
     temp = "-" if c.get("temperature_c") is None else f"{c['temperature_c']:.2f} degC"
     lines = [
         f"node             : {st['node']}  (appliance {st['version']}, up {st['uptime_s']:.0f} s)",
-        f"clock            : {c['name']} [{c['source']}], freq {c['freq_ppb'] or 0:+.3f} ppb, {temp}",
-        f"sync state       : {s['state']}{'' if s['healthy'] else '  (NOT serving as stratum 1)'}",
+        f"clock            : {c['name']} [{c['source']}], {temp}",
+        f"frequency        : {_fmt_freq(c)}",
+        f"sync state       : {s['state']}",
         f"error bound      : {_fmt_s(s['error_bound_s'])}",
         f"reference        : {s['reference'] or 'none'}"
-        + ("" if s.get("offset_ns") is None else f", offset {s['offset_ns']:+.0f} ns"),
-        f"ntp              : {', '.join(n['listen'])}, stratum {n['stratum']}",
+        + ("" if s.get("offset_ns") is None else f", offset {s['offset_ns']:+.0f} ns (clock - reference)"),
+        f"ntp              : {', '.join(n['listen'])}, {_serving(st)}",
         f"ntp packets      : received {n['received']}, answered {n['answered']}, KoD {n['kod_sent']}",
     ]
+    served = st.get("served") or {}
+    if abs(served.get("correction_s") or 0.0) >= SHOWN_CORRECTION_S:
+        lines.append(f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb "
+                     "(clock - served; served time never steps back)")
     tc = st.get("tempcomp")  # the learned TCXO model
     if tc:
         if tc.get("ready"):
@@ -126,7 +174,4 @@ def _render_cluster(st: dict) -> list[str]:
             f"peer {p['name']:<11} : {p['address']}, offset {_fmt_offset(p['offset_s'])} (local - peer), "
             f"delay {_fmt_s(p['delay_s'])}, reach {p['reach']:03o}, {p['vote']}"
         )
-    served = st.get("served") or {}
-    if served.get("correction_s"):
-        lines.append(f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb")
     return lines

@@ -1,7 +1,15 @@
-"""The one judgement every check of the appliance gives (diagnose, and the lab's qualification):
-ok, warn or fail, ordered by how bad, with the monitoring-plugin exit code of each.
+"""The one judgement every check of the appliance gives (diagnose, and the lab's qualification),
+ordered by how bad, with the monitoring-plugin exit code of each:
 
-A report's verdict is its worst check's; ``Verdict.worst`` takes any number of them.
+  SKIP     0  nothing to judge: the component is absent here and nobody said it should be
+  OK       0
+  WARN     1
+  UNKNOWN  3  could not be judged (bad usage, an input that cannot be read)
+  FAIL     2
+
+A report's verdict is its worst check's; ``Verdict.worst`` takes any number of them. UNKNOWN ranks
+above WARN (what could not be judged may hide a failure) and below FAIL (a failure that was seen
+is what the operator must act on first), so rank and exit code differ there.
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from enum import Enum
 
 
 class Verdict(Enum):
+    SKIP = "skip"
     OK = "ok"
     WARN = "warn"
+    UNKNOWN = "unknown"
     FAIL = "fail"
 
     @property
@@ -21,12 +31,12 @@ class Verdict(Enum):
 
     @property
     def exit_code(self) -> int:
-        return _RANK[self]
+        return EXIT_CODES[self]
 
     @classmethod
     def worst(cls, verdicts: Iterable[Verdict]) -> Verdict:
         return max(verdicts, key=lambda v: _RANK[v], default=cls.OK)
 
 
-_RANK = {Verdict.OK: 0, Verdict.WARN: 1, Verdict.FAIL: 2}
-EXIT_CODES = {v: v.exit_code for v in Verdict}
+_RANK = {Verdict.SKIP: -1, Verdict.OK: 0, Verdict.WARN: 1, Verdict.UNKNOWN: 2, Verdict.FAIL: 3}
+EXIT_CODES = {Verdict.SKIP: 0, Verdict.OK: 0, Verdict.WARN: 1, Verdict.FAIL: 2, Verdict.UNKNOWN: 3}

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..core.diagnose.inputs import AVAILABLE, ERROR, NOT_AVAILABLE, NOT_RUNNING, SOURCES, Raw
@@ -44,6 +44,7 @@ FILES = {
     "appliance_history": "appliance-history.json",
 }
 BUNDLE = "bundle.json"
+STATES = (AVAILABLE, NOT_AVAILABLE, NOT_RUNNING, ERROR)
 
 
 @dataclass
@@ -70,7 +71,8 @@ def _which(cmd: str) -> str | None:
 def _run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess | Raw:
     exe = _which(argv[0])
     if exe is None:
-        return Raw(NOT_AVAILABLE, detail=f"{argv[0]} not found")
+        where = "does not exist or is not executable" if os.sep in argv[0] else "not found in PATH"
+        return Raw(NOT_AVAILABLE, detail=f"{argv[0]} {where}")
     try:
         # its own process group, so that a hung tool is killed with whatever it started
         p = subprocess.Popen([exe, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -125,11 +127,13 @@ def timedatectl(opts: Options) -> Raw:
 
 def read_file(path: str) -> Raw:
     try:
-        return Raw(AVAILABLE, Path(path).read_text(errors="replace"))
+        return Raw(AVAILABLE, Path(path).read_text(errors="replace"), origin=path)
     except FileNotFoundError:
-        return Raw(NOT_AVAILABLE, detail=f"{path} does not exist")
+        return Raw(NOT_AVAILABLE, detail=f"{path} does not exist", origin=path)
+    except IsADirectoryError:
+        return Raw(ERROR, detail=f"{path} is a directory, not a file", origin=path)
     except OSError as exc:
-        return Raw(ERROR, detail=f"{path}: {exc.strerror}")
+        return Raw(ERROR, detail=f"{path}: {exc.strerror}", origin=path)
 
 
 def adjtimex() -> Raw:
@@ -145,6 +149,8 @@ def adjtimex() -> Raw:
 
 def pmc(opts: Options) -> Raw:
     sock = opts.ptp4l_socket
+    if os.sep in opts.pmc and _which(opts.pmc) is None:  # a path given for pmc is reported as given
+        return Raw(NOT_AVAILABLE, detail=f"{opts.pmc} does not exist or is not executable")
     if not os.path.exists(sock):
         return Raw(NOT_RUNNING, detail=f"no ptp4l socket at {sock}")
     if _which(opts.pmc) is None:
@@ -184,10 +190,10 @@ def gather(opts: Options) -> tuple[dict[str, Raw], float]:
     collected_at = time.time()  # the RTC's reading is compared with this
     raw["adjtimex"] = adjtimex()
     for report in ("tracking", "sources", "sourcestats"):
-        raw[f"chronyc_{report}"] = chronyc(opts, report)
-    raw["timedatectl"] = timedatectl(opts)
-    raw["pmc"] = pmc(opts)
-    raw["appliance_status"] = appliance(opts, "status")
+        raw[f"chronyc_{report}"] = replace(chronyc(opts, report), origin=opts.chronyc)
+    raw["timedatectl"] = replace(timedatectl(opts), origin=opts.timedatectl)
+    raw["pmc"] = replace(pmc(opts), origin=opts.ptp4l_socket)
+    raw["appliance_status"] = replace(appliance(opts, "status"), origin=opts.control_socket)
     raw["appliance_history"] = (appliance(opts, "history", last=HISTORY_SAMPLES) if raw["appliance_status"].state == AVAILABLE
                                 else Raw(NOT_RUNNING, detail="no appliance status"))
     return mark_expected(raw, opts.expect), collected_at
@@ -195,7 +201,7 @@ def gather(opts: Options) -> tuple[dict[str, Raw], float]:
 
 def mark_expected(raw: dict[str, Raw], expect: set[str]) -> dict[str, Raw]:
     names = {n for group in expect for n in EXPECT_GROUPS.get(group, ())}
-    return {k: (Raw(r.state, r.text, r.detail, True) if k in names else r) for k, r in raw.items()}
+    return {k: (replace(r, expected=True) if k in names else r) for k, r in raw.items()}
 
 
 # --- save / replay --------------------------------------------------------------------------
@@ -206,13 +212,13 @@ class BundleError(Exception):
 
 def save(directory: str | Path, raw: dict[str, Raw], collected_at: float, provenance: str = "") -> Path:
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(exist_ok=True)  # never its parents: the command checked that they exist
     inputs = {}
     for name in SOURCES:
         r = raw.get(name)
         if r is None:
             continue
-        entry = {"state": r.state, "detail": r.detail, "expected": r.expected, "file": None}
+        entry = {"state": r.state, "detail": r.detail, "expected": r.expected, "origin": r.origin, "file": None}
         if r.text is not None:
             (d / FILES[name]).write_text(r.text)
             entry["file"] = FILES[name]
@@ -223,29 +229,48 @@ def save(directory: str | Path, raw: dict[str, Raw], collected_at: float, proven
     return d
 
 
+def _load_error(d: Path, problem: str) -> BundleError:
+    return BundleError(f"{d}: {problem} (a directory written by `appliance diagnose --save DIR` was expected)")
+
+
 def load(directory: str | Path) -> tuple[dict[str, Raw], float, dict]:
     d = Path(directory)
+    if not d.exists():
+        raise _load_error(d, "does not exist")
+    if not d.is_dir():
+        raise _load_error(d, "is a file, not a directory")
+    f = d / BUNDLE
     try:
-        bundle = json.loads((d / BUNDLE).read_text())
+        text = f.read_text()
     except FileNotFoundError:
-        raise BundleError(f"{d}: no {BUNDLE} (save one with `appliance diagnose --save DIR`)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{d / BUNDLE}: {exc}") from None
+        raise _load_error(d, f"no {BUNDLE} in it") from None
+    except UnicodeDecodeError:
+        raise _load_error(d, f"{BUNDLE} is not text") from None
+    except OSError as exc:
+        raise _load_error(d, f"{BUNDLE} cannot be read: {exc.strerror}") from None
+    try:
+        bundle = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _load_error(d, f"{BUNDLE} is not JSON (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(bundle, dict) or not isinstance(bundle.get("inputs"), dict):
-        raise BundleError(f"{d / BUNDLE}: expected an object with 'inputs'")
+        raise _load_error(d, f"{BUNDLE}: expected an object with 'inputs'")
     at = bundle.get("collected_at_s")
     if isinstance(at, bool) or not isinstance(at, (int, float)):
-        raise BundleError(f"{d / BUNDLE}: collected_at_s: expected seconds since the epoch, got {at!r}")
+        raise BundleError(f"{f}: collected_at_s: expected seconds since the epoch, got {at!r}")
     raw: dict[str, Raw] = {}
     for name, entry in bundle["inputs"].items():
         if name not in FILES or not isinstance(entry, dict):
-            raise BundleError(f"{d / BUNDLE}: inputs.{name}: unknown input (known: {', '.join(SOURCES)})")
+            raise BundleError(f"{f}: inputs.{name}: unknown input (known: {', '.join(SOURCES)})")
         text = None
         if entry.get("file"):
             try:
                 text = (d / str(entry["file"])).read_text(errors="replace")
             except OSError as exc:
-                raise BundleError(f"{d / str(entry['file'])}: {exc.strerror}") from None
+                raise BundleError(f"{f}: inputs.{name}.file {entry['file']}: cannot be read: "
+                                  f"{exc.strerror}") from None
         state = entry.get("state", AVAILABLE if text is not None else NOT_AVAILABLE)
-        raw[name] = Raw(str(state), text, str(entry.get("detail", "")), entry.get("expected") is True)
+        if state not in STATES:
+            raise BundleError(f"{f}: inputs.{name}.state {state!r}: expected one of {', '.join(STATES)}")
+        raw[name] = Raw(str(state), text, str(entry.get("detail", "")), entry.get("expected") is True,
+                        str(entry.get("origin") or ""))
     return raw, float(at), bundle

@@ -64,9 +64,19 @@ class _Db(BaseModel):
 def load(path: Path | str | None = None) -> list[NicFamily]:
     path = Path(path) if path is not None else hardware_dir() / "nics.yaml"
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise NicDbError(f"{path}: {exc}") from None
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NicDbError(f"{path}: does not exist (expected NIC family data such as hardware/nics.yaml)") from None
+    except UnicodeDecodeError:
+        raise NicDbError(f"{path}: not a text file (expected NIC family data such as hardware/nics.yaml)") from None
+    except OSError as exc:
+        raise NicDbError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise NicDbError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or 'unreadable'}") from None
     try:
         db = _Db.model_validate(raw)
     except ValidationError as exc:

@@ -57,6 +57,10 @@ def append(path: Path, line: dict) -> None:
 def load(path: Path) -> list[dict]:
     try:
         text = Path(path).read_text()
+    except FileNotFoundError:
+        raise LabDbError(f"{path}: cannot read: the file does not exist") from None
+    except UnicodeDecodeError:
+        raise LabDbError(f"{path}: not a text file: expected a lab log (one JSON object per line, --append-to)") from None
     except OSError as exc:
         raise LabDbError(f"{path}: cannot read: {exc.strerror}") from None
     out = []

@@ -1,4 +1,6 @@
-"""Prometheus metrics of `appliance serve`, on monitoring.metrics_listen (HTTP GET /metrics).
+"""Prometheus metrics of `appliance serve`, on monitoring.metrics_listen: HTTP GET /metrics, and
+GET /healthz (200 "ok" only while the node serves stratum 1, else 503 with the reason: for a load
+balancer or a kubelet probe, which read the status code and nothing else). Any other path is 404.
 
 A custom collector reads the appliance's status() at scrape time, so a metric is never older than
 the scrape and the discipline loop does no metrics work. Base units (seconds, ratios, degrees
@@ -236,6 +238,10 @@ class ApplianceCollector(Collector):
         if freq is not None:
             yield _gauge("appliance_clock_frequency_adjustment_ratio", "Frequency correction applied to the clock "
                          "(1e-6 = 1 ppm; positive speeds it up).", freq * 1e-9)
+            # the same number with the oscillator's sign, as status shows it: nobody has to flip it
+            yield _gauge("appliance_oscillator_frequency_offset_ratio", "Frequency offset of the oscillator that the "
+                         "correction cancels (1e-6 = 1 ppm; positive = runs fast; the opposite of "
+                         "appliance_clock_frequency_adjustment_ratio).", -freq * 1e-9)
         comp = _get(st, "tempcomp", "compensation_ppm", kind=_NUM)
         if comp is not None:
             yield _gauge("appliance_temperature_compensation_ratio", "Frequency compensation applied by the learned "
@@ -311,22 +317,64 @@ def _server_class(host: str):
     return MetricsHTTPServer
 
 
-class MetricsServer:
-    """HTTP /metrics for one collector, in a daemon thread."""
+def health_of(st: dict | None) -> tuple[bool, str]:
+    """(serves stratum 1, why not) from a status() dict."""
+    if not isinstance(st, dict):
+        return False, "status unavailable"
+    served = st.get("served") if isinstance(st.get("served"), dict) else {}
+    reason = served.get("unsynchronized_reason")
+    if _get(st, "ntp", "stratum", kind=int) == 1 or ("unsynchronized_reason" in served and reason is None):
+        return True, "serving stratum 1"
+    state = _get(st, "sync", "state", kind=str) or "unknown"
+    return False, str(reason or f"not serving stratum 1 (sync state {state})")
 
-    def __init__(self, collector: Collector, host: str, port: int):
+
+def _text(start_response, status: str, body: str):
+    data = (body + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data))),
+                            ("Cache-Control", "no-store")])
+    return [data]
+
+
+def _app(registry: CollectorRegistry, health: Callable[[], tuple[bool, str]] | None):
+    """/metrics to Prometheus' WSGI app, /healthz to ``health``, 404 for anything else."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/metrics":
+            return metrics(environ, start_response)
+        if path == "/healthz" and health is not None:
+            try:
+                ok, why = health()
+            except Exception as exc:  # the probe must answer, not hang up
+                log.warning("health for /healthz failed: %s", exc)
+                ok, why = False, "status unavailable"
+            return _text(start_response, "200 OK" if ok else "503 Service Unavailable", "ok" if ok else why)
+        return _text(start_response, "404 Not Found", f"not found: {path} (try /metrics"
+                     + (" or /healthz)" if health is not None else ")"))
+
+    return app
+
+
+class MetricsServer:
+    """HTTP /metrics (and /healthz) for one collector, in a daemon thread."""
+
+    def __init__(self, collector: Collector, host: str, port: int,
+                 health: Callable[[], tuple[bool, str]] | None = None):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(collector)
+        self.health = health
         self.host, self.port = host, port
         self._httpd = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         try:
-            self._httpd = make_server(self.host, self.port, make_wsgi_app(self.registry), _server_class(self.host),
+            self._httpd = make_server(self.host, self.port, _app(self.registry, self.health), _server_class(self.host),
                                       handler_class=_QuietHandler)
         except OSError as exc:
-            raise MetricsError(f"cannot serve metrics on {self.host}:{self.port} (monitoring.metrics_listen): "
+            raise MetricsError(f"cannot serve metrics on {self.address} (monitoring.metrics_listen): "
                                f"{exc.strerror or exc}") from None
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics", daemon=True)
@@ -351,4 +399,4 @@ def for_appliance(app, listen: str) -> MetricsServer:
     peers = [n.name for n in app.cfg.cluster.control_nodes if n.name != app.cfg.node.name]
     collector = ApplianceCollector(app.status, peer_names=peers,
                                    max_error_bound_s=app.cfg.clock.discipline.max_error_bound_s)
-    return MetricsServer(collector, host, port)
+    return MetricsServer(collector, host, port, health=lambda: health_of(app.status()))

@@ -6,7 +6,7 @@ import socket
 
 import ntplib
 
-from ..config import parse_hostport
+from ..config import format_hostport, parse_hostport
 
 LEAP_NAMES = {0: "normal", 1: "insert second", 2: "delete second", 3: "unsynchronized"}
 
@@ -24,14 +24,17 @@ def format_refid(stratum: int, ref_id: int) -> str:
 
 def query(target: str, timeout_s: float = 2.0, version: int = 4) -> dict:
     host, port = parse_hostport(target, default_port=123)
+    where = format_hostport(host, port)
     try:
         r = ntplib.NTPClient().request(host, version=version, port=port, timeout=timeout_s)
-    except ntplib.NTPException as exc:
-        raise QueryError(f"no answer from {host}:{port} within {timeout_s} s ({exc})") from None
+    except ntplib.NTPException:
+        raise QueryError(f"no answer from {where} within {timeout_s:g} s") from None
+    except socket.gaierror as exc:
+        raise QueryError(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
     except OSError as exc:
-        raise QueryError(f"cannot query {host}:{port}: {exc.strerror or exc}") from None
+        raise QueryError(f"cannot query {where}: {exc.strerror or exc}") from None
     return {
-        "server": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "server": where,
         "offset_s": r.offset,
         "delay_s": r.delay,
         "stratum": r.stratum,

@@ -66,7 +66,8 @@ def open_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ListenError(f"cannot listen on {where}: {exc.strerror}{hint}") from None
     sock.setblocking(False)
     return sock
 

@@ -1,7 +1,10 @@
 """Client configuration for every other node of the cluster, pure: Config in, text out.
 
 Servers: ``timesync.servers`` when the seed lists them, otherwise the addresses of
-``cluster.control_nodes`` (in designated order). ``timesync.threshold`` (the seed's "500ms") is the
+``cluster.control_nodes`` (in designated order). An address without a port means port 123 (as the
+control nodes' vote polls it), except this node's own entry: it serves where ``ntp.listen`` says, so
+a simulated node on 127.0.0.1:12300 is rendered as ``server 127.0.0.1 port 12300``, not as a
+server on port 123 that does not exist. ``timesync.threshold`` (the seed's "500ms") is the
 largest root distance a client accepts from a server - chrony's ``maxdistance``, timesyncd's
 ``RootDistanceMaxSec`` - so a server whose own error bound (root dispersion) plus half its path
 delay exceeds it is not used. It does not go to ``makestep``: stepping is fixed at ``makestep 1.0 3``
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..config import Config, parse_hostport
+from ..config import Config, format_hostport, parse_hostport
 
 FORMATS = ("chrony", "timesyncd", "harvester")
 NTP_PORT = 123
@@ -36,6 +39,11 @@ _HOST = re.compile(r"^[A-Za-z0-9._:%-]+$")
 
 class RenderError(Exception):
     pass
+
+
+class NoServers(RenderError):
+    """Nothing to tell the clients: a valid configuration (a lone simulated node), just not one to
+    render clients from."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +58,13 @@ class Server:
 
 def client_servers(cfg: Config) -> list[Server]:
     if cfg.timesync.servers:
-        entries = [(f"timesync.servers[{i}]", s) for i, s in enumerate(cfg.timesync.servers)]
+        entries = [(f"timesync.servers.{i}", s) for i, s in enumerate(cfg.timesync.servers)]
     else:
-        entries = [(f"cluster.control_nodes[{i}].address", n.address) for i, n in enumerate(cfg.cluster.control_nodes)]
+        entries = [(f"cluster.control_nodes.{i}.address", n.address) for i, n in enumerate(cfg.cluster.control_nodes)]
     if not entries:
-        raise RenderError("no servers: set timesync.servers or cluster.control_nodes")
+        raise NoServers("no servers: set timesync.servers or cluster.control_nodes")
+    own = {f"cluster.control_nodes.{i}.address" for i, n in enumerate(cfg.cluster.control_nodes)
+           if n.name == cfg.node.name and not cfg.timesync.servers}
     servers = []
     for where, text in entries:
         try:
@@ -63,8 +73,29 @@ def client_servers(cfg: Config) -> list[Server]:
             raise RenderError(f"{where}: {exc}") from None
         if not _HOST.match(host):
             raise RenderError(f"{where}: {host!r} is not a host name or IP address")
+        if where in own and not _has_port(text):
+            port = _own_port(cfg, where, text)
         servers.append(Server(host, port))
     return servers
+
+
+def _has_port(text: str) -> bool:
+    try:
+        parse_hostport(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _own_port(cfg: Config, where: str, text: str) -> int:
+    """The port this node serves on (ntp.listen), for its own address written without one."""
+    ports = sorted({parse_hostport(a)[1] for a in cfg.ntp.listen})
+    if len(ports) == 1:
+        return ports[0]
+    if NTP_PORT in ports:
+        return NTP_PORT
+    raise RenderError(f"{where}: {text} has no port and this node ({cfg.node.name}) serves on ports "
+                      f"{', '.join(map(str, ports))} (ntp.listen): write the port, as {format_hostport(text, ports[0])}")
 
 
 def _seconds(value_s: float) -> str:
@@ -85,7 +116,8 @@ def render_chrony(servers: list[Server], threshold_s: float, source: str = "") -
     lines += [f"server {s.text} iburst" for s in servers]
     need = min(2, len(servers))
     lines += [
-        f"# Update the clock only when {need} server(s) agree{'' if need > 1 else ' (only one server is configured)'}.",
+        "# Update the clock only when 2 servers agree." if need > 1 else
+        "# Only one server is configured: the clock follows it alone (a wrong server cannot be outvoted).",
         f"minsources {need}",
         "# Ignore a server whose root distance (error bound + half the round trip) exceeds timesync.threshold.",
         f"maxdistance {_seconds(threshold_s)}",
@@ -100,7 +132,8 @@ def render_chrony(servers: list[Server], threshold_s: float, source: str = "") -
 def _port_123_only(servers: list[Server], fmt: str) -> None:
     for s in servers:
         if s.port != NTP_PORT:
-            raise RenderError(f"{fmt} talks to port {NTP_PORT} only; server {s.host} is on port {s.port}")
+            raise RenderError(f"{fmt} talks to port {NTP_PORT} only; server {s.host} is on port {s.port} "
+                              "(use --format chrony, or serve on port 123)")
 
 
 def render_timesyncd(servers: list[Server], threshold_s: float, source: str = "") -> str:

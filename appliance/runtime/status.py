@@ -3,7 +3,8 @@ with what only the shell knows (counters of the NTP thread, ptp4l, the peers' po
 
 The field names are a contract (scripts, metrics and diagnose read them). Units are in the names;
 ``clock.freq_ppb`` is the frequency *correction* applied (positive speeds the clock up; see
-appliance.core.units).
+appliance.core.units) and ``clock.freq_offset_ppb`` the oscillator's frequency offset it reveals (the
+opposite: positive = the oscillator runs fast), so that nobody has to remember which is which.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from .. import __version__
 from ..core.node_types import Snapshot
+from ..core.units import offset_of
 
 
 _NO_VOTE = {"offset_s": None, "delay_s": None, "jitter_s": None, "distance_s": None, "samples": 0, "vote": "no_data"}
@@ -48,6 +50,7 @@ def compose(
             "name": clock_info.name if clock_info else None,
             "timescale": clock_info.timescale if clock_info else None,
             "freq_ppb": s.freq_correction_ppb if s else None,
+            "freq_offset_ppb": offset_of(s.freq_correction_ppb) if s and s.freq_correction_ppb is not None else None,
             "offset_to_system_ns": reading.offset_ns if reading else None,
             "offset_method": reading.method if reading else "",
             "temperature_c": s.temperature_c if s else None,

@@ -11,7 +11,7 @@ writes ``dist/appliance-bundle-<version>-<arch>.tar.gz`` (and ``.sha256`` beside
     systemd/              appliance.service, appliance-bootstrap.service, sysusers.d/, tmpfiles.d/, udev/
     examples/             the example configurations
     kubernetes/           the kustomize base and overlays (a site applies them with no network too)
-    doc/                  README.md, firmware-notes/
+    doc/                  README.md, firmware-notes/, appliance.1 (man page), appliance.bash-completion
     debs/                 with --debs: the named Debian packages and the dependencies a minimal
                           Debian lacks, fetched by apt-get download
     SHA256SUMS            sha256 of every other file; install.sh checks it before anything else
@@ -218,6 +218,10 @@ def build(out_dir: Path, debs: list[str]) -> Path:
         for src, dst in FILES:
             (root / dst).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, root / dst)
+        # The man page and the bash completion, generated from this version's parser.
+        run([sys.executable, "-m", "appliance", "man", "--output", str(root / "doc" / "appliance.1")], cwd=REPO)
+        run([sys.executable, "-m", "appliance", "completion", "bash", "--output",
+             str(root / "doc" / "appliance.bash-completion")], cwd=REPO)
         py = sys.version_info
         info = {
             "version": ver,

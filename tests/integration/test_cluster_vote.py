@@ -207,7 +207,7 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             r = appliance("sim", "inject", "--control-socket", sock, "--stop-reference")
             assert r.returncode == 0, r.stderr
             wait_for(lambda: nodes[1].status()["sync"]["state"] == "holdover", 10, 0.5, "ctl-1 in holdover")
-            r = appliance("sim", "inject", "--control-socket", sock, "--step", "2")
+            r = appliance("sim", "inject", "--control-socket", sock, "--step", "2s")
             assert r.returncode == 0, r.stderr
             t_step = time.monotonic()
             st = wait_for(lambda: (s := nodes[1].status())["crosscheck"]["demoted"] and s, 30, 0.5,

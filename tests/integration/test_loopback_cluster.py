@@ -160,16 +160,20 @@ def test_sim_inject_cli(tmp_path, cluster):
     assert json.loads(r.stdout)["applied"] == {"freq_ppm": 1.5}
     r = appliance("sim", "inject", "--control-socket", sock, "--stop-reference")
     assert r.returncode == 0 and "reference stopped" in r.stdout
-    r = appliance("sim", "inject", "--control-socket", str(tmp_path / "none.sock"), "--step", "1")
+    r = appliance("sim", "inject", "--control-socket", str(tmp_path / "none.sock"), "--step", "1s")
     assert r.returncode == 2 and "no appliance is running" in r.stderr and "Traceback" not in r.stderr
-    r = appliance("sim", "inject", "--control-socket", sock, "--step", "1", "--freq", "2")
-    assert r.returncode == 2 and "not allowed with" in r.stderr
+    r = appliance("sim", "inject", "--control-socket", sock, "--step", "1s", "--freq", "2")
+    assert r.returncode == 3 and "not allowed with" in r.stderr
     r = appliance("sim", "inject", "--control-socket", sock, "--step", "inf")
-    assert r.returncode == 2 and "finite" in r.stderr
+    assert r.returncode == 3 and "not a duration" in r.stderr
+    r = appliance("sim", "inject", "--control-socket", sock, "--step", "1")  # no unit: 1 s or 1 ms?
+    assert r.returncode == 3 and "has no unit" in r.stderr
+    r = appliance("sim", "inject", "--control-socket", sock, "--freq", "inf")
+    assert r.returncode == 3 and "finite" in r.stderr
 
 
 def test_demo_runs_for_its_duration_and_stops_cleanly_on_ctrl_c():
-    r = appliance("demo", "--duration", "7", "--plain", timeout=60)
+    r = appliance("demo", "--duration", "7s", "--plain", timeout=60)
     assert r.returncode == 0, r.stderr
     last = r.stdout.rsplit("appliance demo: three", 1)[-1]
     for name in NODES:

@@ -37,6 +37,16 @@ def scrape(addr: str) -> dict:
     return out
 
 
+def http_get(url: str) -> tuple[int, str]:
+    import urllib.error
+
+    try:
+        r = urllib.request.urlopen(url, timeout=5)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def diagnose(*args):
     r = subprocess.run([sys.executable, "-m", "appliance", "diagnose", "--json", *map(str, args)],
                        capture_output=True, text=True, timeout=60, cwd=REPO)
@@ -58,7 +68,9 @@ def test_metrics_of_a_running_appliance(tmp_path):
         wait_for(lambda: [r for r in request(app.sock, "history")["samples"][-8:]
                           if r["state"] == "locked" and r["offset_ns"] is not None], 20, 0.25,
                  "8 locked samples in the history", until=lambda locked: len(locked) >= 8)
-        report = diagnose("--control-socket", app.sock, "--chronyc", "/nonexistent/chronyc")
+        report = diagnose("--control-socket", app.sock)
+        health = http_get(f"http://127.0.0.1:{mport}/healthz")
+        elsewhere = http_get(f"http://127.0.0.1:{mport}/")
         # a second instance on the same metrics port: a clear error, nothing half-started
         clash = write_config(tmp_path / "d.yaml", "m1", [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"],
                              extra={"monitoring": {"metrics_listen": f"127.0.0.1:{mport}"}})
@@ -73,8 +85,9 @@ def test_metrics_of_a_running_appliance(tmp_path):
     assert abs(m[("appliance_reference_offset_seconds", ())]) < 1e-5
     # the simulated temperature moves between the two reads; both are the same profile
     assert abs(m[("appliance_temperature_celsius", ())] - st["clock"]["temperature_c"]) < 1.0
-    assert r.returncode == 1 and f"cannot serve metrics on 127.0.0.1:{mport} (monitoring.metrics_listen)" in r.stderr
+    assert r.returncode == 2 and f"cannot serve metrics on 127.0.0.1:{mport} (monitoring.metrics_listen)" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "m1.sock").exists()
+    assert health == (200, "ok\n") and elsewhere[0] == 404
     c = {x["name"]: x for x in report["checks"]}
     assert c["appliance"]["verdict"] == "ok" and c["appliance"]["evidence"]["node"] == "m0"
     assert any(t["source"] == "appliance:offset_to_reference" for t in report["drift"])
@@ -108,6 +121,28 @@ def test_holdover_in_metrics_and_diagnosis(tmp_path):
     (bound,) = [t for t in report["drift"] if t["source"].startswith("appliance:error_bound")]
     assert bound["rate_s_per_s"] > 0 and bound["threshold_s"] == 0.1 and bound["crossing_in_s"] > 0
     assert len(history["samples"]) == 5 and history["samples"][-1]["state"] == "holdover"
+
+
+def test_healthz_is_503_with_the_reason_while_not_stratum_1(tmp_path):
+    mport = free_port()
+    cfg = config.parse({
+        "node": {"name": "noref", "state_dir": str(tmp_path / "state")},
+        "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 6, "reference": False},
+                  "discipline": {"interval_s": 0.2, "max_error_bound_s": 1e-9}},
+        "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"], "allow": ["all"]},
+        "monitoring": {"metrics_listen": f"127.0.0.1:{mport}", "control_socket": str(tmp_path / "noref.sock")},
+    })
+    app = Appliance(cfg)
+    app.start()
+    try:
+        wait_for(lambda: app.status()["served"]["unsynchronized_reason"], 20, 0.1, "a reason not to serve",
+                 until=lambda r: r not in (None, "starting"))
+        code, body = http_get(f"http://127.0.0.1:{mport}/healthz")
+        st = app.status()
+    finally:
+        app.stop()
+    assert st["ntp"]["stratum"] != 1
+    assert code == 503 and body.strip() == st["served"]["unsynchronized_reason"], (code, body)
 
 
 def test_metrics_port_conflict_in_process(tmp_path):

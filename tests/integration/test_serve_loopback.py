@@ -52,7 +52,7 @@ def test_status_without_a_running_instance(tmp_path):
 
 
 def test_query_nobody(tmp_path):
-    r = appliance("query", f"127.0.0.1:{free_udp_port()}", "--timeout", "0.5")
+    r = appliance("query", f"127.0.0.1:{free_udp_port()}", "--timeout", "500ms")
     assert r.returncode == 2 and "no answer" in r.stderr
 
 
@@ -63,6 +63,6 @@ def test_listen_conflict_is_reported(tmp_path):
     try:
         cfg = write_config(tmp_path / "c.yaml", "clash", [f"127.0.0.1:{port}"])
         r = appliance("serve", "--config", str(cfg))
-        assert r.returncode == 1 and "cannot listen on 127.0.0.1" in r.stderr and "Traceback" not in r.stderr
+        assert r.returncode == 2 and "cannot listen on 127.0.0.1" in r.stderr and "Traceback" not in r.stderr
     finally:
         s.close()

@@ -189,7 +189,7 @@ def test_append_to_and_compare(tmp_path, capsys):
     assert "simulated TCXO" in out and "simulated XO" in out and "stability.adev" in out
     (tmp_path / "bad.jsonl").write_text('{"verdict": "pass"}\nnot json\n')
     rc, _, err = run_cli(["lab", "compare", str(tmp_path / "bad.jsonl")], capsys)
-    assert rc == 2 and "line 2" in err
+    assert rc == 3 and "line 2" in err
 
 
 def test_report_without_matplotlib_says_so(tmp_path, monkeypatch):
@@ -231,7 +231,7 @@ def test_the_simulated_run_takes_little_real_time_and_leaves_the_phc_as_found():
 ])
 def test_bad_input_names_what_was_wrong(tmp_path, capsys, argv, message):
     rc, _, err = run_cli(["lab", "run", "--out", str(tmp_path)] + argv, capsys)
-    assert rc == 2
+    assert rc == 3  # UNKNOWN: nothing was judged (2 is a part that failed)
     assert message in err
 
 
@@ -239,13 +239,18 @@ def test_lab_report_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("time_s,freq_offset_ppm\n" + "".join(f"{i},{0.1}\n" for i in range(20)) + "5,0.1\n")
     rc, _, err = run_cli(["lab", "report", "--samples", str(bad), "--out", str(tmp_path / "o")], capsys)
-    assert rc == 2 and "line 22" in err and "does not increase" in err
+    assert rc == 3 and "line 22" in err and "does not increase" in err
     ppb = tmp_path / "ppb.csv"
     ppb.write_text("time_s,freq_offset_ppm\n" + "".join(f"{i},{5000.0}\n" for i in range(20)))
     rc, _, err = run_cli(["lab", "report", "--samples", str(ppb), "--out", str(tmp_path / "o")], capsys)
-    assert rc == 2 and "beyond 1000 ppm" in err
+    assert rc == 3 and "beyond 1000 ppm" in err
     rc, _, err = run_cli(["lab", "report", "--samples", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")], capsys)
-    assert rc == 2 and "cannot read" in err
+    assert rc == 3 and "cannot read" in err
+    t, _, freq = chamber_log(hours=1, slope_ppm_per_c=0.0)
+    good = tmp_path / "good.csv"
+    good.write_text("time_s,freq_offset_ppm\n" + "".join(f"{a:.1f},{b:.9f}\n" for a, b in zip(t, freq)))
+    rc, _, err = run_cli(["lab", "report", "--samples", str(good), "--out-dir", str(tmp_path / "x" / "y")], capsys)
+    assert rc == 3 and "its parent directory" in err and not (tmp_path / "x").exists()  # no parents created
 
 
 def test_a_frequency_only_log_is_judged_without_temperature(tmp_path, capsys):

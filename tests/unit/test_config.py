@@ -85,9 +85,70 @@ def test_duplicate_control_nodes(tmp_path):
     assert "unique" in p[0]
 
 
-@pytest.mark.parametrize("text,seconds", [("500ms", 0.5), ("1s", 1.0), ("2m", 120.0), (3, 3.0), ("250us", 250e-6)])
+@pytest.mark.parametrize("text,seconds", [("500ms", 0.5), ("1s", 1.0), ("2m", 120.0), ("250us", 250e-6),
+                                          ("1.5h", 5400.0), (" 2 s ", 2.0), ("1d", 86400.0), ("10min", 600.0)])
 def test_durations(text, seconds):
     assert config.parse_duration_s(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value, message", [
+    (3, "'3' has no unit"), ("500", "'500' has no unit"), (0.5, "'0.5' has no unit"), ("fast", "not a duration"),
+    ("-2s", "not negative"), (True, "expected a duration"), ("5 parsecs", "not a duration"),
+])
+def test_a_duration_needs_a_unit(value, message):
+    with pytest.raises(ValueError, match=message) as e:
+        config.parse_duration_s(value)
+    assert "ms" in str(e.value) or "not negative" in str(e.value)  # names the units
+
+
+def test_signed_durations():
+    assert config.parse_duration_s("-2s", signed=True) == -2.0
+    assert config.parse_duration_s("+500ms", signed=True) == 0.5
+
+
+def test_a_bare_threshold_is_refused_not_read_as_seconds(tmp_path):
+    # 500 once became 500 s: maxdistance 500 switched the clients' distance check off
+    p = problems(tmp_path, "node: {name: a}\ntimesync: {threshold: 500}\n")
+    assert len(p) == 1 and p[0].startswith("timesync.threshold: '500' has no unit") and "(line 2, column" in p[0]
+    assert "ms" in p[0] and "h" in p[0]
+    assert problems(tmp_path, "node: {name: a}\ntimesync: {threshold: 0s}\n")[0].startswith("timesync.threshold")
+
+
+def test_a_duplicate_key_is_an_error_not_a_replacement(tmp_path):
+    p = problems(tmp_path, "node: {name: a}\nclock: {source: sim}\nntp: {allow: [all]}\nclock:\n  source: phc\n")
+    assert p == ["line 4, column 1: duplicate key clock (first at line 2): a second block would silently replace "
+                 "the first; merge them into one"]
+    p = problems(tmp_path, "node: {name: a, name: b}\n")
+    assert "duplicate key node.name" in p[0]
+
+
+def test_every_problem_says_where_it_is(tmp_path):
+    p = problems(tmp_path, "node: {name: x}\nntp:\n  listen: ['127.0.0.1:123', nonsense]\n")
+    assert p == ["ntp.listen.1: expected ADDRESS:PORT, got 'nonsense' (no port) (line 3, column 29)"]
+
+
+@pytest.mark.parametrize("address", ["not an ip!", "10.0.0.1:abc", "-bad.example", "10.0.0.999", "host_name"])
+def test_an_address_a_client_cannot_use_is_refused_at_load(tmp_path, address):
+    # `config check` said ok, and `config render clients` then refused it
+    p = problems(tmp_path, f"node: {{name: a}}\ncluster: {{control_nodes: [{{name: a, address: '{address}'}}]}}\n")
+    assert p[0].startswith("cluster.control_nodes.0.address: ") and repr(address.split(":")[0]) in p[0] \
+        or "'abc'" in p[0]
+    p = problems(tmp_path, f"node: {{name: a}}\ntimesync: {{servers: ['10.0.0.1', '{address}']}}\n")
+    assert p[0].startswith("timesync.servers.1: ")
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "10.0.0.1:10123", "ntp-1.site.example", "fd00::12", "[fd00::12]:123",
+                                     "fe80::1%eth0"])
+def test_good_addresses_load(address):
+    cfg = config.parse({"node": {"name": "a"}, "timesync": {"servers": [address]}})
+    assert cfg.timesync.servers == [address]
+
+
+def test_what_render_would_refuse_is_refused_at_load(tmp_path):
+    p = problems(tmp_path, "node: {name: a}\nptp: {enabled: true, interface: eth0, domain: 200}\n")
+    assert p[0].startswith("ptp: ") and "0-127" in p[0]
+    p = problems(tmp_path, "node: {name: a}\ntimesync: {mode: timesyncd, servers: ['10.0.0.1:10123']}\n")
+    assert "timesyncd talks to port 123 only" in p[0]
 
 
 def test_config_check_command_exit_codes(tmp_path, capsys):
@@ -95,8 +156,28 @@ def test_config_check_command_exit_codes(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("node: {name: x, extra: 1}\nntp: {allow: [nonsense]}\n")
     assert main(["config", "check", str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert "node.extra: unknown key" in err and "ntp.allow" in err and "2 problem(s)" in err
+    out = capsys.readouterr().out
+    assert "node.extra: unknown key" in out and "ntp.allow" in out and "2 problems" in out
+    # one or more files, positional or --config; one unreadable file makes it UNKNOWN (3)
+    assert main(["config", "check", str(REPO / "examples" / "sim.yaml"), "--config",
+                 str(REPO / "examples" / "control-node.yaml")]) == 0
+    assert main(["config", "check", str(bad), str(tmp_path / "missing.yaml")]) == 3
+    assert "missing.yaml: cannot be read" in capsys.readouterr().out
+    assert main(["config", "check"]) == 3
+
+
+def test_config_check_json_and_notes(tmp_path, capsys):
+    import json
+
+    assert main(["config", "check", "--json", str(REPO / "examples" / "sim-ideal.yaml")]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["valid"] and r["files"][0]["node"] == "sim-ideal"
+    assert any("no servers" in n for n in r["files"][0]["notes"])
+    bad = tmp_path / "b.yaml"
+    bad.write_text("node: {name: a}\ntimesync: {threshold: 500}\n")
+    assert main(["config", "check", "--json", str(bad)]) == 2
+    r = json.loads(capsys.readouterr().out)
+    assert not r["valid"] and "has no unit" in r["files"][0]["problems"][0]
 
 
 def test_serve_refuses_a_bad_config_without_traceback(tmp_path):
@@ -104,5 +185,5 @@ def test_serve_refuses_a_bad_config_without_traceback(tmp_path):
     bad.write_text("node: {name: x}\nclock: {source: nope}\n")
     r = subprocess.run([sys.executable, "-m", "appliance", "serve", "--config", str(bad)],
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2
-    assert "clock.source" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3  # UNKNOWN: an input that is not what was expected
+    assert "clock.source" in r.stderr and "(line 2, column" in r.stderr and "Traceback" not in r.stderr

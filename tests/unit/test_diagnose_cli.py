@@ -1,5 +1,6 @@
-"""`appliance diagnose` as a command: exit codes by worst verdict on the recorded bundles, --json,
---save/--replay round trip, absent, broken, hanging and lying tools, and clear errors for bad options."""
+"""`appliance diagnose` as a command: exit codes by worst verdict on the recorded bundles (0 OK, 1 WARN,
+2 FAIL, 3 UNKNOWN for what could not be judged), --json, --save/--replay round trip, absent, broken,
+hanging and lying tools, and clear errors for bad options."""
 
 import json
 import stat
@@ -33,12 +34,14 @@ def test_exit_code_is_the_worst_verdict(bundle, code):
     assert r.returncode == code, r.stderr
     report = json.loads(r.stdout)
     assert report["exit_code"] == code
-    worst = max((c["verdict"] for c in report["checks"]), key=["ok", "warn", "fail"].index)
+    worst = max((c["verdict"] for c in report["checks"]), key=["skip", "ok", "warn", "unknown", "fail"].index)
     assert report["verdict"] == worst
     for c in report["checks"]:
-        assert c["verdict"] in ("ok", "warn", "fail") and c["summary"]
-        if c["verdict"] != "ok":
+        assert c["verdict"] in ("skip", "ok", "warn", "fail") and c["summary"]
+        if c["verdict"] not in ("ok", "skip"):
             assert c["next_step"], c
+        if c["state"] in ("not available", "not running") and c["verdict"] != "fail":
+            assert c["verdict"] == "skip", c  # absent and not expected: nothing judged, not "OK"
 
 
 def test_text_output():
@@ -51,10 +54,11 @@ def test_text_output():
 
 def test_save_replay_round_trip(tmp_path):
     # --save and --replay are exclusive
+    a = diagnose("--replay", FIX / "appliance-holdover", "--save", tmp_path / "b")
+    assert a.returncode == 3 and "not allowed with" in a.stderr
     a = diagnose("--replay", FIX / "appliance-holdover", "--save", tmp_path / "b", "--json")
-    assert a.returncode == 2 and "not allowed with" in a.stderr
-    r = diagnose("--rtc-file", FIX / "rtc-off" / "proc-driver-rtc.txt", "--chronyc", "/nonexistent/chronyc",
-                 "--timedatectl", "/nonexistent/timedatectl", "--save", tmp_path / "b", "--json")
+    assert a.returncode == 3 and "not allowed with" in json.loads(a.stdout)["error"]  # --json: errors as JSON
+    r = diagnose("--rtc-file", FIX / "rtc-off" / "proc-driver-rtc.txt", "--save", tmp_path / "b", "--json")
     first = json.loads(r.stdout)
     again = diagnose("--replay", tmp_path / "b", "--json")
     assert again.returncode == r.returncode
@@ -76,12 +80,69 @@ def test_absent_tools_are_not_available(tmp_path):
                  tmp_path / "no-rtc", "--pmc", "/nonexistent/pmc", "--ptp4l-socket", tmp_path / "no-ptp4l",
                  "--control-socket", tmp_path / "no.sock", "--json")
     c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
-    assert c["chrony"]["state"] == "not available" and "chronyc not found" in c["chrony"]["summary"]
-    assert c["timedatectl"]["state"] == "not available"
+    # every explicit path implies --expect, and the message names the path given
+    assert c["chrony"]["state"] == "not available" and c["chrony"]["verdict"] == "fail"
+    assert "/nonexistent/chronyc does not exist" in c["chrony"]["summary"]
+    assert c["timedatectl"]["state"] == "not available" and c["timedatectl"]["verdict"] == "fail"
+    assert "/nonexistent/timedatectl" in c["timedatectl"]["summary"]
     assert c["rtc"]["state"] == "not available" and c["rtc"]["verdict"] == "fail"  # an explicit --rtc-file
-    assert c["ptp"]["state"] == "not running" and c["ptp"]["verdict"] == "fail"  # an explicit --ptp4l-socket
+    assert "/proc/driver/rtc" not in c["rtc"]["summary"] and str(tmp_path / "no-rtc") in c["rtc"]["summary"]
+    assert c["ptp"]["state"] == "not available" and c["ptp"]["verdict"] == "fail"  # an explicit --pmc
+    assert "/nonexistent/pmc does not exist" in c["ptp"]["summary"]
     assert c["appliance"]["state"] == "not running" and c["appliance"]["verdict"] == "fail"
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("option, group", [("--chronyc", "chrony"), ("--timedatectl", "timedatectl"),
+                                           ("--pmc", "ptp")])
+def test_an_explicit_tool_path_that_does_not_exist_fails_and_is_named(option, group):
+    r = diagnose(option, "/nonexistent/tool", "--json")
+    c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
+    assert c[group]["verdict"] == "fail" and "/nonexistent/tool" in c[group]["summary"], c[group]
+    assert r.returncode == 2
+
+
+def test_absent_components_are_skipped_not_ok(tmp_path):
+    r = diagnose("--replay", FIX / "worker-timesyncd", "--json")
+    c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
+    assert c["chrony"]["verdict"] == "skip" and c["ptp"]["verdict"] == "skip" and c["appliance"]["verdict"] == "skip"
+    assert r.returncode == 0 and json.loads(r.stdout)["verdict"] == "ok"
+    text = diagnose("--replay", FIX / "worker-timesyncd").stdout
+    assert "SKIP  chrony " in text and "OK    clock " in text
+
+
+def test_next_steps_fit_their_check():
+    for bundle in sorted(p for p in FIX.iterdir() if (p / "bundle.json").exists()):
+        for c in json.loads(diagnose("--replay", bundle, "--json").stdout)["checks"]:
+            step = c["next_step"] or ""
+            if c["name"] in ("appliance", "ptp"):
+                assert "chrony" not in step, (bundle.name, c)
+            if c["name"].startswith("chrony"):
+                assert "ptp4l" not in step, (bundle.name, c)
+
+
+def test_no_date_from_a_rate_that_is_zero_within_its_error():
+    # chrony's +0.002 ppm (+/- 1.555): dividing by it gave "reached in 289.4 days"
+    r = diagnose("--replay", FIX / "chrony-synced", "--json")
+    trends = {t["source"]: t for t in json.loads(r.stdout)["drift"]}
+    t = trends["chrony:198.18.217.1"]
+    assert not t["rate_measurable"] and t["crossing_in_s"] is None and t["worst_case_crossing_in_s"] > 0
+    text = diagnose("--replay", FIX / "chrony-synced").stdout
+    assert "no measurable drift (zero within its error)" in text and "289.4 days" not in text
+    holdover = {t["source"]: t for t in json.loads(diagnose("--replay", FIX / "appliance-holdover", "--json").stdout)
+                ["drift"]}
+    (bound,) = [t for k, t in holdover.items() if k.startswith("appliance:error_bound")]
+    assert bound["rate_measurable"] and bound["crossing_in_s"] > 0  # a real growth keeps its date
+
+
+def test_verbose_evidence_is_whole_json():
+    r = diagnose("--replay", FIX / "chrony-synced", "-v")
+    lines = r.stdout.splitlines()
+    for line in lines:
+        key, sep, value = line.strip().partition(": ")
+        if sep and value[:1] in "[{":
+            json.loads(value)  # never cut in the middle
+    assert any('"state_name": "selected"' in line for line in lines)
 
 
 def test_lying_hanging_and_failing_tools(tmp_path):
@@ -90,19 +151,21 @@ def test_lying_hanging_and_failing_tools(tmp_path):
     sock = tmp_path / "ptp4l"
     sock.write_text("")  # exists: ptp4l "runs", but there is no pmc
     t0 = time.monotonic()
-    r = diagnose("--chronyc", chronyc, "--timedatectl", hang, "--timeout", "0.5", "--pmc", "/nonexistent/pmc",
-                 "--ptp4l-socket", sock, "--json")
+    r = diagnose("--chronyc", chronyc, "--timedatectl", hang, "--timeout", "500ms", "--ptp4l-socket", sock, "--json")
     assert time.monotonic() - t0 < 20
     assert "Traceback" not in r.stderr
     c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
     assert c["chrony"]["verdict"] == "warn" and c["chrony"]["state"] == "unreadable"
-    assert c["timedatectl"]["verdict"] == "warn" and "did not finish within 0.5 s" in c["timedatectl"]["summary"]
+    # an explicit --timedatectl is expected: a tool that hangs is then a failure, not a warning
+    assert c["timedatectl"]["verdict"] == "fail" and "did not finish within 0.5 s" in c["timedatectl"]["summary"]
     # an explicit --ptp4l-socket: expected, so a missing pmc fails (without it, a warning: test_diagnosis)
-    assert c["ptp"]["verdict"] == "fail" and "pmc is not installed" in c["ptp"]["summary"]
+    r = diagnose("--pmc", "pmc-not-installed", "--ptp4l-socket", sock, "--json")
+    c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
+    assert c["ptp"]["verdict"] == "fail" and "pmc-not-installed is not installed" in c["ptp"]["summary"]
     broken = fake(tmp_path, "chronyc2", 'echo "501 Not authorised" >&2; exit 1')
     r = diagnose("--chronyc", broken, "--json")
     c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
-    assert c["chrony"]["verdict"] == "warn" and "run as root" in c["chrony"]["summary"]
+    assert c["chrony"]["verdict"] == "fail" and "run as root" in c["chrony"]["summary"]  # explicit: expected
 
 
 def test_recorded_outputs_through_fake_tools(tmp_path):
@@ -118,21 +181,36 @@ def test_recorded_outputs_through_fake_tools(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--replay", "/nonexistent/dir"], "no bundle.json"),
-    (["--threshold", "fast"], "--threshold: expected a duration"),
-    (["--threshold", "0s"], "--threshold: expected a positive duration"),
-    (["--timeout", "0"], "--timeout"),
+    (["--replay", "/nonexistent/dir"], "--replay /nonexistent/dir: does not exist"),
+    (["--replay", REPO / "examples" / "sim.yaml"], "sim.yaml: is a file, not a directory"),
+    (["--threshold", "fast"], "--threshold: 'fast' is not a duration"),
+    (["--threshold", "50"], "--threshold: '50' has no unit"),
+    (["--threshold", "0s"], "--threshold: '0s': expected a duration greater than zero"),
+    (["--timeout", "0s"], "--timeout"),
+    (["--timeout", "5"], "--timeout: '5' has no unit"),
     (["--config", "/nonexistent.yaml"], "cannot read"),
+    (["--save", "{tmp}/no/x"], "its parent directory {tmp}/no does not exist"),
+    (["--expect", "ntpd"], "invalid choice"),
 ])
-def test_bad_options(args, message):
+def test_bad_options(args, message, tmp_path):
+    # UNKNOWN (3): nothing was judged; 2 is for a FAIL verdict only
+    args = [str(a).replace("{tmp}", str(tmp_path)) for a in args]
     r = diagnose(*args)
-    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3 and message.replace("{tmp}", str(tmp_path)) in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "no").exists()  # no parent directory is created
 
 
-def test_bad_bundle(tmp_path):
-    (tmp_path / "bundle.json").write_text(json.dumps({"collected_at_s": 1.0, "inputs": {"nope": {}}}))
+@pytest.mark.parametrize("content, message", [
+    (json.dumps({"collected_at_s": 1.0, "inputs": {"nope": {}}}), "inputs.nope: unknown input"),
+    ("garbage", "bundle.json is not JSON (line 1, column 1)"),
+    (json.dumps({"collected_at_s": 1.0, "inputs": {"rtc": {"state": "sunny"}}}), "inputs.rtc.state 'sunny'"),
+])
+def test_bad_bundle(tmp_path, content, message):
+    (tmp_path / "bundle.json").write_text(content)
     r = diagnose("--replay", tmp_path)
-    assert r.returncode == 2 and "inputs.nope: unknown input" in r.stderr
+    assert r.returncode == 3 and message in r.stderr and "Expecting value" not in r.stderr
+    r = diagnose("--replay", tmp_path, "--json")
+    assert r.returncode == 3 and message in json.loads(r.stdout)["error"] and not r.stderr
 
 
 def test_adjtimex_is_read_only_and_readable():

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.core.ntp.answer import DROP_REASONS
 from appliance.core.clock.states import SyncState
-from appliance.monitoring.metrics import ApplianceCollector, MetricsError, MetricsServer
+from appliance.monitoring.metrics import ApplianceCollector, MetricsError, MetricsServer, health_of
 
 NOW = 1_800_000_000.0
 
@@ -64,6 +64,8 @@ def test_today_status():
     assert value(m, "appliance_holdover_seconds") == 0
     assert value(m, "appliance_temperature_celsius") == 24.5
     assert value(m, "appliance_clock_frequency_adjustment_ratio") == pytest.approx(250e-9)
+    # the oscillator's offset, with the house's sign: the correction's opposite (status: clock.freq_offset_ppb)
+    assert value(m, "appliance_oscillator_frequency_offset_ratio") == pytest.approx(-250e-9)
     assert value(m, "appliance_ntp_requests_total") == 10 and value(m, "appliance_ntp_responses_total") == 7
     assert value(m, "appliance_ntp_kod_total") == 1
     assert value(m, "appliance_ntp_dropped_total", reason="denied") == 2
@@ -180,6 +182,58 @@ def test_http_server_ipv6():
     try:
         assert server.address.startswith("[::1]:")
         assert b"appliance_info" in urllib.request.urlopen(f"http://{server.address}/metrics", timeout=5).read()
+    finally:
+        server.stop()
+
+
+def _get(url):
+    import urllib.error
+
+    try:
+        r = urllib.request.urlopen(url, timeout=5)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_healthz_is_200_only_while_serving_stratum_1_and_other_paths_are_404():
+    current = {"st": status(served={"unsynchronized_reason": None, "correction_s": 0.0})}
+    server = MetricsServer(ApplianceCollector(lambda: current["st"]), "127.0.0.1", 0,
+                           health=lambda: health_of(current["st"]))
+    server.start()
+    try:
+        base = f"http://{server.address}"
+        assert _get(base + "/healthz") == (200, "ok\n")
+        current["st"] = status(ntp={**status()["ntp"], "stratum": 16},
+                               served={"unsynchronized_reason": "demoted by the control nodes' vote"})
+        assert _get(base + "/healthz") == (503, "demoted by the control nodes' vote\n")
+        code, body = _get(base + "/metrics")
+        assert code == 200 and "appliance_ntp_stratum 16.0" in body
+        for path in ("/", "/metrics/x", "/health", "/favicon.ico"):
+            code, body = _get(base + path)
+            assert code == 404 and "not found" in body, path
+    finally:
+        server.stop()
+
+
+def test_health_of_status():
+    assert health_of(status()) == (True, "serving stratum 1")
+    assert health_of(status(served={"unsynchronized_reason": None}, ntp={"stratum": 16})) == (True, "serving stratum 1")
+    ok, why = health_of(status(ntp={"stratum": 16}, sync={"state": "unsynchronized"}))
+    assert not ok and "unsynchronized" in why
+    ok, why = health_of(status(ntp={"stratum": 16}, served={"unsynchronized_reason": "sync state holdover"}))
+    assert not ok and why == "sync state holdover"
+    assert health_of(None) == (False, "status unavailable")
+
+
+def test_healthz_answers_even_when_the_status_fails():
+    def broken():
+        raise RuntimeError("boom")
+
+    server = MetricsServer(ApplianceCollector(broken), "127.0.0.1", 0, health=lambda: health_of(broken()))
+    server.start()
+    try:
+        assert _get(f"http://{server.address}/healthz") == (503, "status unavailable\n")
     finally:
         server.stop()
 

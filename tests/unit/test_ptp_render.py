@@ -76,8 +76,9 @@ def test_sim_nodes_never_run_clock_steering_tools(ptp, why):
 
 
 def test_domain_beyond_ptp4l_and_missing_interface():
-    with pytest.raises(render.RenderError, match="0-127"):
-        render.render_ptp4l(_cfg(domain=200))
+    # what ptp4l would refuse is refused when the configuration is loaded (config check says so)
+    with pytest.raises(config.ConfigError, match="0-127"):
+        _cfg(domain=200)
     cfg = config.parse({"node": {"name": "x"}, "ptp": {"enabled": False}})
     with pytest.raises(render.RenderError, match="ptp.interface"):
         render.render_ptp4l(cfg)
@@ -85,8 +86,8 @@ def test_domain_beyond_ptp4l_and_missing_interface():
 
 def test_long_state_dir_is_refused():
     data = {"node": {"name": "x", "state_dir": "/" + "d" * 100}, "ptp": {"enabled": True, "interface": "eth0"}}
-    with pytest.raises(render.RenderError, match="too long"):
-        render.render_all(config.parse(data))
+    with pytest.raises(config.ConfigError, match="too long"):
+        config.parse(data)
 
 
 def test_phc2sys_argv():
@@ -139,10 +140,27 @@ def test_cli_render_prints_and_writes(tmp_path):
 def test_cli_render_reports_problems(tmp_path):
     cfg = _write(tmp_path, {"enabled": True, "interface": "eth0", "domain": 200})
     r = _cli("config", "render", "ptp", "--config", str(cfg))
-    assert r.returncode == 2 and "0-127" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3 and "0-127" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("config", "check", str(cfg))  # never "ok" for what render then refuses
+    assert r.returncode == 2 and "0-127" in r.stdout
     cfg = _write(tmp_path, {"enabled": True, "interface": "eth0", "phc2sys": "system_from_phc",
                             "timestamping": "hardware"})
     r = _cli("config", "render", "ptp", "--config", str(cfg))
-    assert r.returncode == 2 and "phc2sys system_from_phc needs clock.source phc" in r.stderr
+    assert r.returncode == 3 and "phc2sys system_from_phc needs clock.source phc" in r.stderr
     r = _cli("config", "render")
-    assert r.returncode == 2 and "TARGET" in r.stderr
+    assert r.returncode == 3 and "TARGET" in r.stderr
+
+
+def test_cli_render_with_ptp_disabled_says_so(tmp_path):
+    cfg = _write(tmp_path, {"enabled": False})
+    r = _cli("config", "render", "ptp", "--config", str(cfg))
+    assert r.returncode == 2 and "ptp.enabled is false" in r.stderr and "nothing to render" in r.stderr
+    assert "ptp.interface is not set" not in r.stderr
+
+
+def test_cli_render_out_dir_creates_no_parents(tmp_path):
+    cfg = _write(tmp_path, {"enabled": True, "interface": "eth0", "timestamping": "software"})
+    r = _cli("config", "render", "ptp", "--config", str(cfg), "--out-dir", str(tmp_path / "a" / "b"))
+    assert r.returncode == 3 and "does not exist" in r.stderr and not (tmp_path / "a").exists()
+    r = _cli("config", "render", "ptp", "--config", str(cfg), "--out-dir", str(tmp_path / "a"))
+    assert r.returncode == 0 and (tmp_path / "a" / "ptp4l.conf").exists()

@@ -96,8 +96,8 @@ def test_errors_name_what_is_wrong():
         render_clients(ported, "timesyncd")
     with pytest.raises(RenderError, match="port 123 only"):
         render_clients(ported, "harvester")
-    with pytest.raises(RenderError, match=r"timesync.servers\[0\]"):
-        render_clients(cfg(timesync={"servers": ["bad host;rm"]}), "chrony")
+    with pytest.raises(config.ConfigError, match=r"timesync.servers.0: 'bad host;rm' is neither"):
+        cfg(timesync={"servers": ["bad host;rm"]})  # refused at load: `config check` says so too
     with pytest.raises(RenderError, match="unknown format"):
         render_clients(cfg(), "ntpd")
 
@@ -114,11 +114,45 @@ def test_cli_writes_the_file_and_reports_errors(tmp_path):
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load(out.read_text())["kind"] == "Setting"
     r = appliance("config", "render", "clients", "--format", "chrony", "--config", str(tmp_path / "missing.yaml"))
-    assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3 and "cannot read" in r.stderr and "Traceback" not in r.stderr
     r = appliance("config", "render", "clients", "--format", "chrony", "--config", str(conf), "--output",
                   str(tmp_path / "no" / "such" / "dir" / "x.conf"))
-    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "no").exists()
     r = appliance("config", "render", "clients", "--format", "ntpd", "--config", str(conf))
-    assert r.returncode == 2 and "invalid choice" in r.stderr
+    assert r.returncode == 3 and "invalid choice" in r.stderr
+    r = appliance("config", "render", "clients", "--format", "timesyncd", "--config", str(conf), "--json")
+    assert r.returncode == 3 and "unrecognized arguments: --json" in json.loads(r.stdout)["error"]
     r = appliance("config", "render", "--help")
     assert r.returncode == 0 and "clients" in r.stdout
+
+
+def test_a_node_serving_on_another_port_is_rendered_with_its_port():
+    # examples/sim.yaml serves on 12300: `server 127.0.0.1 iburst` pointed clients at port 123
+    c = config.load(REPO / "examples" / "sim.yaml")
+    text = render_clients(c, "chrony")
+    assert "server 127.0.0.1 port 12300 iburst" in text and "server 127.0.0.1 iburst" not in text
+    with pytest.raises(RenderError, match="timesyncd talks to port 123 only; server 127.0.0.1 is on port 12300"):
+        render_clients(c, "timesyncd")
+    r = appliance("config", "render", "clients", "--config", str(REPO / "examples" / "sim.yaml"))
+    assert r.returncode == 0 and "server 127.0.0.1 port 12300 iburst" in r.stdout
+
+
+def test_the_other_nodes_keep_port_123_and_explicit_ports_win():
+    c = config.parse({"node": {"name": "a"}, "ntp": {"listen": ["127.0.0.1:12300"]},
+                      "cluster": {"control_nodes": [{"name": "a", "address": "127.0.0.1"},
+                                                    {"name": "b", "address": "127.0.0.2"},
+                                                    {"name": "c", "address": "127.0.0.3:12302"}]}})
+    lines = [l for l in render_clients(c, "chrony").splitlines() if l.startswith("server")]
+    assert lines == ["server 127.0.0.1 port 12300 iburst", "server 127.0.0.2 iburst", "server 127.0.0.3 port 12302 iburst"]
+    with pytest.raises(config.ConfigError, match=r"control_nodes.0.address: 127.0.0.1 has no port and this node \(a\) "
+                       "serves on ports 12300, 12301"):
+        config.parse({"node": {"name": "a"}, "ntp": {"listen": ["127.0.0.1:12300", "127.0.0.1:12301"]},
+                      "cluster": {"control_nodes": [{"name": "a", "address": "127.0.0.1"}]}})
+
+
+def test_plurals_in_the_rendered_comments():
+    text = render_clients(cfg(), "chrony")
+    assert "server(s)" not in text and "2 servers agree" in text
+    one = render_clients(config.parse({"node": {"name": "x"}, "timesync": {"servers": ["192.0.2.1"]}}), "chrony")
+    assert "server(s)" not in one and "Only one server is configured" in one

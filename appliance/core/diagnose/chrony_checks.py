@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..verdict import Verdict
 from .inputs import AVAILABLE, NOT_AVAILABLE, Parsed, Raw
+from ..text import plural
 from .report import Check, Limits, absent, fmt_duration, fmt_s, unreadable
 
 def check_chrony(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> Check:
@@ -72,11 +73,11 @@ def check_sources(p: Parsed, raw: dict[str, Raw]) -> Check:
                      "check UDP 123 in between; `chronyc selectdata -v` says why chronyd rejects a source")
     problems = []
     if falsetickers:
-        problems.append(f"falseticker(s): {', '.join(falsetickers)}")
+        problems.append(f"{'falsetickers' if len(falsetickers) > 1 else 'falseticker'}: {', '.join(falsetickers)}")
     if unreachable:
         problems.append(f"unreachable: {', '.join(unreachable)}")
     if len(usable) < 2:
-        problems.append(f"only {len(usable)} usable source(s): a wrong server cannot be outvoted")
+        problems.append(f"only {plural(len(usable), 'usable source')}: a wrong server cannot be outvoted")
     if problems:
         return Check(name, Verdict.WARN, f"selected {selected[0].name}; " + "; ".join(problems), "checked", ev,
                      "`appliance query ADDRESS` for each listed source; a falseticker disagrees with the majority: "

@@ -10,13 +10,16 @@ Two inputs:
 
 The crossing time is for a straight line: value(t) = value + rate * t. "Worst case" uses the rate
 pushed by its uncertainty towards the nearer threshold. None means the line never reaches the
-threshold (the rate is zero or points away from it).
+threshold (the rate is zero or points away from it), or the rate cannot be told from zero (its
+magnitude is within its uncertainty): dividing by such a rate gives a date (thousands of days) that
+is noise, so only the worst case is given then.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,23 @@ class Trend:
     def rate_ppm(self) -> float:
         return self.rate_s_per_s * 1e6
 
-    def as_dict(self) -> dict:
+    @property
+    def measurable(self) -> bool:
+        """The rate is distinguishable from zero: larger than its uncertainty."""
+        return abs(self.rate_s_per_s) > self.rate_uncertainty_s_per_s
+
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["rate_ppm"] = self.rate_ppm
+        d["rate_measurable"] = self.measurable
         return d
+
+
+def _crossing(value_s: float, rate: float, unc: float, threshold_s: float, symmetric: bool) -> float | None:
+    at = time_to_cross(value_s, rate, threshold_s, symmetric)
+    if at is None or at == 0.0 or abs(rate) > unc:
+        return at
+    return None
 
 
 def time_to_cross(value_s: float, rate_s_per_s: float, threshold_s: float, symmetric: bool = True) -> float | None:
@@ -65,7 +81,7 @@ def from_sourcestats(name: str, offset_s: float, frequency_ppm: float, skew_ppm:
     rate, unc = frequency_ppm * 1e-6, abs(skew_ppm) * 1e-6
     return Trend(
         source=f"chrony:{name}", value_s=offset_s, rate_s_per_s=rate, rate_uncertainty_s_per_s=unc,
-        threshold_s=threshold_s, crossing_in_s=time_to_cross(offset_s, rate, threshold_s),
+        threshold_s=threshold_s, crossing_in_s=_crossing(offset_s, rate, unc, threshold_s, True),
         worst_case_crossing_in_s=_worst(offset_s, rate, unc, threshold_s, True), samples=np, span_s=span_s,
     )
 
@@ -108,7 +124,7 @@ def from_series(source: str, times_s: list[float], values_s: list[float], thresh
     unc = 2.0 * fit.slope_sd  # about 95 % for many points
     return Trend(
         source=source, value_s=fit.intercept, rate_s_per_s=fit.slope, rate_uncertainty_s_per_s=unc,
-        threshold_s=threshold_s, crossing_in_s=time_to_cross(fit.intercept, fit.slope, threshold_s, symmetric),
+        threshold_s=threshold_s, crossing_in_s=_crossing(fit.intercept, fit.slope, unc, threshold_s, symmetric),
         worst_case_crossing_in_s=_worst(fit.intercept, fit.slope, unc, threshold_s, symmetric),
         samples=fit.n, span_s=fit.span,
     )

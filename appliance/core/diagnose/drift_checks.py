@@ -85,14 +85,13 @@ def check_drift(trends: list[drift.Trend], tracking: Tracking | None, limits: Li
     name = "drift"
     ev: dict[str, Any] = {"trends": [t.as_dict() for t in trends], "if_uncorrected": _uncorrected(tracking, history, limits)}
     if not trends:
-        return Check(name, Verdict.OK, "no drift trend: not enough samples (chronyc sourcestats or the appliance's "
+        return Check(name, Verdict.SKIP, "no drift trend: not enough samples (chronyc sourcestats or the appliance's "
                      "history)", "not available", ev)
     worst: tuple[float, drift.Trend] | None = None
     for t in trends:
         if t.crossing_in_s is not None and (worst is None or t.crossing_in_s < worst[0]):
             worst = (t.crossing_in_s, t)
-    parts = [f"{t.source}: {t.rate_ppm:+.3f} ppm (+/- {t.rate_uncertainty_s_per_s * 1e6:.3f}), "
-             f"{fmt_s(t.threshold_s)} reached in {fmt_duration(t.crossing_in_s)}" for t in trends]
+    parts = [f"{t.source}: {describe_rate(t)}" for t in trends]
     if worst is not None and worst[0] == 0:
         return Check(name, Verdict.FAIL, f"{worst[1].source} is already beyond {fmt_s(worst[1].threshold_s)}: "
                      + "; ".join(parts), "checked", ev, _drift_step(worst[1]))
@@ -101,6 +100,20 @@ def check_drift(trends: list[drift.Trend], tracking: Tracking | None, limits: Li
                      f"{fmt_s(worst[1].threshold_s)} in {fmt_duration(worst[0])}: " + "; ".join(parts), "checked",
                      ev, _drift_step(worst[1]))
     return Check(name, Verdict.OK, "; ".join(parts), "checked", ev)
+
+
+def describe_rate(t: drift.Trend) -> str:
+    """The rate, and when the threshold is reached at it, in words that do not overstate it."""
+    rate = f"{t.rate_ppm:+.3f} ppm (+/- {t.rate_uncertainty_s_per_s * 1e6:.3f})"
+    if t.crossing_in_s == 0:
+        return f"{rate}, already beyond {fmt_s(t.threshold_s)}"
+    if not t.measurable:
+        worst = ("" if t.worst_case_crossing_in_s is None
+                 else f"; at the edge of its error {fmt_s(t.threshold_s)} in {fmt_duration(t.worst_case_crossing_in_s)}")
+        return f"{rate}: no measurable drift (zero within its error){worst}"
+    if t.crossing_in_s is None:
+        return f"{rate}, moving away from {fmt_s(t.threshold_s)}"
+    return f"{rate}, {fmt_s(t.threshold_s)} reached in {fmt_duration(t.crossing_in_s)}"
 
 
 def _drift_step(t: drift.Trend) -> str:

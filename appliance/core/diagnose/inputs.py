@@ -43,6 +43,7 @@ class Raw:
     text: str | None = None
     detail: str = ""
     expected: bool = False  # the person said this should be there (an explicit path or --expect)
+    origin: str = ""  # where it was read from (the path or command given), for messages
 
 
 # What odd input raises in a parser or a check: caught and reported as unreadable, never a traceback.

@@ -47,7 +47,7 @@ class Report:
 
     @property
     def worst(self) -> Verdict:
-        return max((c.verdict for c in self.checks), key=lambda v: v.rank, default=Verdict.OK)
+        return Verdict.worst(c.verdict for c in self.checks)
 
     @property
     def exit_code(self) -> int:
@@ -84,13 +84,15 @@ def fmt_duration(s: float | None) -> str:
         return f"{s / 60:.0f} min"
     if s < 2 * 86400:
         return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} days"
+    if s < 365 * 86400:
+        return f"{s / 86400:.1f} days"
+    return "more than a year"
 
 
 def absent(name: str, raw: Raw, what: str, next_step: str) -> Check:
-    """An input that could not be gathered. Absent (not available / not running) is OK unless expected;
-    present but failing (state error: a tool that crashed, permission denied, a missing client for a
-    running daemon) is a WARN."""
+    """An input that could not be gathered. Absent (not available / not running) is SKIP (nothing to
+    judge: a worker has no ptp4l) unless expected, then FAIL; present but failing (state error: a
+    tool that crashed, permission denied, a missing client for a running daemon) is a WARN."""
     state = raw.state if raw.state in (NOT_AVAILABLE, NOT_RUNNING) else "unreadable"
     detail = f" ({raw.detail})" if raw.detail else ""
     if raw.state == ERROR and not raw.expected:
@@ -98,7 +100,7 @@ def absent(name: str, raw: Raw, what: str, next_step: str) -> Check:
                      next_step)
     if raw.expected:
         return Check(name, Verdict.FAIL, f"{what} {state}{detail}", state, {"detail": raw.detail}, next_step)
-    return Check(name, Verdict.OK, f"{what} {state}{detail}", state, {"detail": raw.detail}, None)
+    return Check(name, Verdict.SKIP, f"{what} {state}{detail}", state, {"detail": raw.detail}, None)
 
 
 def unreadable(name: str, what: str, exc: Exception, raw: Raw) -> Check:

@@ -72,10 +72,12 @@ def check_timedatectl(p: Parsed, raw: dict[str, Raw]) -> Check:
 def check_rtc(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> Check:
     name = "rtc"
     r = raw.get("rtc", Raw(NOT_AVAILABLE, detail="not gathered"))
+    where = r.origin or "/proc/driver/rtc"
     if r.state != AVAILABLE:
-        return absent(name, r, "/proc/driver/rtc", "check that the node has an RTC (`ls /dev/rtc*`)")
+        return absent(name, r, where, "check that the node has an RTC (`ls /dev/rtc*`)"
+                      + ("" if where == "/proc/driver/rtc" else f", and that {where} is the file meant"))
     if p.rtc is None:
-        return unreadable(name, "/proc/driver/rtc", p.errors.get("rtc", ValueError("empty")), r)
+        return unreadable(name, where, p.errors.get("rtc", ValueError("empty")), r)
     rtc = p.rtc
     ev: dict[str, Any] = {"fields": rtc.fields}
     problems, steps = [], []

@@ -101,6 +101,8 @@ class Inventory:
     gnss: list[dict]
     problems: list[str]
     source: dict
+    # how the summary names the machine: a replay is never "this machine"
+    origin: str = "this machine"
 
     @property
     def has_ptp_hardware(self) -> bool:
@@ -113,14 +115,14 @@ class Inventory:
         gm = [i.name for i in self.interfaces if i.verdict == vd.Capability.GRANDMASTER.value]
         follow = [i.name for i in self.interfaces if i.verdict == vd.Capability.FOLLOW.value]
         if not self.phcs:
-            text = "no PTP hardware clock on this machine: PTP here can only use software timestamping"
+            text = f"no PTP hardware clock on {self.origin}: PTP there can only use software timestamping"
         elif gm:
             text = f"can be grandmaster on {', '.join(gm)}"
         elif follow:
             text = f"can follow on {', '.join(follow)}; no interface qualifies as grandmaster"
         else:
             text = "PTP hardware clocks exist but no interface can use them for hardware PTP"
-        return {"ptp_hardware": bool(self.phcs), "verdicts": counts, "text": text}
+        return {"ptp_hardware": bool(self.phcs), "verdicts": counts, "text": text, "grandmaster": gm, "follow": follow}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -77,11 +77,43 @@ class Snapshot:
 
 
 def load_snapshot(path: Path | str) -> Snapshot:
+    """A recording written by ``save_snapshot``; DiscoveryError names the file and what is wrong."""
     path = Path(path)
+
+    def bad(problem: str) -> DiscoveryError:
+        return DiscoveryError(f"{path}: not a discovery recording: {problem} (`appliance discover --record FILE` "
+                              "writes one)")
+
     try:
-        return Snapshot.from_dict(yaml.safe_load(path.read_text()))
-    except (OSError, yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
-        raise DiscoveryError(f"{path}: not a discovery recording: {exc}") from None
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DiscoveryError(f"{path}: does not exist") from None
+    except IsADirectoryError:
+        raise DiscoveryError(f"{path}: is a directory, not a recording") from None
+    except UnicodeDecodeError:
+        raise bad("not a text file") from None
+    except OSError as exc:
+        raise DiscoveryError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise bad("not YAML or JSON" + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark else "")) from None
+    if data is None:
+        raise bad("the file is empty")
+    if not isinstance(data, dict):
+        raise bad(f"expected a mapping with 'source' and 'devices', got {type(data).__name__}")
+    if not isinstance(data.get("devices"), list) or not data["devices"]:
+        raise bad("no 'devices': a recording lists at least the network interfaces it saw")
+    for key in ("ethtool", "ptp", "source"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise bad(f"'{key}' is a {type(data[key]).__name__}, expected a mapping")
+    if not all(isinstance(r, dict) for r in data["devices"]):
+        raise bad("'devices' must be a list of device records (mappings)")
+    try:
+        return Snapshot.from_dict(data)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise bad(str(exc)) from None
 
 
 def save_snapshot(snap: Snapshot, path: Path | str) -> None:
