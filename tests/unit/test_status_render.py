@@ -50,7 +50,7 @@ def test_status_json_has_the_offset_beside_the_correction():
     from appliance.runtime.status import compose
 
     snap = SimpleNamespace(reading=None, freq_correction_ppb=-49946.0, temperature_c=None, state=SimpleNamespace(value="locked"),
-                           healthy=True, error_bound_s=1e-6, reference="available", offset_ns=3.0, reference_source="sim",
+                           healthy=True, error_bound_s=1e-6, reference="available", offset_ns=3.0, reference_source="sim", reference_suspect=False,
                            events=[], tempcomp=None, served_monotonic=True, served_correction_ns=0, served_bound_s=1e-6,
                            unsynchronized_reason=None, crosscheck={"enabled": False}, peers={})
     st = compose(node="n", clock_source="sim", clock_info=None, started_s=0.0, snapshot=snap, ntp={}, stratum=1,
