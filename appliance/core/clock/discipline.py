@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..fsm import next_state
@@ -59,15 +59,30 @@ class Decision:
         return self.state in HEALTHY
 
 
-@dataclass
 class _Stats:
-    offsets_ns: deque = field(default_factory=lambda: deque(maxlen=16))
+    """The last 16 reference offsets and their spread (computed once per new sample)."""
+
+    def __init__(self) -> None:
+        self.offsets_ns: deque[float] = deque(maxlen=16)
+        self._jitter_ns: float | None = None
+
+    def add(self, offset_ns: float) -> None:
+        self.offsets_ns.append(offset_ns)
+        self._jitter_ns = None
+
+    def clear(self) -> None:
+        self.offsets_ns.clear()
+        self._jitter_ns = None
 
     def jitter_ns(self) -> float:
-        if len(self.offsets_ns) < 2:
-            return 0.0
-        mean = sum(self.offsets_ns) / len(self.offsets_ns)
-        return math.sqrt(sum((o - mean) ** 2 for o in self.offsets_ns) / (len(self.offsets_ns) - 1))
+        if self._jitter_ns is None:
+            n = len(self.offsets_ns)
+            if n < 2:
+                self._jitter_ns = 0.0
+            else:
+                mean = sum(self.offsets_ns) / n
+                self._jitter_ns = math.sqrt(sum((o - mean) ** 2 for o in self.offsets_ns) / (n - 1))
+        return self._jitter_ns
 
 
 class HoldoverPredictor(Protocol):
@@ -248,10 +263,10 @@ class Discipline:
             freq = result.freq_ppb
             if result.state is ServoState.JUMP:
                 step = result.step_ns
-                self._stats.offsets_ns.clear()
+                self._stats.clear()
                 self._good = 0
             else:
-                self._stats.offsets_ns.append(ref_offset_ns)
+                self._stats.add(ref_offset_ns)
                 if abs(ref_offset_ns) < self.cfg.lock_threshold_ns and result.state is ServoState.LOCKED:
                     self._good += 1
                 else:
