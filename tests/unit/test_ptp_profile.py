@@ -174,7 +174,7 @@ def test_non_designated_node_always_standby():
 
 
 def test_a_demoted_node_offers_nothing_as_grandmaster():
-    # however good its own state, a node the vote demoted advertises the default class (issue 6)
+    # however good its own state, a node the vote demoted advertises the default class
     cls, why = clock_class(NodeSync(SyncState.LOCKED, "primary", None, 5e-8, demoted=True), CFG)
     assert cls == 248 and "vote" in why
     gs, _ = grandmaster_settings(NodeSync(SyncState.LOCKED, "primary", None, 5e-8, demoted=True), CFG)
