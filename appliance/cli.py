@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "lab",
     "sim_cmd",
     "demo",
+    "bootstrap",
 ]
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2

@@ -22,7 +22,7 @@ def register(sub) -> None:
                    help="offset limit for the verdicts and the drift trend (default 50ms, the seed's control-plane "
                         "alert; 200ms on workers)")
     p.add_argument("--expect", action="append", default=[], metavar="NAME",
-                   choices=["chrony", "timedatectl", "rtc", "adjtimex", "ptp", "appliance"],
+                   choices=["chrony", "timedatectl", "rtc", "adjtimex", "ptp", "appliance", "leap-seconds"],
                    help="fail (rather than report) when this one is absent: chrony, timedatectl, rtc, adjtimex, ptp, "
                         "appliance (repeatable); an explicit path option implies it")
     src = p.add_argument_group("where to look (defaults: the standard places)")
@@ -34,6 +34,8 @@ def register(sub) -> None:
     src.add_argument("--ptp4l-socket", metavar="PATH", help="ptp4l's uds_address (default /var/run/ptp4l)")
     src.add_argument("--ptp-domain", type=int, metavar="N", help="PTP domain (default ptp.domain of --config, or 24)")
     src.add_argument("--control-socket", metavar="PATH", help="the appliance's control socket")
+    src.add_argument("--leap-file", metavar="PATH", help="leap-seconds.list (default leap_seconds.file of --config, "
+                     "or /usr/share/zoneinfo/leap-seconds.list)")
     src.add_argument("--config", metavar="FILE", help="take the control socket and PTP domain from this config")
     src.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="per tool (default 5)")
     rec = p.add_mutually_exclusive_group()
@@ -58,11 +60,13 @@ def options(args):
         cfg = config.load(args.config)
         opts.control_socket = str(cfg.monitoring.control_socket)
         opts.ptp_domain = cfg.ptp.domain
+        opts.leap_file = str(cfg.leap_seconds.file)
+        opts.leap_warn_days = cfg.leap_seconds.warn_days
         opts.expect.add("appliance")
         if cfg.ptp.enabled:
             opts.expect.add("ptp")
     for attr, group in (("chronyc_socket", "chrony"), ("rtc_file", "rtc"), ("ptp4l_socket", "ptp"),
-                        ("control_socket", "appliance")):
+                        ("control_socket", "appliance"), ("leap_file", "leap-seconds")):
         value = getattr(args, attr)
         if value:
             setattr(opts, attr, value)
@@ -103,7 +107,7 @@ def run(args) -> int:
             collect.save(args.save, raw, collected_at)
         except OSError as exc:
             return _fail(f"--save {args.save}: {exc.strerror or exc}")
-    report = evaluate(raw, collected_at, Limits(offset_s=threshold))
+    report = evaluate(raw, collected_at, Limits(offset_s=threshold, leap_warn_days=opts.leap_warn_days))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
     else:

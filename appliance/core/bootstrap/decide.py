@@ -91,7 +91,10 @@ def decide(items: list[Evidence]) -> Decision:
     estimates = [e for e in avail if e.kind is Kind.ESTIMATE]
     op = next((e for e in estimates if e.role == OPERATOR), None)
 
-    def refuse(reason: str) -> Decision:
+    def refuse(reason: str, voted: bool = False) -> Decision:
+        if not voted:
+            for e in estimates:
+                judge.mark(idx[id(e)], OUTLIER, "not judged: refused before the vote")
         return Decision(False, None, None, reason, judge.judged())
 
     # 1. an operator time wholly before a floor
@@ -130,7 +133,10 @@ def decide(items: list[Evidence]) -> Decision:
     intervals = [Interval(str(i), (low - pivot) / NS, (high - pivot) / NS) for i, (_, low, high, _) in enumerate(voting)]
     sel = select(intervals)
     if sel is None:
-        return refuse("no majority: the estimates disagree: " + "; ".join(w[0] for w in voting))
+        for _, _, _, members in voting:
+            for m in members:
+                judge.mark(idx[id(m)], OUTLIER, "no majority")
+        return refuse("no majority: the estimates disagree: " + "; ".join(w[0] for w in voting), True)
     for i, (says, low, high, members) in enumerate(voting):
         agrees = str(i) in sel.truechimers
         for m in members:

@@ -123,6 +123,10 @@ def fmt_s(v: float) -> str:
     a = abs(v)
     if a >= 86_400:
         return f"{v / 86_400:.1f} days"
+    if a >= 3600:
+        return f"{v / 3600:.1f} h"
+    if a >= 100:
+        return f"{v:.0f} s"
     if a >= 1:
         return f"{v:.3g} s"
     if a >= 1e-3:
