@@ -35,7 +35,7 @@ def run(args) -> int:
         except ValueError as exc:
             print(f"appliance: --listen: {exc}", file=sys.stderr)
             return 2
-    app = Appliance(cfg, listen=args.listen, control_socket=args.control_socket)
+    app = Appliance(cfg, listen=args.listen, control_socket=args.control_socket, config_path=args.config)
     try:
         app.start()
     except (ListenError, ControlError, ServeError) as exc:
