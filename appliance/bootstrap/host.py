@@ -2,8 +2,9 @@
 the RTC (sysfs, else /proc/driver/rtc) and whether it keeps local time (/etc/adjtime, else
 timedatectl's LocalRTC), the kernel's synchronisation state (adjtimex with modes 0).
 
-``root`` (default "/", or APPLIANCE_HOST_ROOT) is where /sys, /proc and /etc are looked for, so that
-a test can give an RTC as a directory tree; the clocks themselves are always this host's.
+``root`` (default "/", or APPLIANCE_HOST_ROOT) is where the RTC (/sys/class/rtc, /proc/driver/rtc,
+/dev/rtc*), /etc/adjtime and /etc/localtime are looked for, so that a test can give an RTC as a
+directory tree; the boot id and the clocks themselves are always this host's.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def host_root() -> Path:
     return Path(os.environ.get(ROOT_ENV) or "/")
 
 
-def boot_id(root: Path | None = None) -> str:
+def boot_id() -> str:
     try:
-        return ((root or host_root()) / "proc/sys/kernel/random/boot_id").read_text().strip()
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return "unknown"
 
