@@ -104,7 +104,8 @@ def _lastgood(g: Gathered, cfg: Config) -> None:
     same = lkg["boot_id"] == host.boot_id()
     elapsed = (host.boottime_ns() - lkg["boottime_ns"]) / NS if same else None
     mono = host.monotonic_ns()
-    g.add(ev.last_known_good(lkg["served_ns"], float(lkg["error_bound_s"]), same, elapsed, str(path)), mono)
+    for item in ev.last_known_good(lkg["served_ns"], float(lkg["error_bound_s"]), same, elapsed, str(path)):
+        g.add(item, mono)
 
 
 def _certs(g: Gathered, globs: list[str]) -> None:

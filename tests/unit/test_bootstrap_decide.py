@@ -56,7 +56,8 @@ def test_operator_before_a_certificate_notbefore_is_refused_naming_the_certifica
 
 def test_operator_before_the_last_known_good_is_refused():
     lkg = ev.last_known_good(T, 1e-6, same_boot=False, elapsed_s=None, written="/state/last-known-good.json")
-    d = decide([ev.operator(T - H, 5.0), lkg])
+    assert [e.kind for e in lkg] == [ev.Kind.LOWER]
+    d = decide([ev.operator(T - H, 5.0), *lkg])
     assert not d.ok and "is before the last-known-good 2026-12-02T06:30:00Z" in d.reason
 
 
@@ -114,10 +115,13 @@ def test_nothing_available_is_refused():
 
 
 def test_same_boot_last_known_good_is_an_estimate():
-    lkg = ev.last_known_good(T, 1e-5, same_boot=True, elapsed_s=10.0, written="x")
-    assert lkg.kind is ev.Kind.ESTIMATE and lkg.time_ns == T + 10 * NS
-    d = decide([lkg] + local(T + 10 * NS))
+    est, low = ev.last_known_good(T, 1e-5, same_boot=True, elapsed_s=10.0, written="x")
+    assert est.kind is ev.Kind.ESTIMATE and est.time_ns == T + 10 * NS and low.kind is ev.Kind.LOWER
+    d = decide([est, low] + local(T + 10 * NS))
     assert d.ok and abs(d.time_ns - (T + 10 * NS)) < NS // 1000
+    # an operator before it is refused naming the last-known-good, not as a mere disagreement
+    d = decide([est, low, ev.operator(T - H, 5.0)])
+    assert not d.ok and "is before the last-known-good" in d.reason
 
 
 def test_the_json_contract_fields():

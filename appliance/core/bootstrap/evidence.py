@@ -180,15 +180,19 @@ def served_clock(time_ns: int, clock_name: str, rtc_uncertainty_s: float, uptime
 
 
 def last_known_good(served_ns: int, bound_s: float, same_boot: bool, elapsed_s: float | None,
-                    written: str) -> Evidence:
-    """Same boot: the served time carried forward by CLOCK_BOOTTIME (which counts suspend too) at
-    the system crystal's worst rate. Another boot: a lower bound (clients have seen that time)."""
+                    written: str) -> list[Evidence]:
+    """Any boot: a lower bound (clients have seen that time: time never goes back before it). Same
+    boot, also an estimate: the served time carried forward by CLOCK_BOOTTIME (which counts suspend
+    too) at the system crystal's worst rate."""
+    out = [Evidence("last-known-good", Kind.LOWER, LASTGOOD, served_ns, bound_s,
+                    f"served {'in this' if same_boot else 'in an earlier'} boot ({written})",
+                    f"the last-known-good {iso(served_ns)}")]
     if same_boot and elapsed_s is not None and elapsed_s >= 0:
-        t = served_ns + int(round(elapsed_s * NS))
-        return Evidence("last-known-good", Kind.ESTIMATE, LASTGOOD, t, bound_s + SYSTEM_DRIFT * elapsed_s,
-                        f"served {iso(served_ns)} this boot, {fmt_s(elapsed_s)} ago ({written})")
-    return Evidence("last-known-good", Kind.LOWER, LASTGOOD, served_ns, bound_s,
-                    f"served in an earlier boot ({written})", f"the last-known-good {iso(served_ns)}")
+        t = served_ns + round(elapsed_s * NS)
+        out.insert(0, Evidence("last-known-good, this boot", Kind.ESTIMATE, LASTGOOD, t,
+                               bound_s + SYSTEM_DRIFT * elapsed_s,
+                               f"served {iso(served_ns)}, {fmt_s(elapsed_s)} ago by CLOCK_BOOTTIME ({written})"))
+    return out
 
 
 def build_floor(time_ns: int, version: str, where: str) -> Evidence:
