@@ -76,6 +76,7 @@ class Node:
         self.vouched = cfg.bootstrapped  # something vouches for the clock (set for good once it locks)
         self.upstream: UpstreamChoice | None = None
         self._upstream_ad: tuple[int, bytes, float] | None = None  # stratum, refid, root delay of the last lock
+        self._ntp_sample_s = float("-inf")  # the upstream sample the servo saw last
 
     @property
     def timemap(self) -> TimeMap:
@@ -125,9 +126,13 @@ class Node:
         self.upstream = self._vote_upstream(inputs)
         offset_ns, source = choose_reference(inputs, self.cfg.tai_offset_ns, self.upstream)
         ref_bound_s = inputs.ptp_grandmaster_bound_s if source == "ptp" else 0.0
+        fresh = True
         if source == "ntp" and self.upstream is not None:
             ref_bound_s = self.upstream.bound_s + self.upstream.root_delay_s / 2
-        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s)
+            # each filtered sample reaches the servo once (the filter may keep choosing one for polls)
+            fresh, self._ntp_sample_s = self.upstream.sample_s != self._ntp_sample_s, self.upstream.sample_s
+        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s,
+                                        fresh=fresh)
         if decision.state is SyncState.LOCKED:
             self.vouched = True  # a reference set this clock: no bootstrap is needed any more
             u = self.upstream
@@ -155,7 +160,7 @@ class Node:
             return None
         d = self.discipline
         own = d.error_bound_s if d.state in (SyncState.LOCKED, SyncState.HOLDOVER) else None
-        return choose_upstream(inputs.upstream, own)
+        return choose_upstream(inputs.upstream, own, inputs.monotonic_s)
 
     def _crosscheck(self, inputs: TickInputs, decision: Decision, shift_ns: int, events: list[Event]) -> int:
         """One vote; returns the realignment step it asks for (0 for none)."""

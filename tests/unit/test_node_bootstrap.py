@@ -96,6 +96,18 @@ def test_a_lone_upstream_that_steps_disagrees_with_the_clock():
     assert choose_upstream({"198.18.0.1": _est(-1.0)}, own_bound_s=None).offset_ns is not None
 
 
+def test_the_servo_sees_each_sample_once_and_the_newest_one():
+    """The filter keeps choosing its lowest-delay sample for polls; the servo takes the newest one
+    (measured after its latest corrections), and nothing when there is none since the last tick."""
+    e = replace(_est(50e-6), latest_offset_s=10e-6, latest_age_s=0.2)
+    c = choose_upstream({"a": e}, own_bound_s=None, now_s=100.0)
+    assert abs(c.offset_ns - 10_000) < 1 and c.sample_s == 99.8
+    # a newest sample outside the majority (the first after a step) is not taken
+    stepped = replace(_est(50e-6), latest_offset_s=-1.0, latest_age_s=0.2, jitter_s=0.5)
+    c = choose_upstream({"a": stepped}, own_bound_s=1e-4, now_s=100.0)
+    assert c.offset_ns is not None and abs(c.offset_ns - 50_000) < 1
+
+
 def test_unsynchronised_upstreams_are_not_candidates():
     c = choose_upstream({"a": _est(0.0, leap=3), "b": None}, own_bound_s=None)
     assert c.offset_ns is None and c.unfit == ("a", "b")
@@ -116,13 +128,13 @@ def test_locked_to_an_upstream_it_serves_stratum_2_naming_it_and_holds_over_when
     node = _ntp_node()
     assert node.cfg.discipline.lock_threshold_ns == NTP_LOCK_THRESHOLD_NS
     ups = {"198.18.0.1": _est(30e-6)}
-    for t in range(10):
+    for t in range(20):  # the first frequency estimate spans 8 s (NTP_ESTIMATE_S)
         a = node.tick(_inputs(float(t), upstream=ups))
     assert a.snapshot.state is SyncState.LOCKED and a.snapshot.reference_source == "ntp"
-    ad = node.advertise(_served(node, 9.0))
+    ad = node.advertise(_served(node, 19.0))
     assert ad.synchronized and ad.stratum == 2 and ad.ref_id == bytes([198, 18, 0, 1])
     # the one upstream steps by 1 s: the node does not follow, it holds over
     stepped = {"198.18.0.1": replace(_est(0.0), offset_s=-1.0)}
-    a = node.tick(_inputs(10.0, upstream=stepped))
+    a = node.tick(_inputs(20.0, upstream=stepped))
     assert a.snapshot.state is SyncState.HOLDOVER and a.step_ns == 0
     assert a.snapshot.upstream["falsetickers"] == ["198.18.0.1"]

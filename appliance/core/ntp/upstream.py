@@ -16,9 +16,10 @@ server that steps disagrees with the node, no majority is left, the reference co
 the node holds over instead of following. Only once the holdover bound has run out (the node can
 no longer vouch for itself) does a lone server win again.
 
-The reference offset is the mean of the agreeing servers' offsets weighted by 1 / distance (the
-node's own interval is a check, not a measurement); its bound is how far true time may lie from
-that point within the majority's intersection.
+The reference offset is the mean of the agreeing servers' newest samples weighted by 1 / distance
+(the node's own interval is a check, not a measurement): the servo needs the latest measurement, not
+the lowest-delay one of the last few polls, which was taken before its latest corrections. Its
+bound is how far true time may lie from that point within the majority's intersection.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class UpstreamChoice:
     root_delay_s: float = 0.0  # of the best agreeing server, plus the round trip to it
     best: str | None = None  # the agreeing server with the smallest distance
     reason: str = ""  # why there is no reference (empty while there is one)
+    sample_s: float = 0.0  # monotonic time of the newest agreeing sample: a new measurement or not
 
     def status(self) -> dict[str, Any]:
         return {"offset_ns": self.offset_ns, "bound_s": self.bound_s, "truechimers": list(self.truechimers),
@@ -51,8 +53,10 @@ class UpstreamChoice:
                 "selected": self.best, "reason": self.reason or None}
 
 
-def choose_upstream(estimates: Mapping[str, PeerEstimate | None], own_bound_s: float | None) -> UpstreamChoice:
-    """``own_bound_s``: the node's error bound while it can vouch for its clock, else None."""
+def choose_upstream(estimates: Mapping[str, PeerEstimate | None], own_bound_s: float | None,
+                    now_s: float = 0.0) -> UpstreamChoice:
+    """``own_bound_s``: the node's error bound while it can vouch for its clock, else None.
+    ``now_s``: the monotonic instant of the estimates (their ages are counted back from it)."""
     fit = {n: e for n, e in sorted(estimates.items()) if e is not None and e.fit}
     unfit = tuple(sorted(n for n in estimates if n not in fit))
     if not fit:
@@ -69,15 +73,26 @@ def choose_upstream(estimates: Mapping[str, PeerEstimate | None], own_bound_s: f
     false = tuple(n for n in sel.falsetickers if n != SELF)
     if not true:  # only the node's own clock is in the majority: nothing measures it
         return UpstreamChoice(None, 0.0, (), false, unfit, reason="every upstream server disagrees with this clock")
+    # Each agreeing server's newest sample, where it lies in the majority's intersection; else its
+    # chosen one (the newest may be the first after a step, which the filter has not caught up with).
+    use = {n: _latest(fit[n], sel.low_s, sel.high_s) for n in true}
     weights = {n: 1.0 / max(fit[n].distance_s, 1e-9) for n in true}
     total = sum(weights.values())
-    offset_s = sum(fit[n].offset_s * w for n, w in weights.items()) / total
+    offset_s = sum(use[n][0] * w for n, w in weights.items()) / total
     point = -offset_s  # true - local at the chosen offset
     bound_s = max(point - sel.low_s, sel.high_s - point, 0.0)
     best = min(true, key=lambda n: fit[n].distance_s)
     b = fit[best]
+    newest = max(now_s - use[n][1] for n in true)
     return UpstreamChoice(offset_s * 1e9, bound_s, true, false, unfit, min(fit[n].stratum for n in true),
-                          b.root_delay_s + b.delay_s, best)
+                          b.root_delay_s + b.delay_s, best, sample_s=newest)
+
+
+def _latest(e: PeerEstimate, low_s: float, high_s: float) -> tuple[float, float]:
+    """(offset, age) of the sample the servo takes from this server."""
+    if e.latest_offset_s is not None and e.latest_age_s is not None and low_s <= -e.latest_offset_s <= high_s:
+        return e.latest_offset_s, e.latest_age_s
+    return e.offset_s, e.age_s
 
 
 def reference_id(name: str) -> bytes:
