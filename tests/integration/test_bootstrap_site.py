@@ -4,12 +4,9 @@ a stopped `serve` left behind. The host clock is never set (the simulated clock'
 recorded offset; --apply-system is never used)."""
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
-
-import yaml
 
 from helpers.appliance_proc import ApplianceProc, write_config
 from helpers.wait import wait_for

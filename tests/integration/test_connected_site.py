@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers.appliance_proc import ApplianceProc, write_config
 from helpers.chrony import Chrony
 from helpers.requirements import require_tool

@@ -4,7 +4,6 @@ offsets handed to the tick as the primary reference; and a connected site's clie
 import time
 
 import pytest
-
 from helpers.wait import wait_for
 
 from appliance import config

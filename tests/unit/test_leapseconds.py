@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers.requirements import require_tool
 
 from appliance import config, leapfile

@@ -4,9 +4,9 @@ no sockets, no clock reads."""
 from dataclasses import replace
 
 from appliance import config
+from appliance.core.bootstrap.state import StartState
 from appliance.core.clock.interface import ClockCaps, ClockInfo
 from appliance.core.clock.states import SyncState
-from appliance.core.bootstrap.state import StartState
 from appliance.core.node import Node
 from appliance.core.node_types import ClockReading, TickInputs
 from appliance.core.ntp.clockfilter import PeerEstimate
