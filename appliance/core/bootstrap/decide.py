@@ -143,14 +143,17 @@ def decide(items: list[Evidence]) -> Decision:
             judge.mark(idx[id(m)], USED if agrees else OUTLIER, "" if agrees else "outside the majority")
     low_ns = pivot + int(round(sel.low_s * NS))
     high_ns = pivot + int(round(sel.high_s * NS))
+    warnings: list[str] = []
     if local and op is not None:  # shown against the result, not voting
         for e in local:
             inside = e.low_ns <= high_ns and e.high_ns >= low_ns
             judge.mark(idx[id(e)], USED if inside else OUTLIER,
                        "agrees with the operator" if inside else "overridden by the operator time")
+            if not inside and e.time_ns is not None and op.time_ns is not None:
+                warnings.append(f"{e.source} differs from the operator time by {fmt_s((e.time_ns - op.time_ns) / NS)}"
+                                " and is overridden: check that the operator time is right")
 
     # 4. the floor and the upper hint
-    warnings: list[str] = []
     if floor_ns is not None and low_ns < floor_ns:
         low_ns = floor_ns
     if hint is not None and hint.time_ns is not None:
