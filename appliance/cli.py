@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "lab",
     "sim_cmd",
     "demo",
+    "bootstrap",
     "man",
     "completion",
 ]

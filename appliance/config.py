@@ -328,6 +328,68 @@ class TimesyncConfig(_Strict):
         return seconds
 
 
+# --- bootstrap, leap seconds, references of a connected site -----------------------------------
+
+# Where rke2, k3s and kubeadm keep the cluster's certificates (their notBefore is a floor for the
+# time a node may start at).
+DEFAULT_CERT_GLOBS = [
+    "/var/lib/rancher/rke2/server/tls/*.crt",
+    "/var/lib/rancher/rke2/server/tls/etcd/*.crt",
+    "/var/lib/rancher/rke2/agent/*.crt",
+    "/var/lib/rancher/k3s/server/tls/*.crt",
+    "/var/lib/rancher/k3s/server/tls/etcd/*.crt",
+    "/var/lib/rancher/k3s/agent/*.crt",
+    "/etc/kubernetes/pki/*.crt",
+    "/etc/kubernetes/pki/etcd/*.crt",
+]
+
+
+class BootstrapConfig(_Strict):
+    """`appliance bootstrap` and what `serve` requires before it claims stratum 1."""
+
+    # A node whose clock nothing vouches for (no reference lock, no bootstrap record, no
+    # last-known-good of this boot) answers leap 3. false: a lab or test node that may free-run
+    # from whatever its clock says.
+    required: bool = True
+    cert_globs: list[str] = DEFAULT_CERT_GLOBS
+    rtc_uncertainty_s: float = Field(60.0, gt=0, le=10 * 365 * 86400)  # an RTC whose last setting is unknown
+    operator_uncertainty_s: float = Field(10.0, gt=0, le=86400)  # --operator-time without --operator-uncertainty
+    lastgood_interval_s: float = Field(300.0, ge=1, le=86400)  # serve writes the last-known-good this often
+    peer_timeout_s: float = Field(2.0, gt=0, le=30)
+
+
+class LeapSecondsConfig(_Strict):
+    """The IERS/NIST leap-seconds.list (tzdata ships it): TAI - UTC and its expiry."""
+
+    file: Path = Path("/usr/share/zoneinfo/leap-seconds.list")
+    warn_days: float = Field(30.0, ge=0, le=3650)  # diagnose warns this long before it expires
+
+
+class NtpReferenceConfig(_Strict):
+    """Upstream NTP servers (a connected site): at least 3 stratum 1/2 servers, so that one wrong
+    server is outvoted."""
+
+    servers: list[str] = Field(min_length=1)
+    poll_interval_s: float = Field(1.0, ge=0.25, le=1024)
+    filter_window: int = Field(4, ge=1, le=16)
+
+    @field_validator("servers")
+    @classmethod
+    def _servers(cls, v: list[str]) -> list[str]:
+        for text in v:
+            host, _ = parse_hostport(text, default_port=123)
+            if not host:
+                raise ValueError(f"expected HOST[:PORT], got {text!r}")
+        if len(set(v)) != len(v):
+            raise ValueError("each upstream server once")
+        return v
+
+
+class ReferenceConfig(_Strict):
+    ntp: NtpReferenceConfig | None = None
+    gnss: Ts2phcConfig | None = None  # a GNSS receiver's PPS + NMEA on a PHC pin, through ts2phc
+
+
 class Config(_Strict):
     node: NodeConfig
     cluster: ClusterConfig = ClusterConfig()
@@ -336,6 +398,31 @@ class Config(_Strict):
     ntp: NtpConfig = NtpConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     timesync: TimesyncConfig = TimesyncConfig()
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    leap_seconds: LeapSecondsConfig = LeapSecondsConfig()
+    reference: ReferenceConfig = ReferenceConfig()
+
+    @property
+    def gnss(self) -> Ts2phcConfig | None:
+        """The GNSS receiver ts2phc reads (reference.gnss, or the older ptp.ts2phc)."""
+        return self.reference.gnss or self.ptp.ts2phc
+
+    @property
+    def gnss_interface(self) -> str | None:
+        """The NIC whose PHC pin takes the receiver's pulse."""
+        return self.ptp.interface or self.clock.interface
+
+    @model_validator(mode="after")
+    def _gnss(self) -> Config:
+        g = self.reference.gnss
+        if g is not None:
+            if self.ptp.ts2phc is not None:
+                raise ValueError("reference.gnss and ptp.ts2phc name the same receiver: keep one (reference.gnss)")
+            if self.clock.source != "phc":
+                raise ValueError("reference.gnss needs clock.source phc: ts2phc timestamps a PHC pin")
+            if not self.gnss_interface:
+                raise ValueError("reference.gnss needs clock.interface (the NIC whose PHC pin takes the pulse)")
+        return self
 
     @model_validator(mode="after")
     def _sim_never_steers_host(self) -> Config:

@@ -11,7 +11,8 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, CommandError, output_dir, 
 # `config render TARGET`: TARGET -> (function "module:name" taking a Config and returning
 # {file name: text}, help). Adding a target is one entry here.
 RENDER_TARGETS: dict[str, tuple[str, str]] = {
-    "ptp": ("appliance.linuxptp.render:render_all", "ptp4l.conf (and phc2sys/ts2phc where configured)"),
+    "ptp": ("appliance.leapfile:render_ptp", "ptp4l.conf (and phc2sys/ts2phc where configured), TAI-UTC from "
+            "leap_seconds.file"),
 }
 
 # Each module adds one `config render WHAT` subcommand with ``register_render(rsub)``.

@@ -37,12 +37,14 @@ examples:
   appliance diagnose --save /tmp/ticket-1234         keep the raw outputs
   appliance diagnose --replay /tmp/ticket-1234 --json"""
 
-EXPECT_NAMES = ["chrony", "timedatectl", "rtc", "adjtimex", "ptp", "appliance"]
+EXPECT_NAMES = ["chrony", "timedatectl", "rtc", "adjtimex", "ptp", "appliance", "leap-seconds"]
 # Where diagnose looks when not told; an option given explicitly means "it should be there".
 DEFAULTS = {"chronyc": "chronyc", "timedatectl": "timedatectl", "rtc_file": "/proc/driver/rtc", "pmc": "pmc",
-            "ptp4l_socket": "/var/run/ptp4l", "control_socket": "/run/appliance/control.sock"}
+            "ptp4l_socket": "/var/run/ptp4l", "control_socket": "/run/appliance/control.sock",
+            "leap_file": "/usr/share/zoneinfo/leap-seconds.list"}
 EXPLICIT_IMPLIES = {"chronyc": "chrony", "chronyc_socket": "chrony", "timedatectl": "timedatectl",
-                    "rtc_file": "rtc", "pmc": "ptp", "ptp4l_socket": "ptp", "control_socket": "appliance"}
+                    "rtc_file": "rtc", "pmc": "ptp", "ptp4l_socket": "ptp", "control_socket": "appliance",
+                    "leap_file": "leap-seconds"}
 EVIDENCE_WIDTH = 160
 
 
@@ -70,6 +72,8 @@ def register(sub) -> None:
                      "or 24)")
     src.add_argument("--control-socket", metavar="PATH",
                      help=f"the appliance's control socket (default {DEFAULTS['control_socket']})")
+    src.add_argument("--leap-file", metavar="PATH", help=f"leap-seconds.list (default leap_seconds.file of --config, "
+                     f"or {DEFAULTS['leap_file']})")
     src.add_argument("--config", metavar="FILE", help="the appliance's configuration: its control socket and PTP "
                      "domain, and the appliance (and PTP, when ptp.enabled) are then expected")
     src.add_argument("--timeout", type=duration(), default="5s", metavar="DURATION",
@@ -92,6 +96,8 @@ def options(args):
         cfg = load_config(args.config)
         opts.control_socket = str(cfg.monitoring.control_socket)
         opts.ptp_domain = cfg.ptp.domain
+        opts.leap_file = str(cfg.leap_seconds.file)
+        opts.leap_warn_days = cfg.leap_seconds.warn_days
         opts.expect.add("appliance")
         if cfg.ptp.enabled:
             opts.expect.add("ptp")
@@ -126,7 +132,7 @@ def run(args) -> int:
             collect.save(args.save, raw, collected_at)
         except OSError as exc:
             raise CommandError(f"--save {args.save}: {exc.strerror or exc}", EXIT_FAIL) from None
-    report = evaluate(raw, collected_at, Limits(offset_s=args.threshold))
+    report = evaluate(raw, collected_at, Limits(offset_s=args.threshold, leap_warn_days=opts.leap_warn_days))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, default=str))
     else:

@@ -168,6 +168,9 @@ def render(inv, replay: str | None = None) -> str:
     other = [g for g in inv.gnss if not g["identified"]]
     lines.append("GNSS receivers: " + (", ".join(f"{g['devnode']} ({g.get('vendor') or g.get('type') or g['kind']})"
                                                   for g in gnss) or "none"))
+    if gnss:  # a connected site's reference: the receiver's NMEA port, its PPS on a PHC pin
+        lines.append(f"  use it: reference.gnss {{source: nmea, nmea_serialport: {gnss[0]['devnode']}, pin_index: N}} "
+                     "(its PPS wired to pin N of clock.interface's PHC; ts2phc runs under the appliance)")
     if other:
         lines.append("  unidentified USB serial devices (could be receivers): "
                      + ", ".join(f"{g['devnode']} {g['usb_id']}" for g in other))

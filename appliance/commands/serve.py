@@ -52,7 +52,7 @@ def run(args) -> int:
             parse_hostport(text)
         except ValueError as exc:
             raise CommandError(f"--listen {exc}") from None
-    app = Appliance(cfg, listen=args.listen, control_socket=args.control_socket)
+    app = Appliance(cfg, listen=args.listen, control_socket=args.control_socket, config_path=args.config)
     try:
         app.start()
     except (ListenError, ControlError, ServeError) as exc:

@@ -126,7 +126,33 @@ def render(st: dict) -> str:
         lines.append("ntp dropped      : " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
     lines += _render_ptp(st.get("ptp") or {})
     lines += _render_cluster(st)
+    lines += _render_site(st)
     return "\n".join(lines)
+
+
+def _render_site(st: dict) -> list[str]:
+    """Bootstrap, the upstream servers, the leap-seconds file: lines only when there is something to say."""
+    lines = []
+    boot = st.get("bootstrap") or {}
+    reason = (st.get("served") or {}).get("unsynchronized_reason") or ""
+    if boot.get("bootstrapped") is False or reason.startswith("not bootstrapped"):
+        lines.append(f"WARNING          : not bootstrapped ({boot.get('at_start') or 'nothing vouches for the clock'}): "
+                     f"answering with leap 3; run `{boot.get('command') or 'appliance bootstrap --apply'}`")
+    elif "before the last-known-good" in reason:
+        lines.append(f"WARNING          : {reason}")
+    up = st.get("upstream")
+    if up:
+        rows = ", ".join(f"{r['name']} {r['vote']}" for r in up.get("servers", []))
+        lines.append(f"upstream ntp     : {rows or '-'}" + (f" ({up['reason']})" if up.get("reason") else ""))
+        if up.get("warning"):
+            lines.append(f"WARNING          : {up['warning']}")
+    leap = st.get("leap_seconds") or {}
+    if leap.get("error"):
+        lines.append(f"WARNING          : leap seconds: {leap['error']}")
+    elif leap.get("expired"):
+        lines.append(f"WARNING          : leap seconds: {leap.get('file')} has expired; TAI-UTC {leap.get('tai_utc_s')} s "
+                     "is the last known")
+    return lines
 
 
 def _render_ptp(p: dict) -> list[str]:

@@ -12,14 +12,18 @@ runs in virtual time (appliance.sim.cluster) with exactly the code that serves.
 One tick, in order:
   1. the reading becomes the new anchor of the served-time map (a jump of the clock that the node
      did not make is detected here; once served, time never steps back: appliance.core.clock.timemap);
-  2. the reference is chosen: the own primary reference first, else the PTP grandmaster (with
-     software timestamping ptp4l measures CLOCK_REALTIME, so clock - system is added);
+  2. the reference is chosen: the own primary reference first, else the upstream NTP servers that
+     agree (appliance.core.ntp.upstream), else the PTP grandmaster (with software timestamping
+     ptp4l measures CLOCK_REALTIME, so clock - system is added);
   3. the discipline (servo, sync state, error bound, the holdover model) decides the frequency and a
      step, which the node applies to its map at once (a step lands exactly: ADJ_SETOFFSET);
   4. the vote (appliance.core.cluster) judges served time against the other control nodes; a
      demoted node without linuxptp steps its clock onto the cluster and served time slews;
-  5. the advertisement is built: stratum 1 only while healthy, not demoted and within
-     max_error_bound_s; root dispersion is the served bound at the tick plus its growth rate, so
+  5. the advertisement is built: stratum 1 only while healthy, not demoted, within
+     max_error_bound_s and bootstrapped (something vouched for the clock: a bootstrap record, a
+     last-known-good of this boot, or a reference that locked it; never earlier than the
+     last-known-good: appliance.core.node_checks); root dispersion is the served bound at the tick
+     plus its growth rate, so
      every reply carries the bound of its own instant (``ServerState.advertise``).
 
 What a reply advertises is ``node.advertise(instant_ns)``: a pure function of the node's state and
@@ -32,10 +36,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .clock.discipline import Decision, Discipline
-from .clock.errorbound import MAX_DISPERSION_S
 from .clock.states import SyncEvent, SyncState
 from .clock.timemap import TimeMap
 from .cluster.crosscheck import ClusterCheck
+from .node_checks import snapshot, why_not
 from .holdover.predictor import TempCompPredictor
 from .node_types import (
     Event,
@@ -47,6 +51,7 @@ from .node_types import (
 )
 from .ntp.answer import Advertisement, ServerState
 from .ntp.clockfilter import PeerEstimate
+from .ntp.upstream import UpstreamChoice, choose_upstream, reference_id
 from .served import ServedTime
 
 MAX_STATUS_EVENTS = 20
@@ -66,6 +71,10 @@ class Node:
         self.snapshot: Snapshot | None = None
         self._ref_source: str | None = None
         self._reference: str | None = None  # which reference was followed last ("primary", a grandmaster id)
+        self.vouched = cfg.bootstrapped  # something vouches for the clock (set for good once it locks)
+        self.upstream: UpstreamChoice | None = None
+        self._upstream_ad: tuple[int, bytes, float] | None = None  # stratum, refid, root delay of the last lock
+        self._ntp_sample_s = float("-inf")  # the upstream sample the servo saw last
         self.unsynchronized_reason: str | None = "starting"  # why replies say leap 3, None while stratum 1
         self._status_events: tuple[Mapping[str, Any], ...] = ()
         self._eligible = False
@@ -83,9 +92,9 @@ class Node:
 
     @property
     def grandmaster_eligible(self) -> bool:
-        """Only while the clock is healthy and the vote has not demoted it."""
+        """Only while the clock is healthy, bootstrapped and the vote has not demoted it."""
         d = self.decision
-        return bool(d and d.healthy) and not self.demoted
+        return bool(d and d.healthy) and not self.demoted and self.vouched
 
     @property
     def demoted(self) -> bool:
@@ -116,8 +125,14 @@ class Node:
         served = self.served
         shift_ns = served.measured(r.system_ns, r.offset_ns - self.cfg.tai_offset_ns, wall_ns)
 
-        offset_ns, source = choose_reference(inputs, self.cfg.tai_offset_ns)
+        self.upstream = self._vote_upstream(inputs)
+        offset_ns, source = choose_reference(inputs, self.cfg.tai_offset_ns, self.upstream)
         ref_bound_s = grandmaster_bound_s(inputs, self.cfg.refids.ptp) if source == "ptp" else 0.0
+        fresh = True
+        if source == "ntp" and self.upstream is not None:
+            ref_bound_s = self.upstream.bound_s + self.upstream.root_delay_s / 2
+            # each filtered sample reaches the servo once (the filter may keep choosing one for polls)
+            fresh, self._ntp_sample_s = self.upstream.sample_s != self._ntp_sample_s, self.upstream.sample_s
         reference = inputs.ptp_grandmaster if source == "ptp" else source
         changed = offset_ns is not None and reference != self._reference
         if offset_ns is not None:
@@ -125,7 +140,12 @@ class Node:
         # A reference outside the guard is not followed unless the vote found this node the
         # minority (the majority agrees with the reference) or the reference itself changed.
         decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s,
-                                        accept_step=self.demoted, reference_changed=changed)
+                                        accept_step=self.demoted, reference_changed=changed, fresh=fresh)
+        if decision.state is SyncState.LOCKED:
+            self.vouched = True  # a reference set this clock: no bootstrap is needed any more
+            u = self.upstream
+            if source == "ntp" and u is not None and u.best is not None:
+                self._upstream_ad = (u.stratum, reference_id(u.best), u.root_delay_s)
         step_ns, freq = 0, None
         if not inputs.ptp_steers_clock:  # otherwise ptp4l or phc2sys steers: the node only watches
             freq = decision.freq_ppb
@@ -142,6 +162,13 @@ class Node:
                 served.stepped(realign_ns)
                 step_ns += realign_ns
         return self._finish(inputs, decision, offset_ns, events, step_ns, freq, shift_ns + step_ns)
+
+    def _vote_upstream(self, inputs: TickInputs) -> UpstreamChoice | None:
+        if inputs.upstream is None:
+            return None
+        d = self.discipline
+        own = d.error_bound_s if d.state in (SyncState.LOCKED, SyncState.HOLDOVER) else None
+        return choose_upstream(inputs.upstream, own, inputs.monotonic_s)
 
     def _crosscheck(self, inputs: TickInputs, decision: Decision, shift_ns: int, events: list[Event]) -> int:
         """One vote; returns the realignment step it asks for (0 for none)."""
@@ -192,8 +219,10 @@ class Node:
         eligible = self.grandmaster_eligible
         changed, self._eligible = eligible != self._eligible, eligible
         jitter_s = self.discipline.jitter_ns() * 1e-9 if decision.state is SyncState.LOCKED else None
-        ptp = PtpAdvice(decision.state, decision.error_bound_s, self._ref_source, self.demoted, jitter_s or None)
-        self.snapshot = self._snapshot(inputs, decision, offset_ns, wall_ns)
+        # A clock nothing vouches for must not win the BMCA: PTP sees it as demoted until bootstrapped.
+        ptp = PtpAdvice(decision.state, decision.error_bound_s, self._ref_source, self.demoted or not self.vouched,
+                        jitter_s or None)
+        self.snapshot = snapshot(self, inputs, decision, offset_ns, wall_ns)
         return TickActions(
             timemap=self.timemap,
             serve=self.serve,
@@ -211,11 +240,13 @@ class Node:
     def _server_state(self, decision: Decision, now_s: float, wall_ns: int, readable: bool) -> ServerState:
         cfg = self.cfg
         bound_s = self.served.bound_s(decision.error_bound_s, wall_ns)
-        self.unsynchronized_reason = _why_not(readable, decision, self.demoted, bound_s, cfg.max_error_bound_s)
+        served_ns = self.served.timemap.to_served_ns(wall_ns)
+        self.unsynchronized_reason = why_not(readable, decision, self.demoted, bound_s, cfg, self.vouched, served_ns)
         if self.unsynchronized_reason is not None:
             return ServerState.unsynchronized(cfg.precision_log2)
         rate = self.discipline.bound_rate(now_s, cfg.dispersion_horizon_ticks * cfg.interval_s)
-        return self.served.server_state(cfg, decision.state, bound_s, rate, self._ref_source, wall_ns)
+        up = self._upstream_ad if self._ref_source == "ntp" else None
+        return self.served.server_state(cfg, decision.state, bound_s, rate, self._ref_source, wall_ns, up)
 
     def _persist(self, now_s: float) -> dict[str, Any] | None:
         p = self.predictor
@@ -226,53 +257,19 @@ class Node:
         self._last_persist_s = now_s
         return p.to_dict()
 
-    def _snapshot(self, inputs: TickInputs, decision: Decision, offset_ns: float | None, wall_ns: int) -> Snapshot:
-        cluster = self.cluster
-        reference = None
-        if self.cfg.sim_reference:
-            reference = "available" if inputs.primary_offset_ns is not None else "lost"
-        return Snapshot(
-            state=decision.state,
-            healthy=decision.healthy,
-            error_bound_s=decision.error_bound_s,
-            freq_correction_ppb=self.discipline.freq_ppb,
-            reading=inputs.reading,
-            temperature_c=inputs.temperature_c,
-            offset_ns=offset_ns,
-            reference=reference,
-            reference_source=self._ref_source,
-            reference_suspect=decision.reference_suspect,
-            served_monotonic=self.served.started,
-            unsynchronized_reason=self.unsynchronized_reason,
-            served_correction_ns=self.served.correction_ns(wall_ns),
-            served_bound_s=self.served.bound_s(decision.error_bound_s, wall_ns) if inputs.reading else MAX_DISPERSION_S,
-            events=self._status_events,
-            cluster=cluster.view(),
-            tempcomp=self.predictor.status() if self.predictor is not None else None,
-            eligible=self.grandmaster_eligible,
-            demoted=self.demoted,
-        )
 
 
-def _why_not(readable: bool, decision: Decision, demoted: bool, bound_s: float, max_s: float) -> str | None:
-    """Why the node does not claim stratum 1 now (None: it does)."""
-    if not readable:
-        return "the clock cannot be read"
-    if not decision.healthy:
-        return f"sync state {decision.state.value}"
-    if demoted:
-        return "demoted by the control nodes' vote"
-    if bound_s > max_s:
-        return f"served-time error bound {bound_s:.6g} s is above clock.discipline.max_error_bound_s {max_s:g} s"
-    return None
-
-
-def choose_reference(inputs: TickInputs, tai_offset_ns: int) -> tuple[float | None, str | None]:
-    """clock - reference, and which one: the own primary reference first, else the grandmaster.
-    ptp4l measures its own PTP clock: the PHC with hardware timestamping, CLOCK_REALTIME with
-    software timestamping, where (clock - CLOCK_REALTIME) is added."""
+def choose_reference(inputs: TickInputs, tai_offset_ns: int,
+                     upstream: UpstreamChoice | None = None) -> tuple[float | None, str | None]:
+    """clock - reference, and which one: the own primary reference first, else the upstream NTP
+    servers' majority, else the grandmaster. ptp4l measures its own PTP clock: the PHC with
+    hardware timestamping, CLOCK_REALTIME with software timestamping, where (clock -
+    CLOCK_REALTIME) is added. The upstream offsets come through the served-time map, which is in
+    UTC already."""
     if inputs.primary_offset_ns is not None:
         return inputs.primary_offset_ns, "primary"
+    if upstream is not None and upstream.offset_ns is not None:
+        return upstream.offset_ns, "ntp"
     off = inputs.ptp_offset_ns
     if off is None:
         return None, None

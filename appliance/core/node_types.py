@@ -50,6 +50,11 @@ class NodeConfig:
     realign: bool = True  # step onto the cluster when demoted (False where linuxptp brings it back)
     sim_reference: bool = False  # a simulated primary reference exists (status says available / lost)
     persist_every_s: float = 600.0  # save the learned model this often once it exists
+    # Nothing vouches for the clock at start (no bootstrap record, no last-known-good of this boot):
+    # it claims stratum 1 only once a reference has locked it (appliance.core.bootstrap.state).
+    bootstrapped: bool = True
+    bootstrap_command: str = "appliance bootstrap --config FILE --apply"
+    not_before_ns: int = 0  # the last-known-good served time: never serve earlier (0: none)
     # How long the advertised dispersion rate is extrapolated over (a chord over a convex bound is
     # above it within this horizon), in ticks.
     dispersion_horizon_ticks: float = 2.0
@@ -92,6 +97,7 @@ class TickInputs:
     ptp_steers_clock: bool = False  # ptp4l or phc2sys steers the clock: the node only watches
     temperature_c: float | None = None
     peers: Mapping[str, PeerEstimate | None] | None = None  # clock domain (local clock - peer)
+    upstream: Mapping[str, PeerEstimate | None] | None = None  # reference.ntp servers, clock domain
     refit: tuple[RefitRequest, FitResult | SampleError] | None = None  # a finished fit
     notices: tuple[Notice, ...] = ()
 
@@ -141,6 +147,8 @@ class Snapshot:
     tempcomp: Mapping[str, Any] | None
     eligible: bool
     demoted: bool
+    bootstrapped: bool = True  # False: nothing vouched for the clock yet (not bootstrapped)
+    upstream: Mapping[str, Any] | None = None  # the upstream servers' vote (reference.ntp), or None
 
     @property
     def crosscheck(self) -> dict[str, Any]:

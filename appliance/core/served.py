@@ -62,10 +62,18 @@ class ServedTime:
         bound_rate: float,
         ref_source: str | None,
         wall_ns: int,
+        upstream: tuple[int, bytes, float] | None = None,
     ) -> ServerState:
-        """What replies advertise while the node may claim stratum 1 (the caller checked that)."""
+        """What replies advertise while the node may claim to be synchronized (the caller checked
+        that). ``upstream``: (stratum, reference ID, root delay) while the time rests on upstream
+        NTP servers: the node is then one stratum below the best of them, not stratum 1."""
         self.started = True
-        if state is SyncState.LOCKED:
+        stratum, root_delay_s = 1, 0.0
+        if upstream is not None and ref_source == "ntp":
+            stratum, root_delay_s = min(15, upstream[0] + 1), upstream[2]
+        if state is SyncState.LOCKED and upstream is not None and ref_source == "ntp":
+            ref_id = upstream[1]
+        elif state is SyncState.LOCKED:
             ref_id = cfg.refids.ptp if ref_source == "ptp" else cfg.refids.primary
         elif state is SyncState.HOLDOVER:
             ref_id = cfg.refids.holdover
@@ -74,10 +82,10 @@ class ServedTime:
         served_now_ns = self.timemap.to_served_ns(wall_ns)
         return ServerState(
             synchronized=True,
-            stratum=1,
+            stratum=stratum,
             ref_id=ref_id,
             ref_time_ns=self.ref_time_ns or served_now_ns,
-            root_delay_s=0.0,
+            root_delay_s=root_delay_s,
             root_dispersion_s=min(bound_s, MAX_DISPERSION_S),
             precision_log2=cfg.precision_log2,
             dispersion_anchor_ns=served_now_ns,

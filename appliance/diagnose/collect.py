@@ -31,6 +31,7 @@ EXPECT_GROUPS = {
     "adjtimex": ("adjtimex",),
     "ptp": ("pmc",),
     "appliance": ("appliance_status",),
+    "leap-seconds": ("leap_seconds",),
 }
 FILES = {
     "chronyc_tracking": "chronyc-tracking.csv",
@@ -42,6 +43,7 @@ FILES = {
     "pmc": "pmc.txt",
     "appliance_status": "appliance-status.json",
     "appliance_history": "appliance-history.json",
+    "leap_seconds": "leap-seconds.list",
 }
 BUNDLE = "bundle.json"
 STATES = (AVAILABLE, NOT_AVAILABLE, NOT_RUNNING, ERROR)
@@ -57,6 +59,8 @@ class Options:
     ptp4l_socket: str = "/var/run/ptp4l"
     ptp_domain: int = 24
     control_socket: str = "/run/appliance/control.sock"
+    leap_file: str = "/usr/share/zoneinfo/leap-seconds.list"
+    leap_warn_days: float = 30.0
     timeout_s: float = 5.0
     expect: set[str] = field(default_factory=set)  # names from EXPECT_GROUPS
 
@@ -196,6 +200,8 @@ def gather(opts: Options) -> tuple[dict[str, Raw], float]:
     raw["appliance_status"] = replace(appliance(opts, "status"), origin=opts.control_socket)
     raw["appliance_history"] = (appliance(opts, "history", last=HISTORY_SAMPLES) if raw["appliance_status"].state == AVAILABLE
                                 else Raw(NOT_RUNNING, detail="no appliance status"))
+    leap = read_file(opts.leap_file)  # its path, for the check to name
+    raw["leap_seconds"] = leap if leap.state != AVAILABLE else Raw(AVAILABLE, leap.text, opts.leap_file)
     return mark_expected(raw, opts.expect), collected_at
 
 

@@ -52,7 +52,7 @@ def make_watch(cfg: Config) -> PtpWatch:
     profile = ProfileConfig(
         utc_offset_s=p.utc_offset_s,
         ptp_timescale=p.timestamping == "hardware",
-        primary_is_gnss=p.ts2phc is not None,
+        primary_is_gnss=cfg.gnss is not None,
         holdover_spec_ns=p.holdover_spec_ns,
     )
     timing = WatchTiming.for_intervals(p.log_sync_interval, p.log_min_delay_req_interval, p.poll_interval_s)

@@ -116,6 +116,7 @@ class ApplianceCollector(Collector):
         yield from self._ntp(st)
         yield from self._children(st)
         yield from tick_families(st)
+        yield from site_families(st)
 
     # -- families ---------------------------------------------------------------------------
     def _info(self, st):
@@ -299,6 +300,33 @@ def tick_families(st):
     worst = _get(tick, "max_duration_s", kind=_NUM)
     if worst is not None:
         yield _gauge("appliance_tick_duration_max_seconds", "Longest tick since the start.", worst)
+
+
+def site_families(st):
+    """The leap-seconds file's expiry, whether the node is bootstrapped, the upstream servers' vote."""
+    expires = _get(st, "leap_seconds", "expires_s", kind=_NUM)
+    valid = _get(st, "leap_seconds", "valid", kind=bool)
+    if valid is not None:
+        yield _gauge("appliance_leap_file_valid", "1 while leap_seconds.file is present and its hash verifies.",
+                     int(valid))
+    if expires is not None:
+        yield _gauge("appliance_leap_file_expiry_timestamp_seconds", "When leap_seconds.file expires (Unix time): "
+                     "after it a leap second announced since is not known.", expires)
+    tai = _get(st, "leap_seconds", "tai_utc_s", kind=int)
+    if tai is not None:
+        yield _gauge("appliance_tai_utc_offset_seconds", "TAI - UTC the appliance runs with (ptp4l's utcOffset).", tai)
+    boot = _get(st, "bootstrap", "bootstrapped", kind=bool)
+    if boot is not None:
+        yield _gauge("appliance_bootstrapped", "1 once something vouches for the clock (a bootstrap, a last-known-good "
+                     "of this boot, a reference); 0: answering with leap 3, run `appliance bootstrap`.", int(boot))
+    servers = _get(st, "upstream", "servers", kind=list)
+    if servers is not None:
+        g = GaugeMetricFamily("appliance_upstream_truechimer", "1 while the upstream NTP server agrees with the "
+                              "majority (reference.ntp).", labels=["server"])
+        for row in servers[:MAX_LABEL_VALUES]:  # configured servers only: a bounded set
+            if isinstance(row, dict) and isinstance(row.get("name"), str):
+                g.add_metric([row["name"]], 1.0 if row.get("vote") == "truechimer" else 0.0)
+        yield g
 
 
 class _QuietHandler(WSGIRequestHandler):

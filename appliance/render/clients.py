@@ -111,7 +111,9 @@ def _header(fmt: str, source: str, comment: str = "#") -> list[str]:
     ]
 
 
-def render_chrony(servers: list[Server], threshold_s: float, source: str = "") -> str:
+def render_chrony(servers: list[Server], threshold_s: float, source: str = "", connected: bool = False) -> str:
+    """``connected``: the site has a reference (reference.ntp / reference.gnss), as the seed's
+    standard setup: the clients also timestamp in hardware where their NICs can."""
     lines = _header("chrony", source)
     lines += [f"server {s.text} iburst" for s in servers]
     need = min(2, len(servers))
@@ -123,6 +125,13 @@ def render_chrony(servers: list[Server], threshold_s: float, source: str = "") -
         f"maxdistance {_seconds(threshold_s)}",
         "# Step a clock more than 1 s off, in the first three updates only; slew afterwards.",
         "makestep 1.0 3",
+    ]
+    if connected:
+        lines += [
+            "# A connected site (the seed's standard setup): hardware timestamps on every NIC that has them.",
+            "hwtimestamp *",
+        ]
+    lines += [
         "driftfile /var/lib/chrony/chrony.drift",
         "rtcsync",
     ]
@@ -169,7 +178,8 @@ def render_clients(cfg: Config, fmt: str | None = None, source: str = "") -> str
         raise RenderError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     servers = client_servers(cfg)
     if fmt == "chrony":
-        return render_chrony(servers, cfg.timesync.threshold, source)
+        connected = cfg.reference.ntp is not None or cfg.gnss is not None
+        return render_chrony(servers, cfg.timesync.threshold, source, connected=connected)
     if fmt == "timesyncd":
         return render_timesyncd(servers, cfg.timesync.threshold, source)
     return render_harvester(servers, source)

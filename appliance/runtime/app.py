@@ -30,15 +30,17 @@ from typing import Any
 
 from ..config import Config, parse_hostport
 from ..control_socket import ControlServer
+from ..core.bootstrap.state import StartState
 from ..core.node import Node
 from ..core.node_types import TickActions
 from ..core.ntp.answer import NtpServerCore, ServerState
 from ..monitoring.history import History
 from ..ntp.server import NtpUdpServer, open_socket
 from . import inject as injection
-from . import status as status_mod
 from .clocks import ServeError, measure_precision_log2, open_clock
 from .hotplug import start_hotplug
+from . import site
+from .lastgood import LastGoodWriter
 from .loop import TickLoop
 from .node_config import node_config
 from .refit import RefitWorker
@@ -49,8 +51,12 @@ log = logging.getLogger("appliance.service")
 
 
 class Appliance:
-    def __init__(self, cfg: Config, listen: list[str] | None = None, control_socket: str | None = None):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, listen: list[str] | None = None, control_socket: str | None = None,
+                 config_path: str | None = None):
+        from .. import leapfile
+
+        self.cfg, self.leap = leapfile.apply(cfg)  # ptp.utc_offset_s from the verified leap-seconds.list
+        cfg, self.config_path = self.cfg, config_path
         self.listen = listen or list(cfg.ntp.listen)
         self.control_path = Path(control_socket or cfg.monitoring.control_socket)
         self.precision_log2 = measure_precision_log2()
@@ -67,6 +73,9 @@ class Appliance:
         self.metrics: Any = None
         self.ptp: Any = None
         self.poller: Any = None
+        self.upstream: Any = None  # reference.ntp: the upstream servers' poller
+        self.lastgood: LastGoodWriter | None = None
+        self.start_state: StartState | None = None  # what vouched for the clock at start (runtime.site)
         self.store: PredictorStore | None = None
         # Called with True/False when grandmaster eligibility changes (the PTP side's hook).
         self.eligibility_listeners: list[Callable[[bool], None]] = []
@@ -91,9 +100,13 @@ class Appliance:
         predictor = self.store.load(time.monotonic(), time.time(), cfg.clock.oscillator_class != "xo",
                                     tick_interval_s=cfg.clock.discipline.interval_s)
         threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
-        ncfg = node_config(cfg, self.clock.caps(), info, self.precision_log2, self.reference is not None)
+        site.start_gnss(self, stack)
+        self.start_state = site.vouched_at_start(self, info.kind)
+        ncfg = node_config(cfg, self.clock.caps(), info, self.precision_log2, self.reference is not None,
+                           start=self.start_state, bootstrap_command=site.bootstrap_command(self))
         self.node = Node(ncfg, predictor)
         stack.callback(self._save_model)
+        site.start_lastgood(self, stack, info.name)
         sockets = []
         for text in self.listen:
             host, port = parse_hostport(text)
@@ -107,12 +120,14 @@ class Appliance:
         self._start_metrics(stack)
         self._start_ptp(stack)
         self._start_peers(stack)
+        site.start_upstream(self, stack)
         refit = RefitWorker()
         stack.callback(refit.close)
         self.loop = TickLoop(
             self.node, self.clock, cfg.clock.discipline.interval_s, reference=self.reference, ptp=self.ptp,
             poller=self.poller, store=self.store, refit=refit,
             ptp_measures_system=cfg.ptp.enabled and cfg.ptp.timestamping == "software", on_actions=self._published,
+            upstream=self.upstream,
         )
         self.udp.start()
         stack.callback(self.udp.stop)
@@ -184,9 +199,10 @@ class Appliance:
 
     def reload(self, new: Config) -> list[str]:
         """A new, already validated configuration (SIGHUP); see appliance.runtime.reload."""
+        from .. import leapfile
         from .reload import apply
 
-        self.cfg, pending = apply(self.cfg, new, self.ntp_core)
+        self.cfg, pending = apply(self.cfg, leapfile.apply(new)[0], self.ntp_core)
         return pending
 
     # -- after every tick -----------------------------------------------------------------------
@@ -218,31 +234,4 @@ class Appliance:
         }
 
     def status(self) -> dict[str, Any]:
-        from ..linuxptp.manager import disabled_status
-
-        ntp = self.ntp_core.counters()
-        if self.udp is not None:
-            ntp["send_errors"] = self.udp.send_errors
-            ntp["internal_errors"] = self.udp.internal_errors
-        serve = self.ntp_core.state
-        now_ns = time.time_ns()
-        served_ns = self.timemap().to_served_ns(now_ns) if self.node is not None else now_ns
-        stratum = serve.stratum if serve.synchronized_at(served_ns) else 16
-        processes = {} if self.ptp is None else {
-            name: {"running": c.state == "running", "restarts": c.status()["restarts"]}
-            for name, c in self.ptp.children.items()
-        }
-        return status_mod.compose(
-            node=self.cfg.node.name,
-            clock_source=self.cfg.clock.source,
-            clock_info=self.clock.info() if self.clock is not None else None,
-            started_s=self.started_s,
-            snapshot=self.node.snapshot if self.node is not None else None,
-            ntp=ntp,
-            stratum=stratum,
-            listen=self.udp.addresses if self.udp is not None else [],
-            ptp=self.ptp.status() if self.ptp is not None else disabled_status(),
-            processes=processes,
-            peers=self.poller.snapshot() if self.poller is not None else [],
-            tick=self.loop.times.status() if self.loop is not None else {"count": 0},
-        )
+        return site.status(self)

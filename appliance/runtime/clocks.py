@@ -18,9 +18,10 @@ class ServeError(Exception):
 def open_clock(cfg: Config) -> tuple[Clock, Any]:
     """The node's clock and its simulated reference (None where nothing simulated disciplines it)."""
     if cfg.clock.source == "sim":
+        from ..bootstrap.records import sim_offset_ns
         from ..sim import factory
 
-        return factory.build(cfg.clock.sim, name=cfg.node.name)
+        return factory.build(cfg.clock.sim, name=cfg.node.name, offset_ns=sim_offset_ns(cfg.node.state_dir))
     try:
         from ..hw.phc import open_phc
     except ImportError as exc:

@@ -82,6 +82,7 @@ class TickLoop:
         refit: RefitWorker | None = None,
         ptp_measures_system: bool = False,
         on_actions: Callable[[TickActions], None] | None = None,
+        upstream: PeerPoller | None = None,
     ):
         self.node = node
         self.clock = clock
@@ -89,6 +90,7 @@ class TickLoop:
         self.reference = reference
         self.ptp = ptp
         self.poller = poller
+        self.upstream = upstream  # reference.ntp: the upstream servers' poller
         self.store = store
         self.refit = refit if refit is not None else RefitWorker()
         self.ptp_measures_system = ptp_measures_system
@@ -173,6 +175,7 @@ class TickLoop:
             ptp_steers_clock=bool(self.ptp is not None and self.ptp.steers_clock()),
             temperature_c=read_temperature_c(self.clock),
             peers=self.poller.estimates(now_s) if self.poller is not None else None,
+            upstream=self.upstream.estimates(now_s) if self.upstream is not None else None,
             refit=self.refit.take(),
             notices=tuple(notices),
         )
@@ -204,10 +207,12 @@ class TickLoop:
         def publish() -> None:
             self.timemap = timemap
 
-        if self.poller is not None:
-            self.poller.rebase(shift_ns, publish)
-        else:
-            publish()
+        # Under every poller's lock at once (always in this order), so that no reply is converted
+        # through one map and shifted for the other.
+        for p in (self.upstream, self.poller):
+            if p is not None:
+                publish = (lambda p, inner: lambda: p.rebase(shift_ns, inner))(p, publish)
+        publish()
 
     def current_map(self) -> TimeMap:
         return self.timemap

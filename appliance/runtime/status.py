@@ -38,6 +38,9 @@ def compose(
     processes: dict[str, Any],
     peers: list[dict[str, Any]],
     tick: dict[str, Any],
+    bootstrap: dict[str, Any] | None = None,
+    leap: dict[str, Any] | None = None,
+    upstream: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     s = snapshot
     reading = s.reading if s else None
@@ -78,4 +81,7 @@ def compose(
         "crosscheck": dict(s.crosscheck) if s else {"enabled": False},
         "peers": [{**row, **_NO_VOTE, **(dict(s.peers.get(row["name"], {})) if s else {})} for row in peers],
         "tick": tick,
+        "bootstrap": bootstrap or {"bootstrapped": None},
+        "leap_seconds": leap,
+        "upstream": upstream,
     }

@@ -37,6 +37,7 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +120,10 @@ def collect_wheels(dest: Path) -> list[str]:
         # in, and a stale build/lib would put deleted modules into the wheel.
         source = Path(build_tmp) / "src"
         copy_source(source)
+        # The build date the installed appliance takes as its floor for the time (buildinfo.py):
+        # the commit's date, so the same commit builds the same bundle.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(source_date_epoch()))
+        (source / "appliance" / "BUILD_DATE").write_text(stamp + "\n")
         # pip wheel builds the appliance (and any dependency published only as an sdist) into
         # wheels and downloads the rest, resolving for this interpreter.
         run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest), str(source)],

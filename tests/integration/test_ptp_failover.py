@@ -65,6 +65,9 @@ def _config(tmp_path, net, name, initial_error_ns, crosscheck=None, wait_to_rest
                       "sim": {"oscillator": "ideal", "seed": i + 1, "reference": False,
                               "reference_noise_ns": 0, "initial_error_ns": initial_error_ns},
                       "discipline": {"lock_threshold_ns": LOCK_NS, "step_threshold_ns": 100_000}},
+            # Free-running nodes electing a grandmaster is what this test is about, not their first
+            # time: they may serve whatever their (simulated) clocks say without a bootstrap.
+            "bootstrap": {"required": False},
             "ptp": {"enabled": True, "interface": h.iface, "transport": "l2", "timestamping": "software",
                     "domain": 24, "log_announce_interval": LOG_ANNOUNCE, "announce_receipt_timeout": RECEIPT,
                     "log_sync_interval": -2, "log_min_delay_req_interval": -2, "wait_to_restore_s": wait_to_restore_s,

@@ -201,7 +201,7 @@ def test_bash_completion_is_generated_from_the_parser():
     assert complete(script, ["diag"]) == ["diagnose"]
     assert "--threshold" in complete(script, ["diagnose", "--thr"])
     assert set(complete(script, ["diagnose", "--expect", ""])) == {"chrony", "timedatectl", "rtc", "adjtimex",
-                                                                    "ptp", "appliance"}
+                                                                    "ptp", "appliance", "leap-seconds"}
     assert complete(script, ["config", "render", ""]) == ["ptp", "clients"]
     assert complete(script, ["config", "render", "clients", "--format", "t"]) == ["timesyncd"]
     assert complete(script, ["serve", "--config", "exa"]) == ["examples"]  # a file option completes paths

@@ -84,6 +84,8 @@ def test_rules_use_only_exported_metrics():
         "crosscheck": {"demoted": False}, "peers": [{"name": "p", "offset_s": 0.0, "reachable": True}],
         "ptp": {"role": "follower", "port_state": "SLAVE", "gm_identity": "a", "offset_ns": 0, "path_delay_ns": 0},
         "processes": {"ptp4l": {"running": True, "restarts": 0}},
+        "leap_seconds": {"valid": True, "expires_s": 1.8e9, "tai_utc_s": 37},
+        "bootstrap": {"bootstrapped": True},
     }
     exported = set()
     for fam in ApplianceCollector(lambda: st, peer_names=["p"], max_error_bound_s=0.1).collect():

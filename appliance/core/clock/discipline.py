@@ -43,6 +43,11 @@ class DisciplineConfig:
     holdover_wander_ppb_per_s: float = 0.01
     freerun_initial_s: float = 0.001
     freerun_freq_uncertainty_ppb: float = 500.0
+    # PI gains per interval: firm for a reference measured fresh every tick (PPS, PTP); gentler for
+    # one whose samples are filtered over a few polls (NTP), where a firm loop would chase old samples.
+    servo_kp: float = 0.7
+    servo_ki: float = 0.3
+    servo_estimate_s: float = 0.0  # the first frequency estimate spans at least this (PiServo.min_estimate_s)
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,8 @@ class Discipline:
     def __init__(self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0, predictor: HoldoverPredictor | None = None):
         self.cfg = cfg
         self.state = SyncState.STARTING
-        self.servo = PiServo(cfg.max_freq_ppb, step_threshold_ns=cfg.step_threshold_ns, initial_freq_ppb=initial_freq_ppb)
+        self.servo = PiServo(cfg.max_freq_ppb, kp=cfg.servo_kp, ki=cfg.servo_ki, step_threshold_ns=cfg.step_threshold_ns,
+                             initial_freq_ppb=initial_freq_ppb, min_estimate_s=cfg.servo_estimate_s)
         self.freq_ppb = initial_freq_ppb
         self._good = 0
         self._stats = _Stats()
@@ -226,12 +232,19 @@ class Discipline:
         reference_bound_s: float = 0.0,
         accept_step: bool = False,
         reference_changed: bool = False,
+        fresh: bool = True,
     ) -> Decision:
         """One interval. ``temp_c``: the oscillator's temperature sensor, for the predictor.
         ``reference_bound_s``: how far the reference itself may be from true time (a grandmaster's
         own bound), added to the locked bound: a follower is never surer than what it follows.
-        ``accept_step``, ``reference_changed``: see the guard in the module docstring."""
+        ``accept_step``, ``reference_changed``: see the guard in the module docstring.
+        ``fresh`` False: the reference is there but has measured nothing new since the last tick (a
+        polled NTP server between replies): the servo must not see the same sample twice, so the
+        frequency is held and nothing is judged."""
         self._reference_bound_s = reference_bound_s if ref_offset_ns is not None else self._reference_bound_s
+        if ref_offset_ns is not None and not fresh and self.state is not SyncState.FAULT:
+            self._bound_s = self._bound(now_s, ref_offset_ns)
+            return Decision(self.state, self._bound_s)
         out: list = []
         freq: float | None = None
         step = 0

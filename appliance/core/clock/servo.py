@@ -33,8 +33,12 @@ class PiServo:
         ki: float = 0.3,
         step_threshold_ns: int = 20_000_000,
         initial_freq_ppb: float = 0.0,
+        min_estimate_s: float = 0.0,
     ):
+        """``min_estimate_s``: the first frequency estimate waits for two samples at least this far
+        apart (a noisy reference, NTP, gives a wild frequency over a short interval)."""
         self.max_freq_ppb = float(max_freq_ppb)
+        self.min_estimate_s = min_estimate_s
         self.kp = kp
         self.ki = ki
         self.step_threshold_ns = step_threshold_ns
@@ -64,7 +68,7 @@ class PiServo:
         if self._count == 1:
             off0, t0 = self._first  # type: ignore[misc]
             dt = local_time_s - t0
-            if dt <= 0:
+            if dt <= 0 or dt < self.min_estimate_s:
                 return ServoOutput(ServoState.UNLOCKED, self.drift_ppb)
             # The clock ran (off - off0)/dt fast with the current correction: remove that.
             self.drift_ppb = self._clamp(self.drift_ppb - (offset_ns - off0) / dt)

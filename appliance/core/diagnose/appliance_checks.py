@@ -25,6 +25,12 @@ def check_appliance(p: Parsed, raw: dict[str, Raw], limits: Limits, trends: list
     ev = {"node": get_in(st, "node", kind=str), "state": state, "healthy": healthy, "error_bound_s": bound,
           "stratum": stratum, "demoted": demoted, "reference": get_in(st, "sync", "reference"),
           "offset_ns": get_in(st, "sync", "offset_ns", kind=NUMBER)}
+    reason = get_in(st, "served", "unsynchronized_reason", kind=str) or ""
+    ev["unsynchronized_reason"] = reason or None
+    if reason.startswith("not bootstrapped") or "before the last-known-good" in reason:
+        command = reason.split("`")[1] if reason.count("`") >= 2 else "appliance bootstrap --config FILE --apply"
+        return Check(name, Verdict.FAIL, f"not bootstrapped: answering with leap 3 ({reason})", "checked", ev,
+                     f"establish the initial time: `{command}` (README: Bootstrapping a new site)")
     bound_trend = next((t for t in trends if t.source.startswith("appliance:error_bound")), None)
     if demoted:
         return Check(name, Verdict.FAIL, f"demoted itself: it disagrees with the other control nodes (state {state})",

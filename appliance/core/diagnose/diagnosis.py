@@ -22,6 +22,7 @@ from . import drift
 from .appliance_checks import check_appliance
 from .chrony_checks import check_chrony, check_sources
 from .drift_checks import appliance_trends, check_drift, chrony_trend
+from .leap_checks import check_leap_seconds
 from .inputs import AVAILABLE, NOT_AVAILABLE, UNREADABLE, Parsed, Raw, parse_all
 from .ptp_checks import check_ptp
 from .report import Check, Limits, Report, fmt_s
@@ -104,5 +105,6 @@ def evaluate(raw: dict[str, Raw], now_s: float, limits: Limits = Limits()) -> Re
         _guard(check_rtc, "rtc", p, raw, limits, now_s),
         _guard(check_ptp, "ptp", p, raw, limits),
         _guard(check_appliance, "appliance", p, raw, limits, trends),
+        _guard(check_leap_seconds, "leap-seconds", p, raw, limits, now_s),
     ]
     return Report(checks, trends, now_s)

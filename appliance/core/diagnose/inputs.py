@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..leapseconds import LeapTable
+from ..leapseconds import parse as parse_leap
 from .chrony_report import ChronyParseError, Source, SourceStats, Tracking, parse_sources, parse_sourcestats, parse_tracking
 from .pmc_report import PtpSummary, parse_pmc, ptp_summary
 from .sysclock_report import KernelTime, ReportParseError, RtcInfo, TimedateInfo, decode_timex, parse_rtc, parse_timedatectl
@@ -32,6 +34,7 @@ SOURCES = (
     "pmc",
     "appliance_status",
     "appliance_history",
+    "leap_seconds",
 )
 
 
@@ -66,6 +69,7 @@ class Parsed:
     ptp: PtpSummary | None = None
     status: dict[str, Any] | None = None
     history: dict[str, Any] | None = None
+    leap: LeapTable | None = None
     errors: dict[str, Exception] = field(default_factory=dict)
 
 
@@ -91,6 +95,7 @@ def parse_all(raw: dict[str, Raw]) -> Parsed:
     p.ptp = attempt("pmc", lambda t: ptp_summary(parse_pmc(t)))
     p.status = attempt("appliance_status", _json_obj)
     p.history = attempt("appliance_history", _json_obj)
+    p.leap = attempt("leap_seconds", parse_leap)
     return p
 
 

@@ -21,6 +21,7 @@ class Limits:
     stale_updates: float = 8.0  # chrony's last update older than this many update intervals
     trend_horizon_s: float = 24 * 3600.0  # warn when a threshold is reached within this at the current rate
     history_window_s: float = 600.0  # the appliance's own history used for its trend
+    leap_warn_days: float = 30.0  # leap-seconds.list expiring within this is a warning
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,17 @@ class PeerEstimate:
     age_s: float  # of the chosen sample
     samples: int
     ref_id: bytes = b""  # from the latest answer
+    # The newest sample, whatever its delay: what a clock servo needs (the chosen one can be polls old,
+    # measured before the servo's latest corrections); None where not kept.
+    latest_offset_s: float | None = None
+    latest_age_s: float | None = None
 
     def shifted(self, delta_s: float) -> PeerEstimate:
         """The same estimate with the offset moved by delta_s (the local clock or domain moved)."""
+        latest = None if self.latest_offset_s is None else self.latest_offset_s + delta_s
         return PeerEstimate(self.offset_s + delta_s, self.delay_s, self.dispersion_s, self.jitter_s,
                             self.root_delay_s, self.root_dispersion_s, self.leap, self.stratum, self.age_s,
-                            self.samples, self.ref_id)
+                            self.samples, self.ref_id, latest, self.latest_age_s)
 
     @property
     def fit(self) -> bool:
@@ -141,4 +146,6 @@ class ClockFilter:
             age_s=age,
             samples=len(fresh),
             ref_id=latest.ref_id,
+            latest_offset_s=latest.offset_s,
+            latest_age_s=max(0.0, now_s - latest.time_s),
         )
