@@ -98,7 +98,7 @@ def _client_sees(client_chrony, node_addr, chrony_addr) -> float:
 
 def _inject_step(proc, seconds):
     r = subprocess.run([sys.executable, "-m", "appliance", "sim", "inject", "--control-socket", str(proc.sock),
-                        "--step", str(seconds)], capture_output=True, text=True, cwd=REPO, timeout=20)
+                        "--step", f"{seconds}s"], capture_output=True, text=True, cwd=REPO, timeout=20)
     assert r.returncode == 0, r.stderr
 
 

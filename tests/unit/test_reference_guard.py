@@ -25,7 +25,7 @@ def _locked(seed=SEED):
 def test_a_stepped_reference_is_suspect_and_not_followed():
     print(f"seed {SEED}")
     d, t, rng = _locked()
-    freq = d.freq_ppb
+    freq = d.servo.drift_ppb
     dec = d.tick(t + 1, 5e6)  # the grandmaster stepped +5 ms
     assert dec.state is SyncState.HOLDOVER and dec.reference_suspect and dec.step_ns == 0
     assert any(e is SyncEvent.REFERENCE_SUSPECT for *_, e in dec.transitions)
@@ -60,11 +60,29 @@ def test_a_slow_runaway_is_caught_by_the_phase_guard():
     freq = 0.0
     caught = None
     for k in range(1, 30):
-        dev = g.deviation_ns(float(k), -20_000.0, freq)  # the servo keeps the offset at -20 us
+        dev = g.deviation_ns(float(k), -20_000.0, freq, freq)  # the servo keeps the offset at -20 us
         freq = 50_000.0 * min(k, 3) / 3  # while ramping its correction up to the runaway's 50 ppm
         if abs(dev) > g.allowed_ns(100_000.0):
             caught = k
             break
     assert caught is not None and caught <= 8  # within a few seconds of 50 us each
     quiet = PhaseGuard()
-    assert all(abs(quiet.deviation_ns(float(k), 0.0, 30.0)) <= quiet.allowed_ns(100_000.0) for k in range(1, 60))
+    assert all(abs(quiet.deviation_ns(float(k), 0.0, 30.0, 30.0)) <= quiet.allowed_ns(100_000.0) for k in range(1, 60))
+
+
+def test_a_noisy_reference_is_not_a_runaway():
+    """An NTP reference: 20 us of noise per offset, each correction carrying the servo's
+    proportional kick of it (0.2 x offset per second, 4 ppm). The clock itself keeps its
+    frequency, so the guard must not see a runaway in the kicks."""
+    print(f"seed {SEED}")
+    rng = np.random.default_rng(SEED)
+    g = PhaseGuard()
+    drift, clock_ns, worst = 500.0, 0.0, 0.0
+    applied = drift
+    for k in range(1, 600):
+        clock_ns += (applied - drift) * 1.0  # the clock moves only by what the kicks did
+        off = clock_ns + float(rng.normal(0, 20_000))
+        dev = g.deviation_ns(float(k), off, applied, drift)
+        worst = max(worst, abs(dev) - g.allowed_ns(100_000.0))
+        applied = drift - 0.2 * off
+    assert worst <= 0.0

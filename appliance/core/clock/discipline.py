@@ -212,7 +212,7 @@ class Discipline:
         """The offset itself, or the phase the clock would have kept on its own (guard.py: a
         reference running away slowly, which the servo would follow), beyond the guard."""
         guard = self.guard_ns(now_s)
-        return abs(off) > guard or abs(self._phase.deviation_ns(now_s, off, self.freq_ppb)) > self._phase.allowed_ns(guard)
+        return abs(off) > guard or abs(self._phase.deviation_ns(now_s, off, self.freq_ppb, self.servo.drift_ppb)) > self._phase.allowed_ns(guard)
 
     def _start_holdover(self, now_s: float, temp_c: float | None) -> float | None:
         """Hold the last frequency, or the model's prediction; the frequency to set."""
