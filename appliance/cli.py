@@ -18,8 +18,16 @@ import sys
 import textwrap
 
 from . import __version__
-from .commands.common import (EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARN, CommandError, error, json_errors,
-                              set_json_errors)
+from .commands.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_WARN,
+    CommandError,
+    error,
+    json_errors,
+    set_json_errors,
+)
 
 # Each module registers one top-level command (and its subcommands).
 COMMAND_MODULES = [
@@ -92,8 +100,15 @@ class HelpFormatter(argparse.HelpFormatter):
             if para.startswith(" ") or "\n " in para or para.rstrip().endswith(":") and "\n" in para:
                 out.append("\n".join(indent + line for line in para.splitlines()))
             else:
-                out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
-                                         subsequent_indent=indent, break_on_hyphens=False))
+                out.append(
+                    textwrap.fill(
+                        " ".join(para.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                    )
+                )
         return "\n\n".join(out)
 
     def _split_lines(self, text: str, width: int) -> list[str]:
@@ -107,8 +122,13 @@ class HelpFormatter(argparse.HelpFormatter):
 def help_with_default(action: argparse.Action) -> str:
     text = action.help or ""
     default = action.default
-    if (not action.option_strings or default in (None, False, argparse.SUPPRESS) or default == []
-            or "default" in text.lower() or isinstance(action, argparse._VersionAction)):
+    if (
+        not action.option_strings
+        or default in (None, False, argparse.SUPPRESS)
+        or default == []
+        or "default" in text.lower()
+        or isinstance(action, argparse._VersionAction)
+    ):
         return text
     return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
@@ -140,12 +160,17 @@ def _finish(parser: argparse.ArgumentParser, help_text: str = "", top: bool = Fa
         parser.description = help_text[0].upper() + help_text[1:] + "."
     if not top:
         if not any("--log-level" in a.option_strings for a in parser._actions):
-            parser.add_argument("--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS, metavar="LEVEL",
-                                help="how much the appliance logs to stderr: debug, info, warning, error "
-                                 "(default: info)")
+            parser.add_argument(
+                "--log-level",
+                choices=LOG_LEVELS,
+                default=argparse.SUPPRESS,
+                metavar="LEVEL",
+                help="how much the appliance logs to stderr: debug, info, warning, error (default: info)",
+            )
         if parser.epilog is None:
-            parser.epilog = "exit status: 0 OK, 1 WARN, 2 FAIL, 3 UNKNOWN (bad usage or unreadable input); " \
-                            "see `appliance --help`."
+            parser.epilog = (
+                "exit status: 0 OK, 1 WARN, 2 FAIL, 3 UNKNOWN (bad usage or unreadable input); see `appliance --help`."
+            )
     children = subparsers(parser)
     if not children:
         parser.set_defaults(_prog=parser.prog)
@@ -156,8 +181,12 @@ def _finish(parser: argparse.ArgumentParser, help_text: str = "", top: bool = Fa
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="appliance", description=DESCRIPTION, epilog=EXIT_EPILOG)
     parser.add_argument("--version", action="version", version=f"appliance {__version__}")
-    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS,
-                        help="how much the appliance logs to stderr; also accepted after the command")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=LOG_LEVELS,
+        help="how much the appliance logs to stderr; also accepted after the command",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

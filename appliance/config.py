@@ -89,8 +89,11 @@ def check_host(host: str) -> str:
     except ValueError:
         pass
     name = host[:-1] if host.endswith(".") else host
-    if 0 < len(name) <= 253 and all(_HOSTNAME_LABEL.match(label) for label in name.split(".")) \
-            and not name.replace(".", "").isdigit():
+    if (
+        0 < len(name) <= 253
+        and all(_HOSTNAME_LABEL.match(label) for label in name.split("."))
+        and not name.replace(".", "").isdigit()
+    ):
         return host
     raise ValueError(f"{host!r} is neither an IP address nor a host name (letters, digits, '-' and '.')")
 
@@ -224,8 +227,10 @@ class ClockConfig(_Strict):
         if self.source == "phc" and not (self.interface or self.device):
             raise ValueError("clock.source phc needs clock.interface (or clock.device)")
         if self.source == "sim" and self.oscillator is not None and self.oscillator != self.sim.oscillator:
-            raise ValueError(f"clock.oscillator {self.oscillator} differs from clock.sim.oscillator "
-                             f"{self.sim.oscillator}: a simulated clock's class is clock.sim.oscillator")
+            raise ValueError(
+                f"clock.oscillator {self.oscillator} differs from clock.sim.oscillator "
+                f"{self.sim.oscillator}: a simulated clock's class is clock.sim.oscillator"
+            )
         return self
 
     @property
@@ -298,7 +303,6 @@ class NtpConfig(_Strict):
     # Served time never steps back once served synchronized: backward corrections (and the
     # appliance's own) are slewed at this rate (chrony's default maxslewrate).
     max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)
-
 
 
 class MonitoringConfig(_Strict):
@@ -429,11 +433,14 @@ class Config(_Strict):
         # ptp4l, phc2sys and ts2phc adjust real clocks; a simulated node must never let them.
         if self.clock.source == "sim":
             if not self.ptp.free_running:
-                raise ValueError("ptp.free_running false needs clock.source phc: with a simulated clock "
-                                 "ptp4l would steer the host clock")
+                raise ValueError(
+                    "ptp.free_running false needs clock.source phc: with a simulated clock "
+                    "ptp4l would steer the host clock"
+                )
             if self.ptp.phc2sys != "off":
-                raise ValueError(f"ptp.phc2sys {self.ptp.phc2sys} needs clock.source phc: phc2sys adjusts "
-                                 "CLOCK_REALTIME or a PHC")
+                raise ValueError(
+                    f"ptp.phc2sys {self.ptp.phc2sys} needs clock.source phc: phc2sys adjusts CLOCK_REALTIME or a PHC"
+                )
             if self.ptp.ts2phc is not None:
                 raise ValueError("ptp.ts2phc needs clock.source phc: ts2phc timestamps a PHC pin")
         return self

@@ -115,8 +115,10 @@ def request(path: str | Path, command: str, timeout_s: float = 5.0, **args) -> d
         mode = None  # connect() below says what is wrong
     if mode is not None and not stat.S_ISSOCK(mode):
         kind = "a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode) else "a device or pipe"
-        raise ControlError(f"{path} is not a socket ({kind}): expected the control socket of a running appliance "
-                           "(monitoring.control_socket, e.g. /run/appliance/control.sock)")
+        raise ControlError(
+            f"{path} is not a socket ({kind}): expected the control socket of a running appliance "
+            "(monitoring.control_socket, e.g. /run/appliance/control.sock)"
+        )
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout_s)
     try:
@@ -134,7 +136,7 @@ def request(path: str | Path, command: str, timeout_s: float = 5.0, **args) -> d
         raise ControlError(f"no appliance is running on {path} (connection refused)") from None
     except PermissionError:
         raise ControlError(f"permission denied on {path}: run as the appliance's user or root") from None
-    except socket.timeout:
+    except TimeoutError:
         raise ControlError(f"the appliance on {path} did not answer within {timeout_s:g} s") from None
     except OSError as exc:
         raise ControlError(f"cannot talk to {path}: {exc.strerror or exc}") from None

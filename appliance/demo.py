@@ -52,8 +52,9 @@ def free_udp_ports(n: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
-def node_config(index: int, ports: list[int], workdir: Path, seed: int, poll_interval_s: float,
-                max_slew_ppm: float = 83_333.333) -> config.Config:
+def node_config(
+    index: int, ports: list[int], workdir: Path, seed: int, poll_interval_s: float, max_slew_ppm: float = 83_333.333
+) -> config.Config:
     data = {
         "node": {"name": NODES[index], "state_dir": str(workdir / NODES[index])},
         "cluster": {
@@ -61,8 +62,12 @@ def node_config(index: int, ports: list[int], workdir: Path, seed: int, poll_int
             "crosscheck": {"poll_interval_s": poll_interval_s, "promote_after_s": 4 * poll_interval_s},
         },
         "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": seed + index, "reference": True}},
-        "ntp": {"listen": [f"127.0.0.1:{ports[index]}"], "allow": ["127.0.0.0/8"], "ratelimit": None,
-                "max_slew_ppm": max_slew_ppm},
+        "ntp": {
+            "listen": [f"127.0.0.1:{ports[index]}"],
+            "allow": ["127.0.0.0/8"],
+            "ratelimit": None,
+            "max_slew_ppm": max_slew_ppm,
+        },
         "monitoring": {"metrics_listen": None, "control_socket": str(workdir / f"{NODES[index]}.sock")},
     }
     return config.parse(data, f"demo:{NODES[index]}")
@@ -83,8 +88,10 @@ class Demo:
         last: Exception | None = None
         for _ in range(5):  # another program may take a port between probing and binding
             ports = free_udp_ports(len(NODES))
-            apps = [Appliance(node_config(i, ports, self.workdir, self.seed, self.poll_interval_s, self.max_slew_ppm))
-                    for i in range(len(NODES))]
+            apps = [
+                Appliance(node_config(i, ports, self.workdir, self.seed, self.poll_interval_s, self.max_slew_ppm))
+                for i in range(len(NODES))
+            ]
             try:
                 for app in apps:
                     app.start()
@@ -145,9 +152,14 @@ class Demo:
 
     def render(self, rows: list[dict], messages: list[str], keys: bool) -> str:
         elapsed = time.monotonic() - self.started_s
-        out = [f"appliance demo: three simulated control nodes on 127.0.0.1, voting over NTP   t = {elapsed:5.0f} s", ""]
-        head = (f"{'node':6} {'ntp':16} {'role':11} {'sync':9} {'vote':11} {'str':>3} {'error bound':>11} "
-                f"{'served-true':>11} {'temp':>8} {'freq corr':>12} {'temp comp':>13}   offsets to the others (local - peer)")
+        out = [
+            f"appliance demo: three simulated control nodes on 127.0.0.1, voting over NTP   t = {elapsed:5.0f} s",
+            "",
+        ]
+        head = (
+            f"{'node':6} {'ntp':16} {'role':11} {'sync':9} {'vote':11} {'str':>3} {'error bound':>11} "
+            f"{'served-true':>11} {'temp':>8} {'freq corr':>12} {'temp comp':>13}   offsets to the others (local - peer)"
+        )
         out.append(head)
         gm_taken = False
         for i, st in enumerate(rows):
@@ -171,9 +183,11 @@ class Demo:
                 f"{(st['clock']['freq_ppb'] or 0.0):+10.1f} ppb {_fmt_comp(st.get('tempcomp')):>13}   {peers}"
             )
         out.append("")
-        out.append("offset marks: x falseticker, ? unsynchronized (leap 3), - no answer; 'freq corr' is the "
-                   "discipline's frequency correction; 'temp comp' the learned TCXO model's correction in "
-                   "holdover (it learns for 6 h locked first)")
+        out.append(
+            "offset marks: x falseticker, ? unsynchronized (leap 3), - no answer; 'freq corr' is the "
+            "discipline's frequency correction; 'temp comp' the learned TCXO model's correction in "
+            "holdover (it learns for 6 h locked first)"
+        )
         events = []
         for st in rows:
             for e in st.get("crosscheck", {}).get("events", []):
@@ -189,9 +203,11 @@ class Demo:
         out.append("")
         if keys:
             out.append(KEYS_HELP)
-        out.append("from another terminal: appliance sim inject --control-socket PATH "
-                   "(--step S | --freq PPM | --stop-reference | --start-reference)")
-        for name, path in zip(NODES, self.sockets()):
+        out.append(
+            "from another terminal: appliance sim inject --control-socket PATH "
+            "(--step S | --freq PPM | --stop-reference | --start-reference)"
+        )
+        for name, path in zip(NODES, self.sockets(), strict=False):
             out.append(f"  {name}: {path}")
         return "\n".join(out)
 
@@ -231,8 +247,14 @@ def _restore(handlers: dict) -> None:
         signal.signal(signum, handler)
 
 
-def run(duration_s: float | None = None, seed: int = 1, refresh_s: float = 1.0, keys: bool | None = None,
-        ansi: bool | None = None, out=None) -> int:
+def run(
+    duration_s: float | None = None,
+    seed: int = 1,
+    refresh_s: float = 1.0,
+    keys: bool | None = None,
+    ansi: bool | None = None,
+    out=None,
+) -> int:
     out = out or sys.stdout
     ansi = out.isatty() if ansi is None else ansi
     keys = (sys.stdin.isatty() and ansi) if keys is None else keys
@@ -254,7 +276,7 @@ def run(duration_s: float | None = None, seed: int = 1, refresh_s: float = 1.0, 
             print(f"appliance demo: {exc}", file=sys.stderr)
             _restore(old_handlers)
             return 2  # FAIL: the nodes could not start
-        print("control sockets: " + "  ".join(f"{n}={p}" for n, p in zip(NODES, demo.sockets())), file=out, flush=True)
+        print("control sockets: " + "  ".join(f"{n}={p}" for n, p in zip(NODES, demo.sockets(), strict=False)), file=out, flush=True)
         messages: list[str] = []
         deadline = None if duration_s is None else time.monotonic() + duration_s
         try:

@@ -29,14 +29,17 @@ def parse_duration_s(value: Any, *, signed: bool = False) -> float:
         text = str(value).strip()
         if text.startswith("-") and not signed:
             raise ValueError(f"{text!r}: expected a duration that is not negative, with a unit ({UNITS_TEXT})")
-        raise ValueError(f"{text!r} has no unit: write a duration with one of {UNITS_TEXT}, such as "
-                         f"{text.lstrip('+')}ms or {text.lstrip('+')}s")
+        raise ValueError(
+            f"{text!r} has no unit: write a duration with one of {UNITS_TEXT}, such as "
+            f"{text.lstrip('+')}ms or {text.lstrip('+')}s"
+        )
     if not isinstance(value, str):
         raise ValueError(f"expected a duration with a unit ({EXAMPLES}), got {value!r}")
     m = _DURATION.match(value)
     if not m:
-        raise ValueError(f"{value!r} is not a duration: expected a number and a unit ({UNITS_TEXT}), "
-                         f"such as {EXAMPLES}")
+        raise ValueError(
+            f"{value!r} is not a duration: expected a number and a unit ({UNITS_TEXT}), such as {EXAMPLES}"
+        )
     sign, number, unit = m.groups()
     seconds = float(number) * UNITS_S[unit]
     if not math.isfinite(seconds):

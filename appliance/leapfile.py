@@ -65,8 +65,10 @@ def load(cfg: Config, now_s: float | None = None) -> LeapStatus:
     if error:
         warnings.append(f"leap seconds: {error}")
     elif table is not None and table.expired(now):
-        warnings.append(f"leap seconds: {path} expired on {time.strftime('%Y-%m-%d', time.gmtime(table.expires_unix_s))}"
-                        f"; serving with TAI-UTC {table.tai_utc_s(now)} s, the last known: bring a current copy")
+        warnings.append(
+            f"leap seconds: {path} expired on {time.strftime('%Y-%m-%d', time.gmtime(table.expires_unix_s))}"
+            f"; serving with TAI-UTC {table.tai_utc_s(now)} s, the last known: bring a current copy"
+        )
     explicit = "utc_offset_s" in cfg.ptp.model_fields_set
     if explicit:
         offset, source = cfg.ptp.utc_offset_s, "config"

@@ -76,10 +76,12 @@ def read_columns(path: str | Path, required: list[str], optional: list[str] = ()
     wanted = [c for c in list(required) + list(optional) if c in header]
     index = {c: header.index(c) for c in wanted}
     out = {c: np.empty(len(rows)) for c in wanted}
-    for r, (row, line) in enumerate(zip(rows, lines)):
+    for r, (row, line) in enumerate(zip(rows, lines, strict=False)):
         if len(row) > len(header):
-            raise CsvError(f"{name}: line {line}: {len(row)} fields, but the header (line {header_line}) names "
-                           f"{len(header)} ({','.join(header)}): an extra column or a stray comma?")
+            raise CsvError(
+                f"{name}: line {line}: {len(row)} fields, but the header (line {header_line}) names "
+                f"{len(header)} ({','.join(header)}): an extra column or a stray comma?"
+            )
         for c, i in index.items():
             if i >= len(row):
                 raise CsvError(f"{name}: line {line}: no value for column {c} (row has {len(row)} fields)")

@@ -49,8 +49,11 @@ class _Loader(yaml.SafeLoader):
                 here = _where(key_node.start_mark)
                 if key in seen:
                     dotted = ".".join(str(p) for p in (*path, key))
-                    raise YamlError(f"duplicate key {dotted} (first at line {seen[key][0]}): a second block would "
-                                    "silently replace the first; merge them into one", *here)
+                    raise YamlError(
+                        f"duplicate key {dotted} (first at line {seen[key][0]}): a second block would "
+                        "silently replace the first; merge them into one",
+                        *here,
+                    )
                 seen[key] = here
                 self.positions[(*path, key)] = here
                 self._record(value_node, (*path, key))

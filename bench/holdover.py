@@ -74,8 +74,12 @@ def run_scenarios(args) -> int:
         maxes = {k: [] for k in all_max}
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             run = scenarios.run(
-                name, seed, holdover_hours=args.hours, train_hours=args.train_hours,
-                interval_s=args.interval, oscillator=args.oscillator,
+                name,
+                seed,
+                holdover_hours=args.hours,
+                train_hours=args.train_hours,
+                interval_s=args.interval,
+                oscillator=args.oscillator,
             )
             ev = evaluate(run)
             fit_times.append(ev.fit_s)
@@ -142,8 +146,10 @@ def print_horizons(hours, b, e, ob, oe, per_scenario) -> None:
     print("per horizon, all scenarios and seeds (an exactly right Gaussian bound: medB/medE 3.8)")
     names = list(per_scenario)
     print(f"{'hours':>9s} | {'model':^22s} | {'oracle':^22s} | model medB/medE per scenario")
-    print(f"{'':>9s} | {'coverage':>9s} {'medB/medE':>11s} | {'coverage':>9s} {'medB/medE':>11s} | "
-          + " ".join(f"{n[:15]:>15s}" for n in names))
+    print(
+        f"{'':>9s} | {'coverage':>9s} {'medB/medE':>11s} | {'coverage':>9s} {'medB/medE':>11s} | "
+        + " ".join(f"{n[:15]:>15s}" for n in names)
+    )
     for lo, hi in HORIZONS_H:
         m = (hours > lo) & (hours <= hi + 1e-9)
         if not m.any():
@@ -162,7 +168,9 @@ def print_horizons(hours, b, e, ob, oe, per_scenario) -> None:
 def time_week_fit(args) -> None:
     print()
     print("fit timing: one week of 1 s samples (diurnal scenario, seed 7)")
-    run = scenarios.run("diurnal", 7, train_hours=168.0, holdover_hours=0.01, interval_s=1.0, oscillator=args.oscillator)
+    run = scenarios.run(
+        "diurnal", 7, train_hours=168.0, holdover_hours=0.01, interval_s=1.0, oscillator=args.oscillator
+    )
     tr = run.train
     t, temp, y = run.time_s[tr], run.sensor_c[tr], run.measured_freq_ppb[tr]
     fit(t[:30000], temp[:30000], y[:30000])  # imports (allantools) and caches warm
@@ -178,10 +186,14 @@ def time_week_fit(args) -> None:
         anchor.append(time.perf_counter() - t0)
     o, a = float(np.median(ours)), float(np.median(anchor))
     print(f"  samples                       : {t.size}")
-    print(f"  holdover fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   (min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})")
+    print(
+        f"  holdover fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   (min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})"
+    )
     print(f"  np.polyfit quadratic (anchor) : {a * 1e3:8.1f} ms")
     print(f"  ratio fit / anchor            : {o / a:8.1f}")
-    print(f"  import allantools in a fresh process: {import_s * 1e3:.0f} ms (once per process, not in the figures above;")
+    print(
+        f"  import allantools in a fresh process: {import_s * 1e3:.0f} ms (once per process, not in the figures above;"
+    )
     print("  the service imports it off the discipline loop at start)")
     print(f"  target < 1 s: {'met' if o < 1.0 else 'NOT met'}")
 

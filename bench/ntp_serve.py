@@ -54,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -133,8 +133,21 @@ class Loader:
         self.exe, self.host, self.args = exe, host, args
 
     def step(self, server, addr: str, rate: float, duration_s: float) -> dict:
-        argv = [str(self.exe), "-a", addr, "-p", "123", "-r", str(int(rate)), "-d", str(duration_s),
-                "-s", str(self.args.sockets), "-w", "300"]
+        argv = [
+            str(self.exe),
+            "-a",
+            addr,
+            "-p",
+            "123",
+            "-r",
+            str(int(rate)),
+            "-d",
+            str(duration_s),
+            "-s",
+            str(self.args.sockets),
+            "-w",
+            "300",
+        ]
         before = udp_rcvbuf_errors(server)
         r = self.host.run(argv, timeout=duration_s + 30)
         after = udp_rcvbuf_errors(server)
@@ -168,10 +181,13 @@ class Loader:
             steps.append(res)
             flag = "ok  " if res["pass"] else ("GEN " if res["generator_limited"] else "LOSS")
             srv = res["server_rcvbuf_errors"]
-            print(f"    {name:9s} {res['rate']:>9,.0f}/s {res['duration_s']:4.1f} s  {flag} loss "
-                  f"{res['loss'] * 100:6.3f}% (server drops {'?' if srv is None else srv})  "
-                  f"p50 {res['p50_us']:9.1f} us  p99 {res['p99_us']:9.1f} us"
-                  f"{'  (retry)' if res.get('retry') else ''}", flush=True)
+            print(
+                f"    {name:9s} {res['rate']:>9,.0f}/s {res['duration_s']:4.1f} s  {flag} loss "
+                f"{res['loss'] * 100:6.3f}% (server drops {'?' if srv is None else srv})  "
+                f"p50 {res['p50_us']:9.1f} us  p99 {res['p99_us']:9.1f} us"
+                f"{'  (retry)' if res.get('retry') else ''}",
+                flush=True,
+            )
 
         step_s = self.args.step_s
         good, bad, gen_limit = None, None, None
@@ -207,9 +223,15 @@ class Loader:
                 gen_limit = rate
             rate = round(rate * CONFIRM_STEP_DOWN, -2)
         # The figure is a lower bound only when the generator, not the server, stopped the search.
-        limited = bad is None or (gen_limit is not None and confirmed and gen_limit <= confirmed * BRACKET ** 2)
-        return {"max_rate": confirmed, "search_max_rate": good or 0.0, "first_failing_rate": bad,
-                "at_max": at_max, "generator_limited": bool(limited), "steps": steps}
+        limited = bad is None or (gen_limit is not None and confirmed and gen_limit <= confirmed * BRACKET**2)
+        return {
+            "max_rate": confirmed,
+            "search_max_rate": good or 0.0,
+            "first_failing_rate": bad,
+            "at_max": at_max,
+            "generator_limited": bool(limited),
+            "steps": steps,
+        }
 
 
 # -- accuracy ----------------------------------------------------------------------------------
@@ -221,8 +243,15 @@ def read_measurements(path: Path, server: str) -> list[dict]:
         f = line.split()
         if len(f) < 20 or f[2] != server or not f[0][:1].isdigit():
             continue
-        rows.append({"offset_s": float(f[11]), "delay_s": float(f[12]), "tests": "".join(f[5:8]),
-                     "tx_src": f[18], "rx_src": f[19]})
+        rows.append(
+            {
+                "offset_s": float(f[11]),
+                "delay_s": float(f[12]),
+                "tests": "".join(f[5:8]),
+                "tx_src": f[18],
+                "rx_src": f[19],
+            }
+        )
     return rows
 
 
@@ -230,16 +259,20 @@ def measure_accuracy(net, servers: dict, args, workdir: Path, tag: str = "") -> 
     """One chronyd -x client follows both servers at once (two `server` lines): the same process,
     namespace and moment measure both, so that nothing on the client side differs."""
     d = workdir / f"chrony-client{tag}"
-    client = Chrony(net["client"], d, [
-        *(f"server {addr} minpoll {args.poll} maxpoll {args.poll} iburst" for addr in servers.values()),
-        f"logdir {d}",
-        "log measurements",
-        "logbanner 0",
-        "port 0",  # a client only
-    ]).start()
+    client = Chrony(
+        net["client"],
+        d,
+        [
+            *(f"server {addr} minpoll {args.poll} maxpoll {args.poll} iburst" for addr in servers.values()),
+            f"logdir {d}",
+            "log measurements",
+            "logbanner 0",
+            "port 0",  # a client only
+        ],
+    ).start()
     clients = {name: client for name in servers}
     need = args.warmup + args.samples
-    interval_s = 2.0 ** args.poll
+    interval_s = 2.0**args.poll
     deadline = time.monotonic() + need * interval_s * 3 + 30
     stats: dict[str, list[dict]] = {n: [] for n in servers}
     try:
@@ -261,7 +294,7 @@ def measure_accuracy(net, servers: dict, args, workdir: Path, tag: str = "") -> 
     result = {}
     for name, c in clients.items():
         rows = read_measurements(c.dir / "measurements.log", servers[name])
-        use = rows[args.warmup:need]
+        use = rows[args.warmup : need]
         if len(use) < 10:
             raise BenchError(f"the chronyd client of {name} logged only {len(rows)} measurements")
         # chrony's theta is server - client; report offset = local - reference (the house sign).
@@ -313,8 +346,10 @@ def machine() -> str:
         pass
     load = os.getloadavg()[0]
     chrony_v = subprocess.run([CHRONYD, "--version"], capture_output=True, text=True).stdout.split("(+")[0].strip()
-    return (f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, "
-            f"{chrony_v}, load average {load:.1f} at start")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, "
+        f"{chrony_v}, load average {load:.1f} at start"
+    )
 
 
 def print_table(results: dict, args) -> dict:
@@ -335,14 +370,19 @@ def print_table(results: dict, args) -> dict:
             med, lo, hi = spread(v)
             plus = "+" if mark and mark(s) else ""
             cells[s] = f"{med:{fmt}}{plus}" if len(v) == 1 else f"{med:{fmt}}{plus} [{lo:{fmt}} - {hi:{fmt}}]"
-        ratios = [a / c for a, c in zip(vals["appliance"], vals["chronyd"])
-                  if a is not None and c and a == a and c == c]
+        ratios = [
+            a / c for a, c in zip(vals["appliance"], vals["chronyd"], strict=False) if a is not None and c and a == a and c == c
+        ]
         per_round_ratio[label] = ratios
         rows.append((label, cells["appliance"], cells["chronyd"], statistics.median(ratios) if ratios else None))
 
     if rounds and "appliance" in rounds[0]:
-        row("responses/s with < 0.1% loss", lambda r, s: r[s]["max_rate"], ",.0f",
-            mark=lambda s: any(r[s]["generator_limited"] for r in rounds))
+        row(
+            "responses/s with < 0.1% loss",
+            lambda r, s: r[s]["max_rate"],
+            ",.0f",
+            mark=lambda s: any(r[s]["generator_limited"] for r in rounds),
+        )
         row(f"latency p50 at {args.latency_rate:,}/s (us)", lambda r, s: r[s]["latency"]["p50_us"], ",.1f")
         row(f"latency p99 at {args.latency_rate:,}/s (us)", lambda r, s: r[s]["latency"]["p99_us"], ",.1f")
         row("latency p50 at max rate (us)", lambda r, s: r[s]["at_max"]["p50_us"] if r[s]["at_max"] else None, ",.1f")
@@ -366,11 +406,15 @@ def print_table(results: dict, args) -> dict:
     if not args.skip_accuracy:
         parts.append(f"accuracy ({args.samples} samples, poll {args.poll})")
     if not args.accuracy_only:
-        parts.append(f"the highest lossless rate ({args.step_s:g} s search steps, {args.confirm_s:g} s "
-                     f"confirmation, {args.sockets} client sockets) and latency")
+        parts.append(
+            f"the highest lossless rate ({args.step_s:g} s search steps, {args.confirm_s:g} s "
+            f"confirmation, {args.sockets} client sockets) and latency"
+        )
     print(f"  {len(rounds)} round{'s' if len(rounds) > 1 else ''}; each: {', then '.join(parts)}")
-    print("  cells: median over rounds [min - max]; ratio: median over rounds of appliance/chronyd; "
-          "'+': generator-limited")
+    print(
+        "  cells: median over rounds [min - max]; ratio: median over rounds of appliance/chronyd; "
+        "'+': generator-limited"
+    )
     print()
     print(f"  {'':{w0}}  {'appliance':>{w1}}  {'chronyd':>{w2}}  ratio")
     for label, a, c, r in rows:
@@ -381,8 +425,10 @@ def print_table(results: dict, args) -> dict:
         rate = statistics.median(r["appliance"]["max_rate"] for r in rounds)
         verdict["throughput_ok"] = rate >= TARGET_RATE
         verdict["appliance_rate"] = rate
-        print(f"  target: appliance >= {TARGET_RATE:,} responses/s: {'PASS' if verdict['throughput_ok'] else 'FAIL'} "
-              f"(median {rate:,.0f}/s)")
+        print(
+            f"  target: appliance >= {TARGET_RATE:,} responses/s: {'PASS' if verdict['throughput_ok'] else 'FAIL'} "
+            f"(median {rate:,.0f}/s)"
+        )
     if rounds and rounds[0].get("accuracy"):
         label = next(r[0] for r in rows if r[0].startswith("offset SD,"))
         ratios = per_round_ratio[label]
@@ -390,8 +436,10 @@ def print_table(results: dict, args) -> dict:
         verdict["accuracy_ok"] = sd_ratio <= TARGET_SD_RATIO
         verdict["sd_ratio"] = sd_ratio
         verdict["sd_ratios"] = ratios
-        print(f"  target: offset SD <= {TARGET_SD_RATIO}x chronyd's: {'PASS' if verdict['accuracy_ok'] else 'FAIL'} "
-              f"(median {sd_ratio:.2f}x; per round {', '.join(f'{x:.2f}' for x in ratios)})")
+        print(
+            f"  target: offset SD <= {TARGET_SD_RATIO}x chronyd's: {'PASS' if verdict['accuracy_ok'] else 'FAIL'} "
+            f"(median {sd_ratio:.2f}x; per round {', '.join(f'{x:.2f}' for x in ratios)})"
+        )
     return verdict
 
 
@@ -413,8 +461,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=500, help="accuracy samples per round and server (default 500)")
     ap.add_argument("--skip-accuracy", action="store_true", help="only the throughput and latency rounds")
     ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy measurements")
-    ap.add_argument("--json", metavar="FILE", default=str(OUT / "ntp_serve.json"),
-                    help="where to write every figure and step as JSON (default bench/out/ntp_serve.json)")
+    ap.add_argument(
+        "--json",
+        metavar="FILE",
+        default=str(OUT / "ntp_serve.json"),
+        help="where to write every figure and step as JSON (default bench/out/ntp_serve.json)",
+    )
     ap.add_argument("--keep-logs", metavar="DIR", help="copy the accuracy client's measurements.log files here")
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.samples < 10 or args.step_s <= 0 or args.confirm_s <= 0:
@@ -431,19 +483,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, exe: Path) -> int:
-    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-               "command": " ".join([Path(sys.executable).name, *sys.argv]), "rounds": []}
-    with tempfile.TemporaryDirectory(prefix="ntp_serve-") as tmp, \
-            TestNet(["appliance", "chronyd", "load", "client"]) as net:
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "rounds": [],
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="ntp_serve-") as tmp,
+        TestNet(["appliance", "chronyd", "load", "client"]) as net,
+    ):
         workdir = Path(tmp)
         workdir.chmod(0o755)
         servers = {"appliance": net["appliance"].addr, "chronyd": net["chronyd"].addr}
         cfg = appliance_config(workdir / "appliance.yaml", f"{servers['appliance']}:123", workdir)
         app = ApplianceProc(cfg, host=net["appliance"]).start(wait_state="locked")
         chronyd = Chrony(net["chronyd"], workdir / "chronyd-server", ["local stratum 1", "allow"]).start()
-        print(f"appliance {servers['appliance']}:123 (examples/sim-ideal.yaml), chronyd {servers['chronyd']}:123 "
-              f"(local stratum 1, allow); load from {net['load'].addr}, accuracy client {net['client'].addr}",
-              flush=True)
+        print(
+            f"appliance {servers['appliance']}:123 (examples/sim-ideal.yaml), chronyd {servers['chronyd']}:123 "
+            f"(local stratum 1, allow); load from {net['load'].addr}, accuracy client {net['client'].addr}",
+            flush=True,
+        )
         loader = Loader(exe, net["load"], args)
         try:
             for i in range(args.rounds):
@@ -454,16 +514,22 @@ def run(args, exe: Path) -> int:
                     rnd["accuracy"] = acc
                     for name in SERVERS:
                         a = acc[name]
-                        print(f"    {name:9s} accuracy: offset SD {a['offset_sd_us']:.2f} us (robust "
-                              f"{a['offset_robust_sd_us']:.2f}, chrony's {a['chrony_sd_us']:.2f}), mean "
-                              f"{a['offset_mean_us']:+.2f} us, delay {a['delay_median_us']:.1f} us", flush=True)
+                        print(
+                            f"    {name:9s} accuracy: offset SD {a['offset_sd_us']:.2f} us (robust "
+                            f"{a['offset_robust_sd_us']:.2f}, chrony's {a['chrony_sd_us']:.2f}), mean "
+                            f"{a['offset_mean_us']:+.2f} us, delay {a['delay_median_us']:.1f} us",
+                            flush=True,
+                        )
                 if not args.accuracy_only:
                     for name in SERVERS if i % 2 == 0 else SERVERS[::-1]:
                         found = loader.max_rate(name, net[name], servers[name])
                         lat = loader.step(net[name], servers[name], args.latency_rate, args.latency_s)
-                        print(f"    {name:9s} highest lossless rate {found['max_rate']:,.0f}/s; at "
-                              f"{args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% p50 {lat['p50_us']:.1f} us "
-                              f"p99 {lat['p99_us']:.1f} us", flush=True)
+                        print(
+                            f"    {name:9s} highest lossless rate {found['max_rate']:,.0f}/s; at "
+                            f"{args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% p50 {lat['p50_us']:.1f} us "
+                            f"p99 {lat['p99_us']:.1f} us",
+                            flush=True,
+                        )
                         found["latency"] = lat
                         rnd[name] = found
                 results["rounds"].append(rnd)
@@ -476,10 +542,12 @@ def run(args, exe: Path) -> int:
     seen = sum(st["replies"] for rnd in results["rounds"] if "appliance" in rnd for st in rnd["appliance"]["steps"])
     seen += sum(rnd["appliance"]["latency"]["replies"] for rnd in results["rounds"] if "appliance" in rnd)
     consistent = c["answered"] >= seen and c["received"] == c["answered"] + sum(c["dropped"].values())
-    print(f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
-          f"dropped {sum(c['dropped'].values()):,}, send errors {c.get('send_errors', 0)}, "
-          f"internal errors {c.get('internal_errors', 0)}; the generator counted {seen:,} replies: "
-          f"{'consistent' if consistent else 'INCONSISTENT'}")
+    print(
+        f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
+        f"dropped {sum(c['dropped'].values()):,}, send errors {c.get('send_errors', 0)}, "
+        f"internal errors {c.get('internal_errors', 0)}; the generator counted {seen:,} replies: "
+        f"{'consistent' if consistent else 'INCONSISTENT'}"
+    )
     results["counters_consistent"] = consistent
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -39,16 +39,29 @@ def appliance_running(cfg: Config) -> bool:
     return True
 
 
-def apply(cfg: Config, decision: Decision, decided_mono_ns: int, utc_offset_s: int, *, system: bool = False,
-          operator: str = "") -> dict[str, Any]:
+def apply(
+    cfg: Config,
+    decision: Decision,
+    decided_mono_ns: int,
+    utc_offset_s: int,
+    *,
+    system: bool = False,
+    operator: str = "",
+) -> dict[str, Any]:
     if not decision.ok or decision.time_ns is None:
         raise ApplyError("a refused decision is not applied")
     if appliance_running(cfg):
-        raise ApplyError(f"the appliance is running (it answers on {cfg.monitoring.control_socket}): stop it first "
-                         "(systemctl stop appliance), bootstrap, then start it")
+        raise ApplyError(
+            f"the appliance is running (it answers on {cfg.monitoring.control_socket}): stop it first "
+            "(systemctl stop appliance), bootstrap, then start it"
+        )
     state_dir = Path(cfg.node.state_dir)
-    record: dict[str, Any] = {"boot_id": host.boot_id(), "clock_kind": cfg.clock.source,
-                              "uncertainty_s": decision.uncertainty_s, "system_set": False}
+    record: dict[str, Any] = {
+        "boot_id": host.boot_id(),
+        "clock_kind": cfg.clock.source,
+        "uncertainty_s": decision.uncertainty_s,
+        "system_set": False,
+    }
     mono = host.monotonic_ns()
     now_ns = decision.time_ns + (mono - decided_mono_ns)  # the chosen time, carried to this instant
     if cfg.clock.source == "sim":
@@ -63,14 +76,22 @@ def apply(cfg: Config, decision: Decision, decided_mono_ns: int, utc_offset_s: i
         except OSError as exc:
             raise ApplyError(f"cannot set CLOCK_REALTIME: {exc.strerror} (needs CAP_SYS_TIME)") from None
         record["system_set"] = True
-    record.update({"time_ns": now_ns, "time_utc": iso(now_ns), "applied_mono_ns": mono,
-                   "applied_boottime_ns": host.boottime_ns(), "applied_wall_ns": time.time_ns()})
+    record.update(
+        {
+            "time_ns": now_ns,
+            "time_utc": iso(now_ns),
+            "applied_mono_ns": mono,
+            "applied_boottime_ns": host.boottime_ns(),
+            "applied_wall_ns": time.time_ns(),
+        }
+    )
     audit = {**record, "operator": operator, "decision": decision.as_dict()}
     try:
         records.write_record(state_dir, record, audit)
     except OSError as exc:
-        raise ApplyError(f"the clock was set but the record could not be written into {state_dir}: "
-                         f"{exc.strerror}") from None
+        raise ApplyError(
+            f"the clock was set but the record could not be written into {state_dir}: {exc.strerror}"
+        ) from None
     return record
 
 

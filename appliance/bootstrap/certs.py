@@ -48,6 +48,7 @@ def read_certs(globs: list[str]) -> tuple[list[CertWindow], list[str]]:
                 continue
             for c in certs:
                 nb, na = c.not_valid_before_utc, c.not_valid_after_utc
-                found.append(CertWindow(path, int(nb.timestamp()) * NS, int(na.timestamp()) * NS,
-                                        c.subject.rfc4514_string()))
+                found.append(
+                    CertWindow(path, int(nb.timestamp()) * NS, int(na.timestamp()) * NS, c.subject.rfc4514_string())
+                )
     return found, skipped

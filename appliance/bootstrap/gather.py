@@ -39,7 +39,7 @@ class Gathered:
         """Carry every estimate to one instant (now)."""
         self.mono_ns = host.monotonic_ns()
         out = []
-        for item, stamp in zip(self.items, self._stamps):
+        for item, stamp in zip(self.items, self._stamps, strict=False):
             if item.available and item.kind is Kind.ESTIMATE and item.time_ns is not None:
                 item = replace(item, time_ns=item.time_ns + (self.mono_ns - stamp))
             out.append(item)
@@ -60,8 +60,10 @@ def _system(g: Gathered, cfg: Config) -> None:
     mono = host.monotonic_ns()
     now = time.time_ns()
     uptime_s = host.boottime_ns() / NS
-    g.add(ev.system_clock(now, host.boot_id(), uptime_s, k.synchronised, k.maxerror_s,
-                          cfg.bootstrap.rtc_uncertainty_s), mono)
+    g.add(
+        ev.system_clock(now, host.boot_id(), uptime_s, k.synchronised, k.maxerror_s, cfg.bootstrap.rtc_uncertainty_s),
+        mono,
+    )
 
 
 def _served_clock(g: Gathered, cfg: Config, utc_offset_s: int) -> None:
@@ -70,8 +72,15 @@ def _served_clock(g: Gathered, cfg: Config, utc_offset_s: int) -> None:
     if cfg.clock.source == "sim":
         offset = records.sim_offset_ns(cfg.node.state_dir)
         mono = host.monotonic_ns()
-        g.add(ev.served_clock(time.time_ns() + offset, f"simulated clock (offset {offset / NS:+.3f} s from "
-                              "the last bootstrap)", u, uptime_s), mono)
+        g.add(
+            ev.served_clock(
+                time.time_ns() + offset,
+                f"simulated clock (offset {offset / NS:+.3f} s from the last bootstrap)",
+                u,
+                uptime_s,
+            ),
+            mono,
+        )
         return
     try:
         from ..hw.phc import open_phc
@@ -112,8 +121,11 @@ def _certs(g: Gathered, globs: list[str]) -> None:
     found, skipped = read_certs(globs)
     g.notes += [f"certificate skipped: {s}" for s in skipped]
     if not found:
-        why = (f"no certificate found ({len(globs)} globs: bootstrap.cert_globs and --cert)" if globs
-               else "no certificate globs")
+        why = (
+            f"no certificate found ({len(globs)} globs: bootstrap.cert_globs and --cert)"
+            if globs
+            else "no certificate globs"
+        )
         g.add(ev.missing("certificates: latest notBefore", Kind.LOWER, ev.CERTIFICATE, why))
         g.add(ev.missing("certificates: earliest notAfter", Kind.UPPER, ev.CERTIFICATE, why))
         return
@@ -140,13 +152,30 @@ def _peers(g: Gathered, cfg: Config, peers: list[tuple[str, str]]) -> None:
             continue
         mono, now = host.monotonic_ns(), time.time_ns()
         synced = r["leap"] != 3 and 0 < r["stratum"] < 16
-        g.add(ev.peer(name, r["server"], now + int(round(r["offset_s"] * NS)), max(0.0, r["delay_s"]),
-                      r["root_delay_s"], r["root_dispersion_s"], synced, r["stratum"],
-                      cfg.bootstrap.rtc_uncertainty_s), mono)
+        g.add(
+            ev.peer(
+                name,
+                r["server"],
+                now + int(round(r["offset_s"] * NS)),
+                max(0.0, r["delay_s"]),
+                r["root_delay_s"],
+                r["root_dispersion_s"],
+                synced,
+                r["stratum"],
+                cfg.bootstrap.rtc_uncertainty_s,
+            ),
+            mono,
+        )
 
 
-def gather(cfg: Config, *, extra_cert_globs: list[str], peers: list[tuple[str, str]] | None,
-           operator: tuple[int, float, int] | None, utc_offset_s: int) -> Gathered:
+def gather(
+    cfg: Config,
+    *,
+    extra_cert_globs: list[str],
+    peers: list[tuple[str, str]] | None,
+    operator: tuple[int, float, int] | None,
+    utc_offset_s: int,
+) -> Gathered:
     """``operator``: (time_ns, uncertainty_s, CLOCK_MONOTONIC when it was given) or None."""
     g = Gathered()
     if operator is not None:

@@ -81,8 +81,13 @@ def _adjtime(root: Path) -> tuple[bool | None, float | None]:
 
 def _timedatectl_local_rtc() -> bool | None:
     try:
-        r = subprocess.run(["timedatectl", "show", "-p", "LocalRTC", "--value"], capture_output=True, text=True,
-                           timeout=5, env={**os.environ, "LC_ALL": "C"})
+        r = subprocess.run(
+            ["timedatectl", "show", "-p", "LocalRTC", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            env={**os.environ, "LC_ALL": "C"},
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     v = r.stdout.strip()
@@ -138,8 +143,11 @@ def read_rtc(root: Path | None = None, now_s: float | None = None) -> RtcReading
             raw_s, device = _proc_rtc(text), "/proc/driver/rtc"
     if raw_s is None:
         devs = sorted((root / "dev").glob("rtc*")) if (root / "dev").is_dir() else []
-        why = ("an RTC device exists but neither sysfs nor /proc/driver/rtc gives its time" if devs
-               else "no RTC (no /sys/class/rtc, /proc/driver/rtc or /dev/rtc*)")
+        why = (
+            "an RTC device exists but neither sysfs nor /proc/driver/rtc gives its time"
+            if devs
+            else "no RTC (no /sys/class/rtc, /proc/driver/rtc or /dev/rtc*)"
+        )
         return RtcReading("", None, None, False, None, mono, why)
     local, last_set = _adjtime(root)
     if local is None and str(root) == "/":

@@ -38,13 +38,19 @@ def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help_text:
 
 def options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """The optional arguments a person types, without -h/--help."""
-    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)
-            and a.help is not argparse.SUPPRESS]
+    return [
+        a
+        for a in parser._actions
+        if a.option_strings and not isinstance(a, argparse._HelpAction) and a.help is not argparse.SUPPRESS
+    ]
 
 
 def positionals(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in parser._actions if not a.option_strings
-            and not isinstance(a, argparse._SubParsersAction) and a.help is not argparse.SUPPRESS]
+    return [
+        a
+        for a in parser._actions
+        if not a.option_strings and not isinstance(a, argparse._SubParsersAction) and a.help is not argparse.SUPPRESS
+    ]
 
 
 def takes_value(action: argparse.Action) -> bool:

@@ -33,8 +33,9 @@ def _option(action: argparse.Action) -> list[str]:
 
     names = ", ".join(f"\\fB{_esc(s)}\\fR" for s in action.option_strings)
     if action.nargs != 0:
-        meta = action.metavar or (("{" + ",".join(map(str, action.choices)) + "}") if action.choices
-                                  else action.dest.upper())
+        meta = action.metavar or (
+            ("{" + ",".join(map(str, action.choices)) + "}") if action.choices else action.dest.upper()
+        )
         names += f" \\fI{_esc(str(meta))}\\fR"
     text = help_with_default(action)
     try:
@@ -88,12 +89,19 @@ def render(parser: argparse.ArgumentParser, version: str) -> str:
     for cmd in commands[1:]:
         lines += _command(cmd)
     exit_text, _, durations = EXIT_EPILOG.partition("\n\ndurations")
-    lines += [".SH \"EXIT STATUS\"", *_paragraphs(exit_text.split("\n", 1)[1]),
-              ".SH DURATIONS", *_paragraphs("durations" + durations),
-              ".SH FILES",
-              ".TP", "\\fI/etc/appliance/appliance.yaml\\fR", "the configuration (examples/ in the source)",
-              ".TP", "\\fI/run/appliance/control.sock\\fR", "the control socket of a running appliance",
-              ".SH \"SEE ALSO\"",
-              "chronyc(1), chronyd(8), ptp4l(8), pmc(8), phc2sys(8), ts2phc(8), timedatectl(1), "
-              "systemd\\-timesyncd(8)"]
+    lines += [
+        '.SH "EXIT STATUS"',
+        *_paragraphs(exit_text.split("\n", 1)[1]),
+        ".SH DURATIONS",
+        *_paragraphs("durations" + durations),
+        ".SH FILES",
+        ".TP",
+        "\\fI/etc/appliance/appliance.yaml\\fR",
+        "the configuration (examples/ in the source)",
+        ".TP",
+        "\\fI/run/appliance/control.sock\\fR",
+        "the control socket of a running appliance",
+        '.SH "SEE ALSO"',
+        "chronyc(1), chronyd(8), ptp4l(8), pmc(8), phc2sys(8), ts2phc(8), timedatectl(1), systemd\\-timesyncd(8)",
+    ]
     return "\n".join(lines) + "\n"

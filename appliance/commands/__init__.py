@@ -13,5 +13,8 @@ def load_config(path: str):
     try:
         return config.load(path)
     except config.ConfigError as exc:
-        raise CommandError(f"{exc.source}: {plural(len(exc.problems), 'problem')} in the configuration",
-                           EXIT_UNKNOWN, problems=exc.problems) from None
+        raise CommandError(
+            f"{exc.source}: {plural(len(exc.problems), 'problem')} in the configuration",
+            EXIT_UNKNOWN,
+            problems=exc.problems,
+        ) from None

@@ -18,19 +18,37 @@ EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bootstrap", help="establish this control node's initial time from the evidence it has "
-                       "(dry run unless --apply; exit 0 ok, 2 refused, 1 error)")
+    p = sub.add_parser(
+        "bootstrap",
+        help="establish this control node's initial time from the evidence it has "
+        "(dry run unless --apply; exit 0 ok, 2 refused, 1 error)",
+    )
     p.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help=f"default {DEFAULT_CONFIG}")
     p.add_argument("--operator-time", metavar="T", help="the operator's UTC time, ISO 8601: 2026-12-02T06:30:00Z")
-    p.add_argument("--operator-uncertainty", metavar="D",
-                   help="how far the operator time may be off, a duration (5s); default bootstrap.operator_uncertainty_s")
-    p.add_argument("--cert", action="append", default=[], metavar="GLOB",
-                   help="more certificates to read (repeatable), besides the rke2/k3s/kubeadm defaults")
-    p.add_argument("--peer", action="append", metavar="HOST[:PORT]",
-                   help="another control node's appliance to ask (repeatable); default the configured control nodes")
+    p.add_argument(
+        "--operator-uncertainty",
+        metavar="D",
+        help="how far the operator time may be off, a duration (5s); default bootstrap.operator_uncertainty_s",
+    )
+    p.add_argument(
+        "--cert",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="more certificates to read (repeatable), besides the rke2/k3s/kubeadm defaults",
+    )
+    p.add_argument(
+        "--peer",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="another control node's appliance to ask (repeatable); default the configured control nodes",
+    )
     p.add_argument("--non-interactive", action="store_true", help="never ask: refuse rather than ask the operator")
-    p.add_argument("--json", action="store_true", help="the decision and its evidence as JSON (decision, time_utc, "
-                   "uncertainty_s, reason, evidence)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the decision and its evidence as JSON (decision, time_utc, uncertainty_s, reason, evidence)",
+    )
     p.add_argument("--apply", action="store_true", help="set the clock the appliance serves from and record it")
     p.add_argument("--apply-system", action="store_true", help="with --apply: also set CLOCK_REALTIME")
 
@@ -108,8 +126,9 @@ def run(args) -> int:
     applied = None
     if decision.ok and args.apply:
         try:
-            applied = apply(cfg, decision, g.mono_ns, leap.utc_offset_s, system=args.apply_system,
-                            operator=args.operator_time or "")
+            applied = apply(
+                cfg, decision, g.mono_ns, leap.utc_offset_s, system=args.apply_system, operator=args.operator_time or ""
+            )
         except ApplyError as exc:
             if args.json:
                 print(json.dumps({**decision.as_dict(), "applied": None, "error": str(exc)}, indent=2))
@@ -128,8 +147,11 @@ def ask(decision):
     from ..config import parse_duration_s
     from ..core.bootstrap.evidence import parse_iso_ns
 
-    prompt = ("Accept? Enter to accept, or type the UTC time now (2026-12-02T06:30:00Z): " if decision.ok
-              else "Refused. Type the UTC time now (2026-12-02T06:30:00Z), or Enter to give up: ")
+    prompt = (
+        "Accept? Enter to accept, or type the UTC time now (2026-12-02T06:30:00Z): "
+        if decision.ok
+        else "Refused. Type the UTC time now (2026-12-02T06:30:00Z), or Enter to give up: "
+    )
     while True:
         try:
             text = input(prompt).strip()
@@ -153,8 +175,11 @@ def render(decision, notes: list[str], dry_run: bool, applied: dict | None = Non
     from ..core.bootstrap.evidence import fmt_s, iso
 
     d = decision
-    head = (f"appliance bootstrap: OK, {iso(d.time_ns)} +/- {fmt_s(d.uncertainty_s or 0.0)}" if d.ok
-            else "appliance bootstrap: REFUSED")
+    head = (
+        f"appliance bootstrap: OK, {iso(d.time_ns)} +/- {fmt_s(d.uncertainty_s or 0.0)}"
+        if d.ok
+        else "appliance bootstrap: REFUSED"
+    )
     rows = [("source", "kind", "time (UTC)", "+/-", "verdict", "detail")]
     for j in d.evidence:
         e = j.evidence
@@ -164,17 +189,21 @@ def render(decision, notes: list[str], dry_run: bool, applied: dict | None = Non
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [head, ""]
     for r in rows:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=False)) + "  " + r[5])
     lines += ["", f"reason: {d.reason}"]
     lines += [f"warning: {w}" for w in d.warnings]
     lines += [f"note: {n}" for n in notes]
     if applied is not None:
-        lines.append(f"applied: {applied['clock']} set to {applied['time_utc']}"
-                     + ("; CLOCK_REALTIME set too" if applied.get("system_set") else "")
-                     + "; recorded in the state directory (bootstrap.json, bootstrap-audit.jsonl)")
+        lines.append(
+            f"applied: {applied['clock']} set to {applied['time_utc']}"
+            + ("; CLOCK_REALTIME set too" if applied.get("system_set") else "")
+            + "; recorded in the state directory (bootstrap.json, bootstrap-audit.jsonl)"
+        )
     elif dry_run and d.ok:
         lines.append("dry run: nothing was set (--apply sets the clock the appliance serves from)")
     elif not d.ok:
-        lines.append("nothing was set; bring better evidence, or give the time with --operator-time T "
-                     "--operator-uncertainty D (README: Bootstrapping a new site)")
+        lines.append(
+            "nothing was set; bring better evidence, or give the time with --operator-time T "
+            "--operator-uncertainty D (README: Bootstrapping a new site)"
+        )
     return "\n".join(lines)

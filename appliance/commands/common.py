@@ -13,8 +13,21 @@ from pathlib import Path
 
 from ..core.text import plural  # shared with the core's messages
 
-__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_WARN", "CommandError", "duration", "error", "number",
-           "output_dir", "output_file", "plural", "read_error", "write_error"]
+__all__ = [
+    "EXIT_FAIL",
+    "EXIT_OK",
+    "EXIT_UNKNOWN",
+    "EXIT_WARN",
+    "CommandError",
+    "duration",
+    "error",
+    "number",
+    "output_dir",
+    "output_file",
+    "plural",
+    "read_error",
+    "write_error",
+]
 
 # The monitoring-plugin convention, for every command: what was judged (or done) is 0 OK, 1 WARN,
 # 2 FAIL; 3 UNKNOWN means it could not be judged (or done) at all: bad usage, or an input that
@@ -53,8 +66,6 @@ class CommandError(Exception):
         super().__init__(message)
         self.code = code
         self.extra = extra
-
-
 
 
 # --- argparse types -------------------------------------------------------------------------
@@ -106,8 +117,10 @@ def output_file(option: str, path: str) -> Path:
         raise CommandError(f"{option} {path}: is a directory; expected a file name")
     if not parent.is_dir():
         what = "does not exist" if not parent.exists() else "is not a directory"
-        raise CommandError(f"{option} {path}: the directory {parent} {what} (create it first; nothing outside "
-                           "the appliance's state directory is created for you)")
+        raise CommandError(
+            f"{option} {path}: the directory {parent} {what} (create it first; nothing outside "
+            "the appliance's state directory is created for you)"
+        )
     return p
 
 
@@ -120,8 +133,10 @@ def output_dir(option: str, path: str) -> Path:
         raise CommandError(f"{option} {path}: exists and is not a directory")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise CommandError(f"{option} {path}: its parent directory {parent} does not exist (create it first; "
-                           "nothing outside the appliance's state directory is created for you)")
+        raise CommandError(
+            f"{option} {path}: its parent directory {parent} does not exist (create it first; "
+            "nothing outside the appliance's state directory is created for you)"
+        )
     try:
         p.mkdir()
     except OSError as exc:

@@ -9,11 +9,13 @@ from .common import EXIT_FAIL, CommandError, output_file, write_error
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "completion", help="print the shell completion script (bash), generated from the commands",
+        "completion",
+        help="print the shell completion script (bash), generated from the commands",
         description="Print a completion script for the shell, generated from the command-line parser "
         "(subcommands, options, choices, file and directory arguments). Install it with "
         "`appliance completion bash > /etc/bash_completion.d/appliance`, or for this shell only "
-        "`source <(appliance completion bash)`. zsh: run `autoload -U bashcompinit && bashcompinit` first.")
+        "`source <(appliance completion bash)`. zsh: run `autoload -U bashcompinit && bashcompinit` first.",
+    )
     p.add_argument("shell", choices=["bash"], help="the shell (bash; zsh through bashcompinit)")
     p.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead of standard output")
     p.set_defaults(func=run)

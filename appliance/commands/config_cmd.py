@@ -11,8 +11,10 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, CommandError, output_dir, 
 # `config render TARGET`: TARGET -> (function "module:name" taking a Config and returning
 # {file name: text}, help). Adding a target is one entry here.
 RENDER_TARGETS: dict[str, tuple[str, str]] = {
-    "ptp": ("appliance.leapfile:render_ptp", "ptp4l.conf (and phc2sys/ts2phc where configured), TAI-UTC from "
-            "leap_seconds.file"),
+    "ptp": (
+        "appliance.leapfile:render_ptp",
+        "ptp4l.conf (and phc2sys/ts2phc where configured), TAI-UTC from leap_seconds.file",
+    ),
 }
 
 # Each module adds one `config render WHAT` subcommand with ``register_render(rsub)``.
@@ -39,28 +41,49 @@ exit status: 0 rendered, 2 nothing to render (ptp.enabled is false) or DIR canno
 
 
 def register(sub) -> None:
-    p = sub.add_parser("config", help="check or render configuration",
-                       description="Check a configuration file, or render the files the appliance (ptp4l) and the "
-                       "cluster's other nodes (chrony, timesyncd, Harvester) would run with.")
+    p = sub.add_parser(
+        "config",
+        help="check or render configuration",
+        description="Check a configuration file, or render the files the appliance (ptp4l) and the "
+        "cluster's other nodes (chrony, timesyncd, Harvester) would run with.",
+    )
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     csub.required = True
-    c = csub.add_parser("check", help="validate configuration files; prints every problem with its key and line",
-                        description=CHECK_DESCRIPTION, epilog=CHECK_EPILOG)
+    c = csub.add_parser(
+        "check",
+        help="validate configuration files; prints every problem with its key and line",
+        description=CHECK_DESCRIPTION,
+        epilog=CHECK_EPILOG,
+    )
     c.add_argument("files", metavar="FILE", nargs="*", help="configuration files (YAML) to check")
-    c.add_argument("--config", action="append", default=[], metavar="FILE",
-                   help="a configuration file to check, as every other command takes it (repeatable)")
+    c.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a configuration file to check, as every other command takes it (repeatable)",
+    )
     c.add_argument("--json", action="store_true", help="one result per file as JSON; errors as JSON too")
     c.set_defaults(func=check)
     r = csub.add_parser("render", help="render the files the appliance would run a tool with, for a person to read")
     rsub = r.add_subparsers(dest="render_target", metavar="TARGET")
     rsub.required = True
     for name, (_, help_text) in RENDER_TARGETS.items():
-        t = rsub.add_parser(name, help=help_text, epilog=RENDER_PTP_EPILOG,
-                            description=f"Print (or write into DIR) {help_text}, exactly as `appliance serve` "
-                            "would run it, for a person to read; nothing is started.")
+        t = rsub.add_parser(
+            name,
+            help=help_text,
+            epilog=RENDER_PTP_EPILOG,
+            description=f"Print (or write into DIR) {help_text}, exactly as `appliance serve` "
+            "would run it, for a person to read; nothing is started.",
+        )
         t.add_argument("--config", required=True, metavar="FILE", help="the appliance's configuration")
-        t.add_argument("--out-dir", "--out", dest="out_dir", metavar="DIR",
-                       help="write the files into DIR (created if its parent exists; default: print them)")
+        t.add_argument(
+            "--out-dir",
+            "--out",
+            dest="out_dir",
+            metavar="DIR",
+            help="write the files into DIR (created if its parent exists; default: print them)",
+        )
         t.set_defaults(func=render, target=name)
     for name in RENDER_MODULES:
         importlib.import_module(f"appliance.commands.{name}").register_render(rsub)
@@ -75,8 +98,9 @@ def _notes(cfg) -> list[str]:
         try:
             render_clients(cfg)
         except NoServers:
-            notes.append("`config render clients` has no servers to render: set timesync.servers or "
-                         "cluster.control_nodes")
+            notes.append(
+                "`config render clients` has no servers to render: set timesync.servers or cluster.control_nodes"
+            )
         except RenderError:
             pass  # refused at load already
     if not cfg.ptp.enabled:
@@ -93,8 +117,16 @@ def _check_one(path: str) -> dict:
         return {"file": path, "valid": False, "readable": not exc.unreadable, "problems": exc.problems, "notes": []}
     where = cfg.designated_index()
     role = "not a designated control node" if where is None else f"designated control node #{where + 1}"
-    return {"file": path, "valid": True, "readable": True, "problems": [], "node": cfg.node.name, "role": role,
-            "clock": cfg.clock.source, "notes": _notes(cfg)}
+    return {
+        "file": path,
+        "valid": True,
+        "readable": True,
+        "problems": [],
+        "node": cfg.node.name,
+        "role": role,
+        "clock": cfg.clock.source,
+        "notes": _notes(cfg),
+    }
 
 
 def check(args) -> int:
@@ -126,8 +158,11 @@ def check(args) -> int:
 def render(args) -> int:
     cfg = load_config(args.config)
     if args.target == "ptp" and not cfg.ptp.enabled:
-        raise CommandError(f"ptp.enabled is false in {args.config}: the appliance runs no ptp4l there, so there is "
-                           "nothing to render (set ptp.enabled: true and ptp.interface)", EXIT_FAIL)
+        raise CommandError(
+            f"ptp.enabled is false in {args.config}: the appliance runs no ptp4l there, so there is "
+            "nothing to render (set ptp.enabled: true and ptp.interface)",
+            EXIT_FAIL,
+        )
     module, _, func = RENDER_TARGETS[args.target][0].partition(":")
     try:
         files = getattr(importlib.import_module(module), func)(cfg)

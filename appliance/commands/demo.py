@@ -16,10 +16,15 @@ def register(sub) -> None:
         "--control-socket PATH (the paths are printed). Ctrl-C stops.",
         epilog="exit status: 0 done, 2 the nodes could not start, 3 bad usage.",
     )
-    p.add_argument("--duration", type=duration(), metavar="DURATION",
-                   help="stop after this long, e.g. 30s or 5m (default: until Ctrl-C or q)")
-    p.add_argument("--seed", type=int, default=1, metavar="N",
-                   help="seed of the first node's oscillator (the others: +1, +2)")
+    p.add_argument(
+        "--duration",
+        type=duration(),
+        metavar="DURATION",
+        help="stop after this long, e.g. 30s or 5m (default: until Ctrl-C or q)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, metavar="N", help="seed of the first node's oscillator (the others: +1, +2)"
+    )
     p.add_argument("--refresh", type=duration(), default="1s", metavar="DURATION", help="view refresh interval")
     p.add_argument("--plain", action="store_true", help="no ANSI screen refresh, no keys: one frame after another")
     p.set_defaults(func=run)
@@ -29,6 +34,9 @@ def run(args) -> int:
     from ..demo import run as run_demo
 
     return run_demo(
-        duration_s=args.duration, seed=args.seed, refresh_s=args.refresh,
-        keys=False if args.plain else None, ansi=False if args.plain else None,
+        duration_s=args.duration,
+        seed=args.seed,
+        refresh_s=args.refresh,
+        keys=False if args.plain else None,
+        ansi=False if args.plain else None,
     )

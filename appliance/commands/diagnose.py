@@ -39,48 +39,100 @@ examples:
 
 EXPECT_NAMES = ["chrony", "timedatectl", "rtc", "adjtimex", "ptp", "appliance", "leap-seconds"]
 # Where diagnose looks when not told; an option given explicitly means "it should be there".
-DEFAULTS = {"chronyc": "chronyc", "timedatectl": "timedatectl", "rtc_file": "/proc/driver/rtc", "pmc": "pmc",
-            "ptp4l_socket": "/var/run/ptp4l", "control_socket": "/run/appliance/control.sock",
-            "leap_file": "/usr/share/zoneinfo/leap-seconds.list"}
-EXPLICIT_IMPLIES = {"chronyc": "chrony", "chronyc_socket": "chrony", "timedatectl": "timedatectl",
-                    "rtc_file": "rtc", "pmc": "ptp", "ptp4l_socket": "ptp", "control_socket": "appliance",
-                    "leap_file": "leap-seconds"}
+DEFAULTS = {
+    "chronyc": "chronyc",
+    "timedatectl": "timedatectl",
+    "rtc_file": "/proc/driver/rtc",
+    "pmc": "pmc",
+    "ptp4l_socket": "/var/run/ptp4l",
+    "control_socket": "/run/appliance/control.sock",
+    "leap_file": "/usr/share/zoneinfo/leap-seconds.list",
+}
+EXPLICIT_IMPLIES = {
+    "chronyc": "chrony",
+    "chronyc_socket": "chrony",
+    "timedatectl": "timedatectl",
+    "rtc_file": "rtc",
+    "pmc": "ptp",
+    "ptp4l_socket": "ptp",
+    "control_socket": "appliance",
+    "leap_file": "leap-seconds",
+}
 EVIDENCE_WIDTH = 160
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diagnose", help="check this node's time: chrony, kernel, RTC, PTP, the appliance; "
-                       "a verdict per check with the next step", description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("--json", action="store_true", help="the whole report as JSON (chrony's values keep chrony's "
-                   "names); errors as JSON too")
+    p = sub.add_parser(
+        "diagnose",
+        help="check this node's time: chrony, kernel, RTC, PTP, the appliance; a verdict per check with the next step",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the whole report as JSON (chrony's values keep chrony's names); errors as JSON too",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="also print each check's evidence")
-    p.add_argument("--threshold", type=duration(), default="50ms", metavar="DURATION",
-                   help="offset limit for the verdicts and the drift trend (default 50ms, the seed's control-plane "
-                        "alert; 200ms on workers)")
-    p.add_argument("--expect", action="append", default=[], metavar="NAME", choices=EXPECT_NAMES,
-                   help="fail (rather than skip) when this one is absent: " + ", ".join(EXPECT_NAMES)
-                        + " (repeatable)")
+    p.add_argument(
+        "--threshold",
+        type=duration(),
+        default="50ms",
+        metavar="DURATION",
+        help="offset limit for the verdicts and the drift trend (default 50ms, the seed's control-plane "
+        "alert; 200ms on workers)",
+    )
+    p.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        choices=EXPECT_NAMES,
+        help="fail (rather than skip) when this one is absent: " + ", ".join(EXPECT_NAMES) + " (repeatable)",
+    )
     src = p.add_argument_group("where to look (an explicit path implies --expect for its component)")
     src.add_argument("--chronyc", metavar="PATH", help=f"chronyc to run (default {DEFAULTS['chronyc']}, from PATH)")
-    src.add_argument("--chronyc-socket", metavar="PATH", help="chronyd's command socket, for chronyc -h "
-                     "(default chronyc's own: /run/chrony/chronyd.sock, then UDP 323)")
+    src.add_argument(
+        "--chronyc-socket",
+        metavar="PATH",
+        help="chronyd's command socket, for chronyc -h (default chronyc's own: /run/chrony/chronyd.sock, then UDP 323)",
+    )
     src.add_argument("--timedatectl", metavar="PATH", help="timedatectl to run (default timedatectl, from PATH)")
     src.add_argument("--rtc-file", metavar="PATH", help=f"the RTC's procfs file (default {DEFAULTS['rtc_file']})")
     src.add_argument("--pmc", metavar="PATH", help="linuxptp's pmc to run (default pmc, from PATH)")
     src.add_argument("--ptp4l-socket", metavar="PATH", help=f"ptp4l's uds_address (default {DEFAULTS['ptp4l_socket']})")
-    src.add_argument("--ptp-domain", type=int, metavar="N", help="PTP domain number (default ptp.domain of --config, "
-                     "or 24)")
-    src.add_argument("--control-socket", metavar="PATH",
-                     help=f"the appliance's control socket (default {DEFAULTS['control_socket']})")
-    src.add_argument("--leap-file", metavar="PATH", help=f"leap-seconds.list (default leap_seconds.file of --config, "
-                     f"or {DEFAULTS['leap_file']})")
-    src.add_argument("--config", metavar="FILE", help="the appliance's configuration: its control socket and PTP "
-                     "domain, and the appliance (and PTP, when ptp.enabled) are then expected")
-    src.add_argument("--timeout", type=duration(), default="5s", metavar="DURATION",
-                     help="how long each tool (chronyc, timedatectl, pmc) may take before it is stopped")
+    src.add_argument(
+        "--ptp-domain", type=int, metavar="N", help="PTP domain number (default ptp.domain of --config, or 24)"
+    )
+    src.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        help=f"the appliance's control socket (default {DEFAULTS['control_socket']})",
+    )
+    src.add_argument(
+        "--leap-file",
+        metavar="PATH",
+        help=f"leap-seconds.list (default leap_seconds.file of --config, or {DEFAULTS['leap_file']})",
+    )
+    src.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the appliance's configuration: its control socket and PTP "
+        "domain, and the appliance (and PTP, when ptp.enabled) are then expected",
+    )
+    src.add_argument(
+        "--timeout",
+        type=duration(),
+        default="5s",
+        metavar="DURATION",
+        help="how long each tool (chronyc, timedatectl, pmc) may take before it is stopped",
+    )
     rec = p.add_mutually_exclusive_group()
-    rec.add_argument("--save", metavar="DIR", help="also keep every raw output in DIR (created if its parent exists; "
-                     "to attach to a ticket)")
+    rec.add_argument(
+        "--save",
+        metavar="DIR",
+        help="also keep every raw output in DIR (created if its parent exists; to attach to a ticket)",
+    )
     rec.add_argument("--replay", metavar="DIR", help="judge a directory saved with --save instead of this host")
     p.set_defaults(func=run)
 
@@ -170,8 +222,10 @@ def render(report, verbose: bool = False) -> str:
     if report.trends:
         lines += ["", "drift trend (at the current rate):"]
         for t in report.trends:
-            worst = ("" if t.worst_case_crossing_in_s is None or not t.measurable
-                     else f" (worst case {fmt_duration(t.worst_case_crossing_in_s)})")
+            worst = (
+                ""
+                if t.worst_case_crossing_in_s is None or not t.measurable
+                else f" (worst case {fmt_duration(t.worst_case_crossing_in_s)})"
+            )
             lines.append(f"  {t.source}: now {fmt_s(t.value_s)}, rate {describe_rate(t)}{worst}")
     return "\n".join(lines)
-

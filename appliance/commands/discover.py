@@ -34,16 +34,24 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("discover", help="list PHCs, NICs, timestamping, sensors and a verdict per interface",
-                       description=DESCRIPTION, epilog=EPILOG)
+    p = sub.add_parser(
+        "discover",
+        help="list PHCs, NICs, timestamping, sensors and a verdict per interface",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output; errors as JSON too")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--record", metavar="FILE", help="also write what was found (a recording) to FILE; its "
-                   "directory must exist")
+    g.add_argument(
+        "--record", metavar="FILE", help="also write what was found (a recording) to FILE; its directory must exist"
+    )
     g.add_argument("--replay", metavar="FILE", help="discover from a recording instead of this machine")
-    p.add_argument("--expect-ptp", action="store_true",
-                   help="judge the result for scripts: exit 0 when an interface can be grandmaster, 1 when one "
-                        "can only follow, 2 when none can do hardware PTP")
+    p.add_argument(
+        "--expect-ptp",
+        action="store_true",
+        help="judge the result for scripts: exit 0 when an interface can be grandmaster, 1 when one "
+        "can only follow, 2 when none can do hardware PTP",
+    )
     p.add_argument("--nics", metavar="FILE", help="NIC family data (default: hardware/nics.yaml)")
     p.set_defaults(func=run)
 
@@ -73,8 +81,10 @@ def run(args) -> int:
         if not args.replay:
             raise
         # a hand-edited recording with a value of the wrong kind: say which file, not where it broke
-        raise CommandError(f"--replay {args.replay}: not a discovery recording: a record holds a value of the "
-                           "wrong kind (compare it with a file `appliance discover --record FILE` writes)") from None
+        raise CommandError(
+            f"--replay {args.replay}: not a discovery recording: a record holds a value of the "
+            "wrong kind (compare it with a file `appliance discover --record FILE` writes)"
+        ) from None
     if args.replay:
         inv.origin = f"the machine recorded in {args.replay}"
     if record is not None:
@@ -106,13 +116,16 @@ def _temp(t) -> str:
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
 
 
 def render(inv, replay: str | None = None) -> str:
     src = inv.source or {}
-    where = (f"recording {src.get('description') or src.get('kind', '')}".strip() if src.get("kind") != "live"
-             else f"{src.get('host', '?')} (kernel {src.get('kernel', '?')})")
+    where = (
+        f"recording {src.get('description') or src.get('kind', '')}".strip()
+        if src.get("kind") != "live"
+        else f"{src.get('host', '?')} (kernel {src.get('kernel', '?')})"
+    )
     if replay:
         where = f"{where}, as recorded in {replay}"
     lines = [f"Timing hardware of {where}", ""]
@@ -124,14 +137,19 @@ def render(inv, replay: str | None = None) -> str:
         sensor = "-"
         if i.sensor:
             sensor = f"{i.sensor_name} ({i.sensor_distance}) {_temp(i.temp_c)}"
-        rows.append([
-            i.name, i.driver or "-", i.phc or "-",
-            "yes" if ts.get("hardware_transmit") else "no",
-            "yes" if ts.get("hardware_receive") else "no",
-            _adj(p.max_adj_ppb) if p else "-",
-            str(p.n_pins) if p else "-",
-            sensor, i.verdict,
-        ])
+        rows.append(
+            [
+                i.name,
+                i.driver or "-",
+                i.phc or "-",
+                "yes" if ts.get("hardware_transmit") else "no",
+                "yes" if ts.get("hardware_receive") else "no",
+                _adj(p.max_adj_ppb) if p else "-",
+                str(p.n_pins) if p else "-",
+                sensor,
+                i.verdict,
+            ]
+        )
     lines += _table(rows)
     lines += ["", "Why:"]
     width = max((len(i.name) for i in inv.interfaces), default=4)
@@ -145,35 +163,60 @@ def render(inv, replay: str | None = None) -> str:
         for p in inv.phcs:
             cross = {True: "yes", False: "no", None: "unknown"}[p.cross_timestamping]
             pins = ", ".join(x.get("name", "?") for x in p.pins) or "none"
-            lines.append(f"  {p.name} {p.devnode}  driver {p.driver or '?'}  clock_name {p.clock_name or '?'}  "
-                         f"max_adj {_adj(p.max_adj_ppb)}  cross-timestamping {cross}  pps {'yes' if p.pps else 'no'}")
-            lines.append(f"      pins: {pins}; interfaces: {', '.join(p.interfaces) or 'none'}"
-                         + (f"; PCI {p.pci_address}" if p.pci_address else "; no PCI parent"))
+            lines.append(
+                f"  {p.name} {p.devnode}  driver {p.driver or '?'}  clock_name {p.clock_name or '?'}  "
+                f"max_adj {_adj(p.max_adj_ppb)}  cross-timestamping {cross}  pps {'yes' if p.pps else 'no'}"
+            )
+            lines.append(
+                f"      pins: {pins}; interfaces: {', '.join(p.interfaces) or 'none'}"
+                + (f"; PCI {p.pci_address}" if p.pci_address else "; no PCI parent")
+            )
     else:
         lines.append("PTP hardware clocks: none (no /dev/ptp*)")
     if inv.temperature_sources:
         lines.append("Temperature sources:")
         for t in inv.temperature_sources:
             where_t = f"PCI {t.pci_address}" if t.pci_address else t.kind
-            lines.append(f"  {t.id:<18} {t.name:<14} {_temp(t.temp_c):>11}  {where_t}"
-                         + (f" [{t.label}]" if t.label else ""))
+            lines.append(
+                f"  {t.id:<18} {t.name:<14} {_temp(t.temp_c):>11}  {where_t}" + (f" [{t.label}]" if t.label else "")
+            )
     else:
         lines.append("Temperature sources: none")
-    lines.append("RTCs: " + (", ".join(f"{r['name']} ({r['driver_name'] or '?'}"
-                                        + (", sets the system time at boot" if r["hctosys"] else "") + ")"
-                                        for r in inv.rtcs) or "none"))
-    lines.append("PPS sources: " + (", ".join(f"{p['devnode'] or p['name']} from {p['source'] or '?'} ({p['origin']})"
-                                               for p in inv.pps) or "none"))
+    lines.append(
+        "RTCs: "
+        + (
+            ", ".join(
+                f"{r['name']} ({r['driver_name'] or '?'}"
+                + (", sets the system time at boot" if r["hctosys"] else "")
+                + ")"
+                for r in inv.rtcs
+            )
+            or "none"
+        )
+    )
+    lines.append(
+        "PPS sources: "
+        + (
+            ", ".join(f"{p['devnode'] or p['name']} from {p['source'] or '?'} ({p['origin']})" for p in inv.pps)
+            or "none"
+        )
+    )
     gnss = [g for g in inv.gnss if g["identified"]]
     other = [g for g in inv.gnss if not g["identified"]]
-    lines.append("GNSS receivers: " + (", ".join(f"{g['devnode']} ({g.get('vendor') or g.get('type') or g['kind']})"
-                                                  for g in gnss) or "none"))
+    lines.append(
+        "GNSS receivers: "
+        + (", ".join(f"{g['devnode']} ({g.get('vendor') or g.get('type') or g['kind']})" for g in gnss) or "none")
+    )
     if gnss:  # a connected site's reference: the receiver's NMEA port, its PPS on a PHC pin
-        lines.append(f"  use it: reference.gnss {{source: nmea, nmea_serialport: {gnss[0]['devnode']}, pin_index: N}} "
-                     "(its PPS wired to pin N of clock.interface's PHC; ts2phc runs under the appliance)")
+        lines.append(
+            f"  use it: reference.gnss {{source: nmea, nmea_serialport: {gnss[0]['devnode']}, pin_index: N}} "
+            "(its PPS wired to pin N of clock.interface's PHC; ts2phc runs under the appliance)"
+        )
     if other:
-        lines.append("  unidentified USB serial devices (could be receivers): "
-                     + ", ".join(f"{g['devnode']} {g['usb_id']}" for g in other))
+        lines.append(
+            "  unidentified USB serial devices (could be receivers): "
+            + ", ".join(f"{g['devnode']} {g['usb_id']}" for g in other)
+        )
     if inv.problems:
         lines.append("Problems:")
         lines += [f"  {p}" for p in inv.problems]

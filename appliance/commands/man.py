@@ -5,10 +5,12 @@ from __future__ import annotations
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "man", help="print the appliance(1) man page (roff), generated from the commands' own help",
+        "man",
+        help="print the appliance(1) man page (roff), generated from the commands' own help",
         description="Print appliance(1), generated from the command-line parser: every command, its options "
         "with their defaults and units, and the exit status. Read it with `appliance man | man -l -`; "
-        "`make man` writes dist/appliance.1 for the bundle.")
+        "`make man` writes dist/appliance.1 for the bundle.",
+    )
     p.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead of standard output")
     p.set_defaults(func=run)
 

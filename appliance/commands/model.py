@@ -22,68 +22,114 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_UNKNOWN, CommandError, duration, nu
 # appliance.sim.scenarios.SCENARIO_NAMES (named here so that building the parser imports no numpy)
 SCENARIO_NAMES = ("diurnal", "cooling-failure", "door-open", "cold-start")
 PREDICT_START_TOLERANCE_S = 60.0
-EPILOG = ("exit status: 0 done, 2 the output cannot be written, 3 bad usage or an input (CSV, model) that cannot "
-          "be read or used.")
+EPILOG = (
+    "exit status: 0 done, 2 the output cannot be written, 3 bad usage or an input (CSV, model) that cannot "
+    "be read or used."
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("model", help="fit, predict, simulate and inspect the learned TCXO temperature model",
-                       description="The learned TCXO temperature model, for people and scripts: fit it to locked "
-                       "samples, predict a holdover, simulate one against baselines, and the Allan deviation of a "
-                       "frequency log. CSV in and out with a header line; the column names are the interface. "
-                       "freq_offset_ppm is the oscillator's frequency offset, positive = runs fast.")
+    p = sub.add_parser(
+        "model",
+        help="fit, predict, simulate and inspect the learned TCXO temperature model",
+        description="The learned TCXO temperature model, for people and scripts: fit it to locked "
+        "samples, predict a holdover, simulate one against baselines, and the Allan deviation of a "
+        "frequency log. CSV in and out with a header line; the column names are the interface. "
+        "freq_offset_ppm is the oscillator's frequency offset, positive = runs fast.",
+    )
     msub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     msub.required = True
 
-    f = msub.add_parser("fit", help="fit a model to samples taken while locked", epilog=EPILOG,
-                        description="Fit the temperature model (curve, thermal lag, aging, noise) to samples taken "
-                        "while the clock was locked, and write it as JSON; prints what was learned.")
-    f.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,temperature_c,freq_offset_ppm "
-                   "(s, degC, ppm; positive = the oscillator runs fast)")
-    f.add_argument("--output", "-o", "--out", dest="output", required=True, metavar="MODEL.json",
-                   help="where the model goes; its directory must exist")
-    f.add_argument("--uncompensated", action="store_true",
-                   help="the oscillator is a plain crystal (XO), not a TCXO/OCXO: beyond the trained range "
-                        "its curve continues along its slope instead of being held")
+    f = msub.add_parser(
+        "fit",
+        help="fit a model to samples taken while locked",
+        epilog=EPILOG,
+        description="Fit the temperature model (curve, thermal lag, aging, noise) to samples taken "
+        "while the clock was locked, and write it as JSON; prints what was learned.",
+    )
+    f.add_argument(
+        "--samples",
+        required=True,
+        metavar="FILE",
+        help="CSV: time_s,temperature_c,freq_offset_ppm (s, degC, ppm; positive = the oscillator runs fast)",
+    )
+    f.add_argument(
+        "--output",
+        "-o",
+        "--out",
+        dest="output",
+        required=True,
+        metavar="MODEL.json",
+        help="where the model goes; its directory must exist",
+    )
+    f.add_argument(
+        "--uncompensated",
+        action="store_true",
+        help="the oscillator is a plain crystal (XO), not a TCXO/OCXO: beyond the trained range "
+        "its curve continues along its slope instead of being held",
+    )
     f.add_argument("--json", action="store_true", help="what was fitted as JSON; errors as JSON too")
     f.set_defaults(func=cmd_fit)
 
-    pr = msub.add_parser("predict", help="predicted frequency and 99 %% time-error bound for a holdover",
-                         epilog=EPILOG, description="A holdover from the first row of --temps: for each row the "
-                         "frequency offset to hold (ppm, until the next row) and the 99 % bound of the time error "
-                         "accumulated since the first row (s), as CSV time_s,freq_offset_ppm,time_error_bound_s.")
+    pr = msub.add_parser(
+        "predict",
+        help="predicted frequency and 99 %% time-error bound for a holdover",
+        epilog=EPILOG,
+        description="A holdover from the first row of --temps: for each row the "
+        "frequency offset to hold (ppm, until the next row) and the 99 % bound of the time error "
+        "accumulated since the first row (s), as CSV time_s,freq_offset_ppm,time_error_bound_s.",
+    )
     pr.add_argument("--model", required=True, metavar="MODEL.json", help="a model written by `model fit`")
-    pr.add_argument("--temps", required=True, metavar="FILE", help="CSV: time_s,temperature_c (s, degC; holdover "
-                    "from the first row, on the time axis of the fitted samples)")
+    pr.add_argument(
+        "--temps",
+        required=True,
+        metavar="FILE",
+        help="CSV: time_s,temperature_c (s, degC; holdover from the first row, on the time axis of the fitted samples)",
+    )
     pr.add_argument("--output", "-o", metavar="FILE", help="write the CSV here (default: standard output)")
     pr.set_defaults(func=cmd_predict)
 
-    s = msub.add_parser("simulate", help="train on a simulated locked period, hold over, compare with baselines",
-                        epilog=EPILOG, description="Simulate an oscillator locked for the training period, fit "
-                        "the model on it, hold over, and compare the model with the frozen last frequency and "
-                        "chrony's tempcomp quadratic; the 99 % bound beside an oracle's.")
-    s.add_argument("--scenario", required=True, metavar="NAME", choices=SCENARIO_NAMES,
-                   help="temperature scenario: " + ", ".join(SCENARIO_NAMES))
+    s = msub.add_parser(
+        "simulate",
+        help="train on a simulated locked period, hold over, compare with baselines",
+        epilog=EPILOG,
+        description="Simulate an oscillator locked for the training period, fit "
+        "the model on it, hold over, and compare the model with the frozen last frequency and "
+        "chrony's tempcomp quadratic; the 99 % bound beside an oracle's.",
+    )
+    s.add_argument(
+        "--scenario",
+        required=True,
+        metavar="NAME",
+        choices=SCENARIO_NAMES,
+        help="temperature scenario: " + ", ".join(SCENARIO_NAMES),
+    )
     hold = s.add_mutually_exclusive_group()
-    hold.add_argument("--duration", type=duration(), default="24h", metavar="DURATION",
-                      help="holdover duration, at most 30d")
+    hold.add_argument(
+        "--duration", type=duration(), default="24h", metavar="DURATION", help="holdover duration, at most 30d"
+    )
     hold.add_argument("--hours", type=number(unit="hours"), metavar="H", help="old spelling of --duration, in hours")
     train = s.add_mutually_exclusive_group()
-    train.add_argument("--train-duration", type=duration(), metavar="DURATION",
-                       help="locked training period, 6h..60d (default 168h)")
-    train.add_argument("--train-hours", type=number(unit="hours"), metavar="H",
-                       help="old spelling of --train-duration, in hours")
+    train.add_argument(
+        "--train-duration", type=duration(), metavar="DURATION", help="locked training period, 6h..60d (default 168h)"
+    )
+    train.add_argument(
+        "--train-hours", type=number(unit="hours"), metavar="H", help="old spelling of --train-duration, in hours"
+    )
     s.add_argument("--seed", type=int, default=1, metavar="N", help="seed of the simulated oscillator and temperatures")
     s.add_argument("--oscillator", default="tcxo", metavar="CLASS", help="class in hardware/oscillators.yaml")
-    s.add_argument("--interval", type=duration(), default="10s", metavar="DURATION",
-                   help="sample interval, 1s..60s")
+    s.add_argument("--interval", type=duration(), default="10s", metavar="DURATION", help="sample interval, 1s..60s")
     s.add_argument("--plot", metavar="FILE.png", help="plot temperature, frequency and time error (needs matplotlib)")
     s.add_argument("--json", action="store_true", help="the comparison as JSON; errors as JSON too")
     s.set_defaults(func=cmd_simulate)
 
-    a = msub.add_parser("adev", help="Allan and modified Allan deviation of a frequency series", epilog=EPILOG,
-                        description="Allan and modified Allan deviation (fractional frequency) at octave averaging "
-                        "times, as CSV tau_s,n,adev,mdev; the power-law noise fit on stderr.")
+    a = msub.add_parser(
+        "adev",
+        help="Allan and modified Allan deviation of a frequency series",
+        epilog=EPILOG,
+        description="Allan and modified Allan deviation (fractional frequency) at octave averaging "
+        "times, as CSV tau_s,n,adev,mdev; the power-law noise fit on stderr.",
+    )
     a.add_argument("--samples", required=True, metavar="FILE", help="CSV: time_s,freq_offset_ppm (s, ppm)")
     a.add_argument("--output", "-o", metavar="FILE", help="write the CSV here (default: standard output)")
     a.set_defaults(func=cmd_adev)
@@ -144,8 +190,9 @@ def cmd_fit(args) -> int:
     out = output_file("--output", args.output)
     cols = _read(args.samples, ["time_s", "temperature_c", "freq_offset_ppm"])
     try:
-        result = fit(cols["time_s"], cols["temperature_c"], cols["freq_offset_ppm"] * 1000.0,
-                     compensated=not args.uncompensated)
+        result = fit(
+            cols["time_s"], cols["temperature_c"], cols["freq_offset_ppm"] * 1000.0, compensated=not args.uncompensated
+        )
     except SampleError as exc:
         raise CommandError(_sample_error(cols, exc)) from None
     m, rep = result.model, result.report
@@ -157,14 +204,30 @@ def cmd_fit(args) -> int:
         _warn(w)
     span_h = (cols["time_s"][-1] - cols["time_s"][0]) / 3600
     if args.json:
-        print(json.dumps({"model": str(out), "samples": rep.n_samples, "span_h": span_h, "interval_s": rep.interval_s,
-                          "outliers": rep.n_outliers, "trained_range_c": [m.temp_lo_c, m.temp_hi_c], "lag_s": m.lag_s,
-                          "aging_ppb_per_day": m.aging_ppb_per_day, "level_ppb": m.level_ppb,
-                          "rw_ppb_per_sqrt_s": m.noise.rw_ppb_per_sqrt_s, "rms_residual_ppb": rep.rms_residual_ppb,
-                          "warnings": list(rep.warnings)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": str(out),
+                    "samples": rep.n_samples,
+                    "span_h": span_h,
+                    "interval_s": rep.interval_s,
+                    "outliers": rep.n_outliers,
+                    "trained_range_c": [m.temp_lo_c, m.temp_hi_c],
+                    "lag_s": m.lag_s,
+                    "aging_ppb_per_day": m.aging_ppb_per_day,
+                    "level_ppb": m.level_ppb,
+                    "rw_ppb_per_sqrt_s": m.noise.rw_ppb_per_sqrt_s,
+                    "rms_residual_ppb": rep.rms_residual_ppb,
+                    "warnings": list(rep.warnings),
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK
-    print(f"{args.output}: model fitted to {rep.n_samples} samples ({span_h:.1f} h every {rep.interval_s:g} s), "
-          f"{plural(rep.n_outliers, 'outlier')} rejected")
+    print(
+        f"{args.output}: model fitted to {rep.n_samples} samples ({span_h:.1f} h every {rep.interval_s:g} s), "
+        f"{plural(rep.n_outliers, 'outlier')} rejected"
+    )
     print(f"  trained range   {m.temp_lo_c:.2f}..{m.temp_hi_c:.2f} degC (lagged temperature)")
     print(f"  thermal lag     {m.lag_s:.0f} s")
     print(f"  aging           {m.aging_ppb_per_day:+.3f} ppb/day")
@@ -180,7 +243,6 @@ def cmd_fit(args) -> int:
 def load_model(path: str):
     from ..core.holdover.model import TempCompModel
     from ..core.holdover.model_io import ModelError
-
     from .common import read_error
 
     try:
@@ -192,8 +254,10 @@ def load_model(path: str):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}): expected a model written by "
-                         "`appliance model fit`") from None
+        raise ModelError(
+            f"{path}: not JSON (line {exc.lineno}, column {exc.colno}): expected a model written by "
+            "`appliance model fit`"
+        ) from None
     try:
         return TempCompModel.from_dict(data)
     except ModelError as exc:
@@ -215,8 +279,9 @@ def cmd_predict(args) -> int:
     cols = _read(args.temps, ["time_s", "temperature_c"])
     t, temp = cols["time_s"], cols["temperature_c"]
     try:
-        check_series(t, temp, None, min_samples=2, min_span_s=0.0, interval_limits_s=None,
-                     allow_gaps=False, check_range=False)
+        check_series(
+            t, temp, None, min_samples=2, min_span_s=0.0, interval_limits_s=None, allow_gaps=False, check_range=False
+        )
     except SampleError as exc:
         return _fail("predict", _sample_error(cols, exc))
     if t[0] < model.time_s - PREDICT_START_TOLERANCE_S:
@@ -237,7 +302,7 @@ def cmd_predict(args) -> int:
     if gap_h > 24:
         _warn(f"the holdover starts {gap_h:.1f} h after the model's last sample: its level is that much older")
     out.write("time_s,freq_offset_ppm,time_error_bound_s\n")
-    for ts, f, b in zip(t, pred.freq_ppb, pred.bound_s):
+    for ts, f, b in zip(t, pred.freq_ppb, pred.bound_s, strict=False):
         out.write(f"{ts:.15g},{f / 1000.0:.9f},{b:.6e}\n")
     out.close()
     return EXIT_OK
@@ -270,10 +335,13 @@ def _simulate_args(args) -> tuple[float, float | None]:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise CommandError("--plot needs matplotlib, which is not installed: "
-                               "pip install 'appliance[plot]' (or drop --plot)") from None
+            raise CommandError(
+                "--plot needs matplotlib, which is not installed: pip install 'appliance[plot]' (or drop --plot)"
+            ) from None
     if args.oscillator not in oscillator_classes():
-        raise CommandError(f"--oscillator {args.oscillator!r}: expected one of " + ", ".join(sorted(oscillator_classes())))
+        raise CommandError(
+            f"--oscillator {args.oscillator!r}: expected one of " + ", ".join(sorted(oscillator_classes()))
+        )
     hours = _hours(args, "duration", 24.0)
     train_hours = _hours(args, "train_duration", None)
     if not 0 < hours <= 24 * 30:
@@ -294,8 +362,14 @@ def cmd_simulate(args) -> int:
 
     hours, train_hours = _simulate_args(args)
     sc = scenarios.SCENARIOS[args.scenario]
-    run = scenarios.run(args.scenario, args.seed, holdover_hours=hours, train_hours=train_hours,
-                        interval_s=args.interval, oscillator=args.oscillator)
+    run = scenarios.run(
+        args.scenario,
+        args.seed,
+        holdover_hours=hours,
+        train_hours=train_hours,
+        interval_s=args.interval,
+        oscillator=args.oscillator,
+    )
     try:
         ev = evaluate(run)
     except SampleError as exc:
@@ -307,36 +381,66 @@ def cmd_simulate(args) -> int:
     o_err, o_b = np.abs(ev.oracle.time_error_s[1:]), ev.oracle.bound_s[1:]
     oracle_cov, oracle_med = float(np.mean(o_err <= o_b)), (float(np.median(o_b)), float(np.median(o_err)))
     if args.json:
-        print(json.dumps({
-            "scenario": args.scenario, "seed": args.seed, "oscillator": args.oscillator, "train_h": train_h,
-            "holdover_h": hours, "interval_s": args.interval, "fit_s": ev.fit_s, "lag_s": m.lag_s,
-            "max_abs_time_error_s": {"frozen": frozen, "quadratic": quad, "quadratic_raw": raw, "model": model},
-            "coverage": ev.coverage, "median_bound_s": ev.median_bound_s, "median_abs_error_s": ev.median_abs_error_s,
-            "oracle": {"coverage": oracle_cov, "median_bound_s": oracle_med[0], "median_abs_error_s": oracle_med[1]},
-            "extrapolated_fraction": ev.extrapolated_fraction}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "scenario": args.scenario,
+                    "seed": args.seed,
+                    "oscillator": args.oscillator,
+                    "train_h": train_h,
+                    "holdover_h": hours,
+                    "interval_s": args.interval,
+                    "fit_s": ev.fit_s,
+                    "lag_s": m.lag_s,
+                    "max_abs_time_error_s": {"frozen": frozen, "quadratic": quad, "quadratic_raw": raw, "model": model},
+                    "coverage": ev.coverage,
+                    "median_bound_s": ev.median_bound_s,
+                    "median_abs_error_s": ev.median_abs_error_s,
+                    "oracle": {
+                        "coverage": oracle_cov,
+                        "median_bound_s": oracle_med[0],
+                        "median_abs_error_s": oracle_med[1],
+                    },
+                    "extrapolated_fraction": ev.extrapolated_fraction,
+                },
+                indent=2,
+            )
+        )
     else:
         vs_quad = _ratio(model, best_quad)
         sharp = _ratio(ev.median_bound_s, ev.median_abs_error_s, 1)
         o_sharp = _ratio(*oracle_med, 1)
         print(f"scenario {args.scenario} ({sc.description}), seed {args.seed}, oscillator {args.oscillator}")
         print(f"trained on {train_h:.1f} h locked, then {hours:g} h of holdover, samples every {args.interval:g} s")
-        print(f"fit: {ev.fit_s * 1e3:.0f} ms, lag {m.lag_s:.0f} s (simulated {run.params.lag_s:.0f} s), "
-              f"trained {m.temp_lo_c:.2f}..{m.temp_hi_c:.2f} degC, {plural(ev.report.n_outliers, 'outlier')}")
+        print(
+            f"fit: {ev.fit_s * 1e3:.0f} ms, lag {m.lag_s:.0f} s (simulated {run.params.lag_s:.0f} s), "
+            f"trained {m.temp_lo_c:.2f}..{m.temp_hi_c:.2f} degC, {plural(ev.report.n_outliers, 'outlier')}"
+        )
         print(f"max |time error| over the {hours:g} h holdover:")
         print(f"  no compensation (frozen last frequency) : {_us(frozen)}")
-        print(f"  chrony-style quadratic                  : {_us(quad)}  (tracked frequency + tempcomp, as chronyd runs it)")
+        print(
+            f"  chrony-style quadratic                  : {_us(quad)}  (tracked frequency + tempcomp, as chronyd runs it)"
+        )
         print(f"  chrony-style quadratic, fitted alone    : {_us(raw)}")
-        print(f"  this model                              : {_us(model)}"
-              + (f"  ({vs_quad} the better quadratic)" if vs_quad else ""))
-        print(f"bound (99 %): the true error stayed inside it on {ev.coverage * 100:.1f} % of the rows; "
-              f"median bound {_us(ev.median_bound_s)}, median |error| {_us(ev.median_abs_error_s)}"
-              + (f" ({sharp})" if sharp else "")
-              + f"; at the end {_us(ev.prediction.bound_s[-1])} vs {_us(abs(ev.time_error_s['model'][-1]))}")
-        print(f"  an oracle's exact bound, same run (knows all but the oscillator noise to come): inside on "
-              f"{oracle_cov * 100:.1f} % of the rows" + (f", median bound / median |error| {o_sharp}" if o_sharp else ""))
+        print(
+            f"  this model                              : {_us(model)}"
+            + (f"  ({vs_quad} the better quadratic)" if vs_quad else "")
+        )
+        print(
+            f"bound (99 %): the true error stayed inside it on {ev.coverage * 100:.1f} % of the rows; "
+            f"median bound {_us(ev.median_bound_s)}, median |error| {_us(ev.median_abs_error_s)}"
+            + (f" ({sharp})" if sharp else "")
+            + f"; at the end {_us(ev.prediction.bound_s[-1])} vs {_us(abs(ev.time_error_s['model'][-1]))}"
+        )
+        print(
+            f"  an oracle's exact bound, same run (knows all but the oscillator noise to come): inside on "
+            f"{oracle_cov * 100:.1f} % of the rows" + (f", median bound / median |error| {o_sharp}" if o_sharp else "")
+        )
         if ev.extrapolated_fraction:
-            print(f"extrapolated beyond the trained range on {ev.extrapolated_fraction * 100:.1f} % of the rows "
-                  f"(up to {ev.prediction.extrapolation_c.max():.2f} K)")
+            print(
+                f"extrapolated beyond the trained range on {ev.extrapolated_fraction * 100:.1f} % of the rows "
+                f"(up to {ev.prediction.extrapolation_c.max():.2f} K)"
+            )
     if args.plot:
         try:
             plot(ev, args.plot)
@@ -380,7 +484,7 @@ def plot(ev, path: str) -> None:
     lim = 3 * max(np.max(b), np.max(np.abs(ev.time_error_s["model"])) * 1e6)
     ax[2].set_ylim(-lim, lim)
     ax[2].set_ylabel("time error (us)")
-    ax[2].set_xlabel("hours (holdover from %.0f h)" % hours[run.split])
+    ax[2].set_xlabel(f"hours (holdover from {hours[run.split]:.0f} h)")
     ax[2].legend(loc="upper left", fontsize=8)
     for a in ax:
         a.axvline(hours[run.split], color="k", lw=0.6, ls="--")
@@ -403,16 +507,25 @@ def cmd_adev(args) -> int:
     cols = _read(args.samples, ["time_s", "freq_offset_ppm"], ["temperature_c"])
     t, y = cols["time_s"], cols["freq_offset_ppm"]
     try:
-        series = check_series(t, np.zeros_like(t), y * 1000.0, min_samples=MIN_POINTS, min_span_s=0.0,
-                              interval_limits_s=None, allow_gaps=False, check_range=False)
+        series = check_series(
+            t,
+            np.zeros_like(t),
+            y * 1000.0,
+            min_samples=MIN_POINTS,
+            min_span_s=0.0,
+            interval_limits_s=None,
+            allow_gaps=False,
+            check_range=False,
+        )
     except SampleError as exc:
         return _fail("adev", _sample_error(cols, exc))
     table = deviation_table(y * 1e-6, series.interval_s)  # fractional frequency
     out.write("tau_s,n,adev,mdev\n")
     for r in table:
         out.write(f"{r.tau_s:.10g},{r.n},{r.adev:.6e},{r.mdev:.6e}\n")
-    noise = fit_noise([r.tau_s for r in table], [r.adev * 1e9 for r in table],
-                      [t.size * series.interval_s / r.tau_s for r in table])
+    noise = fit_noise(
+        [r.tau_s for r in table], [r.adev * 1e9 for r in table], [t.size * series.interval_s / r.tau_s for r in table]
+    )
     print(
         f"power-law fit: white PM {noise.wpm_ppb2_s2:.3g} ppb^2 s^2, white FM {noise.wfm_ppb2_s:.3g} ppb^2 s, "
         f"random-walk FM {noise.rw_ppb_per_sqrt_s:.3g} ppb/sqrt(s) (point estimate)",

@@ -22,16 +22,27 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("query", help="query an NTP server once (offset, delay, stratum, leap, refid ...)",
-                       description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("target", metavar="HOST[:PORT]", help="the server: an IP address or host name, the port "
-                   "after a colon (default 123); IPv6 with a port in brackets: [::1]:12300")
-    p.add_argument("--json", action="store_true", help="the answer as JSON (seconds, chrony's field names); "
-                   "errors as JSON too")
-    p.add_argument("--timeout", type=duration(), default="2s", metavar="DURATION", help="how long to wait "
-                   "for the answer")
-    p.add_argument("--ntp-version", type=int, default=4, choices=[1, 2, 3, 4], metavar="N",
-                   help="NTP version in the request: 1-4")
+    p = sub.add_parser(
+        "query",
+        help="query an NTP server once (offset, delay, stratum, leap, refid ...)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
+    p.add_argument(
+        "target",
+        metavar="HOST[:PORT]",
+        help="the server: an IP address or host name, the port "
+        "after a colon (default 123); IPv6 with a port in brackets: [::1]:12300",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="the answer as JSON (seconds, chrony's field names); errors as JSON too"
+    )
+    p.add_argument(
+        "--timeout", type=duration(), default="2s", metavar="DURATION", help="how long to wait for the answer"
+    )
+    p.add_argument(
+        "--ntp-version", type=int, default=4, choices=[1, 2, 3, 4], metavar="N", help="NTP version in the request: 1-4"
+    )
     p.set_defaults(func=run)
 
 

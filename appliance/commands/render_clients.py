@@ -30,13 +30,23 @@ def register_render(rsub) -> None:
     p = rsub.add_parser(
         "clients",
         help="chrony.conf / timesyncd.conf / Harvester ntp-servers Setting for the cluster's other nodes",
-        description=DESCRIPTION, epilog=EPILOG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
     )
-    p.add_argument("--format", choices=["chrony", "timesyncd", "harvester"],
-                   help="what to write: chrony, timesyncd or harvester (default: timesync.mode of the config)")
+    p.add_argument(
+        "--format",
+        choices=["chrony", "timesyncd", "harvester"],
+        help="what to write: chrony, timesyncd or harvester (default: timesync.mode of the config)",
+    )
     p.add_argument("--config", required=True, metavar="FILE", help="the appliance's configuration")
-    p.add_argument("--output", "-o", "--out", dest="output", metavar="FILE",
-                   help="write here (atomically) instead of standard output; its directory must exist")
+    p.add_argument(
+        "--output",
+        "-o",
+        "--out",
+        dest="output",
+        metavar="FILE",
+        help="write here (atomically) instead of standard output; its directory must exist",
+    )
     p.set_defaults(func=run)
 
 

@@ -29,11 +29,16 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="run the appliance: discipline the clock and serve NTP",
-                       description=DESCRIPTION, epilog=EPILOG)
+    p = sub.add_parser(
+        "serve", help="run the appliance: discipline the clock and serve NTP", description=DESCRIPTION, epilog=EPILOG
+    )
     p.add_argument("--config", required=True, metavar="FILE", help="the appliance's configuration (YAML)")
-    p.add_argument("--listen", action="append", metavar="ADDR:PORT",
-                   help="serve NTP here instead of ntp.listen (repeatable; IPv6 as [::1]:123)")
+    p.add_argument(
+        "--listen",
+        action="append",
+        metavar="ADDR:PORT",
+        help="serve NTP here instead of ntp.listen (repeatable; IPv6 as [::1]:123)",
+    )
     p.add_argument("--control-socket", metavar="PATH", help="the control socket instead of monitoring.control_socket")
     p.set_defaults(func=run)
 
@@ -107,9 +112,15 @@ def _reload(app, path: str) -> None:
         log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
         return
     if new.node.name != app.cfg.node.name:
-        log.error("reload refused: node.name changed from %s to %s (restart to rename a node)",
-                  app.cfg.node.name, new.node.name)
+        log.error(
+            "reload refused: node.name changed from %s to %s (restart to rename a node)",
+            app.cfg.node.name,
+            new.node.name,
+        )
         return
     pending = app.reload(new)
-    log.info("configuration reloaded from %s%s", path,
-             f"; these keys need a restart and keep their running values: {', '.join(pending)}" if pending else "")
+    log.info(
+        "configuration reloaded from %s%s",
+        path,
+        f"; these keys need a restart and keep their running values: {', '.join(pending)}" if pending else "",
+    )

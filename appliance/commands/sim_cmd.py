@@ -24,20 +24,30 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sim", help="simulated nodes: fault injection",
-                       description="Simulated nodes: inject faults into a running one.")
+    p = sub.add_parser(
+        "sim", help="simulated nodes: fault injection", description="Simulated nodes: inject faults into a running one."
+    )
     ssub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
     ssub.required = True
-    i = ssub.add_parser("inject", help="inject a fault into a running simulated node", description=DESCRIPTION,
-                        epilog=EPILOG)
+    i = ssub.add_parser(
+        "inject", help="inject a fault into a running simulated node", description=DESCRIPTION, epilog=EPILOG
+    )
     where = i.add_mutually_exclusive_group(required=True)
     where.add_argument("--control-socket", metavar="PATH", help="the node's control socket")
     where.add_argument("--config", metavar="FILE", help="take the control socket from this configuration")
     what = i.add_mutually_exclusive_group(required=True)
-    what.add_argument("--step", type=duration(positive=False, signed=True), metavar="DURATION",
-                      help="step the clock by DURATION: 2s ahead, --step=-500ms back")
-    what.add_argument("--freq", type=number(unit="ppm"), metavar="PPM",
-                      help="extra oscillator frequency error in ppm (positive = runs fast; 0 clears it)")
+    what.add_argument(
+        "--step",
+        type=duration(positive=False, signed=True),
+        metavar="DURATION",
+        help="step the clock by DURATION: 2s ahead, --step=-500ms back",
+    )
+    what.add_argument(
+        "--freq",
+        type=number(unit="ppm"),
+        metavar="PPM",
+        help="extra oscillator frequency error in ppm (positive = runs fast; 0 clears it)",
+    )
     what.add_argument("--stop-reference", action="store_true", help="the simulated reference goes away")
     what.add_argument("--start-reference", action="store_true", help="the simulated reference comes back")
     i.add_argument("--json", action="store_true", help="the node's reply as JSON; errors as JSON too")

@@ -26,12 +26,19 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("status", help="state of a running appliance, over its control socket",
-                       description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("--json", action="store_true", help="the status as JSON (field names are a contract; units "
-                   "in the names); errors as JSON too")
-    p.add_argument("--control-socket", metavar="PATH", help=f"the appliance's control socket (default {DEFAULT_SOCKET}, "
-                   "or monitoring.control_socket of --config)")
+    p = sub.add_parser(
+        "status", help="state of a running appliance, over its control socket", description=DESCRIPTION, epilog=EPILOG
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the status as JSON (field names are a contract; units in the names); errors as JSON too",
+    )
+    p.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        help=f"the appliance's control socket (default {DEFAULT_SOCKET}, or monitoring.control_socket of --config)",
+    )
     p.add_argument("--config", metavar="FILE", help="take the control socket path from this configuration")
     p.set_defaults(func=run)
 
@@ -111,15 +118,19 @@ def render(st: dict) -> str:
     ]
     served = st.get("served") or {}
     if abs(served.get("correction_s") or 0.0) >= SHOWN_CORRECTION_S:
-        lines.append(f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb "
-                     "(clock - served; served time never steps back)")
+        lines.append(
+            f"served time      : slewing, {_fmt_offset(served['correction_s'])} still to absorb "
+            "(clock - served; served time never steps back)"
+        )
     tc = st.get("tempcomp")  # the learned TCXO model
     if tc:
         if tc.get("ready"):
             lo, hi = tc["trained_range_c"]
             model = f"trained {lo:.2f}..{hi:.2f} degC, lag {tc['lag_s']:.0f} s, aging {tc['aging_ppb_per_day']:+.2f} ppb/day"
         else:
-            model = f"learning ({tc['records_buffered']} records)" + (f"; {tc['last_error']}" if tc.get("last_error") else "")
+            model = f"learning ({tc['records_buffered']} records)" + (
+                f"; {tc['last_error']}" if tc.get("last_error") else ""
+            )
         lines.append(f"holdover model   : {model}")
     dropped = {k: v for k, v in n["dropped"].items() if v}
     if dropped:
@@ -136,8 +147,10 @@ def _render_site(st: dict) -> list[str]:
     boot = st.get("bootstrap") or {}
     reason = (st.get("served") or {}).get("unsynchronized_reason") or ""
     if boot.get("bootstrapped") is False or reason.startswith("not bootstrapped"):
-        lines.append(f"WARNING          : not bootstrapped ({boot.get('at_start') or 'nothing vouches for the clock'}): "
-                     f"answering with leap 3; run `{boot.get('command') or 'appliance bootstrap --apply'}`")
+        lines.append(
+            f"WARNING          : not bootstrapped ({boot.get('at_start') or 'nothing vouches for the clock'}): "
+            f"answering with leap 3; run `{boot.get('command') or 'appliance bootstrap --apply'}`"
+        )
     elif "before the last-known-good" in reason:
         lines.append(f"WARNING          : {reason}")
     up = st.get("upstream")
@@ -150,8 +163,10 @@ def _render_site(st: dict) -> list[str]:
     if leap.get("error"):
         lines.append(f"WARNING          : leap seconds: {leap['error']}")
     elif leap.get("expired"):
-        lines.append(f"WARNING          : leap seconds: {leap.get('file')} has expired; TAI-UTC {leap.get('tai_utc_s')} s "
-                     "is the last known")
+        lines.append(
+            f"WARNING          : leap seconds: {leap.get('file')} has expired; TAI-UTC {leap.get('tai_utc_s')} s "
+            "is the last known"
+        )
     return lines
 
 
@@ -165,17 +180,20 @@ def _render_ptp(p: dict) -> list[str]:
     ]
     if p.get("offset_ns") is not None:
         delay = p.get("path_delay_ns")
-        lines.append(f"ptp offset       : {p['offset_ns']:+.0f} ns" + ("" if delay is None else f", path delay {delay:.0f} ns"))
+        lines.append(
+            f"ptp offset       : {p['offset_ns']:+.0f} ns" + ("" if delay is None else f", path delay {delay:.0f} ns")
+        )
     pre = p.get("preemption") or {}
-    lines.append(f"ptp advertises   : clockClass {p.get('clock_class') or '-'}, priority2 {p.get('priority2') or '-'} "
-                 f"(designated {p.get('designated_priority2')}, {pre.get('phase', '-')})")
+    lines.append(
+        f"ptp advertises   : clockClass {p.get('clock_class') or '-'}, priority2 {p.get('priority2') or '-'} "
+        f"(designated {p.get('designated_priority2')}, {pre.get('phase', '-')})"
+    )
     for name, c in (p.get("children") or {}).items():
         if c["state"] != "running":
             lines.append(f"ptp {name:<12} : {c['state']}" + (f": {c['last_error']}" if c.get("last_error") else ""))
     for w in p.get("warnings") or []:
         lines.append(f"WARNING          : ptp: {w}")
     return lines
-
 
 
 def _fmt_offset(v) -> str:

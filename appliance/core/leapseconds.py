@@ -102,8 +102,10 @@ def parse(text: str) -> LeapTable:
         raise LeapFileError(f"#h: expected 5 words of SHA-1, got {len(want_hash) // 8}")
     got = hashlib.sha1("".join(digest_in).encode(), usedforsecurity=False).hexdigest()
     if got != want_hash:
-        raise LeapFileError(f"hash mismatch: the file says {want_hash}, its content hashes to {got} "
-                            "(damaged or edited: get a fresh copy from IERS/NIST or tzdata)")
+        raise LeapFileError(
+            f"hash mismatch: the file says {want_hash}, its content hashes to {got} "
+            "(damaged or edited: get a fresh copy from IERS/NIST or tzdata)"
+        )
     if sorted(changes) != changes:
         raise LeapFileError("the entries are not in time order")
     return LeapTable(updated - NTP_UNIX_OFFSET_S, expires - NTP_UNIX_OFFSET_S, tuple(changes), got)

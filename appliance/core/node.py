@@ -39,8 +39,8 @@ from .clock.discipline import Decision, Discipline
 from .clock.states import SyncEvent, SyncState
 from .clock.timemap import TimeMap
 from .cluster.crosscheck import ClusterCheck
-from .node_checks import snapshot, why_not
 from .holdover.predictor import TempCompPredictor
+from .node_checks import snapshot, why_not
 from .node_types import (
     Event,
     NodeConfig,
@@ -139,8 +139,15 @@ class Node:
             self._reference = reference
         # A reference outside the guard is not followed unless the vote found this node the
         # minority (the majority agrees with the reference) or the reference itself changed.
-        decision = self.discipline.tick(now_s, offset_ns, temp_c=inputs.temperature_c, reference_bound_s=ref_bound_s,
-                                        accept_step=self.demoted, reference_changed=changed, fresh=fresh)
+        decision = self.discipline.tick(
+            now_s,
+            offset_ns,
+            temp_c=inputs.temperature_c,
+            reference_bound_s=ref_bound_s,
+            accept_step=self.demoted,
+            reference_changed=changed,
+            fresh=fresh,
+        )
         if decision.state is SyncState.LOCKED:
             self.vouched = True  # a reference set this clock: no bootstrap is needed any more
             u = self.upstream
@@ -184,16 +191,23 @@ class Node:
         }
         own_bound_s = self.served.bound_s(decision.error_bound_s, wall_ns)
         for rec in cluster.update(inputs.monotonic_s, wall_ns * 1e-9, own_bound_s, estimates, correction_ns):
-            events.append(Event(rec.time_s, "crosscheck", "warning" if rec.warning else "info", rec.text(),
-                                rec.as_dict()))
+            events.append(
+                Event(rec.time_s, "crosscheck", "warning" if rec.warning else "info", rec.text(), rec.as_dict())
+            )
         if not self.cfg.realign:
             return 0
         step_ns = cluster.realign_step_ns(correction_ns)
         if step_ns:
             # The clock will sit at the majority's midpoint: truth is within half the intersection.
             self.served.realign_bound_s = cluster.realign_uncertainty_s()
-            events.append(Event(wall_ns * 1e-9, "clock", "warning",
-                                f"realigning the clock to the cluster by {step_ns / 1e9:+.9f} s; served time slews"))
+            events.append(
+                Event(
+                    wall_ns * 1e-9,
+                    "clock",
+                    "warning",
+                    f"realigning the clock to the cluster by {step_ns / 1e9:+.9f} s; served time slews",
+                )
+            )
         return step_ns
 
     def _finish(
@@ -210,7 +224,9 @@ class Node:
         for old, new, event in decision.transitions:
             record = {"time": wall_s, "from": old.value, "to": new.value, "event": event.value}
             level = "warning" if event is SyncEvent.REFERENCE_SUSPECT else "info"  # a fault upstream: say it loudly
-            events.append(Event(wall_s, "sync", level, f"sync state {old.value} -> {new.value} ({event.value})", record))
+            events.append(
+                Event(wall_s, "sync", level, f"sync state {old.value} -> {new.value} ({event.value})", record)
+            )
         kept = [e.record for e in events if e.kind == "sync"]
         if kept:
             self._status_events = (self._status_events + tuple(kept))[-MAX_STATUS_EVENTS:]
@@ -220,8 +236,9 @@ class Node:
         changed, self._eligible = eligible != self._eligible, eligible
         jitter_s = self.discipline.jitter_ns() * 1e-9 if decision.state is SyncState.LOCKED else None
         # A clock nothing vouches for must not win the BMCA: PTP sees it as demoted until bootstrapped.
-        ptp = PtpAdvice(decision.state, decision.error_bound_s, self._ref_source, self.demoted or not self.vouched,
-                        jitter_s or None)
+        ptp = PtpAdvice(
+            decision.state, decision.error_bound_s, self._ref_source, self.demoted or not self.vouched, jitter_s or None
+        )
         self.snapshot = snapshot(self, inputs, decision, offset_ns, wall_ns)
         return TickActions(
             timemap=self.timemap,
@@ -258,9 +275,9 @@ class Node:
         return p.to_dict()
 
 
-
-def choose_reference(inputs: TickInputs, tai_offset_ns: int,
-                     upstream: UpstreamChoice | None = None) -> tuple[float | None, str | None]:
+def choose_reference(
+    inputs: TickInputs, tai_offset_ns: int, upstream: UpstreamChoice | None = None
+) -> tuple[float | None, str | None]:
     """clock - reference, and which one: the own primary reference first, else the upstream NTP
     servers' majority, else the grandmaster. ptp4l measures its own PTP clock: the PHC with
     hardware timestamping, CLOCK_REALTIME with software timestamping, where (clock -

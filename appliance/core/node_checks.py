@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from .node import Node
 
 
-def why_not(readable: bool, decision: Decision, demoted: bool, bound_s: float, cfg: NodeConfig, vouched: bool,
-            served_ns: int) -> str | None:
+def why_not(
+    readable: bool, decision: Decision, demoted: bool, bound_s: float, cfg: NodeConfig, vouched: bool, served_ns: int
+) -> str | None:
     """Why the node does not claim stratum 1 now (None: it does)."""
     if not readable:
         return "the clock cannot be read"
@@ -24,8 +25,10 @@ def why_not(readable: bool, decision: Decision, demoted: bool, bound_s: float, c
     if not vouched:
         return f"not bootstrapped: run `{cfg.bootstrap_command}`"
     if cfg.not_before_ns and served_ns < cfg.not_before_ns:
-        return (f"served time {iso(served_ns)} is before the last-known-good {iso(cfg.not_before_ns)}: "
-                f"run `{cfg.bootstrap_command}`")
+        return (
+            f"served time {iso(served_ns)} is before the last-known-good {iso(cfg.not_before_ns)}: "
+            f"run `{cfg.bootstrap_command}`"
+        )
     if demoted:
         return "demoted by the control nodes' vote"
     max_s = cfg.max_error_bound_s

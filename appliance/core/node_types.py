@@ -17,8 +17,8 @@ from .clock.states import SyncState
 from .clock.timemap import TimeMap
 from .cluster.crosscheck import ClusterView
 from .cluster.vote import VoteConfig
-from .holdover.learn import RefitRequest
 from .holdover.fit import FitResult
+from .holdover.learn import RefitRequest
 from .holdover.series import SampleError
 from .ntp.answer import ServerState
 from .ntp.clockfilter import PeerEstimate

@@ -34,15 +34,22 @@ class ServedTime:
         Returns the jump of the clock that nobody announced (0 below STEP_DETECT_NS)."""
         jump_ns = self.timemap.clock_jump_ns(system_ns, clock_offset_ns)
         self._system_ns, self._clock_offset_ns, self._install_ns = system_ns, clock_offset_ns, install_ns
-        self.timemap = self.timemap.advanced(system_ns, clock_offset_ns, self.started, self.slew_ppb,
-                                             install_ns=install_ns)
+        self.timemap = self.timemap.advanced(
+            system_ns, clock_offset_ns, self.started, self.slew_ppb, install_ns=install_ns
+        )
         return jump_ns if abs(jump_ns) > STEP_DETECT_NS else 0
 
     def stepped(self, step_ns: int) -> None:
         """The node steps its clock by step_ns right after the reading (ADJ_SETOFFSET lands exactly)."""
         self._clock_offset_ns += step_ns
-        self.timemap = self.timemap.advanced(self._system_ns, self._clock_offset_ns, self.started, self.slew_ppb,
-                                             own_step_ns=step_ns, install_ns=self._install_ns)
+        self.timemap = self.timemap.advanced(
+            self._system_ns,
+            self._clock_offset_ns,
+            self.started,
+            self.slew_ppb,
+            own_step_ns=step_ns,
+            install_ns=self._install_ns,
+        )
 
     def referenced(self, wall_ns: int) -> None:
         self.ref_time_ns = self.timemap.to_served_ns(wall_ns)

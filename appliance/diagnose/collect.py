@@ -68,8 +68,7 @@ class Options:
 def _which(cmd: str) -> str | None:
     if os.sep in cmd:
         return cmd if os.access(cmd, os.X_OK) else None
-    return shutil.which(cmd) or next(
-        (p for p in (f"/usr/sbin/{cmd}", f"/sbin/{cmd}") if os.access(p, os.X_OK)), None)
+    return shutil.which(cmd) or next((p for p in (f"/usr/sbin/{cmd}", f"/sbin/{cmd}") if os.access(p, os.X_OK)), None)
 
 
 def _run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess | Raw:
@@ -79,8 +78,15 @@ def _run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess | Raw
         return Raw(NOT_AVAILABLE, detail=f"{argv[0]} {where}")
     try:
         # its own process group, so that a hung tool is killed with whatever it started
-        p = subprocess.Popen([exe, *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             errors="replace", env={**os.environ, "LC_ALL": "C"}, start_new_session=True)
+        p = subprocess.Popen(
+            [exe, *argv[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env={**os.environ, "LC_ALL": "C"},
+            start_new_session=True,
+        )
     except OSError as exc:
         return Raw(ERROR, detail=f"{argv[0]}: {exc.strerror}")
     try:
@@ -198,8 +204,11 @@ def gather(opts: Options) -> tuple[dict[str, Raw], float]:
     raw["timedatectl"] = replace(timedatectl(opts), origin=opts.timedatectl)
     raw["pmc"] = replace(pmc(opts), origin=opts.ptp4l_socket)
     raw["appliance_status"] = replace(appliance(opts, "status"), origin=opts.control_socket)
-    raw["appliance_history"] = (appliance(opts, "history", last=HISTORY_SAMPLES) if raw["appliance_status"].state == AVAILABLE
-                                else Raw(NOT_RUNNING, detail="no appliance status"))
+    raw["appliance_history"] = (
+        appliance(opts, "history", last=HISTORY_SAMPLES)
+        if raw["appliance_status"].state == AVAILABLE
+        else Raw(NOT_RUNNING, detail="no appliance status")
+    )
     leap = read_file(opts.leap_file)  # its path, for the check to name
     raw["leap_seconds"] = leap if leap.state != AVAILABLE else Raw(AVAILABLE, leap.text, opts.leap_file)
     return mark_expected(raw, opts.expect), collected_at
@@ -211,6 +220,7 @@ def mark_expected(raw: dict[str, Raw], expect: set[str]) -> dict[str, Raw]:
 
 
 # --- save / replay --------------------------------------------------------------------------
+
 
 class BundleError(Exception):
     pass
@@ -229,8 +239,11 @@ def save(directory: str | Path, raw: dict[str, Raw], collected_at: float, proven
             (d / FILES[name]).write_text(r.text)
             entry["file"] = FILES[name]
         inputs[name] = entry
-    bundle = {"collected_at_s": collected_at, "provenance": provenance or "recorded by `appliance diagnose --save`",
-              "inputs": inputs}
+    bundle = {
+        "collected_at_s": collected_at,
+        "provenance": provenance or "recorded by `appliance diagnose --save`",
+        "inputs": inputs,
+    }
     (d / BUNDLE).write_text(json.dumps(bundle, indent=2) + "\n")
     return d
 
@@ -272,11 +285,15 @@ def load(directory: str | Path) -> tuple[dict[str, Raw], float, dict]:
             try:
                 text = (d / str(entry["file"])).read_text(errors="replace")
             except OSError as exc:
-                raise BundleError(f"{f}: inputs.{name}.file {entry['file']}: cannot be read: "
-                                  f"{exc.strerror}") from None
+                raise BundleError(f"{f}: inputs.{name}.file {entry['file']}: cannot be read: {exc.strerror}") from None
         state = entry.get("state", AVAILABLE if text is not None else NOT_AVAILABLE)
         if state not in STATES:
             raise BundleError(f"{f}: inputs.{name}.state {state!r}: expected one of {', '.join(STATES)}")
-        raw[name] = Raw(str(state), text, str(entry.get("detail", "")), entry.get("expected") is True,
-                        str(entry.get("origin") or ""))
+        raw[name] = Raw(
+            str(state),
+            text,
+            str(entry.get("detail", "")),
+            entry.get("expected") is True,
+            str(entry.get("origin") or ""),
+        )
     return raw, float(at), bundle

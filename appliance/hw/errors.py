@@ -55,18 +55,22 @@ def _explain(exc: OSError, what: str, device: str, driver: str | None) -> ClockE
     if code in (errno.EACCES, errno.EPERM):
         return PermissionClockError(
             f"{what} on {device}: permission denied ({reason}): run as root or with CAP_SYS_TIME, "
-            f"with read-write access to {device}")
+            f"with read-write access to {device}"
+        )
     if code in GONE:
         return DeviceGoneError(
             f"{what} on {device}: device gone ({reason}): the NIC was removed, reset or its driver unloaded; "
-            f"run `appliance discover` to find its PHC again")
+            f"run `appliance discover` to find its PHC again"
+        )
     if code == errno.ERANGE:
         return OutOfRangeError(f"{what} on {device}: value out of the range {who} accepts ({reason})")
     if code == errno.EBUSY:
         return BusyError(
             f"{what} on {device}: device busy ({reason}): virtual clocks in use (n_vclocks) make the physical "
-            f"clock free running, or the driver is not ready (PCIe PTM); try again or set n_vclocks to 0")
+            f"clock free running, or the driver is not ready (PCIe PTM); try again or set n_vclocks to 0"
+        )
     if code in NOT_SUPPORTED:
         return NotSupportedError(
-            f"{what} on {device}: not supported by {who} or by this kernel ({_kernel()}): {reason}")
+            f"{what} on {device}: not supported by {who} or by this kernel ({_kernel()}): {reason}"
+        )
     return ClockError(f"{what} on {device}: {reason}")

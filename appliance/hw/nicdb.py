@@ -87,12 +87,21 @@ def load(path: Path | str | None = None) -> list[NicFamily]:
         raise NicDbError(f"{path}: duplicate family ids")
     return [
         NicFamily(
-            id=f.id, name=f.name, drivers=tuple(f.match.drivers), pci_ids=tuple(f.match.pci_ids), phc=f.phc,
-            max_adj_ppb=f.max_adj_ppb, cross_timestamping=f.cross_timestamping,
-            cross_timestamping_note=f.cross_timestamping_note, pins=f.pins,
-            temperature_sensor=f.temperature_sensor, temperature_note=f.temperature_note,
-            known_limits=tuple(f.known_limits), firmware_notes=f.firmware_notes,
-            unverified=tuple(f.unverified), sources=tuple(f.sources),
+            id=f.id,
+            name=f.name,
+            drivers=tuple(f.match.drivers),
+            pci_ids=tuple(f.match.pci_ids),
+            phc=f.phc,
+            max_adj_ppb=f.max_adj_ppb,
+            cross_timestamping=f.cross_timestamping,
+            cross_timestamping_note=f.cross_timestamping_note,
+            pins=f.pins,
+            temperature_sensor=f.temperature_sensor,
+            temperature_note=f.temperature_note,
+            known_limits=tuple(f.known_limits),
+            firmware_notes=f.firmware_notes,
+            unverified=tuple(f.unverified),
+            sources=tuple(f.sources),
         )
         for f in db.families
     ]

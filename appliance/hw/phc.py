@@ -32,8 +32,15 @@ S32_MAX = 2**31 - 1
 class PhcClock(PhcDevice):
     """One open PHC. Not thread-safe: one owner thread (the discipline loop) uses it."""
 
-    def __init__(self, device: str, *, interface: str | None = None, readonly: bool = False,
-                 sensor: Any = None, find_sensor: bool = True) -> None:
+    def __init__(
+        self,
+        device: str,
+        *,
+        interface: str | None = None,
+        readonly: bool = False,
+        sensor: Any = None,
+        find_sensor: bool = True,
+    ) -> None:
         self.interface = interface
         self._sensor_warned = False
         super().__init__(device, readonly=readonly)
@@ -102,7 +109,8 @@ class PhcClock(PhcDevice):
         if not math.isfinite(freq_ppb) or abs(freq_ppb) > max_adj:
             raise OutOfRangeError(
                 f"{what} on {self.path}: frequency adjustment {freq_ppb:.1f} ppb is beyond max_adj "
-                f"{max_adj} ppb of this PHC ({self.driver or 'unknown driver'})")
+                f"{max_adj} ppb of this PHC ({self.driver or 'unknown driver'})"
+            )
         self.adjtime(pc.frequency_timex(freq_ppb), what)
 
     def adjust_frequency_unguarded(self, freq_ppb: float) -> None:
@@ -122,12 +130,15 @@ class PhcClock(PhcDevice):
         self.require_writable(what)
         c = self.raw_caps()
         if not c.adjust_phase:
-            raise NotSupportedError(f"{what} on {self.path}: driver {self.driver or '?'} cannot adjust phase "
-                                    f"(caps.adjust_phase 0); step or slew the frequency instead")
+            raise NotSupportedError(
+                f"{what} on {self.path}: driver {self.driver or '?'} cannot adjust phase "
+                f"(caps.adjust_phase 0); step or slew the frequency instead"
+            )
         limit = c.max_phase_adj if c.max_phase_adj > 0 else S32_MAX  # 0: kernel older than 6.2
         if abs(offset_ns) > limit:
-            raise OutOfRangeError(f"{what} on {self.path}: phase adjustment {offset_ns} ns is beyond "
-                                  f"max_phase_adj {limit} ns")
+            raise OutOfRangeError(
+                f"{what} on {self.path}: phase adjustment {offset_ns} ns is beyond max_phase_adj {limit} ns"
+            )
         self.adjtime(pc.offset_timex(int(offset_ns)), what)
 
     def measure_with(self, method: str, samples: int = 1) -> SysOffset:
@@ -156,8 +167,15 @@ class PhcClock(PhcDevice):
         """External timestamp events queued by the driver; waits up to ``timeout_s`` for the first."""
         return self._pins.read_extts(timeout_s, max_events)
 
-    def request_perout(self, index: int, period_ns: int, start_ns: int | None = None, phase_ns: int | None = None,
-                       on_ns: int | None = None, one_shot: bool = False) -> None:
+    def request_perout(
+        self,
+        index: int,
+        period_ns: int,
+        start_ns: int | None = None,
+        phase_ns: int | None = None,
+        on_ns: int | None = None,
+        one_shot: bool = False,
+    ) -> None:
         """Periodic output on channel ``index``; ``period_ns`` 0 switches it off."""
         self._pins.request_perout(index, period_ns, start_ns, phase_ns, on_ns, one_shot)
 
@@ -188,12 +206,14 @@ def open_phc(interface: str | None = None, device: str | None = None, readonly: 
             caps = ", ".join(ts.capabilities) or "no timestamping"
             raise ClockError(
                 f"interface {interface} has no PTP hardware clock (ETHTOOL_GET_TS_INFO phc_index -1; it offers: "
-                f"{caps}); use a NIC with hardware timestamping, see `appliance discover`")
+                f"{caps}); use a NIC with hardware timestamping, see `appliance discover`"
+            )
         if device:
             _, index = resolve_device(device)
             if index != ts.phc_index:
-                raise ClockError(f"clock.device {device} is not the PHC of interface {interface} "
-                                 f"(that is /dev/ptp{ts.phc_index})")
+                raise ClockError(
+                    f"clock.device {device} is not the PHC of interface {interface} (that is /dev/ptp{ts.phc_index})"
+                )
         else:
             device = f"/dev/ptp{ts.phc_index}"
     return PhcClock(device, interface=interface, readonly=readonly)

@@ -65,8 +65,14 @@ class PhcPins:
         for i in range(dev.raw_caps().n_pins):
             desc = ptp.ptp_pin_desc(index=i)
             dev.ioctl2(ptp.PTP_PIN_GETFUNC2, ptp.PTP_PIN_GETFUNC, desc)
-            out.append(Pin(i, desc.name.decode(errors="replace"),
-                           ptp.PIN_FUNCTION_NAMES.get(desc.func, str(desc.func)), desc.chan))
+            out.append(
+                Pin(
+                    i,
+                    desc.name.decode(errors="replace"),
+                    ptp.PIN_FUNCTION_NAMES.get(desc.func, str(desc.func)),
+                    desc.chan,
+                )
+            )
         return out
 
     def set_pin_function(self, index: int, function: str | int, channel: int = 0) -> None:
@@ -95,8 +101,9 @@ class PhcPins:
         dev.require_writable("PTP_EXTTS_REQUEST")
         n = dev.raw_caps().n_ext_ts
         if not 0 <= index < n:
-            raise OutOfRangeError(f"PTP_EXTTS_REQUEST on {dev.path}: channel {index} does not exist "
-                                  f"({n} external timestamp channels)")
+            raise OutOfRangeError(
+                f"PTP_EXTTS_REQUEST on {dev.path}: channel {index} does not exist ({n} external timestamp channels)"
+            )
         flags = 0
         if enable:
             flags = ptp.PTP_ENABLE_FEATURE | ptp.PTP_STRICT_FLAGS
@@ -124,19 +131,28 @@ class PhcPins:
             raise dev.error(exc, "read(extts events)") from None
         return parse_extts_events(data)
 
-    def request_perout(self, index: int, period_ns: int, start_ns: int | None = None, phase_ns: int | None = None,
-                       on_ns: int | None = None, one_shot: bool = False) -> None:
+    def request_perout(
+        self,
+        index: int,
+        period_ns: int,
+        start_ns: int | None = None,
+        phase_ns: int | None = None,
+        on_ns: int | None = None,
+        one_shot: bool = False,
+    ) -> None:
         """Periodic output on channel ``index``; ``period_ns`` 0 switches it off. Without ``start_ns`` or
         ``phase_ns`` the output starts on the PHC's second after next."""
         dev = self.device
         dev.require_writable("PTP_PEROUT_REQUEST")
         n = dev.raw_caps().n_per_out
         if not 0 <= index < n:
-            raise OutOfRangeError(f"PTP_PEROUT_REQUEST on {dev.path}: channel {index} does not exist "
-                                  f"({n} periodic outputs)")
+            raise OutOfRangeError(
+                f"PTP_PEROUT_REQUEST on {dev.path}: channel {index} does not exist ({n} periodic outputs)"
+            )
         if period_ns < 0 or (on_ns is not None and not 0 < on_ns < period_ns):
-            raise OutOfRangeError(f"PTP_PEROUT_REQUEST: need period >= 0 and 0 < on < period "
-                                  f"(period {period_ns} ns, on {on_ns} ns)")
+            raise OutOfRangeError(
+                f"PTP_PEROUT_REQUEST: need period >= 0 and 0 < on < period (period {period_ns} ns, on {on_ns} ns)"
+            )
         req = ptp.ptp_perout_request(index=index, period=ptp.ptp_clock_time.from_ns(period_ns))
         flags = 0
         if phase_ns is not None:

@@ -46,10 +46,12 @@ def _oserror(name: str) -> OSError:
 def _refuse_system_clock(clockid: int, what: str) -> None:
     if not is_dynamic_clockid(clockid):
         raise SystemClockWriteRefused(
-            f"refusing {what} on clock id {clockid}: only PTP hardware clocks are adjusted, never the host clock")
+            f"refusing {what} on clock id {clockid}: only PTP hardware clocks are adjusted, never the host clock"
+        )
 
 
 # -- pure conversions ---------------------------------------------------------------------------
+
 
 def ppb_to_scaled_ppm(freq_ppb: float) -> int:
     return int(round(freq_ppb * SCALED_PPM_PER_PPB))
@@ -89,6 +91,7 @@ def offset_timex(offset_ns: int) -> tx.timex:
 
 
 # -- system calls -------------------------------------------------------------------------------
+
 
 def clock_gettime_ns(clockid: int) -> int:
     """CPython's time.clock_gettime_ns is the same libc call and accepts dynamic clock ids; it costs a

@@ -123,8 +123,9 @@ def nic_sensor(pci_device_dir: Path) -> HwmonSensor | None:
     candidates = [pci_device_dir]
     slot = pci_device_dir.name.rsplit(".", 1)[0]
     try:
-        siblings = sorted(p for p in pci_device_dir.parent.iterdir()
-                          if p.name.startswith(slot + ".") and p != pci_device_dir)
+        siblings = sorted(
+            p for p in pci_device_dir.parent.iterdir() if p.name.startswith(slot + ".") and p != pci_device_dir
+        )
     except OSError:
         siblings = []
     for dev in candidates + siblings:

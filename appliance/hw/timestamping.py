@@ -53,13 +53,15 @@ class TsInfo:
     def hw_tx(self) -> bool:
         """Hardware transmit timestamps a PTP daemon can use."""
         return bool(self.so_timestamping & nt.SOF_TIMESTAMPING_TX_HARDWARE) and bool(
-            HW_TX_TYPES & set(self.tx_type_names))
+            HW_TX_TYPES & set(self.tx_type_names)
+        )
 
     @property
     def hw_rx(self) -> bool:
         """Hardware receive timestamps of PTP event messages."""
         return bool(self.so_timestamping & nt.SOF_TIMESTAMPING_RX_HARDWARE) and bool(
-            PTP_EVENT_RX_FILTERS & set(self.rx_filter_names))
+            PTP_EVENT_RX_FILTERS & set(self.rx_filter_names)
+        )
 
     @property
     def hw_raw(self) -> bool:
@@ -88,6 +90,7 @@ class TsInfo:
     @classmethod
     def from_dict(cls, ifname: str, d: dict) -> TsInfo:
         """From a recording: numeric masks when present, else the names ``ethtool -T`` prints."""
+
         def mask(key_num, key_names, table, by_bit):
             if key_num in d:
                 return int(d[key_num])
@@ -96,6 +99,7 @@ class TsInfo:
             for name in d.get(key_names, []):
                 out |= (1 << inverse[name]) if by_bit else inverse[name]
             return out
+
         return cls(
             ifname=ifname,
             so_timestamping=mask("so_timestamping", "capabilities", nt.SOF_TIMESTAMPING_NAMES, False),
@@ -113,8 +117,12 @@ class DrvInfo:
     bus_info: str
 
     def to_dict(self) -> dict:
-        return {"driver": self.driver, "version": self.version, "fw_version": self.fw_version,
-                "bus_info": self.bus_info}
+        return {
+            "driver": self.driver,
+            "version": self.version,
+            "fw_version": self.fw_version,
+            "bus_info": self.bus_info,
+        }
 
 
 def _check_name(ifname: str) -> bytes:
@@ -139,8 +147,10 @@ def _iface_error(exc: OSError, ifname: str, what: str) -> InterfaceError:
     if exc.errno == errno.ENODEV:
         return InterfaceError(f"{what} {ifname}: no such interface in this network namespace")
     if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL):
-        return InterfaceError(f"{what} {ifname}: not supported by its driver or this kernel "
-                              f"({os.uname().release}): {os.strerror(exc.errno)}")
+        return InterfaceError(
+            f"{what} {ifname}: not supported by its driver or this kernel "
+            f"({os.uname().release}): {os.strerror(exc.errno)}"
+        )
     if exc.errno in (errno.EPERM, errno.EACCES):
         return InterfaceError(f"{what} {ifname}: permission denied: run as root or with CAP_NET_ADMIN")
     return InterfaceError(f"{what} {ifname}: {os.strerror(exc.errno) if exc.errno else exc}")
@@ -170,5 +180,8 @@ def get_hwtstamp_config(ifname: str) -> dict:
             fcntl.ioctl(s.fileno(), SIOCGHWTSTAMP, req)  # type: ignore[arg-type]
         except OSError as exc:
             raise _iface_error(exc, ifname, "SIOCGHWTSTAMP on") from None
-    return {"flags": cfg.flags, "tx_type": nt.HWTSTAMP_TX_NAMES.get(cfg.tx_type, str(cfg.tx_type)),
-            "rx_filter": nt.HWTSTAMP_FILTER_NAMES.get(cfg.rx_filter, str(cfg.rx_filter))}
+    return {
+        "flags": cfg.flags,
+        "tx_type": nt.HWTSTAMP_TX_NAMES.get(cfg.tx_type, str(cfg.tx_type)),
+        "rx_filter": nt.HWTSTAMP_FILTER_NAMES.get(cfg.rx_filter, str(cfg.rx_filter)),
+    }

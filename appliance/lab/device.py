@@ -73,11 +73,11 @@ def _pci_dsn(pci_address: str | None) -> str | None:
     off, seen = 0x100, set()
     while 0x100 <= off <= len(cfg) - 12 and off not in seen:
         seen.add(off)
-        header = int.from_bytes(cfg[off:off + 4], "little")
+        header = int.from_bytes(cfg[off : off + 4], "little")
         if header in (0, 0xFFFFFFFF):
             return None
         if header & 0xFFFF == 0x0003:
-            value = int.from_bytes(cfg[off + 4:off + 12], "little")
+            value = int.from_bytes(cfg[off + 4 : off + 12], "little")
             return "-".join(f"{b:02x}" for b in value.to_bytes(8, "big"))
         off = header >> 20
     return None
@@ -154,8 +154,10 @@ class PhcLab:
         return [e.time_ns for e in self.clock.read_extts(timeout_s) if e.index == lb.channel_in]
 
     def loopback_stop(self, lb: Loopback) -> None:
-        for what, call in (("periodic output", lambda: self.clock.request_perout(lb.channel_out, 0)),
-                           ("external timestamps", lambda: self.clock.request_extts(lb.channel_in, False))):
+        for what, call in (
+            ("periodic output", lambda: self.clock.request_perout(lb.channel_out, 0)),
+            ("external timestamps", lambda: self.clock.request_extts(lb.channel_in, False)),
+        ):
             try:
                 call()
             except ClockError as exc:
@@ -171,10 +173,18 @@ class PhcLab:
         """(what was tested, the nics.yaml family it matched)."""
         info = self.clock.info()
         caps = self.clock.caps()
-        dev = {"name": info.name, "kind": "phc", "driver": info.details.get("driver"),
-               "clock_name": info.details.get("clock_name"), "interface": info.details.get("interface"),
-               "caps": caps.__dict__.copy(), "pins": self.pins(), "reference": self.reference_name,
-               "temperature_sensor": info.details.get("temperature_sensor"), "kernel": os.uname().release}
+        dev = {
+            "name": info.name,
+            "kind": "phc",
+            "driver": info.details.get("driver"),
+            "clock_name": info.details.get("clock_name"),
+            "interface": info.details.get("interface"),
+            "caps": caps.__dict__.copy(),
+            "pins": self.pins(),
+            "reference": self.reference_name,
+            "temperature_sensor": info.details.get("temperature_sensor"),
+            "kernel": os.uname().release,
+        }
         family = None
         try:
             family = self._discover(dev)
@@ -196,15 +206,30 @@ class PhcLab:
             ifaces.sort(key=lambda i: i.name != dev["interface"])
         if ifaces:
             i = ifaces[0]
-            dev.update({"interface": dev.get("interface") or i.name, "interfaces": [x.name for x in ifaces],
-                        "firmware": i.fw_version, "pci_address": i.pci_address, "pci_id": i.pci_id,
-                        "vendor": i.vendor, "model": i.model, "mac": i.mac, "family": i.family})
+            dev.update(
+                {
+                    "interface": dev.get("interface") or i.name,
+                    "interfaces": [x.name for x in ifaces],
+                    "firmware": i.fw_version,
+                    "pci_address": i.pci_address,
+                    "pci_id": i.pci_id,
+                    "vendor": i.vendor,
+                    "model": i.model,
+                    "mac": i.mac,
+                    "family": i.family,
+                }
+            )
             dev["serial"] = _pci_dsn(i.pci_address)
         fam = next((f for f in families if f.id == dev.get("family")), None)
         if fam is None:
             return None
-        return {"id": fam.id, "name": fam.name, "cross_timestamping": fam.cross_timestamping,
-                "max_adj_ppb": fam.max_adj_ppb, "firmware_notes": fam.firmware_notes}
+        return {
+            "id": fam.id,
+            "name": fam.name,
+            "cross_timestamping": fam.cross_timestamping,
+            "max_adj_ppb": fam.max_adj_ppb,
+            "firmware_notes": fam.firmware_notes,
+        }
 
     def close(self) -> None:
         self.clock.close()
@@ -259,8 +284,13 @@ class SimLab:
         self.params = params
         self.seed = seed
         self.temperature = temperature
-        self.clock = SimPhc(Oscillator(params, seed, profile.temp_c(0.0)), profile.temp_c,
-                            truth_ns=self.virtual, name=f"sim-{oscillator}", adj_response=adj_response)
+        self.clock = SimPhc(
+            Oscillator(params, seed, profile.temp_c(0.0)),
+            profile.temp_c,
+            truth_ns=self.virtual,
+            name=f"sim-{oscillator}",
+            adj_response=adj_response,
+        )
         self.reference = None
         self.reference_name = "simulated true time"
         self._rng = np.random.default_rng([seed, 0x1AB])
@@ -304,13 +334,17 @@ class SimLab:
         return self.clock.temperature_c()
 
     def pins(self) -> list[dict]:
-        return [{"index": i, "name": f"SDP{i}", "function": "none", "channel": 0} for i in range(self.clock.caps().n_pins)]
+        return [
+            {"index": i, "name": f"SDP{i}", "function": "none", "channel": 0} for i in range(self.clock.caps().n_pins)
+        ]
 
     def loopback_start(self, lb: Loopback) -> None:
         n_pins = self.clock.caps().n_pins
         for pin in (lb.pin_out, lb.pin_in):
             if not 0 <= pin < n_pins:
-                raise ClockError(f"PTP_PIN_SETFUNC on {self.clock.info().name}: pin {pin} does not exist ({n_pins} pins)")
+                raise ClockError(
+                    f"PTP_PIN_SETFUNC on {self.clock.info().name}: pin {pin} does not exist ({n_pins} pins)"
+                )
         now = self.clock.gettime_ns()
         self._lb_next = (now // lb.period_ns + 2) * lb.period_ns
 
@@ -331,13 +365,28 @@ class SimLab:
     def identity(self) -> tuple[dict, dict | None]:
         caps = self.clock.caps()
         p = self.params
-        dev = {"name": self.clock.info().name, "kind": "sim", "driver": "simulated", "firmware": "simulated",
-               "model": f"simulated {p.name.upper()}", "serial": f"sim-{p.name}-seed{self.seed}",
-               "clock_name": "SimPhc", "caps": caps.__dict__.copy(), "pins": self.pins(),
-               "reference": self.reference_name, "temperature_profile": self.temperature,
-               "simulated_oscillator": {"class": p.name, "seed": self.seed, "initial_offset_ppm": p.initial_offset_ppm,
-                                        "white_ppb": p.white_ppb, "rw_ppb_per_sqrt_s": p.rw_ppb_per_sqrt_s,
-                                        "aging_ppm_per_day": p.aging_ppm_per_day, "lag_s": p.lag_s}}
+        dev = {
+            "name": self.clock.info().name,
+            "kind": "sim",
+            "driver": "simulated",
+            "firmware": "simulated",
+            "model": f"simulated {p.name.upper()}",
+            "serial": f"sim-{p.name}-seed{self.seed}",
+            "clock_name": "SimPhc",
+            "caps": caps.__dict__.copy(),
+            "pins": self.pins(),
+            "reference": self.reference_name,
+            "temperature_profile": self.temperature,
+            "simulated_oscillator": {
+                "class": p.name,
+                "seed": self.seed,
+                "initial_offset_ppm": p.initial_offset_ppm,
+                "white_ppb": p.white_ppb,
+                "rw_ppb_per_sqrt_s": p.rw_ppb_per_sqrt_s,
+                "aging_ppm_per_day": p.aging_ppm_per_day,
+                "lag_s": p.lag_s,
+            },
+        }
         return dev, None
 
     def close(self) -> None:

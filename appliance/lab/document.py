@@ -40,8 +40,9 @@ class Doc:
         if items:
             self.blocks.append(("ul", list(items)))
 
-    def table(self, headers: list[str], rows: list[list], numeric: set[int] | None = None,
-              verdict_col: int | None = None) -> None:
+    def table(
+        self, headers: list[str], rows: list[list], numeric: set[int] | None = None, verdict_col: int | None = None
+    ) -> None:
         self.blocks.append(("table", headers, rows, numeric or set(), verdict_col))
 
     def image(self, filename: str | None, alt: str) -> None:
@@ -104,8 +105,13 @@ def _data_uri(path: Path) -> str | None:
 
 def to_html(doc: Doc, image_dir: Path) -> str:
     e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(doc.title)}</title>",
-           f"<style>{CSS}</style></head><body>", f"<h1>{e(doc.title)}</h1>"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(doc.title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{e(doc.title)}</h1>",
+    ]
     for b in doc.blocks:
         kind = b[0]
         if kind == "h2":

@@ -8,9 +8,18 @@ import json
 import os
 from pathlib import Path
 
-COLUMNS = (("time_utc", "when (UTC)"), ("model", "model"), ("serial", "serial"), ("firmware", "firmware"),
-           ("verdict", "verdict"), ("estimated_class", "class"), ("expect_class", "claimed"),
-           ("adev_1s", "ADEV(1 s)"), ("temp_slope_ppb_per_c", "ppb/degC"), ("failed", "failed checks"))
+COLUMNS = (
+    ("time_utc", "when (UTC)"),
+    ("model", "model"),
+    ("serial", "serial"),
+    ("firmware", "firmware"),
+    ("verdict", "verdict"),
+    ("estimated_class", "class"),
+    ("expect_class", "claimed"),
+    ("adev_1s", "ADEV(1 s)"),
+    ("temp_slope_ppb_per_c", "ppb/degC"),
+    ("failed", "failed checks"),
+)
 
 
 class LabDbError(Exception):
@@ -22,7 +31,7 @@ def entry(report: dict, out_dir: Path, expect_class: str | None) -> dict:
     adev = report.get("adev") or []
     first = adev[0] if adev else None
     return {
-        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "time_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "model": dev.get("model") or dev.get("clock_name"),
         "serial": dev.get("serial") or dev.get("mac"),
         "firmware": dev.get("firmware"),
@@ -60,7 +69,9 @@ def load(path: Path) -> list[dict]:
     except FileNotFoundError:
         raise LabDbError(f"{path}: cannot read: the file does not exist") from None
     except UnicodeDecodeError:
-        raise LabDbError(f"{path}: not a text file: expected a lab log (one JSON object per line, --append-to)") from None
+        raise LabDbError(
+            f"{path}: not a text file: expected a lab log (one JSON object per line, --append-to)"
+        ) from None
     except OSError as exc:
         raise LabDbError(f"{path}: cannot read: {exc.strerror}") from None
     out = []
@@ -92,7 +103,7 @@ def _cell(d: dict, key: str) -> str:
 def table(entries: list[dict]) -> str:
     rows = [[h for _, h in COLUMNS]] + [[_cell(e, k) for k, _ in COLUMNS] for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -55,7 +55,9 @@ def read_histograms(a, out: Path) -> str | None:
             w = a.raw_windows.get(s.method, np.array([]))
             ax[1][i].hist(w, bins=40, color="C1", log=True)
         else:
-            ax[1][i].text(0.5, 0.5, "no window\n(cross-timestamp)", ha="center", va="center", transform=ax[1][i].transAxes)
+            ax[1][i].text(
+                0.5, 0.5, "no window\n(cross-timestamp)", ha="center", va="center", transform=ax[1][i].transAxes
+            )
     fig.suptitle("PHC - CLOCK_REALTIME: offset jitter and read window per method")
     return _save(fig, out / "read.png")
 
@@ -64,7 +66,7 @@ def linearity(a, out: Path, limit_fraction: float) -> str | None:
     if a.linearity is None:
         return None
     plt = _plt()
-    c, m, s = (np.array(v) for v in zip(*a.freq_points))
+    c, m, s = (np.array(v) for v in zip(*a.freq_points, strict=False))
     lin = a.linearity
     fig, ax = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
     ax[0].plot(c, c, color="0.6", lw=1, label="ideal (measured = commanded)")
@@ -104,12 +106,20 @@ def deviations(a, out: Path, cls) -> str | None:
     grid = np.logspace(np.log10(taus.min()), np.log10(taus.max()), 50)
     floor = a.floor_ns * 1e-9
     if cls is not None:
-        ax[0].plot(grid, cls.adev_line(grid, floor, st.interval_s), color="0.55", lw=2, alpha=0.5,
-                   label=f"limit: {cls.name} line + floor")
+        ax[0].plot(
+            grid,
+            cls.adev_line(grid, floor, st.interval_s),
+            color="0.55",
+            lw=2,
+            alpha=0.5,
+            label=f"limit: {cls.name} line + floor",
+        )
         ax[0].plot(grid, cls.adev_line(grid), "k--", lw=1, label=f"{cls.name} ADEV line")
         ax[0].plot(grid, cls.mdev_line(grid), "k:", lw=1, label=f"{cls.name} MDEV line")
     if floor:
-        ax[0].plot(grid, np.sqrt(3) * floor / grid, color="C3", lw=1, alpha=0.6, label=f"read floor ({a.floor_ns:.2g} ns)")
+        ax[0].plot(
+            grid, np.sqrt(3) * floor / grid, color="C3", lw=1, alpha=0.6, label=f"read floor ({a.floor_ns:.2g} ns)"
+        )
     ax[0].set_xscale("log")
     ax[0].set_yscale("log")
     ax[0].set_xlabel("tau (s)")
@@ -168,8 +178,12 @@ def temperature(a, out: Path) -> str | None:
     if fit is not None and fit.slope_ppm_per_c is not None:
         d = np.linspace(x.min(), x.max(), 100) - fit.mean_c
         c = [fit.coefficients[k] for k in sorted(fit.coefficients)]
-        ax[0].plot(d + fit.mean_c, sum(ck * d**i for i, ck in enumerate(c)), "k-",
-                   label=f"fit: slope {fit.slope_ppm_per_c * 1000:+.2f} ppb/degC at {fit.mean_c:.1f} degC")
+        ax[0].plot(
+            d + fit.mean_c,
+            sum(ck * d**i for i, ck in enumerate(c)),
+            "k-",
+            label=f"fit: slope {fit.slope_ppm_per_c * 1000:+.2f} ppb/degC at {fit.mean_c:.1f} degC",
+        )
         ax[0].set_xlabel(f"temperature, lagged {fit.lag_s:g} s (degC)")
     else:
         ax[0].set_xlabel("temperature (degC)")
@@ -215,9 +229,14 @@ def draw_all(a, out: Path, cls, limit_fraction: float) -> tuple[dict[str, str], 
     if why:
         return {}, [f"plots not drawn: {why}"]
     files, problems = {}, []
-    for name, draw in (("read", lambda: read_histograms(a, out)), ("linearity", lambda: linearity(a, out, limit_fraction)),
-                       ("pps", lambda: pps(a, out)), ("deviations", lambda: deviations(a, out, cls)),
-                       ("tie_mtie", lambda: tie_mtie(a, out)), ("temperature", lambda: temperature(a, out))):
+    for name, draw in (
+        ("read", lambda: read_histograms(a, out)),
+        ("linearity", lambda: linearity(a, out, limit_fraction)),
+        ("pps", lambda: pps(a, out)),
+        ("deviations", lambda: deviations(a, out, cls)),
+        ("tie_mtie", lambda: tie_mtie(a, out)),
+        ("temperature", lambda: temperature(a, out)),
+    ):
         try:
             f = draw()
         except Exception as exc:  # noqa: BLE001 - a plot is not worth losing the report over

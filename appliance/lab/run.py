@@ -171,8 +171,10 @@ class LabRun:
     def _pins(self, rec: LabRecord) -> None:
         if self.opt.loopback is None:
             caps = self.dev.clock.caps()
-            rec.phases["pins"] = (f"skipped: no --loopback PIN_OUT:PIN_IN (the PHC has {caps.n_pins} pins, "
-                                  f"{caps.n_per_out} periodic outputs, {caps.n_ext_ts} external timestamp inputs)")
+            rec.phases["pins"] = (
+                f"skipped: no --loopback PIN_OUT:PIN_IN (the PHC has {caps.n_pins} pins, "
+                f"{caps.n_per_out} periodic outputs, {caps.n_ext_ts} external timestamp inputs)"
+            )
             return
         lb = Loopback(*self.opt.loopback)
         rec.loopback = LoopbackRecord(lb.pin_out, lb.pin_in, lb.period_ns)
@@ -221,16 +223,25 @@ class LabRun:
     # -- the run -------------------------------------------------------------------------------------------
     def run(self) -> LabRecord:
         identity, family = self.dev.identity()
-        rec = LabRecord(device=identity, family=family, requested_s=self.opt.duration_s,
-                        started_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                        expect_class=self.opt.expect_class)
+        rec = LabRecord(
+            device=identity,
+            family=family,
+            requested_s=self.opt.duration_s,
+            started_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            expect_class=self.opt.expect_class,
+        )
         self._t_start = self.tb.now_s()
         self.method = None
         self._baseline = None
         anchor = None
         freq0 = self.dev.clock.get_frequency_ppb()
-        phases = [("read", self._read), ("frequency", self._frequency), ("phase", self._phase),
-                  ("pins", self._pins), ("stability", self._stability)]
+        phases = [
+            ("read", self._read),
+            ("frequency", self._frequency),
+            ("phase", self._phase),
+            ("pins", self._pins),
+            ("stability", self._stability),
+        ]
         try:
             for name, func in phases:
                 self.phase = name

@@ -37,8 +37,12 @@ class GnssReference:
         assert argv is not None
         self.binary = binary
         p = cfg.ptp
-        self.child = Child("ts2phc", argv, policy=RestartPolicy(limit=p.restart_limit, window_s=p.restart_window_s),
-                           on_line=self._on_line)
+        self.child = Child(
+            "ts2phc",
+            argv,
+            policy=RestartPolicy(limit=p.restart_limit, window_s=p.restart_window_s),
+            on_line=self._on_line,
+        )
         self._lock = threading.Lock()
         self._last: tuple[float, float] | None = None  # (monotonic s, offset ns)
         self.samples = 0

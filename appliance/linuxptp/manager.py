@@ -81,8 +81,10 @@ class PtpManager:
         self.record = PtpRecord(cfg.ptp.tx_timestamp_timeout_ms, self._primary_sample)
         self._last_answer_s = 0.0
         if cfg.ptp.timestamping == "software":
-            self.record.warn_once("software timestamping (ptp.timestamping: software): lab and test use only; "
-                                  "offsets carry the kernel's scheduling jitter (tens of microseconds)")
+            self.record.warn_once(
+                "software timestamping (ptp.timestamping: software): lab and test use only; "
+                "offsets carry the kernel's scheduling jitter (tens of microseconds)"
+            )
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -94,8 +96,14 @@ class PtpManager:
         except OSError as exc:
             raise PtpError(f"cannot write linuxptp files into {self.dir}: {exc.strerror}") from None
         self.children = programs.build_children(
-            self.cfg, self.dir, self.binaries, on_line=self._on_line, on_state=self._on_child_state,
-            ptp4l_ready=self._ptp4l_ready, ptp4l_healthy=self._ptp4l_healthy)
+            self.cfg,
+            self.dir,
+            self.binaries,
+            on_line=self._on_line,
+            on_state=self._on_child_state,
+            ptp4l_ready=self._ptp4l_ready,
+            ptp4l_healthy=self._ptp4l_healthy,
+        )
         for child in self.children.values():
             child.start()
         for w in self.record.warnings:
@@ -113,8 +121,14 @@ class PtpManager:
         self.pmc.close()
 
     # -- the discipline's side ------------------------------------------------------------------
-    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False,
-                    stability_s: float | None = None) -> None:
+    def update_sync(
+        self,
+        state: SyncState,
+        error_bound_s: float,
+        source: str | None,
+        demoted: bool = False,
+        stability_s: float | None = None,
+    ) -> None:
         """The node's sync decision (once per discipline tick); ``source`` is what its time rests on;
         ``demoted``: the control nodes' vote put this node outside the majority, so it must not be
         grandmaster (it advertises clockClass 248 and priority2 255 until the vote takes it back);
@@ -181,8 +195,9 @@ class PtpManager:
                 change = self.watch.ptp4l_stopped(failed=new == FAILED)
             self.record.note_state(change)
         if new == FAILED:
-            self.record.warn_once(f"{name} failed repeatedly and is no longer restarted: "
-                                  f"{self.children[name].last_error}")
+            self.record.warn_once(
+                f"{name} failed repeatedly and is no longer restarted: {self.children[name].last_error}"
+            )
 
     # -- polling ----------------------------------------------------------------------------------
     def _poll_loop(self) -> None:
@@ -220,8 +235,10 @@ class PtpManager:
         self.record.note_state(actions.state_change)
         self.record.note_phase(actions.phase_change)
         setters: dict[str, Callable[[Any], object]] = {
-            "priority1": self.pmc.set_priority1, "priority2": self.pmc.set_priority2,
-            "grandmaster_settings": self.pmc.set_grandmaster_settings, "sync_uncertain": self.pmc.set_sync_uncertain,
+            "priority1": self.pmc.set_priority1,
+            "priority2": self.pmc.set_priority2,
+            "grandmaster_settings": self.pmc.set_grandmaster_settings,
+            "sync_uncertain": self.pmc.set_sync_uncertain,
         }
         for s in actions.settings:
             self._set(s, setters[s.key])
@@ -261,5 +278,12 @@ class PtpManager:
 
 
 def disabled_status() -> dict[str, Any]:
-    return {"enabled": False, "role": None, "port_state": None, "gm_identity": None, "offset_ns": None,
-            "path_delay_ns": None, "warnings": []}
+    return {
+        "enabled": False,
+        "role": None,
+        "port_state": None,
+        "gm_identity": None,
+        "offset_ns": None,
+        "path_delay_ns": None,
+        "warnings": [],
+    }

@@ -30,8 +30,9 @@ class PmcError(Exception):
 
 
 class PmcClient:
-    def __init__(self, uds_address: str | Path, domain: int, local_path: str | Path | None = None,
-                 timeout_s: float = 0.5):
+    def __init__(
+        self, uds_address: str | Path, domain: int, local_path: str | Path | None = None, timeout_s: float = 0.5
+    ):
         self.server = str(uds_address)
         self.domain = domain
         self.timeout_s = timeout_s
@@ -98,8 +99,10 @@ class PmcClient:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise PmcError(f"no answer from ptp4l on {self.server} to {action.name} "
-                                   f"{_name(mgmt_id)} within {self.timeout_s:.1f} s")
+                    raise PmcError(
+                        f"no answer from ptp4l on {self.server} to {action.name} "
+                        f"{_name(mgmt_id)} within {self.timeout_s:.1f} s"
+                    )
                 sock.settimeout(left)
                 try:
                     reply = sock.recv(m.MAX_MESSAGE_LEN + 64)
@@ -117,8 +120,10 @@ class PmcClient:
                     continue
                 if msg.is_error:
                     err = msg.value
-                    raise PmcError(f"ptp4l refused {action.name} {_name(mgmt_id)}: {err.name}"
-                                   + (f" ({err.display})" if err.display else ""))
+                    raise PmcError(
+                        f"ptp4l refused {action.name} {_name(mgmt_id)}: {err.name}"
+                        + (f" ({err.display})" if err.display else "")
+                    )
                 return msg
 
     def get(self, mgmt_id: int, timeout_s: float | None = None):

@@ -25,8 +25,9 @@ def binary_path(name: str) -> str:
 
 def missing_binary(files: dict[str, str], binaries: dict[str, str]) -> str | None:
     """The first program the rendered files need that is not installed, or None."""
-    for name in ["ptp4l"] + (["phc2sys"] if "phc2sys.args" in files else []) + \
-            (["ts2phc"] if "ts2phc.conf" in files else []):
+    for name in (
+        ["ptp4l"] + (["phc2sys"] if "phc2sys.args" in files else []) + (["ts2phc"] if "ts2phc.conf" in files else [])
+    ):
         if shutil.which(binaries[name]) is None and not os.path.exists(f"/usr/sbin/{binaries[name]}"):
             return binaries[name]
     return None
@@ -38,21 +39,41 @@ def write_files(run_dir: Path, files: dict[str, str]) -> None:
         (run_dir / name).write_text(text)
 
 
-def build_children(cfg: Config, run_dir: Path, binaries: dict[str, str], *,
-                   on_line: Callable[[str, str], None], on_state: Callable[[str, str, str], None],
-                   ptp4l_ready: Callable[[], bool], ptp4l_healthy: Callable[[], bool]) -> dict[str, Child]:
+def build_children(
+    cfg: Config,
+    run_dir: Path,
+    binaries: dict[str, str],
+    *,
+    on_line: Callable[[str, str], None],
+    on_state: Callable[[str, str, str], None],
+    ptp4l_ready: Callable[[], bool],
+    ptp4l_healthy: Callable[[], bool],
+) -> dict[str, Child]:
     """ptp4l (ready when it answers management, healthy while it keeps answering), then phc2sys and
     ts2phc when configured; ``on_state(name, old, new)`` hears every program's state changes."""
     p = cfg.ptp
 
-    def child(name: str, argv: list[str], ready: Callable[[], bool] | None = None,
-              healthy: Callable[[], bool] | None = None) -> Child:
-        return Child(name, argv, policy=RestartPolicy(limit=p.restart_limit, window_s=p.restart_window_s),
-                     on_line=on_line, on_state=lambda old, new: on_state(name, old, new), ready=ready,
-                     healthy=healthy)
+    def child(
+        name: str, argv: list[str], ready: Callable[[], bool] | None = None, healthy: Callable[[], bool] | None = None
+    ) -> Child:
+        return Child(
+            name,
+            argv,
+            policy=RestartPolicy(limit=p.restart_limit, window_s=p.restart_window_s),
+            on_line=on_line,
+            on_state=lambda old, new: on_state(name, old, new),
+            ready=ready,
+            healthy=healthy,
+        )
 
-    out = {"ptp4l": child("ptp4l", render.ptp4l_argv(run_dir / "ptp4l.conf", binary_path(binaries["ptp4l"])),
-                          ready=ptp4l_ready, healthy=ptp4l_healthy)}
+    out = {
+        "ptp4l": child(
+            "ptp4l",
+            render.ptp4l_argv(run_dir / "ptp4l.conf", binary_path(binaries["ptp4l"])),
+            ready=ptp4l_ready,
+            healthy=ptp4l_healthy,
+        )
+    }
     argv = render.phc2sys_argv(cfg, binary=binary_path(binaries["phc2sys"]))
     if argv is not None:
         out["phc2sys"] = child("phc2sys", argv)

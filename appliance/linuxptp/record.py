@@ -47,18 +47,27 @@ class PtpRecord:
         """The node PTP state moved: logged and kept."""
         if change is None:
             return
-        log.info("ptp state %s -> %s (%s); role %s", change.old.value, change.new.value, change.event.value,
-                 change.role)
-        self.event({"kind": "ptp_state", "from": change.old.value, "to": change.new.value,
-                    "event": change.event.value, "role": change.role})
+        log.info(
+            "ptp state %s -> %s (%s); role %s", change.old.value, change.new.value, change.event.value, change.role
+        )
+        self.event(
+            {
+                "kind": "ptp_state",
+                "from": change.old.value,
+                "to": change.new.value,
+                "event": change.event.value,
+                "role": change.role,
+            }
+        )
 
     def note_phase(self, change: PhaseChange | None) -> None:
         """The priority2 policy moved to another phase: logged and kept."""
         if change is None:
             return
         log.info("ptp priority2 phase %s -> %s: %s", change.old.value, change.new.value, change.reason)
-        self.event({"kind": "priority2_phase", "from": change.old.value, "to": change.new.value,
-                    "reason": change.reason})
+        self.event(
+            {"kind": "priority2_phase", "from": change.old.value, "to": change.new.value, "reason": change.reason}
+        )
 
     def note_set(self, setting: Setting) -> None:
         """ptp4l took a setting: counted, logged and kept."""
@@ -80,8 +89,12 @@ class PtpRecord:
             return
         if kind == "tx_timestamp_timeout":
             self.counters["tx_timestamp_timeouts"] += 1
-            log.warning("%s: %s (ptp.tx_timestamp_timeout_ms is %d; usually a NIC driver problem)",
-                        program, ev.text, self.tx_timestamp_timeout_ms)
+            log.warning(
+                "%s: %s (ptp.tx_timestamp_timeout_ms is %d; usually a NIC driver problem)",
+                program,
+                ev.text,
+                self.tx_timestamp_timeout_ms,
+            )
         elif kind == "clock_jump":
             self.counters["clock_jumps"] += 1
             log.warning("%s: the clock jumped %s (clockcheck)", program, ev.direction)
@@ -97,5 +110,9 @@ class PtpRecord:
     def status(self) -> dict[str, Any]:
         """The status keys servo .. events (children come between servo and counters)."""
         with self._lock:
-            return {"servo": self.servo, "counters": dict(self.counters), "warnings": list(self.warnings),
-                    "events": list(self.events)[-20:]}
+            return {
+                "servo": self.servo,
+                "counters": dict(self.counters),
+                "warnings": list(self.warnings),
+                "events": list(self.events)[-20:],
+            }

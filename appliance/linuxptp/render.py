@@ -62,7 +62,7 @@ def designated_priority2(cfg: Config) -> int:
 
 def announce_timeout_s(cfg: Config) -> float:
     """How long a follower waits for announce messages before the BMCA runs without the grandmaster."""
-    return cfg.ptp.announce_receipt_timeout * 2.0 ** cfg.ptp.log_announce_interval
+    return cfg.ptp.announce_receipt_timeout * 2.0**cfg.ptp.log_announce_interval
 
 
 def _check(cfg: Config) -> None:

@@ -221,8 +221,12 @@ class Child:
                 self._set_state(FAILED)
                 log.error(
                     "%s FAILED %d times within %g s, not restarting it again: %s\n  command: %s\n  last output:\n    %s",
-                    self.name, self.policy.failures_in_window, self.policy.window_s, self.last_error,
-                    " ".join(self.argv), "\n    ".join(list(self.tail)[-10:]) or "(none)",
+                    self.name,
+                    self.policy.failures_in_window,
+                    self.policy.window_s,
+                    self.last_error,
+                    " ".join(self.argv),
+                    "\n    ".join(list(self.tail)[-10:]) or "(none)",
                 )
                 return
             self._set_state(BACKOFF)

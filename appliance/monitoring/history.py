@@ -19,10 +19,23 @@ class History:
         self.max_error_bound_s = max_error_bound_s
         self.interval_s = interval_s
 
-    def record(self, t_s: float, state: str, offset_ns: float | None, error_bound_s: float | None,
-               freq_ppb: float | None, temperature_c: float | None) -> None:
-        sample = {"t": round(t_s, 3), "state": state, "offset_ns": offset_ns, "error_bound_s": error_bound_s,
-                  "freq_ppb": freq_ppb, "temperature_c": temperature_c}
+    def record(
+        self,
+        t_s: float,
+        state: str,
+        offset_ns: float | None,
+        error_bound_s: float | None,
+        freq_ppb: float | None,
+        temperature_c: float | None,
+    ) -> None:
+        sample = {
+            "t": round(t_s, 3),
+            "state": state,
+            "offset_ns": offset_ns,
+            "error_bound_s": error_bound_s,
+            "freq_ppb": freq_ppb,
+            "temperature_c": temperature_c,
+        }
         with self._lock:
             self._samples.append(sample)
 

@@ -36,9 +36,9 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from ..core.ntp.answer import DROP_REASONS
-from ..core.diagnose.pmc_report import PORT_STATES
 from ..core.clock.states import SyncState
+from ..core.diagnose.pmc_report import PORT_STATES
+from ..core.ntp.answer import DROP_REASONS
 
 log = logging.getLogger("appliance.metrics")
 
@@ -79,8 +79,13 @@ def _named_items(obj) -> list[tuple[str, dict]]:
 
 
 class ApplianceCollector(Collector):
-    def __init__(self, status: Callable[[], dict], peer_names: list[str] | None = None,
-                 max_error_bound_s: float | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        status: Callable[[], dict],
+        peer_names: list[str] | None = None,
+        max_error_bound_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self._status = status
         self._peer_names = list(peer_names) if peer_names else None
         self._max_bound = max_error_bound_s
@@ -120,58 +125,100 @@ class ApplianceCollector(Collector):
 
     # -- families ---------------------------------------------------------------------------
     def _info(self, st):
-        g = GaugeMetricFamily("appliance_info", "The appliance's version, node name and clock; always 1.",
-                              labels=["version", "node", "clock_source", "clock"])
-        g.add_metric([str(st.get("version", "")), str(st.get("node", "")), str(_get(st, "clock", "source") or ""),
-                      str(_get(st, "clock", "name") or "")], 1)
+        g = GaugeMetricFamily(
+            "appliance_info",
+            "The appliance's version, node name and clock; always 1.",
+            labels=["version", "node", "clock_source", "clock"],
+        )
+        g.add_metric(
+            [
+                str(st.get("version", "")),
+                str(st.get("node", "")),
+                str(_get(st, "clock", "source") or ""),
+                str(_get(st, "clock", "name") or ""),
+            ],
+            1,
+        )
         yield g
 
     def _sync(self, st):
         state = _get(st, "sync", "state", kind=str)
-        g = GaugeMetricFamily("appliance_sync_state", "The node's sync state: 1 for the current state, 0 for the others.",
-                              labels=["state"])
+        g = GaugeMetricFamily(
+            "appliance_sync_state",
+            "The node's sync state: 1 for the current state, 0 for the others.",
+            labels=["state"],
+        )
         for s in SyncState:
             g.add_metric([s.value], 1.0 if state == s.value else 0.0)
         yield g
         healthy = _get(st, "sync", "healthy", kind=bool)
         if healthy is not None:
-            yield _gauge("appliance_synchronized", "1 while the node claims stratum 1 (locked, holdover, or free-run "
-                         "within max_error_bound_s); 0 while it answers with leap indicator 3.", int(healthy))
+            yield _gauge(
+                "appliance_synchronized",
+                "1 while the node claims stratum 1 (locked, holdover, or free-run "
+                "within max_error_bound_s); 0 while it answers with leap indicator 3.",
+                int(healthy),
+            )
         bound = _get(st, "sync", "error_bound_s", kind=_NUM)
         if bound is not None:
-            yield _gauge("appliance_error_bound_seconds", "Bound on the error of the served time (sent as NTP root "
-                         "dispersion).", bound)
+            yield _gauge(
+                "appliance_error_bound_seconds",
+                "Bound on the error of the served time (sent as NTP root dispersion).",
+                bound,
+            )
         if self._max_bound is not None:
-            yield _gauge("appliance_max_error_bound_seconds", "Configured clock.discipline.max_error_bound_s: above "
-                         "it the node stops claiming stratum 1.", self._max_bound)
+            yield _gauge(
+                "appliance_max_error_bound_seconds",
+                "Configured clock.discipline.max_error_bound_s: above it the node stops claiming stratum 1.",
+                self._max_bound,
+            )
         offset = _get(st, "sync", "offset_ns", kind=_NUM)
         if offset is not None:
-            yield _gauge("appliance_reference_offset_seconds", "Last measured offset of the clock to its reference "
-                         "(local - reference).", offset * 1e-9)
+            yield _gauge(
+                "appliance_reference_offset_seconds",
+                "Last measured offset of the clock to its reference (local - reference).",
+                offset * 1e-9,
+            )
         suspect = _get(st, "sync", "reference_suspect", kind=bool)
         if suspect is not None:
-            yield _gauge("appliance_reference_suspect", "1 while the reference's offsets are beyond what the clock "
-                         "can have done and are not followed (the node holds over).", int(suspect))
+            yield _gauge(
+                "appliance_reference_suspect",
+                "1 while the reference's offsets are beyond what the clock "
+                "can have done and are not followed (the node holds over).",
+                int(suspect),
+            )
         ref = _get(st, "sync", "reference", kind=str)
         if ref is not None:
-            yield _gauge("appliance_reference_available", "1 while the reference is available, 0 when lost.",
-                         int(ref == "available"))
-        yield _gauge("appliance_holdover_seconds", "Time spent in the current holdover; 0 when not in holdover.",
-                     self._holdover_s(st, state))
+            yield _gauge(
+                "appliance_reference_available",
+                "1 while the reference is available, 0 when lost.",
+                int(ref == "available"),
+            )
+        yield _gauge(
+            "appliance_holdover_seconds",
+            "Time spent in the current holdover; 0 when not in holdover.",
+            self._holdover_s(st, state),
+        )
         stratum = _get(st, "ntp", "stratum", kind=int)
         if stratum is not None:
             yield _gauge("appliance_ntp_stratum", "Stratum served to NTP clients (16 = unsynchronised).", stratum)
         demoted = _get(st, "crosscheck", "demoted", kind=bool)
         if demoted is not None:
-            yield _gauge("appliance_self_demoted", "1 while the node has demoted itself for disagreeing with the "
-                         "other control nodes.", int(demoted))
+            yield _gauge(
+                "appliance_self_demoted",
+                "1 while the node has demoted itself for disagreeing with the other control nodes.",
+                int(demoted),
+            )
 
     def _holdover_s(self, st, state) -> float:
         if state != SyncState.HOLDOVER.value:
             return 0.0
         events = _get(st, "sync", "events", kind=list) or []
-        since = [e.get("time") for e in events if isinstance(e, dict) and e.get("to") == "holdover"
-                 and isinstance(e.get("time"), _NUM)]
+        since = [
+            e.get("time")
+            for e in events
+            if isinstance(e, dict) and e.get("to") == "holdover" and isinstance(e.get("time"), _NUM)
+        ]
         return max(0.0, self._now() - since[-1]) if since else 0.0
 
     def _peers(self, st):
@@ -179,10 +226,14 @@ class ApplianceCollector(Collector):
         if self._peer_names is not None:
             items = [(n, e) for n, e in items if n in self._peer_names]
         items = items[:MAX_LABEL_VALUES]
-        off = GaugeMetricFamily("appliance_peer_offset_seconds", "Offset of this node to each other control node "
-                                "(local - peer), from the NTP cross-check.", labels=["peer"])
-        reach = GaugeMetricFamily("appliance_peer_reachable", "1 while the peer answers the cross-check.",
-                                  labels=["peer"])
+        off = GaugeMetricFamily(
+            "appliance_peer_offset_seconds",
+            "Offset of this node to each other control node (local - peer), from the NTP cross-check.",
+            labels=["peer"],
+        )
+        reach = GaugeMetricFamily(
+            "appliance_peer_reachable", "1 while the peer answers the cross-check.", labels=["peer"]
+        )
         for name, e in items:
             if isinstance(e.get("offset_s"), _NUM) and not isinstance(e.get("offset_s"), bool):
                 off.add_metric([name], e["offset_s"])
@@ -197,28 +248,33 @@ class ApplianceCollector(Collector):
             return
         offset = _get(ptp, "offset_ns", kind=_NUM)
         if offset is not None:
-            yield _gauge("appliance_ptp_offset_seconds", "ptp4l's offset from its master (local - master).",
-                         offset * 1e-9)
+            yield _gauge(
+                "appliance_ptp_offset_seconds", "ptp4l's offset from its master (local - master).", offset * 1e-9
+            )
         delay = _get(ptp, "path_delay_ns", kind=_NUM)
         if delay is not None:
             yield _gauge("appliance_ptp_path_delay_seconds", "ptp4l's mean path delay to its master.", delay * 1e-9)
         port = _get(ptp, "port_state", kind=str)
         if port is not None:
-            g = GaugeMetricFamily("appliance_ptp_port_state", "ptp4l's port state: 1 for the current state.",
-                                  labels=["state"])
+            g = GaugeMetricFamily(
+                "appliance_ptp_port_state", "ptp4l's port state: 1 for the current state.", labels=["state"]
+            )
             for s in PORT_STATES:
                 g.add_metric([s], 1.0 if port.upper() == s else 0.0)
             yield g
         role = _get(ptp, "role", kind=str)
         if role is not None:
-            g = GaugeMetricFamily("appliance_ptp_role", "This node's PTP role: 1 for the current role.", labels=["role"])
+            g = GaugeMetricFamily(
+                "appliance_ptp_role", "This node's PTP role: 1 for the current role.", labels=["role"]
+            )
             for r in PTP_ROLES:
                 g.add_metric([r], 1.0 if role == r else 0.0)
             yield g
         gm = _get(ptp, "gm_identity", kind=str)
         if gm:
-            yield _gauge("appliance_ptp_grandmaster_info", "The grandmaster's clock identity; always 1.", 1,
-                         {"gm_identity": gm})
+            yield _gauge(
+                "appliance_ptp_grandmaster_info", "The grandmaster's clock identity; always 1.", 1, {"gm_identity": gm}
+            )
         changes = _get(ptp, "gm_changes", kind=int)
         if changes is None:
             with self._lock:
@@ -237,16 +293,26 @@ class ApplianceCollector(Collector):
             yield _gauge("appliance_temperature_celsius", "Oscillator (or board) temperature.", temp)
         freq = _get(st, "clock", "freq_ppb", kind=_NUM)
         if freq is not None:
-            yield _gauge("appliance_clock_frequency_adjustment_ratio", "Frequency correction applied to the clock "
-                         "(1e-6 = 1 ppm; positive speeds it up).", freq * 1e-9)
+            yield _gauge(
+                "appliance_clock_frequency_adjustment_ratio",
+                "Frequency correction applied to the clock (1e-6 = 1 ppm; positive speeds it up).",
+                freq * 1e-9,
+            )
             # the same number with the oscillator's sign, as status shows it: nobody has to flip it
-            yield _gauge("appliance_oscillator_frequency_offset_ratio", "Frequency offset of the oscillator that the "
-                         "correction cancels (1e-6 = 1 ppm; positive = runs fast; the opposite of "
-                         "appliance_clock_frequency_adjustment_ratio).", -freq * 1e-9)
+            yield _gauge(
+                "appliance_oscillator_frequency_offset_ratio",
+                "Frequency offset of the oscillator that the "
+                "correction cancels (1e-6 = 1 ppm; positive = runs fast; the opposite of "
+                "appliance_clock_frequency_adjustment_ratio).",
+                -freq * 1e-9,
+            )
         comp = _get(st, "tempcomp", "compensation_ppm", kind=_NUM)
         if comp is not None:
-            yield _gauge("appliance_temperature_compensation_ratio", "Frequency compensation applied by the learned "
-                         "temperature model (1e-6 = 1 ppm).", comp * 1e-6)
+            yield _gauge(
+                "appliance_temperature_compensation_ratio",
+                "Frequency compensation applied by the learned temperature model (1e-6 = 1 ppm).",
+                comp * 1e-6,
+            )
 
     def _ntp(self, st):
         ntp = st.get("ntp")
@@ -273,8 +339,9 @@ class ApplianceCollector(Collector):
 
     def _children(self, st):
         items = _named_items(st.get("processes"))[:MAX_LABEL_VALUES]
-        restarts = CounterMetricFamily("appliance_child_restarts", "Restarts of a supervised process (ptp4l, "
-                                       "phc2sys, ts2phc).", labels=["process"])
+        restarts = CounterMetricFamily(
+            "appliance_child_restarts", "Restarts of a supervised process (ptp4l, phc2sys, ts2phc).", labels=["process"]
+        )
         up = GaugeMetricFamily("appliance_child_up", "1 while the supervised process runs.", labels=["process"])
         for name, e in items:
             if isinstance(e.get("restarts"), int):
@@ -292,8 +359,9 @@ def tick_families(st):
     count, total = _get(tick, "count", kind=int), _get(tick, "sum_s", kind=_NUM)
     if buckets is None or count is None or total is None:
         return
-    h = HistogramMetricFamily("appliance_tick_duration_seconds", "Duration of the node's ticks (measure, "
-                              "decide, apply).")
+    h = HistogramMetricFamily(
+        "appliance_tick_duration_seconds", "Duration of the node's ticks (measure, decide, apply)."
+    )
     pairs = sorted((float(le), v) for le, v in buckets.items() if isinstance(v, int))
     h.add_metric([], [(repr(le), v) for le, v in pairs] + [("+Inf", count)], total)
     yield h
@@ -307,22 +375,33 @@ def site_families(st):
     expires = _get(st, "leap_seconds", "expires_s", kind=_NUM)
     valid = _get(st, "leap_seconds", "valid", kind=bool)
     if valid is not None:
-        yield _gauge("appliance_leap_file_valid", "1 while leap_seconds.file is present and its hash verifies.",
-                     int(valid))
+        yield _gauge(
+            "appliance_leap_file_valid", "1 while leap_seconds.file is present and its hash verifies.", int(valid)
+        )
     if expires is not None:
-        yield _gauge("appliance_leap_file_expiry_timestamp_seconds", "When leap_seconds.file expires (Unix time): "
-                     "after it a leap second announced since is not known.", expires)
+        yield _gauge(
+            "appliance_leap_file_expiry_timestamp_seconds",
+            "When leap_seconds.file expires (Unix time): after it a leap second announced since is not known.",
+            expires,
+        )
     tai = _get(st, "leap_seconds", "tai_utc_s", kind=int)
     if tai is not None:
         yield _gauge("appliance_tai_utc_offset_seconds", "TAI - UTC the appliance runs with (ptp4l's utcOffset).", tai)
     boot = _get(st, "bootstrap", "bootstrapped", kind=bool)
     if boot is not None:
-        yield _gauge("appliance_bootstrapped", "1 once something vouches for the clock (a bootstrap, a last-known-good "
-                     "of this boot, a reference); 0: answering with leap 3, run `appliance bootstrap`.", int(boot))
+        yield _gauge(
+            "appliance_bootstrapped",
+            "1 once something vouches for the clock (a bootstrap, a last-known-good "
+            "of this boot, a reference); 0: answering with leap 3, run `appliance bootstrap`.",
+            int(boot),
+        )
     servers = _get(st, "upstream", "servers", kind=list)
     if servers is not None:
-        g = GaugeMetricFamily("appliance_upstream_truechimer", "1 while the upstream NTP server agrees with the "
-                              "majority (reference.ntp).", labels=["server"])
+        g = GaugeMetricFamily(
+            "appliance_upstream_truechimer",
+            "1 while the upstream NTP server agrees with the majority (reference.ntp).",
+            labels=["server"],
+        )
         for row in servers[:MAX_LABEL_VALUES]:  # configured servers only: a bounded set
             if isinstance(row, dict) and isinstance(row.get("name"), str):
                 g.add_metric([row["name"]], 1.0 if row.get("vote") == "truechimer" else 0.0)
@@ -359,8 +438,14 @@ def health_of(st: dict | None) -> tuple[bool, str]:
 
 def _text(start_response, status: str, body: str):
     data = (body + "\n").encode()
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data))),
-                            ("Cache-Control", "no-store")])
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
     return [data]
 
 
@@ -379,8 +464,11 @@ def _app(registry: CollectorRegistry, health: Callable[[], tuple[bool, str]] | N
                 log.warning("health for /healthz failed: %s", exc)
                 ok, why = False, "status unavailable"
             return _text(start_response, "200 OK" if ok else "503 Service Unavailable", "ok" if ok else why)
-        return _text(start_response, "404 Not Found", f"not found: {path} (try /metrics"
-                     + (" or /healthz)" if health is not None else ")"))
+        return _text(
+            start_response,
+            "404 Not Found",
+            f"not found: {path} (try /metrics" + (" or /healthz)" if health is not None else ")"),
+        )
 
     return app
 
@@ -388,8 +476,9 @@ def _app(registry: CollectorRegistry, health: Callable[[], tuple[bool, str]] | N
 class MetricsServer:
     """HTTP /metrics (and /healthz) for one collector, in a daemon thread."""
 
-    def __init__(self, collector: Collector, host: str, port: int,
-                 health: Callable[[], tuple[bool, str]] | None = None):
+    def __init__(
+        self, collector: Collector, host: str, port: int, health: Callable[[], tuple[bool, str]] | None = None
+    ):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(collector)
         self.health = health
@@ -399,11 +488,17 @@ class MetricsServer:
 
     def start(self) -> None:
         try:
-            self._httpd = make_server(self.host, self.port, _app(self.registry, self.health), _server_class(self.host),
-                                      handler_class=_QuietHandler)
+            self._httpd = make_server(
+                self.host,
+                self.port,
+                _app(self.registry, self.health),
+                _server_class(self.host),
+                handler_class=_QuietHandler,
+            )
         except OSError as exc:
-            raise MetricsError(f"cannot serve metrics on {self.address} (monitoring.metrics_listen): "
-                               f"{exc.strerror or exc}") from None
+            raise MetricsError(
+                f"cannot serve metrics on {self.address} (monitoring.metrics_listen): {exc.strerror or exc}"
+            ) from None
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics", daemon=True)
         self._thread.start()
@@ -425,6 +520,7 @@ def for_appliance(app, listen: str) -> MetricsServer:
 
     host, port = parse_hostport(listen)
     peers = [n.name for n in app.cfg.cluster.control_nodes if n.name != app.cfg.node.name]
-    collector = ApplianceCollector(app.status, peer_names=peers,
-                                   max_error_bound_s=app.cfg.clock.discipline.max_error_bound_s)
+    collector = ApplianceCollector(
+        app.status, peer_names=peers, max_error_bound_s=app.cfg.clock.discipline.max_error_bound_s
+    )
     return MetricsServer(collector, host, port, health=lambda: health_of(app.status()))

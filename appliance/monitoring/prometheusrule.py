@@ -64,8 +64,11 @@ def manifest() -> dict:
         "metadata": {
             "name": NAME,
             "namespace": NAMESPACE,
-            "labels": {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "time-appliance",
-                       "release": "rancher-monitoring"},
+            "labels": {
+                "app.kubernetes.io/name": NAME,
+                "app.kubernetes.io/part-of": "time-appliance",
+                "release": "rancher-monitoring",
+            },
         },
         "spec": {"groups": rule_groups()},
     }
@@ -76,7 +79,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m appliance.monitoring.prometheusrule", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m appliance.monitoring.prometheusrule", description=__doc__.split("\n")[0]
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"write {MANIFEST.relative_to(REPO_ROOT)}")
     mode.add_argument("--check", action="store_true", help="exit 1 if the manifest differs from the rule files")

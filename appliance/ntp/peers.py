@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..config import parse_hostport
+from ..core.clock.timemap import TimeMap
 from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample, client_sample
 from ..core.ntp.packet import Mode, NtpPacket, NtpPacketError, parse
-from ..core.clock.timemap import TimeMap
 from .server import CMSG_SPACE, RECV_BUFFER, SO_TIMESTAMPNS, _rx_system_ns
 
 log = logging.getLogger("appliance.peers")
@@ -192,8 +192,19 @@ class PeerPoller:
             return
         cookie = secrets.randbits(64)
         request = NtpPacket(
-            leap=0, version=4, mode=Mode.CLIENT, stratum=0, poll=0, precision=-20, root_delay=0,
-            root_dispersion=0, ref_id=b"\x00" * 4, ref_ts=0, origin_ts=0, receive_ts=0, transmit_ts=cookie,
+            leap=0,
+            version=4,
+            mode=Mode.CLIENT,
+            stratum=0,
+            poll=0,
+            precision=-20,
+            root_delay=0,
+            root_dispersion=0,
+            ref_id=b"\x00" * 4,
+            ref_ts=0,
+            origin_ts=0,
+            receive_ts=0,
+            transmit_ts=cookie,
         ).encode()
         try:
             sock = self._socket(peer.family)

@@ -29,9 +29,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..core.ntp.packet import NTP_UNIX_EPOCH_DELTA_S
-from ..core.ntp.answer import Drop, NtpServerCore
 from ..core.clock.timemap import TimeMap
+from ..core.ntp.answer import Drop, NtpServerCore
+from ..core.ntp.packet import NTP_UNIX_EPOCH_DELTA_S
 
 log = logging.getLogger("appliance.ntp")
 

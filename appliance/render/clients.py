@@ -63,8 +63,11 @@ def client_servers(cfg: Config) -> list[Server]:
         entries = [(f"cluster.control_nodes.{i}.address", n.address) for i, n in enumerate(cfg.cluster.control_nodes)]
     if not entries:
         raise NoServers("no servers: set timesync.servers or cluster.control_nodes")
-    own = {f"cluster.control_nodes.{i}.address" for i, n in enumerate(cfg.cluster.control_nodes)
-           if n.name == cfg.node.name and not cfg.timesync.servers}
+    own = {
+        f"cluster.control_nodes.{i}.address"
+        for i, n in enumerate(cfg.cluster.control_nodes)
+        if n.name == cfg.node.name and not cfg.timesync.servers
+    }
     servers = []
     for where, text in entries:
         try:
@@ -94,8 +97,10 @@ def _own_port(cfg: Config, where: str, text: str) -> int:
         return ports[0]
     if NTP_PORT in ports:
         return NTP_PORT
-    raise RenderError(f"{where}: {text} has no port and this node ({cfg.node.name}) serves on ports "
-                      f"{', '.join(map(str, ports))} (ntp.listen): write the port, as {format_hostport(text, ports[0])}")
+    raise RenderError(
+        f"{where}: {text} has no port and this node ({cfg.node.name}) serves on ports "
+        f"{', '.join(map(str, ports))} (ntp.listen): write the port, as {format_hostport(text, ports[0])}"
+    )
 
 
 def _seconds(value_s: float) -> str:
@@ -118,8 +123,9 @@ def render_chrony(servers: list[Server], threshold_s: float, source: str = "", c
     lines += [f"server {s.text} iburst" for s in servers]
     need = min(2, len(servers))
     lines += [
-        "# Update the clock only when 2 servers agree." if need > 1 else
-        "# Only one server is configured: the clock follows it alone (a wrong server cannot be outvoted).",
+        "# Update the clock only when 2 servers agree."
+        if need > 1
+        else "# Only one server is configured: the clock follows it alone (a wrong server cannot be outvoted).",
         f"minsources {need}",
         "# Ignore a server whose root distance (error bound + half the round trip) exceeds timesync.threshold.",
         f"maxdistance {_seconds(threshold_s)}",
@@ -141,8 +147,10 @@ def render_chrony(servers: list[Server], threshold_s: float, source: str = "", c
 def _port_123_only(servers: list[Server], fmt: str) -> None:
     for s in servers:
         if s.port != NTP_PORT:
-            raise RenderError(f"{fmt} talks to port {NTP_PORT} only; server {s.host} is on port {s.port} "
-                              "(use --format chrony, or serve on port 123)")
+            raise RenderError(
+                f"{fmt} talks to port {NTP_PORT} only; server {s.host} is on port {s.port} "
+                "(use --format chrony, or serve on port 123)"
+            )
 
 
 def render_timesyncd(servers: list[Server], threshold_s: float, source: str = "") -> str:

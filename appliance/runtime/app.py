@@ -37,9 +37,9 @@ from ..core.ntp.answer import NtpServerCore, ServerState
 from ..monitoring.history import History
 from ..ntp.server import NtpUdpServer, open_socket
 from . import inject as injection
+from . import site
 from .clocks import ServeError, measure_precision_log2, open_clock
 from .hotplug import start_hotplug
-from . import site
 from .lastgood import LastGoodWriter
 from .loop import TickLoop
 from .node_config import node_config
@@ -51,8 +51,13 @@ log = logging.getLogger("appliance.service")
 
 
 class Appliance:
-    def __init__(self, cfg: Config, listen: list[str] | None = None, control_socket: str | None = None,
-                 config_path: str | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        listen: list[str] | None = None,
+        control_socket: str | None = None,
+        config_path: str | None = None,
+    ):
         from .. import leapfile
 
         self.cfg, self.leap = leapfile.apply(cfg)  # ptp.utc_offset_s from the verified leap-seconds.list
@@ -97,13 +102,24 @@ class Appliance:
         stack.callback(self.clock.close)
         info = self.clock.info()
         self.store = PredictorStore(cfg.node.state_dir)
-        predictor = self.store.load(time.monotonic(), time.time(), cfg.clock.oscillator_class != "xo",
-                                    tick_interval_s=cfg.clock.discipline.interval_s)
+        predictor = self.store.load(
+            time.monotonic(),
+            time.time(),
+            cfg.clock.oscillator_class != "xo",
+            tick_interval_s=cfg.clock.discipline.interval_s,
+        )
         threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
         site.start_gnss(self, stack)
         self.start_state = site.vouched_at_start(self, info.kind)
-        ncfg = node_config(cfg, self.clock.caps(), info, self.precision_log2, self.reference is not None,
-                           start=self.start_state, bootstrap_command=site.bootstrap_command(self))
+        ncfg = node_config(
+            cfg,
+            self.clock.caps(),
+            info,
+            self.precision_log2,
+            self.reference is not None,
+            start=self.start_state,
+            bootstrap_command=site.bootstrap_command(self),
+        )
         self.node = Node(ncfg, predictor)
         stack.callback(self._save_model)
         site.start_lastgood(self, stack, info.name)
@@ -124,9 +140,16 @@ class Appliance:
         refit = RefitWorker()
         stack.callback(refit.close)
         self.loop = TickLoop(
-            self.node, self.clock, cfg.clock.discipline.interval_s, reference=self.reference, ptp=self.ptp,
-            poller=self.poller, store=self.store, refit=refit,
-            ptp_measures_system=cfg.ptp.enabled and cfg.ptp.timestamping == "software", on_actions=self._published,
+            self.node,
+            self.clock,
+            cfg.clock.discipline.interval_s,
+            reference=self.reference,
+            ptp=self.ptp,
+            poller=self.poller,
+            store=self.store,
+            refit=refit,
+            ptp_measures_system=cfg.ptp.enabled and cfg.ptp.timestamping == "software",
+            on_actions=self._published,
             upstream=self.upstream,
         )
         self.udp.start()
@@ -209,8 +232,9 @@ class Appliance:
     def _published(self, a: TickActions) -> None:
         self.ntp_core.set_state(a.serve)
         s = a.snapshot
-        self.history.record(time.time(), s.state.value, s.offset_ns, s.error_bound_s, s.freq_correction_ppb,
-                            s.temperature_c)
+        self.history.record(
+            time.time(), s.state.value, s.offset_ns, s.error_bound_s, s.freq_correction_ppb, s.temperature_c
+        )
         if a.eligible_changed:
             for listener in list(self.eligibility_listeners):
                 try:

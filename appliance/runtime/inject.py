@@ -21,7 +21,9 @@ def inject(clock: Any, reference: Any, node: str, req: dict[str, Any]) -> dict[s
     for key, value in (("step_s", step_s), ("freq_ppm", freq_ppm)):
         limit = LIMITS[key]
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
             or abs(value) > limit
         ):
             return {"error": f"{key}: expected a number within +-{limit:g}, got {value!r}"}

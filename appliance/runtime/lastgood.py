@@ -62,9 +62,17 @@ class LastGoodWriter:
     def record(self, a: TickActions, wall_ns: int) -> dict[str, Any]:
         mono, boot = host.monotonic_ns(), host.boottime_ns()
         served = a.timemap.to_served_ns(wall_ns)
-        return {"served_ns": served, "served_utc": iso(served), "error_bound_s": a.snapshot.served_bound_s,
-                "boot_id": self.boot_id, "monotonic_ns": mono, "boottime_ns": boot, "node": self.node,
-                "clock": self.clock, "state": a.snapshot.state.value}
+        return {
+            "served_ns": served,
+            "served_utc": iso(served),
+            "error_bound_s": a.snapshot.served_bound_s,
+            "boot_id": self.boot_id,
+            "monotonic_ns": mono,
+            "boottime_ns": boot,
+            "node": self.node,
+            "clock": self.clock,
+            "state": a.snapshot.state.value,
+        }
 
     def status(self) -> dict[str, Any]:
         return {"written": self.written, "last_error": self.last_error}

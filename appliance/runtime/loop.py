@@ -65,7 +65,7 @@ class TickTimes:
                 "last_duration_s": self.last_s,
                 "max_duration_s": self.max_s if self.count else None,
                 "sum_s": self.sum_s,
-                "buckets": {str(le): c for le, c in zip(TICK_BUCKETS_S, self.counts)},
+                "buckets": {str(le): c for le, c in zip(TICK_BUCKETS_S, self.counts, strict=False)},
             }
 
 

@@ -4,9 +4,9 @@ YAML configuration and what the opened clock says about itself."""
 from __future__ import annotations
 
 from ..config import Config
+from ..core.bootstrap.state import StartState
 from ..core.clock.discipline import DisciplineConfig
 from ..core.clock.interface import ClockCaps, ClockInfo
-from ..core.bootstrap.state import StartState
 from ..core.cluster.vote import VoteConfig
 from ..core.node_types import NodeConfig, RefIds
 
@@ -39,9 +39,15 @@ def refids(cfg: Config) -> RefIds:
     return RefIds(primary=primary, freerun=freerun)
 
 
-def node_config(cfg: Config, caps: ClockCaps, info: ClockInfo, precision_log2: int,
-                has_primary: bool, start: StartState | None = None,
-                bootstrap_command: str = "appliance bootstrap --config FILE --apply") -> NodeConfig:
+def node_config(
+    cfg: Config,
+    caps: ClockCaps,
+    info: ClockInfo,
+    precision_log2: int,
+    has_primary: bool,
+    start: StartState | None = None,
+    bootstrap_command: str = "appliance bootstrap --config FILE --apply",
+) -> NodeConfig:
     """``start``: what vouches for the clock at start (appliance.core.bootstrap.state); None: the
     caller does not ask (a node built by hand, which is bootstrapped)."""
     d = cfg.clock.discipline
@@ -57,10 +63,14 @@ def node_config(cfg: Config, caps: ClockCaps, info: ClockInfo, precision_log2: i
             max_freq_ppb=caps.max_adj_ppb,
             has_reference=has_primary or upstream or (cfg.ptp.enabled and cfg.gnss is not None),
             lock_threshold_ns=lock_ns,
-            step_threshold_ns=NTP_STEP_THRESHOLD_NS if upstream and "step_threshold_ns" not in d.model_fields_set
+            step_threshold_ns=NTP_STEP_THRESHOLD_NS
+            if upstream and "step_threshold_ns" not in d.model_fields_set
             else d.step_threshold_ns,
-            **({"servo_kp": NTP_SERVO_KP, "servo_ki": NTP_SERVO_KI, "servo_estimate_s": NTP_ESTIMATE_S}
-               if upstream else {}),
+            **(
+                {"servo_kp": NTP_SERVO_KP, "servo_ki": NTP_SERVO_KI, "servo_estimate_s": NTP_ESTIMATE_S}
+                if upstream
+                else {}
+            ),
             max_error_bound_s=d.max_error_bound_s,
         ),
         interval_s=d.interval_s,

@@ -14,8 +14,8 @@ import multiprocessing
 import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
-from ..core.holdover.learn import RefitRequest
 from ..core.holdover.fit import FitResult
+from ..core.holdover.learn import RefitRequest
 from ..core.holdover.series import SampleError
 
 log = logging.getLogger("appliance.refit")

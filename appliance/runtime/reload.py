@@ -36,6 +36,5 @@ def apply(running: Config, new: Config, core: NtpServerCore) -> tuple[Config, li
     changed = sorted(changed_keys(running.model_dump(mode="json"), new.model_dump(mode="json")))
     live = [k for k in changed if k in ("ntp.allow", "ntp.deny") or k.startswith("ntp.ratelimit")]
     core.access, core.ratelimit = ntp_policy(new)
-    ntp = running.ntp.model_copy(update={"allow": new.ntp.allow, "deny": new.ntp.deny,
-                                          "ratelimit": new.ntp.ratelimit})
+    ntp = running.ntp.model_copy(update={"allow": new.ntp.allow, "deny": new.ntp.deny, "ratelimit": new.ntp.ratelimit})
     return running.model_copy(update={"ntp": ntp}), [k for k in changed if k not in live]

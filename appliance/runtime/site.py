@@ -32,15 +32,20 @@ def vouched_at_start(app: Appliance, clock_kind: str) -> StartState:
     st = start_state(host.boot_id(), clock_kind, lkg, rec, cfg.bootstrap.required)
     has_ref = app.reference is not None or cfg.reference.ntp is not None or cfg.ptp.enabled
     if not st.bootstrapped:
-        log.warning("not bootstrapped (%s): answering with leap 3 until %s", st.why,
-                    "a reference locks the clock or `appliance bootstrap --apply` sets it" if has_ref else
-                    "`appliance bootstrap --apply` sets the clock")
+        log.warning(
+            "not bootstrapped (%s): answering with leap 3 until %s",
+            st.why,
+            "a reference locks the clock or `appliance bootstrap --apply` sets it"
+            if has_ref
+            else "`appliance bootstrap --apply` sets the clock",
+        )
     for w in app.leap.warnings:
         log.warning("%s", w)
     ntp = cfg.reference.ntp
     if ntp is not None and len(ntp.servers) < 3:
-        log.warning("reference.ntp has %d server(s): with fewer than 3 one wrong server cannot be outvoted",
-                    len(ntp.servers))
+        log.warning(
+            "reference.ntp has %d server(s): with fewer than 3 one wrong server cannot be outvoted", len(ntp.servers)
+        )
     return st
 
 
@@ -94,10 +99,14 @@ def status(app: Appliance) -> dict[str, Any]:
     now_ns = time.time_ns()
     served_ns = app.timemap().to_served_ns(now_ns) if app.node is not None else now_ns
     stratum = serve.stratum if serve.synchronized_at(served_ns) else 16
-    processes = {} if app.ptp is None else {
-        name: {"running": c.state == "running", "restarts": c.status()["restarts"]}
-        for name, c in app.ptp.children.items()
-    }
+    processes = (
+        {}
+        if app.ptp is None
+        else {
+            name: {"running": c.state == "running", "restarts": c.status()["restarts"]}
+            for name, c in app.ptp.children.items()
+        }
+    )
     return status_mod.compose(
         node=app.cfg.node.name,
         clock_source=app.cfg.clock.source,
@@ -132,10 +141,18 @@ def site_status(app: Appliance) -> dict[str, Any]:
         rows = []
         for row in app.upstream.snapshot():
             name = row["name"]
-            v = ("truechimer" if name in vote.get("truechimers", []) else
-                 "falseticker" if name in vote.get("falsetickers", []) else "unfit")
+            v = (
+                "truechimer"
+                if name in vote.get("truechimers", [])
+                else "falseticker"
+                if name in vote.get("falsetickers", [])
+                else "unfit"
+            )
             rows.append({**row, "vote": v})
-        upstream = {**vote, "servers": rows, "configured": len(rows),
-                    "warning": None if len(rows) >= 3 else "fewer than 3 upstream servers: one wrong server "
-                    "cannot be outvoted"}
+        upstream = {
+            **vote,
+            "servers": rows,
+            "configured": len(rows),
+            "warning": None if len(rows) >= 3 else "fewer than 3 upstream servers: one wrong server cannot be outvoted",
+        }
     return {"bootstrap": boot, "leap": app.leap.status(), "upstream": upstream}

@@ -16,7 +16,6 @@ from .. import __version__
 from ..core.node_types import Snapshot
 from ..core.units import offset_of
 
-
 _NO_VOTE = {"offset_s": None, "delay_s": None, "jitter_s": None, "distance_s": None, "samples": 0, "vote": "no_data"}
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
-
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..core.holdover.model_io import ModelError
@@ -61,7 +60,10 @@ class PredictorStore:
             m = predictor.model
             log.info(
                 "%s: restored temperature model (trained %.2f..%.2f degC, lag %.0f s)",
-                self.path, m.temp_lo_c, m.temp_hi_c, m.lag_s,
+                self.path,
+                m.temp_lo_c,
+                m.temp_hi_c,
+                m.lag_s,
             )
         return predictor
 

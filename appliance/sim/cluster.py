@@ -46,10 +46,10 @@ from ..core.ptp.profile import (
     grandmaster_settings,
 )
 from ..core.ptp.states import PtpState
+from .ntp_net import SimNtpNet
 from .oscillator import Oscillator, draw_params
 from .phc import SimPhc, VirtualClock
 from .reference import SimReference
-from .ntp_net import SimNtpNet
 from .temperature import DiurnalHvac
 
 PRIORITY1 = 128
@@ -125,19 +125,26 @@ class SimCluster:
         for i in range(n):
             osc_seed = seed * 100 + i
             profile = DiurnalHvac(24.0, 1.5, 0.6, 900.0, seed=osc_seed)
-            clock = SimPhc(Oscillator(draw_params(oscillator, osc_seed), osc_seed, profile.temp_c(0.0)),
-                           profile.temp_c, truth_ns=self.truth, step_s=interval_s, name=self.names[i])
+            clock = SimPhc(
+                Oscillator(draw_params(oscillator, osc_seed), osc_seed, profile.temp_c(0.0)),
+                profile.temp_c,
+                truth_ns=self.truth,
+                step_s=interval_s,
+                name=self.names[i],
+            )
             ref = SimReference(clock, 20.0, osc_seed) if i in primary else None
-            self.nodes.append(SimNode(self.names[i], i, clock, ref, self._new_node(i, ref is not None, None),
-                                      self._policy(i)))
+            self.nodes.append(
+                SimNode(self.names[i], i, clock, ref, self._new_node(i, ref is not None, None), self._policy(i))
+            )
 
     # -- construction -------------------------------------------------------------------------
     def _node_config(self, i: int, has_primary: bool) -> NodeConfig:
         peers = tuple(name for j, name in enumerate(self.names) if j != i)
         return NodeConfig(
             name=self.names[i],
-            discipline=DisciplineConfig(max_freq_ppb=500_000, has_reference=has_primary,
-                                        max_error_bound_s=self.max_error_bound_s),
+            discipline=DisciplineConfig(
+                max_freq_ppb=500_000, has_reference=has_primary, max_error_bound_s=self.max_error_bound_s
+            ),
             interval_s=self.interval_s,
             refids=RefIds(primary=b"PHC\x00", freerun=b"TCXO"),
             max_error_bound_s=self.max_error_bound_s,
@@ -149,8 +156,11 @@ class SimCluster:
         )
 
     def _new_node(self, i: int, has_primary: bool, state: dict | None) -> Node:
-        predictor = TempCompPredictor.from_dict(state, tick_interval_s=self.interval_s) if state else \
-            TempCompPredictor(tick_interval_s=self.interval_s)
+        predictor = (
+            TempCompPredictor.from_dict(state, tick_interval_s=self.interval_s)
+            if state
+            else TempCompPredictor(tick_interval_s=self.interval_s)
+        )
         return Node(self._node_config(i, has_primary), predictor)
 
     def _policy(self, i: int) -> Priority2Policy:

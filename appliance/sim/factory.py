@@ -19,7 +19,6 @@ def build(sim: SimClockConfig, truth_ns: Callable[[], int] = time.time_ns, name:
     t = sim.temperature
     profile = DiurnalHvac(t.mean_c, t.diurnal_amplitude_c, t.hvac_amplitude_c, t.hvac_period_s, seed=sim.seed)
     osc = Oscillator(params, sim.seed, profile.temp_c(0.0))
-    clock = SimPhc(osc, profile.temp_c, truth_ns=truth_ns, initial_error_ns=sim.initial_error_ns + offset_ns,
-                   name=name)
+    clock = SimPhc(osc, profile.temp_c, truth_ns=truth_ns, initial_error_ns=sim.initial_error_ns + offset_ns, name=name)
     reference = SimReference(clock, sim.reference_noise_ns, sim.seed) if sim.reference else None
     return clock, reference

@@ -36,8 +36,18 @@ class SimNtpNet:
             t1, t4 = sn.node.timemap.to_clock_ns(t1_sys), sn.node.timemap.to_clock_ns(t4_sys)
             offset_ns = ((t1 - t2) + (t4 - t2)) / 2
             f = sn.filters.setdefault(peer.name, ClockFilter(4, self.max_age_s))
-            f.add(PeerSample(now_s, offset_ns * 1e-9, max(0.0, (t4 - t1) * 1e-9), int(ad.leap), ad.stratum,
-                             ad.root_delay_s, ad.root_dispersion_s, ad.ref_id))
+            f.add(
+                PeerSample(
+                    now_s,
+                    offset_ns * 1e-9,
+                    max(0.0, (t4 - t1) * 1e-9),
+                    int(ad.leap),
+                    ad.stratum,
+                    ad.root_delay_s,
+                    ad.root_dispersion_s,
+                    ad.ref_id,
+                )
+            )
             sn.last_leap[peer.name] = (int(ad.leap), ad.stratum, ad.ref_id)
 
     @staticmethod

@@ -168,6 +168,18 @@ def run(
     measured = truth["freq_ppb"] + np.diff(phase_ns) / interval_s
     split = int(np.searchsorted(t, train_s, side="left"))
     return ScenarioRun(
-        name, seed, oscillator, params, interval_s, split, t, amb, truth["crystal_c"], truth["sensor_c"],
-        truth["freq_ppb"], measured, truth["rw_ppb"], truth["white_ppb"],
+        name,
+        seed,
+        oscillator,
+        params,
+        interval_s,
+        split,
+        t,
+        amb,
+        truth["crystal_c"],
+        truth["sensor_c"],
+        truth["freq_ppb"],
+        measured,
+        truth["rw_ppb"],
+        truth["white_ppb"],
     )

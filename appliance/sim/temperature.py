@@ -39,7 +39,6 @@ class DiurnalHvac:
         value = self.mean_c + diurnal + hvac
         return float(value) if np.ndim(value) == 0 else value
 
-
     def _scalar_c(self, t: float) -> float:
         cyc = t / self.hvac_period_s + 0.3 * math.sin(math.tau * t / 86_400.0 + self._wobble)
         saw = 2.0 * (cyc - math.floor(cyc)) - 1.0

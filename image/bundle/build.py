@@ -126,11 +126,26 @@ def collect_wheels(dest: Path) -> list[str]:
         (source / "appliance" / "BUILD_DATE").write_text(stamp + "\n")
         # pip wheel builds the appliance (and any dependency published only as an sdist) into
         # wheels and downloads the rest, resolving for this interpreter.
-        run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest), str(source)],
-            cwd=build_tmp, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest), str(source)],
+            cwd=build_tmp,
+            env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        )
     pip_version = run([sys.executable, "-m", "pip", "--version"]).stdout.split()[1]
-    run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--dest", str(dest), f"pip=={pip_version}"])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(dest),
+            f"pip=={pip_version}",
+        ]
+    )
     wheels = sorted(p.name for p in dest.iterdir())
     others = [w for w in wheels if not w.endswith(".whl")]
     if others:
@@ -140,16 +155,31 @@ def collect_wheels(dest: Path) -> list[str]:
 
 def _closure(packages: list[str]) -> set[str]:
     """Every package the named ones depend on, recursively (alternatives included), and themselves."""
-    out = run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-               "--no-breaks", "--no-replaces", "--no-enhances", *packages]).stdout
+    out = run(
+        [
+            "apt-cache",
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            *packages,
+        ]
+    ).stdout
     return {line.strip() for line in out.splitlines() if line and not line.startswith((" ", "<"))}
 
 
 def _base_system() -> list[str]:
     """The packages of a minimal Debian: Essential or of priority required/important."""
     out = run(["dpkg-query", "-W", "-f", "${Package} ${Essential} ${Priority}\n"]).stdout
-    return sorted(name for name, essential, prio in (line.split() for line in out.splitlines() if line.count(" ") == 2)
-                  if essential == "yes" or prio in BASE_PRIORITIES)
+    return sorted(
+        name
+        for name, essential, prio in (line.split() for line in out.splitlines() if line.count(" ") == 2)
+        if essential == "yes" or prio in BASE_PRIORITIES
+    )
 
 
 def collect_debs(dest: Path, packages: list[str]) -> list[str]:
@@ -225,8 +255,18 @@ def build(out_dir: Path, debs: list[str]) -> Path:
             shutil.copy2(src, root / dst)
         # The man page and the bash completion, generated from this version's parser.
         run([sys.executable, "-m", "appliance", "man", "--output", str(root / "doc" / "appliance.1")], cwd=REPO)
-        run([sys.executable, "-m", "appliance", "completion", "bash", "--output",
-             str(root / "doc" / "appliance.bash-completion")], cwd=REPO)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "completion",
+                "bash",
+                "--output",
+                str(root / "doc" / "appliance.bash-completion"),
+            ],
+            cwd=REPO,
+        )
         py = sys.version_info
         info = {
             "version": ver,
@@ -247,8 +287,13 @@ def build(out_dir: Path, debs: list[str]) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="output directory (default dist/)")
-    parser.add_argument("--debs", nargs="*", default=[], metavar="PACKAGE",
-                        help="also carry these Debian packages and their missing dependencies (e.g. linuxptp chrony)")
+    parser.add_argument(
+        "--debs",
+        nargs="*",
+        default=[],
+        metavar="PACKAGE",
+        help="also carry these Debian packages and their missing dependencies (e.g. linuxptp chrony)",
+    )
     args = parser.parse_args(argv)
     try:
         out = build(args.out, args.debs)

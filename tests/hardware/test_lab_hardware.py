@@ -31,8 +31,25 @@ def test_lab_run_on_a_real_phc(device, tmp_path):
 
     with PhcClock(device, readonly=True, find_sensor=False) as clock:
         freq_before = clock.get_frequency_ppb()
-    r = subprocess.run([sys.executable, "-m", "appliance", "lab", "run", "--device", device, "--duration", "2m",
-                        "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "lab",
+            "run",
+            "--device",
+            device,
+            "--duration",
+            "2m",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode in (0, 1, 2), r.stderr
     data = json.loads((tmp_path / "report.json").read_text())
     names = {c["name"] for c in data["checks"]}

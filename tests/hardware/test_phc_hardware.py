@@ -220,16 +220,24 @@ def test_phase_adjustment_moves_the_clock_by_the_offset_and_keeps_its_frequency(
         return 0.02 * offset_ns + m.delay_ns + ref.delay_ns + rate_u * (m.system_ns - ref.system_ns) / 1e9 + 2_000
 
     if tolerance_ns(ref) + rate_u * 5 > offset_ns / 4:  # what a driver that takes 5 s to apply it would need
-        pytest.skip(f"the PHC - system measurement (window {ref.delay_ns} ns, rate +-{rate_u:.0f} ppb) cannot "
-                    f"resolve a {offset_ns} ns phase adjustment")
+        pytest.skip(
+            f"the PHC - system measurement (window {ref.delay_ns} ns, rate +-{rate_u:.0f} ppb) cannot "
+            f"resolve a {offset_ns} ns phase adjustment"
+        )
     for step_ns, expect_ns in ((offset_ns, offset_ns), (-offset_ns, 0)):
         rw.adjust_phase(step_ns)
-        m, moved = wait_for(lambda: moved_ns(rw, ref, rate), 30, 0.1,
-                            f"the PHC to move {step_ns:+d} ns (to {expect_ns:+d} ns from the start) after adjphase",
-                            until=lambda v: abs(v[1] - expect_ns) <= tolerance_ns(v[0]),
-                            describe=lambda v: f"moved {v[1]:+.0f} ns (tolerance {tolerance_ns(v[0]):.0f} ns), {v[0]}")
-        print(f"adjphase {step_ns:+d} ns: moved {moved:+.0f} ns from the start (expected {expect_ns:+d}, "
-              f"tolerance {tolerance_ns(m):.0f} ns)")
+        m, moved = wait_for(
+            lambda: moved_ns(rw, ref, rate),
+            30,
+            0.1,
+            f"the PHC to move {step_ns:+d} ns (to {expect_ns:+d} ns from the start) after adjphase",
+            until=lambda v: abs(v[1] - expect_ns) <= tolerance_ns(v[0]),
+            describe=lambda v: f"moved {v[1]:+.0f} ns (tolerance {tolerance_ns(v[0]):.0f} ns), {v[0]}",
+        )
+        print(
+            f"adjphase {step_ns:+d} ns: moved {moved:+.0f} ns from the start (expected {expect_ns:+d}, "
+            f"tolerance {tolerance_ns(m):.0f} ns)"
+        )
         assert rw.get_frequency_ppb() == freq  # ADJ_OFFSET leaves the dialed frequency as it was
 
 

@@ -15,8 +15,16 @@ from .wait import WaitTimeout, wait_for
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_config(path: Path, name: str, listen: list[str], oscillator: str = "ideal", seed: int = 1,
-                 allow: list[str] | None = None, ratelimit: dict | None = None, extra: dict | None = None) -> Path:
+def write_config(
+    path: Path,
+    name: str,
+    listen: list[str],
+    oscillator: str = "ideal",
+    seed: int = 1,
+    allow: list[str] | None = None,
+    ratelimit: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
     cfg = {
         "node": {"name": name, "state_dir": str(path.parent / f"{name}-state")},
         "clock": {"source": "sim", "sim": {"oscillator": oscillator, "seed": seed, "reference": True}},
@@ -46,8 +54,9 @@ class ApplianceProc:
         if self.host is not None:
             self.proc = self.host.popen(argv, cwd=REPO)
         else:
-            self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
         def ready():
             if self.proc.poll() is not None:
@@ -56,8 +65,14 @@ class ApplianceProc:
             return st if wait_state is None or st["sync"]["state"] == wait_state else st["sync"]["state"]
 
         try:
-            wait_for(ready, timeout_s, 0.2, f"{self.config.name} to reach {wait_state or 'its control socket'}",
-                     until=lambda v: isinstance(v, dict), ignore=(StatusError,))
+            wait_for(
+                ready,
+                timeout_s,
+                0.2,
+                f"{self.config.name} to reach {wait_state or 'its control socket'}",
+                until=lambda v: isinstance(v, dict),
+                ignore=(StatusError,),
+            )
         except WaitTimeout as exc:
             self.stop()  # not left running behind a failed start (outside a test net nothing else would)
             raise WaitTimeout(f"{exc}; its output: {self.output()[-3000:]}", exc.last) from None

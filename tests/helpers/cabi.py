@@ -27,8 +27,9 @@ def require_gcc() -> None:
 def require_header(*headers: str) -> None:
     require_gcc()
     for header in headers:
-        r = subprocess.run([GCC, "-E", "-x", "c", "-"], input=f"#include <{header}>\n", capture_output=True,
-                           text=True, timeout=60)
+        r = subprocess.run(
+            [GCC, "-E", "-x", "c", "-"], input=f"#include <{header}>\n", capture_output=True, text=True, timeout=60
+        )
         if r.returncode != 0:
             _missing(f"needs <{header}> (apt-get install linux-libc-dev libc6-dev): {r.stderr.strip()[:200]}")
 
@@ -44,20 +45,25 @@ def _program(includes: list[str], entries: list[tuple[str, str]]) -> tuple[str, 
     return "\n".join(lines), line_of
 
 
-def c_values(includes: list[str], exprs: dict[str, str], workdir: Path,
-             name: str = "abi") -> tuple[dict[str, int], set[str]]:
+def c_values(
+    includes: list[str], exprs: dict[str, str], workdir: Path, name: str = "abi"
+) -> tuple[dict[str, int], set[str]]:
     entries = list(exprs.items())
     missing: set[str] = set()
     src, exe = Path(workdir) / f"{name}.c", Path(workdir) / name
     for _ in range(len(entries) + 1):
         text, line_of = _program(includes, entries)
         src.write_text(text)
-        r = subprocess.run([GCC, "-std=gnu11", "-O0", "-o", str(exe), str(src)], capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run(
+            [GCC, "-std=gnu11", "-O0", "-o", str(exe), str(src)], capture_output=True, text=True, timeout=120
+        )
         if r.returncode == 0:
             break
-        bad = {line_of[int(m)] for m in re.findall(rf"{re.escape(str(src))}:(\d+):\d+: error", r.stderr)
-               if int(m) in line_of}
+        bad = {
+            line_of[int(m)]
+            for m in re.findall(rf"{re.escape(str(src))}:(\d+):\d+: error", r.stderr)
+            if int(m) in line_of
+        }
         if not bad:
             raise RuntimeError(f"C program does not compile:\n{r.stderr}")
         missing |= bad

@@ -61,23 +61,44 @@ class Chrony:
             f = line.split(",")
             if len(f) < 10:
                 continue
-            rows.append({
-                "mode": f[0], "state": f[1], "address": f[2], "stratum": int(f[3]), "poll": int(f[4]),
-                "reach": int(f[5], 8), "last_rx_s": float(f[6]) if f[6] else None,
-                "offset_s": float(f[7]), "measured_offset_s": float(f[8]), "error_s": float(f[9]),
-            })
+            rows.append(
+                {
+                    "mode": f[0],
+                    "state": f[1],
+                    "address": f[2],
+                    "stratum": int(f[3]),
+                    "poll": int(f[4]),
+                    "reach": int(f[5], 8),
+                    "last_rx_s": float(f[6]) if f[6] else None,
+                    "offset_s": float(f[7]),
+                    "measured_offset_s": float(f[8]),
+                    "error_s": float(f[9]),
+                }
+            )
         return rows
 
     def tracking(self) -> dict:
         f = self.chronyc("-c", "tracking").strip().split(",")
         return {
-            "ref_id": f[0], "address": f[1], "stratum": int(f[2]), "ref_time": float(f[3]),
-            "system_time_s": float(f[4]), "last_offset_s": float(f[5]), "rms_offset_s": float(f[6]),
-            "frequency_ppm": float(f[7]), "root_delay_s": float(f[10]), "root_dispersion_s": float(f[11]),
+            "ref_id": f[0],
+            "address": f[1],
+            "stratum": int(f[2]),
+            "ref_time": float(f[3]),
+            "system_time_s": float(f[4]),
+            "last_offset_s": float(f[5]),
+            "rms_offset_s": float(f[6]),
+            "frequency_ppm": float(f[7]),
+            "root_delay_s": float(f[10]),
+            "root_dispersion_s": float(f[11]),
             "leap_status": f[13] if len(f) > 13 else "",
         }
 
     def wait_selected(self, address: str, timeout_s: float = 60.0) -> dict:
-        rows = wait_for(self.sources, timeout_s, 0.5, f"chronyd to select {address}",
-                        until=lambda rows: any(r["address"] == address and r["state"] == "*" for r in rows))
+        rows = wait_for(
+            self.sources,
+            timeout_s,
+            0.5,
+            f"chronyd to select {address}",
+            until=lambda rows: any(r["address"] == address and r["state"] == "*" for r in rows),
+        )
         return next(r for r in rows if r["address"] == address and r["state"] == "*")

@@ -45,7 +45,8 @@ class NoRouteNamespace:
         return subprocess.run(self.cmd(argv), capture_output=True, text=True, timeout=timeout, **kw)
 
     def popen(self, argv: list[str], **kw) -> subprocess.Popen:
-        p = subprocess.Popen(self.cmd(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True, **kw)
+        p = subprocess.Popen(
+            self.cmd(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kw
+        )
         self.procs.append(p)
         return p

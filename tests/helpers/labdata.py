@@ -6,10 +6,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def chamber_log(slope_ppm_per_c: float = 0.02, offset_ppm: float = 0.1, curvature_ppm_per_c2: float = 0.0004,
-                hours: float = 24.0, interval_s: float = 10.0, lag_s: float = 120.0, seed: int = 7,
-                white_ppb: float = 0.1, rw_ppb_per_sqrt_s: float = 0.002, mean_c: float = 25.0,
-                swing_c: float = 10.0, rate_c_per_h: float = 10.0):
+def chamber_log(
+    slope_ppm_per_c: float = 0.02,
+    offset_ppm: float = 0.1,
+    curvature_ppm_per_c2: float = 0.0004,
+    hours: float = 24.0,
+    interval_s: float = 10.0,
+    lag_s: float = 120.0,
+    seed: int = 7,
+    white_ppb: float = 0.1,
+    rw_ppb_per_sqrt_s: float = 0.002,
+    mean_c: float = 25.0,
+    swing_c: float = 10.0,
+    rate_c_per_h: float = 10.0,
+):
     """(time_s, temperature_c, freq_offset_ppm): a triangle sweep mean_c +- swing_c at rate_c_per_h; the
     crystal follows the sensor through a first-order lag; white and random-walk FM on top. The slope at
     mean_c is ``slope_ppm_per_c`` exactly (the curvature term is zero there)."""
@@ -35,6 +45,6 @@ def chamber_log(slope_ppm_per_c: float = 0.02, offset_ppm: float = 0.1, curvatur
 def write_csv(path, t, temp, freq_ppm):
     with open(path, "w") as f:
         f.write("time_s,temperature_c,freq_offset_ppm\n")
-        for a, b, c in zip(t, temp, freq_ppm):
+        for a, b, c in zip(t, temp, freq_ppm, strict=False):
             f.write(f"{a:.1f},{b:.4f},{c:.9f}\n")
     return path

@@ -32,7 +32,13 @@ def require_root_netns() -> None:
 def require_tool(*names: str) -> None:
     for name in names:
         if shutil.which(name) is None and not os.path.exists(f"/usr/sbin/{name}"):
-            package = ("chrony" if name.startswith("chrony") else
-                       "linuxptp" if name in ("ptp4l", "phc2sys", "pmc", "ts2phc") else
-                       "prometheus" if name == "promtool" else name)
+            package = (
+                "chrony"
+                if name.startswith("chrony")
+                else "linuxptp"
+                if name in ("ptp4l", "phc2sys", "pmc", "ts2phc")
+                else "prometheus"
+                if name == "promtool"
+                else name
+            )
             missing(f"needs {name} (apt-get install {package})")

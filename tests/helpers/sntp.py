@@ -73,8 +73,12 @@ def main(argv=None) -> int:
     while time.monotonic() < end:
         server = args.servers[current]
         r = query(sock, server, args.port, timeout_s=1.0)
-        usable = (r is not None and r["leap"] != 3 and 0 < r["stratum"] < 16
-                  and r["root_distance_s"] <= args.max_root_distance)
+        usable = (
+            r is not None
+            and r["leap"] != 3
+            and 0 < r["stratum"] < 16
+            and r["root_distance_s"] <= args.max_root_distance
+        )
         line = {"t": time.monotonic(), "server": server, "ok": usable, **(r or {"leap": None}), "switched_to": None}
         if not usable and not args.probe:
             current = (current + 1) % len(args.servers)

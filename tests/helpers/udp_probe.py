@@ -1,7 +1,7 @@
 """Run inside a test host: send UDP payloads to a server and report which got a reply.
 
-    python udp_probe.py HOST PORT WAIT_S HEX [HEX ...]   -> JSON list of reply hex (or null)
-    python udp_probe.py --flood HOST PORT COUNT          -> JSON {"sent": n, "replies": n, "kod": n}
+python udp_probe.py HOST PORT WAIT_S HEX [HEX ...]   -> JSON list of reply hex (or null)
+python udp_probe.py --flood HOST PORT COUNT          -> JSON {"sent": n, "replies": n, "kod": n}
 """
 
 import json
@@ -20,7 +20,7 @@ def probe(host, port, wait_s, payloads):
         try:
             data, _ = s.recvfrom(4096)
             out.append(data.hex())
-        except socket.timeout:
+        except TimeoutError:
             out.append(None)
         s.close()
     return out
@@ -51,7 +51,7 @@ def flood(host, port, count):
     while time.monotonic() < end:
         try:
             data = s.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             continue
         replies += 1
         kod += data[12:16] == b"RATE"

@@ -45,6 +45,7 @@ def command_argv(line: str, env: dict[str, str]) -> list[str]:
             if name not in env:
                 raise KeyError(f"{line}: ${name} is not set")
             return env[name]
+
         return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, word)
 
     return [expand(w) for w in shlex.split(line)]

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from helpers.requirements import missing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,8 +42,10 @@ def bundle_tree(bundle_tarball, tmp_path_factory) -> Path:
 @pytest.fixture
 def bundle_copy(bundle_tree, tmp_path):
     """A private copy of the unpacked bundle; files are hard links, so replace a file, never edit it."""
+
     def make() -> Path:
         dest = tmp_path / bundle_tree.name
         shutil.copytree(bundle_tree, dest, copy_function=os.link)
         return dest
+
     return make

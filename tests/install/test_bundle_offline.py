@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from helpers import unitfile
 from helpers.isolated import NoRouteNamespace
 from helpers.requirements import STRICT, missing, require_root_netns, require_tool
@@ -57,8 +58,13 @@ def sim_config(path: Path, state_dir: Path, ptp_interface: str) -> Path:
         "cluster": {"control_nodes": [{"name": "sim-0", "address": "127.0.0.1"}]},
         "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 1, "reference": True}},
         # ptp4l never steers a clock here: free_running, software timestamps, a simulated PHC
-        "ptp": {"enabled": True, "interface": ptp_interface, "transport": "l2", "timestamping": "software",
-                "free_running": True},
+        "ptp": {
+            "enabled": True,
+            "interface": ptp_interface,
+            "transport": "l2",
+            "timestamping": "software",
+            "free_running": True,
+        },
         # port 123: binding it as a user that is not root proves the ambient capabilities work
         "ntp": {"listen": ["127.0.0.1:123"], "allow": ["127.0.0.0/8"]},
         "monitoring": {"metrics_listen": "127.0.0.1:9810", "control_socket": str(path.parent / "unused.sock")},
@@ -70,8 +76,15 @@ def sim_config(path: Path, state_dir: Path, ptp_interface: str) -> Path:
 def setpriv_argv(service: dict[str, list[str]], mdwe: Path | None) -> list[str]:
     caps = ",".join("+" + c.removeprefix("CAP_").lower() for c in unitfile.words(service["AmbientCapabilities"]))
     bounding = ",".join("+" + c.removeprefix("CAP_").lower() for c in unitfile.words(service["CapabilityBoundingSet"]))
-    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-            f"--inh-caps={caps}", f"--ambient-caps={caps}", f"--bounding-set=-all,{bounding}"]
+    argv = [
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        f"--inh-caps={caps}",
+        f"--ambient-caps={caps}",
+        f"--bounding-set=-all,{bounding}",
+    ]
     if service.get("NoNewPrivileges") == ["yes"]:
         argv.append("--no-new-privs")
     argv.append("--")
@@ -110,8 +123,11 @@ def offline_ns():
         missing(f"needs the system Python {SYSTEM_PYTHON} (apt-get install python3)")
     with NoRouteNamespace() as ns:
         # a link for ptp4l that leads nowhere: both ends inside the namespace
-        for argv in (["ip", "link", "add", "ptplink0", "type", "veth", "peer", "name", "ptplink1"],
-                     ["ip", "link", "set", "ptplink0", "up"], ["ip", "link", "set", "ptplink1", "up"]):
+        for argv in (
+            ["ip", "link", "add", "ptplink0", "type", "veth", "peer", "name", "ptplink1"],
+            ["ip", "link", "set", "ptplink0", "up"],
+            ["ip", "link", "set", "ptplink1", "up"],
+        ):
             r = ns.run(argv)
             assert r.returncode == 0, r.stderr
         routes = ns.run(["ip", "route", "show", "table", "all"]).stdout
@@ -134,8 +150,10 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
     prefix, root = work / "opt", work / "root"
 
     t0 = time.monotonic()
-    r = ns.run([str(bundle_tree / "install.sh"), "--prefix", str(prefix), "--root", str(root),
-                "--python", SYSTEM_PYTHON], timeout=600)
+    r = ns.run(
+        [str(bundle_tree / "install.sh"), "--prefix", str(prefix), "--root", str(root), "--python", SYSTEM_PYTHON],
+        timeout=600,
+    )
     install_s = time.monotonic() - t0
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verified" in r.stdout
@@ -146,8 +164,9 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
 
     # The installed wheel carries hardware/ (oscillator classes, NIC families): discovery from a
     # recording works with no checkout around.
-    r = ns.run([str(appliance), "discover", "--replay", str(REPO / "tests/fixtures/discovery/intel-i210.yaml")],
-               cwd="/")
+    r = ns.run(
+        [str(appliance), "discover", "--replay", str(REPO / "tests/fixtures/discovery/intel-i210.yaml")], cwd="/"
+    )
     assert r.returncode == 0 and "can be grandmaster" in r.stdout, r.stdout + r.stderr
 
     # What install.sh put under --root: the units with the prefix, sysusers/tmpfiles applied.
@@ -165,8 +184,12 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
     os.chown(state_dir, NOBODY, NOBODY)
     os.chown(run_dir, NOBODY, NOBODY)
     config = sim_config(conf_dir / "appliance.yaml", state_dir, "ptplink0")
-    env = {"CONFIGURATION_DIRECTORY": str(conf_dir), "STATE_DIRECTORY": str(state_dir),
-           "RUNTIME_DIRECTORY": str(run_dir), "MAINPID": "0"}
+    env = {
+        "CONFIGURATION_DIRECTORY": str(conf_dir),
+        "STATE_DIRECTORY": str(state_dir),
+        "RUNTIME_DIRECTORY": str(run_dir),
+        "MAINPID": "0",
+    }
     start = unitfile.command_argv(service["ExecStart"][0], env)
     assert start[0] == str(appliance)
 
@@ -178,8 +201,11 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
         pytest.fail("the kernel has no PR_SET_MDWE (Linux 6.3+): MemoryDenyWriteExecute is not checked")
 
     umask = int(service["UMask"][0], 8)
-    proc = ns.popen(setpriv_argv(service, mdwe) + start, preexec_fn=lambda: os.umask(umask),
-                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+    proc = ns.popen(
+        setpriv_argv(service, mdwe) + start,
+        preexec_fn=lambda: os.umask(umask),
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+    )
     try:
         sock = run_dir / "control.sock"
         wait_serving(ns, appliance, sock, proc)
@@ -221,8 +247,10 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
     assert proc.returncode == 0, proc.stdout.read().decode(errors="replace")
 
     with capsys.disabled():
-        print(f"\n  offline install: {install_s:.0f} s; served stratum {answer['stratum']} on 127.0.0.1:123, "
-              f"ptp4l MASTER over L2, as uid {NOBODY} with the unit's capabilities{' under MDWE' if mdwe else ''}")
+        print(
+            f"\n  offline install: {install_s:.0f} s; served stratum {answer['stratum']} on 127.0.0.1:123, "
+            f"ptp4l MASTER over L2, as uid {NOBODY} with the unit's capabilities{' under MDWE' if mdwe else ''}"
+        )
 
     # --uninstall (from the installed copy of install.sh) keeps the state directory.
     marker = root / "var" / "lib" / "appliance" / "model.json"
@@ -239,4 +267,3 @@ def test_bundle_installs_and_serves_offline(bundle_tree, offline_ns, node_dir, c
 
 def bundle_info(tree: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in (tree / "BUNDLE-INFO").read_text().splitlines())
-

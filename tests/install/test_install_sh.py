@@ -67,12 +67,15 @@ def test_sha256sums_path_outside_the_bundle_is_refused(bundle_copy, tmp_path):
     assert r.returncode != 0 and "'../outside' leaves the bundle" in r.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--prefix", "relative/dir"], "is not an absolute path"),
-    (["--prefix", "/tmp/with space"], "has characters other than"),
-    (["--frobnicate"], "unknown option '--frobnicate'"),
-    (["--uninstall", "--prefix", "/nonexistent/appliance"], "no installation at /nonexistent/appliance"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--prefix", "relative/dir"], "is not an absolute path"),
+        (["--prefix", "/tmp/with space"], "has characters other than"),
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["--uninstall", "--prefix", "/nonexistent/appliance"], "no installation at /nonexistent/appliance"),
+    ],
+)
 def test_bad_arguments_are_named(bundle_tree, args, message):
     r = install(bundle_tree, *args)
     assert r.returncode != 0 and message in r.stderr, r.stderr
@@ -97,8 +100,12 @@ def test_no_systemd_installs_only_the_environment(bundle_tree, tmp_path):
     v = subprocess.run([str(prefix / "venv" / "bin" / "appliance"), "--version"], capture_output=True, text=True)
     assert v.returncode == 0 and v.stdout.startswith("appliance ")
     # exactly the pinned wheels, no more
-    freeze = subprocess.run([str(prefix / "venv" / "bin" / "python"), "-m", "pip", "freeze", "--all"],
-                            capture_output=True, text=True, env={"PIP_CONFIG_FILE": "/dev/null"}).stdout
+    freeze = subprocess.run(
+        [str(prefix / "venv" / "bin" / "python"), "-m", "pip", "freeze", "--all"],
+        capture_output=True,
+        text=True,
+        env={"PIP_CONFIG_FILE": "/dev/null"},
+    ).stdout
     installed = {line.split("==")[0].lower().replace("_", "-") for line in freeze.splitlines() if "==" in line}
     wanted = {line.split("==")[0] for line in (bundle_tree / "requirements.txt").read_text().splitlines()}
     assert installed - {"pip"} == wanted

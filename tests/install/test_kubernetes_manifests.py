@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import unitfile
 
 from appliance import config as appliance_config
 from appliance.monitoring import prometheusrule
 from appliance.render import clients
+from helpers import unitfile
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "image" / "kubernetes"
@@ -24,8 +24,11 @@ UNIT = REPO / "image" / "systemd" / "appliance.service"
 # Harvester v1.3 (rke2 v1.27/v1.28), v1.4 (v1.30), v1.5 (v1.32), v1.6 (v1.33), and the newest schema.
 KUBERNETES_VERSIONS = ["1.27.0", "1.28.0", "1.30.0", "1.32.0", "1.33.0", "1.37.0"]
 # Kinds of add-ons (CRDs), which the Kubernetes schema does not describe: checked field by field below.
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"),
-             ("harvesterhci.io/v1beta1", "Setting")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("harvesterhci.io/v1beta1", "Setting"),
+}
 
 
 def kubectl() -> str:
@@ -79,8 +82,10 @@ def test_rendered_manifests_validate(overlay, version, request):
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} against Kubernetes {version}: {exc.message} "
-                        f"at {'.'.join(str(p) for p in exc.path)}")
+            pytest.fail(
+                f"{doc['kind']}/{doc['metadata']['name']} against Kubernetes {version}: {exc.message} "
+                f"at {'.'.join(str(p) for p in exc.path)}"
+            )
         checked += 1
     assert checked >= 4  # Namespace, ConfigMap, Service, DaemonSet
 
@@ -116,8 +121,12 @@ def test_runs_on_control_plane_nodes_only(base):
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms == [{"matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}]
     tolerated = {(t["key"], t.get("effect")) for t in spec["tolerations"]}
-    assert {("node-role.kubernetes.io/control-plane", "NoSchedule"), ("node-role.kubernetes.io/master", "NoSchedule"),
-            ("node-role.kubernetes.io/etcd", "NoExecute"), ("CriticalAddonsOnly", None)} <= tolerated
+    assert {
+        ("node-role.kubernetes.io/control-plane", "NoSchedule"),
+        ("node-role.kubernetes.io/master", "NoSchedule"),
+        ("node-role.kubernetes.io/etcd", "NoExecute"),
+        ("CriticalAddonsOnly", None),
+    } <= tolerated
     assert spec["hostNetwork"] is True and spec["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert spec["priorityClassName"] == "system-node-critical"
     assert spec["automountServiceAccountToken"] is False

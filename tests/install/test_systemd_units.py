@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from helpers import unitfile
 from helpers.requirements import missing
 
@@ -29,8 +30,9 @@ def analyze() -> str:
 
 
 def exposure(unit: Path) -> float:
-    r = subprocess.run([analyze(), "security", "--offline=true", "--no-pager", str(unit)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [analyze(), "security", "--offline=true", "--no-pager", str(unit)], capture_output=True, text=True, timeout=60
+    )
     m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", r.stdout)
     assert m, f"no exposure level in: {r.stdout[-400:]} {r.stderr[-400:]}"
     return float(m.group(1))
@@ -55,8 +57,9 @@ def test_verify_is_clean(units_with_existing_prefix):
     paths = [str(units_with_existing_prefix / u) for u in UNITS]
     r = subprocess.run([analyze(), "verify", "--man=no", *paths], capture_output=True, text=True, timeout=60)
     # Unknown keys and bad values are warnings, not failures: any output at all fails the test.
-    problems = [line for line in (r.stdout + r.stderr).splitlines()
-                if line.strip() and "Failed to connect to bus" not in line]
+    problems = [
+        line for line in (r.stdout + r.stderr).splitlines() if line.strip() and "Failed to connect to bus" not in line
+    ]
     assert r.returncode == 0 and not problems, "\n".join(problems)
 
 
@@ -85,7 +88,12 @@ def test_appliance_unit_properties():
     assert service["User"] == ["appliance"] and service["NoNewPrivileges"] == ["yes"]
     assert service["ProtectSystem"] == ["strict"] and service["MemoryDenyWriteExecute"] == ["yes"]
     assert set(unitfile.words(service["RestrictAddressFamilies"])) == {
-        "AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK", "AF_PACKET"}
+        "AF_INET",
+        "AF_INET6",
+        "AF_UNIX",
+        "AF_NETLINK",
+        "AF_PACKET",
+    }
     assert service["DevicePolicy"] == ["closed"]
     assert {"char-ptp rw", "char-pps r", "char-rtc r"} == set(service["DeviceAllow"])
     # the clock calls stay allowed after the deny lists
@@ -95,9 +103,11 @@ def test_appliance_unit_properties():
     reload = service["ExecReload"]
     assert "config check" in reload[0] and reload[1].endswith("-HUP $MAINPID")
     # ExecStart runs the prefix's appliance on the configuration directory's file
-    assert service["ExecStart"] == [f"{UNIT_PREFIX}/venv/bin/appliance serve --config "
-                                    "${CONFIGURATION_DIRECTORY}/appliance.yaml --control-socket "
-                                    "${RUNTIME_DIRECTORY}/control.sock"]
+    assert service["ExecStart"] == [
+        f"{UNIT_PREFIX}/venv/bin/appliance serve --config "
+        "${CONFIGURATION_DIRECTORY}/appliance.yaml --control-socket "
+        "${RUNTIME_DIRECTORY}/control.sock"
+    ]
     assert "appliance-bootstrap.service" in unitfile.words(unit["Wants"])
     assert "appliance-bootstrap.service" in unitfile.words(unit["After"])
 
@@ -127,8 +137,9 @@ def test_sysusers_and_tmpfiles_apply_to_a_root_tree(tmp_path):
     passwd = (root / "etc" / "passwd").read_text()
     entry = next(line for line in passwd.splitlines() if line.startswith("appliance:"))
     assert entry.split(":")[5] == "/var/lib/appliance"
-    r = subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create", str(tmpfiles)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["systemd-tmpfiles", f"--root={root}", "--create", str(tmpfiles)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     state = root / "var" / "lib" / "appliance"
     assert state.is_dir() and (state.stat().st_mode & 0o777) == 0o750

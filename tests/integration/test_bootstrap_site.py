@@ -8,25 +8,41 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.core.bootstrap.evidence import iso, parse_iso_ns
 from helpers.appliance_proc import ApplianceProc, write_config
 from helpers.wait import wait_for
-
-from appliance.core.bootstrap.evidence import iso, parse_iso_ns
 
 REPO = Path(__file__).resolve().parents[2]
 NS = 1_000_000_000
 
 
-def _config(tmp_path, name, host, *, reference=True, initial_error_ns=0, required=True, control=None, oscillator="tcxo"):
+def _config(
+    tmp_path, name, host, *, reference=True, initial_error_ns=0, required=True, control=None, oscillator="tcxo"
+):
     path = tmp_path / f"{name}.yaml"
-    write_config(path, name, [f"{host.addr}:123"], oscillator=oscillator, extra={
-        "node": {"name": name, "state_dir": str(tmp_path / f"{name}-state")},
-        "clock": {"source": "sim", "sim": {"oscillator": oscillator, "seed": 3, "reference": reference,
-                                            "initial_error_ns": initial_error_ns}},
-        "cluster": {"control_nodes": control or [{"name": name, "address": host.addr}],
-                    "crosscheck": {"enabled": False}},
-        "bootstrap": {"cert_globs": [], "required": required, "lastgood_interval_s": 2},
-    })
+    write_config(
+        path,
+        name,
+        [f"{host.addr}:123"],
+        oscillator=oscillator,
+        extra={
+            "node": {"name": name, "state_dir": str(tmp_path / f"{name}-state")},
+            "clock": {
+                "source": "sim",
+                "sim": {
+                    "oscillator": oscillator,
+                    "seed": 3,
+                    "reference": reference,
+                    "initial_error_ns": initial_error_ns,
+                },
+            },
+            "cluster": {
+                "control_nodes": control or [{"name": name, "address": host.addr}],
+                "crosscheck": {"enabled": False},
+            },
+            "bootstrap": {"cert_globs": [], "required": required, "lastgood_interval_s": 2},
+        },
+    )
     return path
 
 
@@ -141,9 +157,22 @@ def test_peers_as_appliance_nodes(make_net, tmp_path):
     cfg0 = _config(tmp_path, "cp-0", hosts["cp-0"], reference=False, control=control)
 
     def run_peers(errors):
-        return [ApplianceProc(_config(tmp_path / f"r{i}", n, hosts[n], reference=errors[i] == 0, required=False,
-                                      initial_error_ns=errors[i], control=control, oscillator="ideal"),
-                              hosts[n]) for i, n in enumerate(names[1:])]
+        return [
+            ApplianceProc(
+                _config(
+                    tmp_path / f"r{i}",
+                    n,
+                    hosts[n],
+                    reference=errors[i] == 0,
+                    required=False,
+                    initial_error_ns=errors[i],
+                    control=control,
+                    oscillator="ideal",
+                ),
+                hosts[n],
+            )
+            for i, n in enumerate(names[1:])
+        ]
 
     for d in ("r0", "r1"):
         (tmp_path / d).mkdir()

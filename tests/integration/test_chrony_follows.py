@@ -22,13 +22,18 @@ def net():
 @pytest.mark.parametrize("oscillator", ["ideal", "tcxo"])
 def test_chronyd_selects_appliance(net, tmp_path, oscillator):
     server, client = net["server"], net["client"]
-    cfg = write_config(tmp_path / "server.yaml", "srv", [f"{server.addr}:123", f"[{server.addr6}]:123"],
-                       oscillator=oscillator)
+    cfg = write_config(
+        tmp_path / "server.yaml", "srv", [f"{server.addr}:123", f"[{server.addr6}]:123"], oscillator=oscillator
+    )
     app = ApplianceProc(cfg, host=server).start()
-    chrony = Chrony(client, tmp_path / "chrony", [
-        f"server {server.addr} iburst minpoll -2 maxpoll -2",
-        "makestep 1 -1",
-    ]).start()
+    chrony = Chrony(
+        client,
+        tmp_path / "chrony",
+        [
+            f"server {server.addr} iburst minpoll -2 maxpoll -2",
+            "makestep 1 -1",
+        ],
+    ).start()
     try:
         row = chrony.wait_selected(server.addr, timeout_s=60)
         assert row["stratum"] == 1
@@ -36,6 +41,7 @@ def test_chronyd_selects_appliance(net, tmp_path, oscillator):
         assert tracking["stratum"] == 2
         # A few more samples so the offset estimate settles, then check it.
         import time
+
         time.sleep(4)
         row = [r for r in chrony.sources() if r["address"] == server.addr][0]
         assert row["state"] == "*"

@@ -46,7 +46,7 @@ def node_config(tmp: Path, i: int, addrs: list[str]) -> Path:
     cfg = {
         "node": {"name": NAMES[i], "state_dir": str(tmp / f"{NAMES[i]}-state")},
         "cluster": {
-            "control_nodes": [{"name": n, "address": a} for n, a in zip(NAMES, addrs)],
+            "control_nodes": [{"name": n, "address": a} for n, a in zip(NAMES, addrs, strict=False)],
             "crosscheck": {"poll_interval_s": 1.0, "promote_after_s": 4.0},
         },
         "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 11 + i, "reference": True}},
@@ -60,8 +60,9 @@ def node_config(tmp: Path, i: int, addrs: list[str]) -> Path:
 
 
 def appliance(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args], capture_output=True, text=True, cwd=REPO, timeout=30
+    )
 
 
 def client_lines(rendered: str) -> list[str]:
@@ -159,22 +160,46 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
         clients = [Chrony(net[c], tmp_path / c, client_lines(rendered)).start() for c in ("client1", "client2")]
         monitor = Monitor(clients).start()
         # The SNTP client follows ctl-1 first: the node that will fail.
-        sntp = JsonLines(net["client1"].popen(
-            [sys.executable, str(REPO / "tests/helpers/sntp.py"), addrs[1], addrs[0], addrs[2],
-             "--interval", "0.5", "--max-root-distance", "0.5"], cwd=REPO, stderr=subprocess.DEVNULL))
+        sntp = JsonLines(
+            net["client1"].popen(
+                [
+                    sys.executable,
+                    str(REPO / "tests/helpers/sntp.py"),
+                    addrs[1],
+                    addrs[0],
+                    addrs[2],
+                    "--interval",
+                    "0.5",
+                    "--max-root-distance",
+                    "0.5",
+                ],
+                cwd=REPO,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         probe = None
         try:
             # 1. All agree, and the clients use them.
             def all_agree():
                 sts = [n.status() for n in nodes]
-                return all(s["crosscheck"]["state"] == "agree" and [p["vote"] for p in s["peers"]] ==
-                           ["truechimer", "truechimer"] for s in sts)
+                return all(
+                    s["crosscheck"]["state"] == "agree"
+                    and [p["vote"] for p in s["peers"]] == ["truechimer", "truechimer"]
+                    for s in sts
+                )
+
             wait_for(all_agree, 30, 0.5, "all agree, each seeing both others as truechimers")
             for c in clients:
+
                 def used(c=c):
                     s = states(c)
-                    return "*" in s.values() and sum(v in "*+" for v in s.values()) >= 2 and len(s) == 3 \
+                    return (
+                        "*" in s.values()
+                        and sum(v in "*+" for v in s.values()) >= 2
+                        and len(s) == 3
                         and not any(v in "x?" for v in s.values())
+                    )
+
                 wait_for(used, 40, 0.5, f"chronyd uses the cluster ({c.dir.name})")
             st = nodes[0].status()
             assert [p["vote"] for p in st["peers"]] == ["truechimer", "truechimer"]
@@ -190,19 +215,29 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             for c in clients:
                 assert "*" in states(c).values()
             assert monitor.worst < MAX_CLIENT_OFFSET_S, monitor.worst_at
-            print(f"killed ctl-2 for {time.monotonic() - t_kill:.0f} s: worst client offset so far "
-                  f"{monitor.worst * 1e6:.1f} us")
+            print(
+                f"killed ctl-2 for {time.monotonic() - t_kill:.0f} s: worst client offset so far "
+                f"{monitor.worst * 1e6:.1f} us"
+            )
 
             # 3. It comes back; then ctl-1 fails: reference gone, clock +2 s.
             nodes[2] = ApplianceProc(configs[2], host=hosts[2]).start(wait_state="locked")
             wait_for(lambda: nodes[2].status()["crosscheck"]["state"] == "agree", 30, 0.5, "ctl-2 agrees again")
             for c in clients:
                 wait_for(lambda c=c: states(c).get(addrs[2], "?") in "*+-", 30, 0.5, "clients see ctl-2 again")
-            wait_for(lambda: any(l["server"] == addrs[1] and l["ok"] for l in sntp.lines[-3:]), 10, 0.5,
-                     "the SNTP client follows ctl-1")
-            probe = JsonLines(net["client2"].popen(
-                [sys.executable, str(REPO / "tests/helpers/sntp.py"), addrs[1], "--probe", "--interval", "0.2"],
-                cwd=REPO, stderr=subprocess.DEVNULL))
+            wait_for(
+                lambda: any(l["server"] == addrs[1] and l["ok"] for l in sntp.lines[-3:]),
+                10,
+                0.5,
+                "the SNTP client follows ctl-1",
+            )
+            probe = JsonLines(
+                net["client2"].popen(
+                    [sys.executable, str(REPO / "tests/helpers/sntp.py"), addrs[1], "--probe", "--interval", "0.2"],
+                    cwd=REPO,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             sock = str(nodes[1].sock)
             r = appliance("sim", "inject", "--control-socket", sock, "--stop-reference")
             assert r.returncode == 0, r.stderr
@@ -210,8 +245,9 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             r = appliance("sim", "inject", "--control-socket", sock, "--step", "2s")
             assert r.returncode == 0, r.stderr
             t_step = time.monotonic()
-            st = wait_for(lambda: (s := nodes[1].status())["crosscheck"]["demoted"] and s, 30, 0.5,
-                          "ctl-1 demotes itself")
+            st = wait_for(
+                lambda: (s := nodes[1].status())["crosscheck"]["demoted"] and s, 30, 0.5, "ctl-1 demotes itself"
+            )
             demoted_after = time.monotonic() - t_step
             assert st["sync"]["healthy"] and st["sync"]["state"] == "holdover"  # the vote did it
             assert st["ntp"]["stratum"] == 16 and not st["crosscheck"]["grandmaster_eligible"]
@@ -224,8 +260,10 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
 
             def moved_on():
                 after = [l for l in sntp.lines if l["t"] >= t_step - 1]
-                return any(l["server"] == addrs[1] and l.get("leap") == 3 and l["switched_to"] for l in after) and \
-                    any(l["server"] != addrs[1] and l["ok"] for l in after)
+                return any(l["server"] == addrs[1] and l.get("leap") == 3 and l["switched_to"] for l in after) and any(
+                    l["server"] != addrs[1] and l["ok"] for l in after
+                )
+
             wait_for(moved_on, 30, 0.5, "the SNTP client moves on at leap 3")
             moved = [l for l in sntp.lines if l["t"] >= t_step - 1 and l["server"] != addrs[1] and l["ok"]]
             assert all(within(l, MAX_CLIENT_OFFSET_S) for l in moved[-3:]), moved[-3:]
@@ -237,7 +275,7 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             seen = [l for l in probe.lines if l.get("offset_s") is not None and l["t"] >= t_step]
             assert len(seen) > 50
             assert max(l["offset_s"] for l in seen) > 1.9  # the fault was visible ...
-            for a, b in zip(seen, seen[1:]):
+            for a, b in zip(seen, seen[1:], strict=False):
                 # ... and afterwards served time only ever slewed back: its stamps always advance, and
                 # the offset never falls faster than the slew rate (give or take each measurement's
                 # error, at most half its round trip), so never a step.
@@ -246,8 +284,10 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
                 noise = (a["delay_s"] + b["delay_s"]) / 2 + 200e-6
                 assert a["offset_s"] - b["offset_s"] <= SLEW_PER_S * dt + noise, (a, b)
             assert within(seen[-1], MAX_CLIENT_OFFSET_S), seen[-1]
-            print(f"ctl-1 back in agreement {time.monotonic() - t_step:.0f} s after the step; last probe: offset "
-                  f"{seen[-1]['offset_s'] * 1e6:+.1f} us, delay {seen[-1]['delay_s'] * 1e6:.1f} us")
+            print(
+                f"ctl-1 back in agreement {time.monotonic() - t_step:.0f} s after the step; last probe: offset "
+                f"{seen[-1]['offset_s'] * 1e6:+.1f} us, delay {seen[-1]['delay_s'] * 1e6:.1f} us"
+            )
 
             # No chrony client was ever more than 1 ms off.
             monitor.stop()

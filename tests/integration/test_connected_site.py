@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers.appliance_proc import ApplianceProc, write_config
 from helpers.chrony import Chrony
 from helpers.requirements import require_tool
@@ -49,22 +50,39 @@ def chronyds(net, tmp_path_factory):
 
 def _sim_upstream(tmp_path, host, name):
     """A free-running appliance on an ideal simulated clock: stratum 1 at the host's time until stepped."""
-    cfg = write_config(tmp_path / f"{name}.yaml", name, [f"{host.addr}:123"], oscillator="ideal", extra={
-        "node": {"name": name, "state_dir": str(tmp_path / f"{name}-state")},
-        "clock": {"source": "sim", "sim": {"oscillator": "ideal", "reference": False},
-                  "discipline": {"max_error_bound_s": 10.0}},
-        "bootstrap": {"required": False},
-    })
+    cfg = write_config(
+        tmp_path / f"{name}.yaml",
+        name,
+        [f"{host.addr}:123"],
+        oscillator="ideal",
+        extra={
+            "node": {"name": name, "state_dir": str(tmp_path / f"{name}-state")},
+            "clock": {
+                "source": "sim",
+                "sim": {"oscillator": "ideal", "reference": False},
+                "discipline": {"max_error_bound_s": 10.0},
+            },
+            "bootstrap": {"required": False},
+        },
+    )
     return ApplianceProc(cfg, host).start(wait_state="freerun")
 
 
 def _node(tmp_path, host, name, servers):
-    cfg = write_config(tmp_path / f"{name}.yaml", name, [f"{host.addr}:123"], oscillator="tcxo", extra={
-        "node": {"name": name, "state_dir": str(tmp_path / f"{name}-state")},
-        "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 5, "reference": False,
-                                            "initial_error_ns": 2_000_000}},
-        "reference": {"ntp": {"servers": [f"{s}:123" for s in servers], "poll_interval_s": 1}},
-    })
+    cfg = write_config(
+        tmp_path / f"{name}.yaml",
+        name,
+        [f"{host.addr}:123"],
+        oscillator="tcxo",
+        extra={
+            "node": {"name": name, "state_dir": str(tmp_path / f"{name}-state")},
+            "clock": {
+                "source": "sim",
+                "sim": {"oscillator": "tcxo", "seed": 5, "reference": False, "initial_error_ns": 2_000_000},
+            },
+            "reference": {"ntp": {"servers": [f"{s}:123" for s in servers], "poll_interval_s": 1}},
+        },
+    )
     return ApplianceProc(cfg, host).start(wait_state="locked", timeout_s=90)
 
 
@@ -97,8 +115,23 @@ def _client_sees(client_chrony, node_addr, chrony_addr) -> float:
 
 
 def _inject_step(proc, seconds):
-    r = subprocess.run([sys.executable, "-m", "appliance", "sim", "inject", "--control-socket", str(proc.sock),
-                        "--step", f"{seconds}s"], capture_output=True, text=True, cwd=REPO, timeout=20)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "sim",
+            "inject",
+            "--control-socket",
+            str(proc.sock),
+            "--step",
+            f"{seconds}s",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=20,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -108,28 +141,55 @@ def test_three_upstreams_lock_and_outvote_one_that_steps(net, chronyds, tmp_path
     app = None
     try:
         app = _node(tmp_path, net["app"], "app", servers)
-        st = wait_for(app.status, 30, 0.5, "all three upstreams agreeing",
-                      until=lambda s: len((s.get("upstream") or {}).get("truechimers", [])) == 3)
+        st = wait_for(
+            app.status,
+            30,
+            0.5,
+            "all three upstreams agreeing",
+            until=lambda s: len((s.get("upstream") or {}).get("truechimers", [])) == 3,
+        )
         assert st["sync"]["reference_source"] == "ntp" and st["bootstrap"]["bootstrapped"] is True
-        wait_for(lambda: [_served_error_s(app) for _ in range(5) if time.sleep(0.5) is None], 60, 1,
-                 f"the node within {LOCK_S * 1e6:.0f} us of its upstreams for 5 ticks",
-                 until=lambda errs: all(abs(e) < LOCK_S for e in errs))
+        wait_for(
+            lambda: [_served_error_s(app) for _ in range(5) if time.sleep(0.5) is None],
+            60,
+            1,
+            f"the node within {LOCK_S * 1e6:.0f} us of its upstreams for 5 ticks",
+            until=lambda errs: all(abs(e) < LOCK_S for e in errs),
+        )
         q = _offset(net["client"], f"{net['app'].addr}:123")
         assert q["stratum"] == 2 and q["leap"] == 0 and q["refid"] in servers  # one below its upstreams
-        client = Chrony(net["client"], tmp_path / "client-chrony", [
-            f"server {a} iburst minpoll -2 maxpoll -2" for a in (net["app"].addr, net["up0"].addr)]).start()
+        client = Chrony(
+            net["client"],
+            tmp_path / "client-chrony",
+            [f"server {a} iburst minpoll -2 maxpoll -2" for a in (net["app"].addr, net["up0"].addr)],
+        ).start()
         try:
-            wait_for(lambda: client.sources(), 30, 0.5, "the client chronyd to reach both",
-                     until=lambda rows: sum(1 for r in rows if r["reach"] >= 7) == 2)
+            wait_for(
+                lambda: client.sources(),
+                30,
+                0.5,
+                "the client chronyd to reach both",
+                until=lambda rows: sum(1 for r in rows if r["reach"] >= 7) == 2,
+            )
             seen = _client_sees(client, net["app"].addr, net["up0"].addr)
         finally:
             client.stop()
         assert abs(seen) < LOCK_S, seen
         _inject_step(up2, 1.0)
-        wait_for(lambda: _offset(net["client"], f"{net['up2'].addr}:123")["offset_s"], 10, 0.5,
-                 "the stepped upstream to serve 1 s ahead", until=lambda off: abs(off - 1.0) < 0.01)
-        st = wait_for(app.status, 20, 0.5, "the stepped upstream to be a falseticker",
-                      until=lambda s: f"{net['up2'].addr}:123" in (s.get("upstream") or {}).get("falsetickers", []))
+        wait_for(
+            lambda: _offset(net["client"], f"{net['up2'].addr}:123")["offset_s"],
+            10,
+            0.5,
+            "the stepped upstream to serve 1 s ahead",
+            until=lambda off: abs(off - 1.0) < 0.01,
+        )
+        st = wait_for(
+            app.status,
+            20,
+            0.5,
+            "the stepped upstream to be a falseticker",
+            until=lambda s: f"{net['up2'].addr}:123" in (s.get("upstream") or {}).get("falsetickers", []),
+        )
         assert st["sync"]["state"] == "locked"
         rows = {r["name"]: r["vote"] for r in st["upstream"]["servers"]}
         assert rows[f"{net['up2'].addr}:123"] == "falseticker" and rows[f"{net['up0'].addr}:123"] == "truechimer"
@@ -150,10 +210,20 @@ def test_one_upstream_that_steps_is_not_followed_the_node_holds_over(net, tmp_pa
         app = _node(tmp_path, net["solo"], "solo", [net["up3"].addr])
         assert abs(_served_error_s(app)) < 0.002  # locked to the upstream, which serves the host's time
         _inject_step(up3, 1.0)
-        wait_for(lambda: _offset(net["client"], f"{net['up3'].addr}:123")["offset_s"], 10, 0.5,
-                 "the lone upstream to serve 1 s ahead", until=lambda off: abs(off - 1.0) < 0.01)
-        st = wait_for(app.status, 20, 0.5, "holdover after the lone upstream stepped",
-                      until=lambda s: s["sync"]["state"] == "holdover")
+        wait_for(
+            lambda: _offset(net["client"], f"{net['up3'].addr}:123")["offset_s"],
+            10,
+            0.5,
+            "the lone upstream to serve 1 s ahead",
+            until=lambda off: abs(off - 1.0) < 0.01,
+        )
+        st = wait_for(
+            app.status,
+            20,
+            0.5,
+            "holdover after the lone upstream stepped",
+            until=lambda s: s["sync"]["state"] == "holdover",
+        )
         assert st["upstream"]["reason"].startswith("no majority")
         for _ in range(5):
             assert abs(_served_error_s(app)) < 0.002  # did not follow the 1 s step

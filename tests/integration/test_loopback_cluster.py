@@ -67,8 +67,11 @@ def test_falseticker_demotes_itself_returns_by_slewing_and_served_time_never_ste
     r = query(f"{host}:{port}")
     assert r["leap"] == 3 and r["stratum"] == 16
     # ... and the metrics say so, from the status the running node really has
-    samples = {(x.name, tuple(sorted(x.labels.items()))): x.value
-               for fam in ApplianceCollector(b.status, peer_names=["ctl-0", "ctl-2"]).collect() for x in fam.samples}
+    samples = {
+        (x.name, tuple(sorted(x.labels.items()))): x.value
+        for fam in ApplianceCollector(b.status, peer_names=["ctl-0", "ctl-2"]).collect()
+        for x in fam.samples
+    }
     assert samples[("appliance_self_demoted", ())] == 1
     assert samples[("appliance_peer_reachable", (("peer", "ctl-0"),))] == 1
     assert abs(samples[("appliance_peer_offset_seconds", (("peer", "ctl-0"),))] - 2.0) < 0.01
@@ -108,12 +111,14 @@ def test_two_of_three_stay_a_majority_and_a_lone_node_keeps_serving_isolated(clu
 
 
 def test_reference_loss_continues_served_time_without_a_step(tmp_path):
-    cfg = config.parse({
-        "node": {"name": "solo"},
-        "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 3}, "discipline": {"interval_s": 0.25}},
-        "ntp": {"listen": [f"127.0.0.1:{free_udp_ports(1)[0]}"], "allow": ["127.0.0.0/8"], "ratelimit": None},
-        "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "solo.sock")},
-    })
+    cfg = config.parse(
+        {
+            "node": {"name": "solo"},
+            "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 3}, "discipline": {"interval_s": 0.25}},
+            "ntp": {"listen": [f"127.0.0.1:{free_udp_ports(1)[0]}"], "allow": ["127.0.0.0/8"], "ratelimit": None},
+            "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "solo.sock")},
+        }
+    )
     app = Appliance(cfg)
     app.start()
     try:
@@ -128,7 +133,7 @@ def test_reference_loss_continues_served_time_without_a_step(tmp_path):
                 stopped = True
             errors.append(served_error_s(app))
             time.sleep(0.01)
-        jumps = [abs(b - a) for a, b in zip(errors, errors[1:])]
+        jumps = [abs(b - a) for a, b in zip(errors, errors[1:], strict=False)]
         assert max(jumps) < 5e-6, max(jumps)  # no step at the loss of the reference
         st = app.status()
         assert st["sync"]["state"] == "holdover" and st["ntp"]["stratum"] == 1
@@ -149,8 +154,9 @@ def test_reference_loss_continues_served_time_without_a_step(tmp_path):
 
 
 def appliance(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
 
 
 def test_sim_inject_cli(tmp_path, cluster):
@@ -181,8 +187,13 @@ def test_demo_runs_for_its_duration_and_stops_cleanly_on_ctrl_c():
     assert "agree" in last and "grandmaster" in last
     assert r.stdout.rstrip().endswith("appliance demo: stopped")
     # -X faulthandler: if it does not stop, SIGABRT makes it print every thread's stack (below)
-    p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "appliance", "demo", "--plain"], cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-X", "faulthandler", "-m", "appliance", "demo", "--plain"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "control sockets:" in p.stdout.readline()
         time.sleep(1)

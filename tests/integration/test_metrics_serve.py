@@ -11,13 +11,12 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers.appliance_proc import REPO, ApplianceProc, write_config
-from helpers.wait import wait_for
-
 from appliance import config
 from appliance.control_socket import request
 from appliance.runtime.app import Appliance
 from appliance.runtime.clocks import ServeError
+from helpers.appliance_proc import REPO, ApplianceProc, write_config
+from helpers.wait import wait_for
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -48,34 +47,60 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 def diagnose(*args):
-    r = subprocess.run([sys.executable, "-m", "appliance", "diagnose", "--json", *map(str, args)],
-                       capture_output=True, text=True, timeout=60, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "diagnose", "--json", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert "Traceback" not in r.stderr, r.stderr
     return json.loads(r.stdout)
 
 
 def test_metrics_of_a_running_appliance(tmp_path):
     mport = free_port()
-    cfg = write_config(tmp_path / "c.yaml", "m0", [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"], oscillator="tcxo",
-                       extra={"monitoring": {"metrics_listen": f"127.0.0.1:{mport}"},
-                              "clock": {"discipline": {"interval_s": 0.25}}})
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        "m0",
+        [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"],
+        oscillator="tcxo",
+        extra={"monitoring": {"metrics_listen": f"127.0.0.1:{mport}"}, "clock": {"discipline": {"interval_s": 0.25}}},
+    )
     app = ApplianceProc(cfg).start()
     try:
         m = scrape(f"127.0.0.1:{mport}")
         st = app.status()
         # the drift trend needs a few locked samples in the history: wait for them (a loaded
         # machine may run the diagnosis right after the lock otherwise)
-        wait_for(lambda: [r for r in request(app.sock, "history")["samples"][-8:]
-                          if r["state"] == "locked" and r["offset_ns"] is not None], 20, 0.25,
-                 "8 locked samples in the history", until=lambda locked: len(locked) >= 8)
+        wait_for(
+            lambda: [
+                r
+                for r in request(app.sock, "history")["samples"][-8:]
+                if r["state"] == "locked" and r["offset_ns"] is not None
+            ],
+            20,
+            0.25,
+            "8 locked samples in the history",
+            until=lambda locked: len(locked) >= 8,
+        )
         report = diagnose("--control-socket", app.sock)
         health = http_get(f"http://127.0.0.1:{mport}/healthz")
         elsewhere = http_get(f"http://127.0.0.1:{mport}/")
         # a second instance on the same metrics port: a clear error, nothing half-started
-        clash = write_config(tmp_path / "d.yaml", "m1", [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"],
-                             extra={"monitoring": {"metrics_listen": f"127.0.0.1:{mport}"}})
-        r = subprocess.run([sys.executable, "-m", "appliance", "serve", "--config", str(clash)], capture_output=True,
-                           text=True, timeout=30, cwd=REPO)
+        clash = write_config(
+            tmp_path / "d.yaml",
+            "m1",
+            [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"],
+            extra={"monitoring": {"metrics_listen": f"127.0.0.1:{mport}"}},
+        )
+        r = subprocess.run(
+            [sys.executable, "-m", "appliance", "serve", "--config", str(clash)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=REPO,
+        )
     finally:
         app.stop()
     assert m[("appliance_sync_state", (("state", "locked"),))] == 1
@@ -95,12 +120,14 @@ def test_metrics_of_a_running_appliance(tmp_path):
 
 def test_holdover_in_metrics_and_diagnosis(tmp_path):
     mport = free_port()
-    cfg = config.parse({
-        "node": {"name": "hold", "state_dir": str(tmp_path / "state")},
-        "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 5}, "discipline": {"interval_s": 0.2}},
-        "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"], "allow": ["all"]},
-        "monitoring": {"metrics_listen": f"127.0.0.1:{mport}", "control_socket": str(tmp_path / "hold.sock")},
-    })
+    cfg = config.parse(
+        {
+            "node": {"name": "hold", "state_dir": str(tmp_path / "state")},
+            "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 5}, "discipline": {"interval_s": 0.2}},
+            "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"], "allow": ["all"]},
+            "monitoring": {"metrics_listen": f"127.0.0.1:{mport}", "control_socket": str(tmp_path / "hold.sock")},
+        }
+    )
     app = Appliance(cfg)
     app.start()
     try:
@@ -125,18 +152,28 @@ def test_holdover_in_metrics_and_diagnosis(tmp_path):
 
 def test_healthz_is_503_with_the_reason_while_not_stratum_1(tmp_path):
     mport = free_port()
-    cfg = config.parse({
-        "node": {"name": "noref", "state_dir": str(tmp_path / "state")},
-        "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "seed": 6, "reference": False},
-                  "discipline": {"interval_s": 0.2, "max_error_bound_s": 1e-9}},
-        "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"], "allow": ["all"]},
-        "monitoring": {"metrics_listen": f"127.0.0.1:{mport}", "control_socket": str(tmp_path / "noref.sock")},
-    })
+    cfg = config.parse(
+        {
+            "node": {"name": "noref", "state_dir": str(tmp_path / "state")},
+            "clock": {
+                "source": "sim",
+                "sim": {"oscillator": "tcxo", "seed": 6, "reference": False},
+                "discipline": {"interval_s": 0.2, "max_error_bound_s": 1e-9},
+            },
+            "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"], "allow": ["all"]},
+            "monitoring": {"metrics_listen": f"127.0.0.1:{mport}", "control_socket": str(tmp_path / "noref.sock")},
+        }
+    )
     app = Appliance(cfg)
     app.start()
     try:
-        wait_for(lambda: app.status()["served"]["unsynchronized_reason"], 20, 0.1, "a reason not to serve",
-                 until=lambda r: r not in (None, "starting"))
+        wait_for(
+            lambda: app.status()["served"]["unsynchronized_reason"],
+            20,
+            0.1,
+            "a reason not to serve",
+            until=lambda r: r not in (None, "starting"),
+        )
         code, body = http_get(f"http://127.0.0.1:{mport}/healthz")
         st = app.status()
     finally:
@@ -150,11 +187,14 @@ def test_metrics_port_conflict_in_process(tmp_path):
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    cfg = config.parse({
-        "node": {"name": "x"}, "clock": {"source": "sim"},
-        "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"]},
-        "monitoring": {"metrics_listen": f"127.0.0.1:{port}", "control_socket": str(tmp_path / "x.sock")},
-    })
+    cfg = config.parse(
+        {
+            "node": {"name": "x"},
+            "clock": {"source": "sim"},
+            "ntp": {"listen": [f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"]},
+            "monitoring": {"metrics_listen": f"127.0.0.1:{port}", "control_socket": str(tmp_path / "x.sock")},
+        }
+    )
     app = Appliance(cfg)
     try:
         try:

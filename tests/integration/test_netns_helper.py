@@ -97,8 +97,9 @@ def test_everything_is_removed_when_the_test_fails_including_escaped_daemons():
             1 / 0
     assert not names & ours()
     assert sleeper.poll() is not None
-    wait_for(lambda: not any(netns._alive(p) and not netns._zombie(p) for p in escaped), 5, 0.05,
-             "the escaped daemon killed")
+    wait_for(
+        lambda: not any(netns._alive(p) and not netns._zombie(p) for p in escaped), 5, 0.05, "the escaped daemon killed"
+    )
 
 
 def test_a_construction_that_breaks_half_way_leaves_nothing(monkeypatch):
@@ -128,8 +129,11 @@ def test_namespaces_of_a_killed_run_are_swept_and_live_ones_kept():
     dead.wait()
     live = subprocess.Popen(["sleep", "30"])
     pidns = netns._pidns()
-    orphan, alive, foreign = (f"tnet-{pidns}-{dead.pid}-0-h1", f"tnet-{pidns}-{live.pid}-0-h1",
-                              f"tnet-{pidns + 1}-{dead.pid}-0-h1")
+    orphan, alive, foreign = (
+        f"tnet-{pidns}-{dead.pid}-0-h1",
+        f"tnet-{pidns}-{live.pid}-0-h1",
+        f"tnet-{pidns + 1}-{dead.pid}-0-h1",
+    )
     try:
         for name in (orphan, alive, foreign):
             netns.ip("netns", "add", name)

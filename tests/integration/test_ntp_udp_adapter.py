@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from appliance.core.clock.timemap import TimeMap
 from appliance.core.ntp import packet as P
 from appliance.core.ntp.access import AccessList
 from appliance.core.ntp.answer import NtpServerCore, ServerState
-from appliance.core.clock.timemap import TimeMap
 from appliance.ntp.server import NtpUdpServer, open_socket, probe_sends_nothing
 
 OFFSET_NS = 5_000_000_000  # served time runs 5 s ahead of the system clock
@@ -49,8 +49,9 @@ def exchange(addr, data: bytes, timeout_s: float = 2.0) -> list[bytes]:
         c.close()
 
 
-@pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET, "0.0.0.0"),
-                                         (socket.AF_INET6, "::1")])
+@pytest.mark.parametrize(
+    "family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::1")]
+)
 def test_probe_sends_nothing_on_linux(family, host):
     s = socket.socket(family, socket.SOCK_DGRAM)
     try:
@@ -84,8 +85,13 @@ def test_reply_timestamps_are_served_time_and_one_reply_per_request(server):
 
 def test_malformed_and_other_modes_get_no_reply(server):
     addr = server.addresses[0]
-    for data in (b"", b"\x23" * 47, bytes([(4 << 3) | 6]) + bytes(47), bytes([(4 << 3) | 4]) + bytes(47),
-                 request(1) + bytes(7)):
+    for data in (
+        b"",
+        b"\x23" * 47,
+        bytes([(4 << 3) | 6]) + bytes(47),
+        bytes([(4 << 3) | 4]) + bytes(47),
+        request(1) + bytes(7),
+    ):
         assert exchange(addr, data, timeout_s=0.3) == []
     assert exchange(addr, request(7))  # still serving
     c = server.core.counters()

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 NAMES = ["cp-a", "cp-b", "cp-c"]
 LOG_ANNOUNCE, RECEIPT = -2, 3
-ANNOUNCE_TIMEOUT_S = RECEIPT * 2.0 ** LOG_ANNOUNCE  # 0.75 s
+ANNOUNCE_TIMEOUT_S = RECEIPT * 2.0**LOG_ANNOUNCE  # 0.75 s
 POLL_S = 0.25
 WTR_S = 5.0
 LOCK_NS = 50_000  # software timestamps jitter by microseconds to tens of microseconds
@@ -56,23 +56,44 @@ def _config(tmp_path, net, name, initial_error_ns, crosscheck=None, wait_to_rest
     i = NAMES.index(name)
     h = net[name]
     return write_config(
-        tmp_path / f"{name}-{initial_error_ns}.yaml", name, [f"{h.addr}:123"], oscillator="ideal", seed=i + 1,
+        tmp_path / f"{name}-{initial_error_ns}.yaml",
+        name,
+        [f"{h.addr}:123"],
+        oscillator="ideal",
+        seed=i + 1,
         extra={
             "node": {"name": name, "state_dir": str(tmp_path / name)},
             "cluster": {"control_nodes": [{"name": n, "address": net[n].addr} for n in NAMES]}
             | ({"crosscheck": crosscheck} if crosscheck else {}),
-            "clock": {"source": "sim",
-                      "sim": {"oscillator": "ideal", "seed": i + 1, "reference": False,
-                              "reference_noise_ns": 0, "initial_error_ns": initial_error_ns},
-                      "discipline": {"lock_threshold_ns": LOCK_NS, "step_threshold_ns": 100_000}},
+            "clock": {
+                "source": "sim",
+                "sim": {
+                    "oscillator": "ideal",
+                    "seed": i + 1,
+                    "reference": False,
+                    "reference_noise_ns": 0,
+                    "initial_error_ns": initial_error_ns,
+                },
+                "discipline": {"lock_threshold_ns": LOCK_NS, "step_threshold_ns": 100_000},
+            },
             # Free-running nodes electing a grandmaster is what this test is about, not their first
             # time: they may serve whatever their (simulated) clocks say without a bootstrap.
             "bootstrap": {"required": False},
-            "ptp": {"enabled": True, "interface": h.iface, "transport": "l2", "timestamping": "software",
-                    "domain": 24, "log_announce_interval": LOG_ANNOUNCE, "announce_receipt_timeout": RECEIPT,
-                    "log_sync_interval": -2, "log_min_delay_req_interval": -2, "wait_to_restore_s": wait_to_restore_s,
-                    "poll_interval_s": POLL_S},
-        })
+            "ptp": {
+                "enabled": True,
+                "interface": h.iface,
+                "transport": "l2",
+                "timestamping": "software",
+                "domain": 24,
+                "log_announce_interval": LOG_ANNOUNCE,
+                "announce_receipt_timeout": RECEIPT,
+                "log_sync_interval": -2,
+                "log_min_delay_req_interval": -2,
+                "wait_to_restore_s": wait_to_restore_s,
+                "poll_interval_s": POLL_S,
+            },
+        },
+    )
 
 
 def _status(app):
@@ -83,9 +104,13 @@ def _status(app):
 
 
 def _summary(last):
-    return {n: None if s is None else {k: s["ptp"].get(k) for k in
-            ("role", "state", "port_state", "gm_identity", "priority2", "preemption")} | {"sync": s["sync"]["state"]}
-            for n, s in last.items()}
+    return {
+        n: None
+        if s is None
+        else {k: s["ptp"].get(k) for k in ("role", "state", "port_state", "gm_identity", "priority2", "preemption")}
+        | {"sync": s["sync"]["state"]}
+        for n, s in last.items()
+    }
 
 
 def _wait(apps, pred, timeout_s, what, watch=None):
@@ -95,8 +120,14 @@ def _wait(apps, pred, timeout_s, what, watch=None):
             watch(last)
         return last
 
-    return wait_for(statuses, timeout_s, 0.1, what, until=lambda last: all(v is not None for v in last.values())
-                    and pred(last), describe=_summary)
+    return wait_for(
+        statuses,
+        timeout_s,
+        0.1,
+        what,
+        until=lambda last: all(v is not None for v in last.values()) and pred(last),
+        describe=_summary,
+    )
 
 
 def _ptp(st):
@@ -105,10 +136,17 @@ def _ptp(st):
 
 def settled_on(gm, followers, st):
     gid = _ptp(st[gm])["clock_identity"]
-    return (_ptp(st[gm])["role"] == "grandmaster" and _ptp(st[gm])["port_state"] == "MASTER"
-            and all(_ptp(st[f])["role"] == "follower" and _ptp(st[f])["gm_identity"] == gid
-                    and st[f]["sync"]["state"] == "locked" and _ptp(st[f])["port_state"] == "SLAVE"
-                    for f in followers))
+    return (
+        _ptp(st[gm])["role"] == "grandmaster"
+        and _ptp(st[gm])["port_state"] == "MASTER"
+        and all(
+            _ptp(st[f])["role"] == "follower"
+            and _ptp(st[f])["gm_identity"] == gid
+            and st[f]["sync"]["state"] == "locked"
+            and _ptp(st[f])["port_state"] == "SLAVE"
+            for f in followers
+        )
+    )
 
 
 def _alive(pid):
@@ -126,9 +164,14 @@ def test_grandmaster_failover_and_return(net, tmp_path):
             apps[n].start(wait_state=None)
 
         # 1. the first designated node is grandmaster; the others follow it, locked, designated priority2
-        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
-                   and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130], 60,
-                   "cp-a grandmaster, cp-b and cp-c locked followers with designated priority2")
+        st = _wait(
+            apps,
+            lambda s: (
+                settled_on("cp-a", ["cp-b", "cp-c"], s) and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130]
+            ),
+            60,
+            "cp-a grandmaster, cp-b and cp-c locked followers with designated priority2",
+        )
         ids = {n: _ptp(st[n])["clock_identity"] for n in NAMES}
         assert len(set(ids.values())) == 3
         for n in NAMES:
@@ -150,8 +193,10 @@ def test_grandmaster_failover_and_return(net, tmp_path):
                 seen["offset"].append(p["offset_ns"])
                 seen["delay"].append(p["path_delay_ns"])
             time.sleep(0.1)
-        print(f"\nptp4l software timestamping: offsets {min(seen['offset']):+.0f} .. {max(seen['offset']):+.0f} ns, "
-              f"path delays {min(seen['delay']):.0f} .. {max(seen['delay']):.0f} ns")
+        print(
+            f"\nptp4l software timestamping: offsets {min(seen['offset']):+.0f} .. {max(seen['offset']):+.0f} ns, "
+            f"path delays {min(seen['delay']):.0f} .. {max(seen['delay']):.0f} ns"
+        )
         assert st["cp-a"]["sync"]["state"] == "freerun"
 
         # 2. kill the grandmaster's appliance: its ptp4l dies with it; cp-b takes over
@@ -163,15 +208,20 @@ def test_grandmaster_failover_and_return(net, tmp_path):
         rest = {n: apps[n] for n in ("cp-b", "cp-c")}
         st = _wait(rest, lambda s: _ptp(s["cp-b"])["role"] == "grandmaster", 10, "cp-b grandmaster")
         wait_for(lambda: not _alive(ptp4l_pid), 2, 0.05, "cp-a's ptp4l to die with its appliance (not outlive it)")
-        took_over = [e for e in _ptp(st["cp-b"])["events"]
-                     if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_kill]
+        took_over = [
+            e
+            for e in _ptp(st["cp-b"])["events"]
+            if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_kill
+        ]
         assert took_over, _ptp(st["cp-b"])["events"]
         latency_s = took_over[0]["time"] - t_kill
         # ptp4l waits announceReceiptTimeout intervals plus up to one more (randomised), then the
         # appliance sees the new port state at its next poll.
-        bound_s = ANNOUNCE_TIMEOUT_S + 2.0 ** LOG_ANNOUNCE + 2 * POLL_S + 0.5
-        print(f"\ncp-b became grandmaster {latency_s:.3f} s after cp-a was killed "
-              f"(announce timeout {ANNOUNCE_TIMEOUT_S} s, bound {bound_s} s)")
+        bound_s = ANNOUNCE_TIMEOUT_S + 2.0**LOG_ANNOUNCE + 2 * POLL_S + 0.5
+        print(
+            f"\ncp-b became grandmaster {latency_s:.3f} s after cp-a was killed "
+            f"(announce timeout {ANNOUNCE_TIMEOUT_S} s, bound {bound_s} s)"
+        )
         assert latency_s <= bound_s
         st = _wait(rest, lambda s: settled_on("cp-b", ["cp-c"], s), 30, "cp-c locked to cp-b")
         assert _ptp(st["cp-c"])["gm_identity"] == ids["cp-b"]
@@ -180,9 +230,16 @@ def test_grandmaster_failover_and_return(net, tmp_path):
         # 3. cp-a returns, its clock 2 ms off: it rejoins as a follower first ...
         apps["cp-a"] = ApplianceProc(_config(tmp_path, net, "cp-a", 2_000_000), host=net["cp-a"])
         apps["cp-a"].start(wait_state=None)
-        st = _wait(apps, lambda s: _ptp(s["cp-a"])["role"] == "follower"
-                   and _ptp(s["cp-a"])["gm_identity"] == ids["cp-b"]
-                   and _ptp(s["cp-a"])["preemption"]["phase"] == "rejoin", 20, "cp-a rejoining under cp-b")
+        st = _wait(
+            apps,
+            lambda s: (
+                _ptp(s["cp-a"])["role"] == "follower"
+                and _ptp(s["cp-a"])["gm_identity"] == ids["cp-b"]
+                and _ptp(s["cp-a"])["preemption"]["phase"] == "rejoin"
+            ),
+            20,
+            "cp-a rejoining under cp-b",
+        )
         assert _ptp(st["cp-a"])["priority2"] == 255 and _ptp(st["cp-b"])["role"] == "grandmaster"
         t_rejoin = time.time()
 
@@ -194,8 +251,13 @@ def test_grandmaster_failover_and_return(net, tmp_path):
                 if s.get(f) and s[f]["sync"]["offset_ns"] is not None and _ptp(s[f])["gm_identity"] == ids["cp-a"]:
                     offsets[f].append(s[f]["sync"]["offset_ns"])
 
-        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s), 60,
-                   "cp-a grandmaster again, cp-b and cp-c locked to it", watch=watch)
+        st = _wait(
+            apps,
+            lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s),
+            60,
+            "cp-a grandmaster again, cp-b and cp-c locked to it",
+            watch=watch,
+        )
         ev = _ptp(st["cp-a"])["events"]
         restore = [e for e in ev if e["kind"] == "priority2_phase" and e["to"] == "designated"]
         became_gm = [e for e in ev if e["kind"] == "ptp_state" and e["to"] == "grandmaster"]
@@ -205,17 +267,26 @@ def test_grandmaster_failover_and_return(net, tmp_path):
         assert _ptp(st["cp-a"])["priority2"] == 128
         for f, seen in offsets.items():
             assert seen, f"no offsets of {f} to cp-a were observed"
-            print(f"{f} after cp-a took over: max |offset| {max(abs(x) for x in seen) / 1e3:.1f} us "
-                  f"over {len(seen)} samples")
+            print(
+                f"{f} after cp-a took over: max |offset| {max(abs(x) for x in seen) / 1e3:.1f} us "
+                f"over {len(seen)} samples"
+            )
             assert max(abs(x) for x in seen) < 500_000, (f, seen)  # cp-a's 2 ms error never reached them
 
         # 4. a ptp4l that dies is restarted by its supervisor and the node follows again
         pid = _ptp(st["cp-c"])["children"]["ptp4l"]["pid"]
         os.kill(pid, signal.SIGKILL)
-        st = _wait(apps, lambda s: _ptp(s["cp-c"])["children"]["ptp4l"]["starts"] == 2
-                   and _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "running"
-                   and _ptp(s["cp-c"])["role"] == "follower" and _ptp(s["cp-c"])["gm_identity"] == ids["cp-a"], 20,
-                   "cp-c's ptp4l restarted and following cp-a")
+        st = _wait(
+            apps,
+            lambda s: (
+                _ptp(s["cp-c"])["children"]["ptp4l"]["starts"] == 2
+                and _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "running"
+                and _ptp(s["cp-c"])["role"] == "follower"
+                and _ptp(s["cp-c"])["gm_identity"] == ids["cp-a"]
+            ),
+            20,
+            "cp-c's ptp4l restarted and following cp-a",
+        )
         c = _ptp(st["cp-c"])["children"]["ptp4l"]
         assert c["pid"] != pid and "exited with status" in c["last_error"]
         assert _ptp(st["cp-a"])["role"] == "grandmaster"
@@ -230,10 +301,16 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
     try:
         for n in NAMES:
             apps[n].start(wait_state=None)
-        _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
-              and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130]
-              and not any(s[n]["crosscheck"]["demoted"] for n in NAMES), 60,
-              "cp-a grandmaster, cp-b and cp-c locked to it with designated priority2, nobody demoted")
+        _wait(
+            apps,
+            lambda s: (
+                settled_on("cp-a", ["cp-b", "cp-c"], s)
+                and [_ptp(s[n])["priority2"] for n in NAMES] == [128, 129, 130]
+                and not any(s[n]["crosscheck"]["demoted"] for n in NAMES)
+            ),
+            60,
+            "cp-a grandmaster, cp-b and cp-c locked to it with designated priority2, nobody demoted",
+        )
 
         # cp-a's clock jumps 2 s ahead: the vote sees cp-a alone.
         t_step = time.time()
@@ -249,35 +326,67 @@ def test_vote_demotes_a_wrong_grandmaster(net, tmp_path):
                 if s.get(f) and s[f]["clock"]["offset_to_system_ns"] is not None:
                     worst[f] = max(worst[f], abs(s[f]["clock"]["offset_to_system_ns"]))
 
-        st = _wait(apps, lambda s: s["cp-a"]["crosscheck"]["demoted"]
-                   and _ptp(s["cp-b"])["role"] == "grandmaster" and _ptp(s["cp-a"])["priority2"] == 255, 40,
-                   "cp-a demoted (priority2 255) and cp-b grandmaster", watch=watch)
+        st = _wait(
+            apps,
+            lambda s: (
+                s["cp-a"]["crosscheck"]["demoted"]
+                and _ptp(s["cp-b"])["role"] == "grandmaster"
+                and _ptp(s["cp-a"])["priority2"] == 255
+            ),
+            40,
+            "cp-a demoted (priority2 255) and cp-b grandmaster",
+            watch=watch,
+        )
         assert not st["cp-b"]["crosscheck"]["demoted"] and not st["cp-c"]["crosscheck"]["demoted"]
         assert _ptp(st["cp-a"])["priority1"] == 255 and _ptp(st["cp-b"])["priority1"] == 128
-        demoted = [e["time"] for e in st["cp-a"]["crosscheck"]["events"] if e["to"] == "demoted" and e["time"] >= t_step]
-        took_over = [e["time"] for e in _ptp(st["cp-b"])["events"]
-                     if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step]
+        demoted = [
+            e["time"] for e in st["cp-a"]["crosscheck"]["events"] if e["to"] == "demoted" and e["time"] >= t_step
+        ]
+        took_over = [
+            e["time"]
+            for e in _ptp(st["cp-b"])["events"]
+            if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step
+        ]
         assert demoted and took_over and took_over[0] >= demoted[0]
         assert demoted[0] - t_step <= 10 * crosscheck["poll_interval_s"]  # a filter window of polls and some
-        print(f"\ncp-a stepped +2 s: demoted {demoted[0] - t_step:.2f} s later, "
-              f"cp-b grandmaster {took_over[0] - demoted[0]:.2f} s after that")
+        print(
+            f"\ncp-a stepped +2 s: demoted {demoted[0] - t_step:.2f} s later, "
+            f"cp-b grandmaster {took_over[0] - demoted[0]:.2f} s after that"
+        )
 
         # cp-c follows cp-b, cp-a follows cp-b and steps back; the vote takes cp-a back ...
-        st = _wait(apps, lambda s: settled_on("cp-b", ["cp-a", "cp-c"], s), 30,
-                   "cp-a and cp-c locked to cp-b", watch=watch)
+        st = _wait(
+            apps, lambda s: settled_on("cp-b", ["cp-a", "cp-c"], s), 30, "cp-a and cp-c locked to cp-b", watch=watch
+        )
         st = _wait(apps, lambda s: not s["cp-a"]["crosscheck"]["demoted"], 30, "cp-a promoted again", watch=watch)
         promoted = time.time()
         # ... and, locked for wait_to_restore_s, cp-a takes its designated place back
-        st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s) and _ptp(s["cp-a"])["priority2"] == 128,
-                   60, "cp-a grandmaster again", watch=watch)
-        print(f"cp-a promoted {promoted - t_step:.1f} s after the step, grandmaster again "
-              f"{time.time() - t_step:.1f} s after it")
+        st = _wait(
+            apps,
+            lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s) and _ptp(s["cp-a"])["priority2"] == 128,
+            60,
+            "cp-a grandmaster again",
+            watch=watch,
+        )
+        print(
+            f"cp-a promoted {promoted - t_step:.1f} s after the step, grandmaster again "
+            f"{time.time() - t_step:.1f} s after it"
+        )
         assert [_ptp(st[n])["priority1"] for n in NAMES] == [128, 128, 128]
         # one cluster time again (a node that just changed role re-acquires for a moment, and its
         # peers see it unsynchronized meanwhile: the vote needs a few polls)
-        _wait(apps, lambda s: all(s[n]["crosscheck"]["majority"] and s[n]["crosscheck"]["cluster_offset_s"] is not None
-                                  and abs(s[n]["crosscheck"]["cluster_offset_s"]) < 1e-3 for n in NAMES), 30,
-              "all three in the majority, within 1 ms of the cluster", watch=watch)
+        _wait(
+            apps,
+            lambda s: all(
+                s[n]["crosscheck"]["majority"]
+                and s[n]["crosscheck"]["cluster_offset_s"] is not None
+                and abs(s[n]["crosscheck"]["cluster_offset_s"]) < 1e-3
+                for n in NAMES
+            ),
+            30,
+            "all three in the majority, within 1 ms of the cluster",
+            watch=watch,
+        )
         for f, w in worst.items():
             print(f"{f}: max |clock - true time| from the step on {w / 1e3:.1f} us")
             assert w < 1_000_000, f"{f}'s clock moved {w / 1e3:.0f} us during the handover"
@@ -302,30 +411,54 @@ def test_a_demoted_grandmaster_gives_way_to_rejoining_nodes(tmp_path):
         apps = {"cp-a": ApplianceProc(config("cp-a"), host=net["cp-a"])}
         try:
             apps["cp-a"].start(wait_state=None)
-            _wait(apps, lambda s: _ptp(s["cp-a"])["role"] == "grandmaster" and _ptp(s["cp-a"])["priority2"] == 128,
-                  30, "cp-a alone, grandmaster with its designated priority2")
+            _wait(
+                apps,
+                lambda s: _ptp(s["cp-a"])["role"] == "grandmaster" and _ptp(s["cp-a"])["priority2"] == 128,
+                30,
+                "cp-a alone, grandmaster with its designated priority2",
+            )
             for n in ("cp-b", "cp-c"):
                 apps[n] = ApplianceProc(config(n), host=net[n])
                 apps[n].start(wait_state=None)
-            st = _wait(apps, lambda s: settled_on("cp-a", ["cp-b", "cp-c"], s)
-                       and all(_ptp(s[n])["preemption"]["phase"] == "rejoin" and _ptp(s[n])["priority2"] == 255
-                               for n in ("cp-b", "cp-c"))
-                       and not any(s[n]["crosscheck"]["demoted"] for n in NAMES)
-                       and all(s[n]["crosscheck"]["majority"] for n in NAMES), 60,
-                       "cp-b and cp-c rejoining under cp-a, all three agreeing")
+            st = _wait(
+                apps,
+                lambda s: (
+                    settled_on("cp-a", ["cp-b", "cp-c"], s)
+                    and all(
+                        _ptp(s[n])["preemption"]["phase"] == "rejoin" and _ptp(s[n])["priority2"] == 255
+                        for n in ("cp-b", "cp-c")
+                    )
+                    and not any(s[n]["crosscheck"]["demoted"] for n in NAMES)
+                    and all(s[n]["crosscheck"]["majority"] for n in NAMES)
+                ),
+                60,
+                "cp-b and cp-c rejoining under cp-a, all three agreeing",
+            )
             ids = {n: _ptp(st[n])["clock_identity"] for n in NAMES}
             assert ids["cp-a"] < ids["cp-b"] < ids["cp-c"], ids
 
             t_step = time.time()
             assert "error" not in request(apps["cp-a"].sock, "inject", step_s=2.0)
-            st = _wait(apps, lambda s: s["cp-a"]["crosscheck"]["demoted"] and _ptp(s["cp-b"])["role"] == "grandmaster"
-                       and _ptp(s["cp-c"])["gm_identity"] == ids["cp-b"], 30,
-                       "cp-a demoted, cp-b grandmaster (still rejoining), cp-c following it")
-            took_over = [e["time"] for e in _ptp(st["cp-b"])["events"]
-                         if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step]
+            st = _wait(
+                apps,
+                lambda s: (
+                    s["cp-a"]["crosscheck"]["demoted"]
+                    and _ptp(s["cp-b"])["role"] == "grandmaster"
+                    and _ptp(s["cp-c"])["gm_identity"] == ids["cp-b"]
+                ),
+                30,
+                "cp-a demoted, cp-b grandmaster (still rejoining), cp-c following it",
+            )
+            took_over = [
+                e["time"]
+                for e in _ptp(st["cp-b"])["events"]
+                if e["kind"] == "ptp_state" and e["to"] == "grandmaster" and e["time"] >= t_step
+            ]
             assert took_over
-            print(f"\ncp-a stepped +2 s with cp-b and cp-c rejoining: cp-b grandmaster {took_over[0] - t_step:.2f} s later "
-                  f"(wait_to_restore_s 300)")
+            print(
+                f"\ncp-a stepped +2 s with cp-b and cp-c rejoining: cp-b grandmaster {took_over[0] - t_step:.2f} s later "
+                f"(wait_to_restore_s 300)"
+            )
             assert took_over[0] - t_step < 15
             assert _ptp(st["cp-a"])["priority1"] == 255 and _ptp(st["cp-a"])["priority2"] == 255
         finally:
@@ -338,16 +471,25 @@ def test_ptp4l_that_cannot_run_is_reported_loudly(net, tmp_path):
     retries with backoff, then gives up: status says faulty and why, the log says FAILED, and the
     rest of the appliance keeps serving."""
     h = net["cp-c"]
-    cfg = write_config(tmp_path / "hw.yaml", "cp-c", [f"{h.addr}:123"], extra={
-        "node": {"name": "cp-c", "state_dir": str(tmp_path / "hw")},
-        "clock": {"source": "sim", "sim": {"oscillator": "ideal", "reference": True}},
-        "ptp": {"enabled": True, "interface": h.iface, "timestamping": "hardware", "restart_limit": 2},
-    })
+    cfg = write_config(
+        tmp_path / "hw.yaml",
+        "cp-c",
+        [f"{h.addr}:123"],
+        extra={
+            "node": {"name": "cp-c", "state_dir": str(tmp_path / "hw")},
+            "clock": {"source": "sim", "sim": {"oscillator": "ideal", "reference": True}},
+            "ptp": {"enabled": True, "interface": h.iface, "timestamping": "hardware", "restart_limit": 2},
+        },
+    )
     app = ApplianceProc(cfg, host=h)
     try:
         app.start(wait_state=None)
-        st = _wait({"cp-c": app}, lambda s: _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "failed", 30,
-                   "the supervisor to give up on ptp4l")["cp-c"]
+        st = _wait(
+            {"cp-c": app},
+            lambda s: _ptp(s["cp-c"])["children"]["ptp4l"]["state"] == "failed",
+            30,
+            "the supervisor to give up on ptp4l",
+        )["cp-c"]
         p = _ptp(st)
         assert p["role"] == "faulty" and p["state"] == "faulty"
         assert p["children"]["ptp4l"]["starts"] == 2

@@ -26,13 +26,27 @@ from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 PMC = "/usr/sbin/pmc"
-GETS = ["DEFAULT_DATA_SET", "CURRENT_DATA_SET", "PARENT_DATA_SET", "TIME_PROPERTIES_DATA_SET", "PORT_DATA_SET",
-        "TIME_STATUS_NP", "GRANDMASTER_SETTINGS_NP", "PRIORITY2"]
-GM_SET = ("SET GRANDMASTER_SETTINGS_NP clockClass 135 clockAccuracy 0xfe offsetScaledLogVariance 0xffff "
-          "currentUtcOffset 37 leap61 0 leap59 0 currentUtcOffsetValid 1 ptpTimescale 1 timeTraceable 1 "
-          "frequencyTraceable 1 timeSource 0xa0")
-GM_VALUE = ds.GrandmasterSettingsNp(ds.ClockQuality(135, 0xFE, 0xFFFF), 37,
-                                   ds.UTC_OFF_VALID | ds.PTP_TIMESCALE | ds.TIME_TRACEABLE | ds.FREQ_TRACEABLE, 0xA0)
+GETS = [
+    "DEFAULT_DATA_SET",
+    "CURRENT_DATA_SET",
+    "PARENT_DATA_SET",
+    "TIME_PROPERTIES_DATA_SET",
+    "PORT_DATA_SET",
+    "TIME_STATUS_NP",
+    "GRANDMASTER_SETTINGS_NP",
+    "PRIORITY2",
+]
+GM_SET = (
+    "SET GRANDMASTER_SETTINGS_NP clockClass 135 clockAccuracy 0xfe offsetScaledLogVariance 0xffff "
+    "currentUtcOffset 37 leap61 0 leap59 0 currentUtcOffsetValid 1 ptpTimescale 1 timeTraceable 1 "
+    "frequencyTraceable 1 timeSource 0xa0"
+)
+GM_VALUE = ds.GrandmasterSettingsNp(
+    ds.ClockQuality(135, 0xFE, 0xFFFF),
+    37,
+    ds.UTC_OFF_VALID | ds.PTP_TIMESCALE | ds.TIME_TRACEABLE | ds.FREQ_TRACEABLE,
+    0xA0,
+)
 
 
 def _pmc_path():
@@ -61,8 +75,12 @@ def test_pmc_requests_equal_our_encoding(short_dir):
     server = _bind(d / "srv")
     commands = [f"GET {x}" for x in GETS] + [GM_SET, "SET PRIORITY2 200", "SET SYNCHRONIZATION_UNCERTAIN_NP 0"]
     try:
-        p = subprocess.Popen([pmc, "-u", "-b", "0", "-d", "24", "-s", str(d / "srv"), "-i", str(d / "pmc"),
-                              *commands], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        p = subprocess.Popen(
+            [pmc, "-u", "-b", "0", "-d", "24", "-s", str(d / "srv"), "-i", str(d / "pmc"), *commands],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         captured = [server.recvfrom(2048) for _ in commands]
         p.wait(10)
     finally:
@@ -73,9 +91,10 @@ def test_pmc_requests_equal_our_encoding(short_dir):
     n = len(GETS)
     expect.append(m.encode_set(ds.MgmtId.GRANDMASTER_SETTINGS_NP, GM_VALUE, sequence_id=n, domain=24, source=src))
     expect.append(m.encode_set(ds.MgmtId.PRIORITY2, ds.Datum(200), sequence_id=n + 1, domain=24, source=src))
-    expect.append(m.encode_set(ds.MgmtId.SYNCHRONIZATION_UNCERTAIN_NP, ds.Datum(0), sequence_id=n + 2, domain=24,
-                               source=src))
-    for (data, addr), want, cmd in zip(captured, expect, commands):
+    expect.append(
+        m.encode_set(ds.MgmtId.SYNCHRONIZATION_UNCERTAIN_NP, ds.Datum(0), sequence_id=n + 2, domain=24, source=src)
+    )
+    for (data, addr), want, cmd in zip(captured, expect, commands, strict=False):
         assert addr == str(d / "pmc")
         assert m.decode(data).mgmt_id == m.decode(want).mgmt_id
         if cmd.startswith(("SET PRIORITY2", "SET SYNCHRONIZATION")):
@@ -109,13 +128,19 @@ def test_pmc_decodes_our_answers(short_dir):
     answers = {
         ds.MgmtId.DEFAULT_DATA_SET: ds.DefaultDataSet(True, False, 1, 128, q, 131, cid, 24),
         ds.MgmtId.CURRENT_DATA_SET: ds.CurrentDataSet(1, -1234.5, 6789.25),
-        ds.MgmtId.PORT_DATA_SET: ds.PortDataSet(ds.PortIdentity(cid, 1), ds.PortState.SLAVE, -2, 0.0, -2, 3, -3, 1, 0, 2),
+        ds.MgmtId.PORT_DATA_SET: ds.PortDataSet(
+            ds.PortIdentity(cid, 1), ds.PortState.SLAVE, -2, 0.0, -2, 3, -3, 1, 0, 2
+        ),
         ds.MgmtId.TIME_STATUS_NP: ds.TimeStatusNp(-4321, 1_700_000_000_123_456_789, 0, 0, 0, (0, 0, 0), True, cid),
         ds.MgmtId.GRANDMASTER_SETTINGS_NP: GM_VALUE,
     }
     names = [x.name for x in answers]
-    p = subprocess.Popen([pmc, "-u", "-b", "0", "-d", "24", "-s", str(d / "fake"), "-i", str(d / "pmc2"),
-                          *[f"GET {x}" for x in names]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(
+        [pmc, "-u", "-b", "0", "-d", "24", "-s", str(d / "fake"), "-i", str(d / "pmc2"), *[f"GET {x}" for x in names]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         for _ in names:
             data, addr = server.recvfrom(2048)
@@ -127,7 +152,9 @@ def test_pmc_decodes_our_answers(short_dir):
     b = _pmc_blocks(out)
     assert b["DEFAULT_DATA_SET"]["clockClass"] == "165" and b["DEFAULT_DATA_SET"]["clockAccuracy"] == "0x21"
     assert b["DEFAULT_DATA_SET"]["offsetScaledLogVariance"] == "0x4e5d"
-    assert b["DEFAULT_DATA_SET"]["priority2"] == "131" and b["DEFAULT_DATA_SET"]["clockIdentity"] == "0a1b2c.fffe.3d4e5f"
+    assert (
+        b["DEFAULT_DATA_SET"]["priority2"] == "131" and b["DEFAULT_DATA_SET"]["clockIdentity"] == "0a1b2c.fffe.3d4e5f"
+    )
     assert b["CURRENT_DATA_SET"]["offsetFromMaster"] == "-1234.5" and b["CURRENT_DATA_SET"]["meanPathDelay"] == "6789.2"
     assert b["PORT_DATA_SET"]["portState"] == "SLAVE" and b["PORT_DATA_SET"]["logSyncInterval"] == "-3"
     assert b["TIME_STATUS_NP"]["master_offset"] == "-4321"
@@ -143,10 +170,25 @@ def ptp4l_host():
     require_tool("ptp4l", "pmc")
     d = Path(tempfile.mkdtemp(prefix="aptp", dir="/tmp"))
     conf = d / "ptp4l.conf"
-    conf.write_text("\n".join([
-        "[global]", "domainNumber 24", "priority2 140", "free_running 1", "time_stamping software",
-        "network_transport L2", f"uds_address {d / 'ptp4l.sock'}", "logAnnounceInterval -2",
-        "announceReceiptTimeout 3", "verbose 1", "use_syslog 0", "[eth0]", ""]))
+    conf.write_text(
+        "\n".join(
+            [
+                "[global]",
+                "domainNumber 24",
+                "priority2 140",
+                "free_running 1",
+                "time_stamping software",
+                "network_transport L2",
+                f"uds_address {d / 'ptp4l.sock'}",
+                "logAnnounceInterval -2",
+                "announceReceiptTimeout 3",
+                "verbose 1",
+                "use_syslog 0",
+                "[eth0]",
+                "",
+            ]
+        )
+    )
     with TestNet(["ptp"]) as net:
         h = net["ptp"]
         h.popen(["/usr/sbin/ptp4l", "-f", str(conf)])
@@ -165,8 +207,16 @@ def _pmc_get(h, d, *names):
 def test_ptp4l_answers_decode_like_pmc(ptp4l_host):
     h, d, client = ptp4l_host
     time.sleep(1.2)  # past the announce timeout: the lone port is MASTER
-    b = _pmc_get(h, d, "DEFAULT_DATA_SET", "PARENT_DATA_SET", "PORT_DATA_SET", "TIME_STATUS_NP",
-                 "CURRENT_DATA_SET", "TIME_PROPERTIES_DATA_SET")
+    b = _pmc_get(
+        h,
+        d,
+        "DEFAULT_DATA_SET",
+        "PARENT_DATA_SET",
+        "PORT_DATA_SET",
+        "TIME_STATUS_NP",
+        "CURRENT_DATA_SET",
+        "TIME_PROPERTIES_DATA_SET",
+    )
     dds = client.default_data_set()
     assert b["DEFAULT_DATA_SET"]["clockIdentity"] == ds.clock_id_str(dds.clock_identity)
     assert int(b["DEFAULT_DATA_SET"]["priority2"]) == dds.priority2 == 140

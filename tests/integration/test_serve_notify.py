@@ -38,8 +38,14 @@ def test_ready_watchdog_reload_and_stopping(tmp_path):
     sock.bind(sock_path)
     sock.settimeout(0.2)
     env = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "1000000"}
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "serve", "--config", str(conf)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "serve", "--config", str(conf)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: list[str] = []
 
     def receive():
@@ -62,8 +68,11 @@ def test_ready_watchdog_reload_and_stopping(tmp_path):
         assert "RELOADING=1" in seen[n:] and any(line.startswith("MONOTONIC_USEC=") for line in seen[n:])
         assert proc.poll() is None
         # A good one with new access rules takes effect; a changed listen address needs a restart.
-        conf.write_text(yaml.safe_dump({**cfg, "ntp": {**cfg["ntp"], "allow": ["127.0.0.1/32"],
-                                                       "listen": [f"127.0.0.1:{_free_port()}"]}}))
+        conf.write_text(
+            yaml.safe_dump(
+                {**cfg, "ntp": {**cfg["ntp"], "allow": ["127.0.0.1/32"], "listen": [f"127.0.0.1:{_free_port()}"]}}
+            )
+        )
         n = len(seen)
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "READY=1" in receive()[n:], 10, 0.01, "READY=1 after a reload")

@@ -18,7 +18,6 @@ import time
 import numpy as np
 
 from appliance.core.clock.states import SyncState
-from appliance.core.ptp.states import PtpState
 from appliance.sim.cluster import SimCluster
 
 SEED = int(os.environ.get("APPLIANCE_SIM_SEED", "20261202"))
@@ -126,8 +125,9 @@ def test_a_simulated_week_of_three_control_nodes():
     c.run(7 * 24 * H - c.now_s, w)
     assert c.now_s >= 7 * 24 * H - c.interval_s
     assert all(sn.served_backwards == 0 for sn in c.nodes), "served time stepped back"
-    assert not w.violations, f"{len(w.violations)} of {w.answers} answers outside their bound, first " \
-                             f"{w.violations[:3]} (seed {SEED})"
+    assert not w.violations, (
+        f"{len(w.violations)} of {w.answers} answers outside their bound, first {w.violations[:3]} (seed {SEED})"
+    )
     assert set(w.demoted_at) == {"ctl-1"}, w.demoted_at
     cpu = time.process_time() - cpu0
     print(f"one simulated week: {w.answers} synchronized answers judged, {cpu:.1f} s of CPU")

@@ -5,8 +5,8 @@ clock's true error must stay inside the bound and beat the frozen frequency."""
 import numpy as np
 
 from appliance.core.clock.discipline import Discipline, DisciplineConfig
-from appliance.core.holdover.predictor import TempCompPredictor
 from appliance.core.clock.states import SyncState
+from appliance.core.holdover.predictor import TempCompPredictor
 from appliance.sim.oscillator import Oscillator, draw_params
 from appliance.sim.phc import SimPhc, VirtualClock
 from appliance.sim.reference import SimReference
@@ -62,7 +62,9 @@ def test_predictor_learns_while_locked_and_bounds_holdover():
     _run(truth, clock, ref, disc, 8 * 3600, STEP_S, rec)
     hold, errors, bounds = _holdover_errors(rec, start)
     assert all(s is SyncState.HOLDOVER for _, s, _, _ in hold)
-    print(f"holdover 8 h with the model: max |error| {errors.max() * 1e6:.1f} us, final bound {bounds[-1] * 1e6:.1f} us")
+    print(
+        f"holdover 8 h with the model: max |error| {errors.max() * 1e6:.1f} us, final bound {bounds[-1] * 1e6:.1f} us"
+    )
     assert np.mean(errors <= bounds) >= 0.99
     assert bounds[-1] < 0.5e-3  # the learned bound, not the class default (50 ppb over 8 h = 1.44 ms)
 
@@ -83,4 +85,3 @@ def test_predictor_learns_while_locked_and_bounds_holdover():
     _, frozen, _ = _holdover_errors(rec, start)
     print(f"holdover 8 h frozen: max |error| {frozen.max() * 1e6:.1f} us")
     assert errors.max() < 0.5 * frozen.max()
-

@@ -52,10 +52,22 @@ def test_report_per_class_exists_and_is_complete(class_runs, cls):
     assert rc == {"pass": 0, "warn": 1, "fail": 2}[data["verdict"]]
     assert all(set(c) == CHECK_KEYS and c["verdict"] in ("pass", "warn", "fail") for c in data["checks"])
     names = {c["name"] for c in data["checks"]}
-    for expected in ("read.methods", "read.precise.jitter_ns", "read.extended.jitter_ns", "read.basic.jitter_ns",
-                     "frequency.gain_error_ppm", "frequency.nonlinearity", "frequency.refusal",
-                     "phase.step_error_ns", "phase.adjphase_error_ns", "pins.pps_offset_ns", "pins.pps_jitter_ns",
-                     "stability.adev", "stability.frequency_offset_ppm", "stability.phase_jump"):
+    for expected in (
+        "read.methods",
+        "read.precise.jitter_ns",
+        "read.extended.jitter_ns",
+        "read.basic.jitter_ns",
+        "frequency.gain_error_ppm",
+        "frequency.nonlinearity",
+        "frequency.refusal",
+        "phase.step_error_ns",
+        "phase.adjphase_error_ns",
+        "pins.pps_offset_ns",
+        "pins.pps_jitter_ns",
+        "stability.adev",
+        "stability.frequency_offset_ppm",
+        "stability.phase_jump",
+    ):
         assert expected in names, expected
     assert data["adev"] and all(set(p) == {"tau_s", "adev"} and p["adev"] > 0 for p in data["adev"])
     assert [p["tau_s"] for p in data["adev"]][:3] == [1.0, 2.0, 5.0]
@@ -90,8 +102,23 @@ def test_a_long_ocxo_run_is_resolved_as_ocxo(tmp_path):
 
 
 def test_xo_sold_as_tcxo_fails_on_stability(tmp_path, capsys):
-    rc, out, _ = run_cli(["lab", "run", "--sim", "xo", "--sim-seed", "1", "--expect-class", "tcxo",
-                          "--duration", "5m", "--out", str(tmp_path)], capsys)
+    rc, out, _ = run_cli(
+        [
+            "lab",
+            "run",
+            "--sim",
+            "xo",
+            "--sim-seed",
+            "1",
+            "--expect-class",
+            "tcxo",
+            "--duration",
+            "5m",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
     assert rc == 2
     data = json.loads((tmp_path / "report.json").read_text())
     verdicts = {c["name"]: c["verdict"] for c in data["checks"]}
@@ -128,7 +155,11 @@ def test_lab_report_recovers_a_known_slope_and_the_class(tmp_path, capsys):
     assert data["temp_slope_ppm_per_c"] == pytest.approx(slope, rel=0.10)
     assert data["estimated_class"] == "tcxo"
     names = {c["name"] for c in data["checks"]}
-    assert {"temperature.slope_ppm_per_c", "temperature.model_holdover", "stability.adev_temperature_compensated"} <= names
+    assert {
+        "temperature.slope_ppm_per_c",
+        "temperature.model_holdover",
+        "stability.adev_temperature_compensated",
+    } <= names
     m = json.loads((tmp_path / "r" / "measurements.json").read_text())["analysis"]
     assert m["model"]["fitted"] and m["model"]["backtest"]["hours"] > 7
     assert len(m["temperature"]["coefficients"]) == 4  # the cubic over a 20 K sweep
@@ -152,8 +183,13 @@ def _rows(path: Path) -> int:
 
 def test_ctrl_c_mid_run_still_leaves_a_report(tmp_path):
     out = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "lab", "run", "--sim", "tcxo", "--duration", "720h",
-                             "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "lab", "run", "--sim", "tcxo", "--duration", "720h", "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while _rows(out / "stability.csv") < 300:
@@ -179,8 +215,11 @@ def test_ctrl_c_mid_run_still_leaves_a_report(tmp_path):
 def test_append_to_and_compare(tmp_path, capsys):
     log = tmp_path / "lab.jsonl"
     for cls, expect in (("tcxo", None), ("xo", "tcxo")):
-        run_cli(["lab", "run", "--sim", cls, "--duration", "3m", "--out", str(tmp_path / cls),
-                 "--append-to", str(log)] + (["--expect-class", expect] if expect else []), capsys)
+        run_cli(
+            ["lab", "run", "--sim", cls, "--duration", "3m", "--out", str(tmp_path / cls), "--append-to", str(log)]
+            + (["--expect-class", expect] if expect else []),
+            capsys,
+        )
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert [x["verdict"] for x in lines][1] == "fail"
     assert {"model", "serial", "firmware", "verdict"} <= set(lines[0])
@@ -217,18 +256,21 @@ def test_the_simulated_run_takes_little_real_time_and_leaves_the_phc_as_found():
     assert math.isclose(dev.clock.error_ns(), expected, abs_tol=abs(expected - before) * 1e-3 + 2000)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--sim", "tcxo", "--duration", "600"], "has no unit"),
-    (["--sim", "tcxo", "--duration", "ten minutes"], "not a duration"),
-    (["--sim", "tcxo", "--duration", "20s"], "needs at least"),
-    (["--sim", "quartz"], "unknown oscillator class"),
-    (["--sim", "xo", "--expect-class", "ideal"], "--expect-class 'ideal'"),
-    (["--sim", "xo", "--loopback", "1"], "PIN_OUT:PIN_IN"),
-    (["--sim", "xo", "--loopback", "2:2"], "different pins"),
-    (["--sim", "xo", "--reference", "/dev/ptp1"], "--reference is for a real PHC"),
-    (["--device", "/dev/ptp0", "--sim-seed", "3"], "need --sim"),
-    (["--device", "/dev/nonexistent-ptp"], "no such device"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sim", "tcxo", "--duration", "600"], "has no unit"),
+        (["--sim", "tcxo", "--duration", "ten minutes"], "not a duration"),
+        (["--sim", "tcxo", "--duration", "20s"], "needs at least"),
+        (["--sim", "quartz"], "unknown oscillator class"),
+        (["--sim", "xo", "--expect-class", "ideal"], "--expect-class 'ideal'"),
+        (["--sim", "xo", "--loopback", "1"], "PIN_OUT:PIN_IN"),
+        (["--sim", "xo", "--loopback", "2:2"], "different pins"),
+        (["--sim", "xo", "--reference", "/dev/ptp1"], "--reference is for a real PHC"),
+        (["--device", "/dev/ptp0", "--sim-seed", "3"], "need --sim"),
+        (["--device", "/dev/nonexistent-ptp"], "no such device"),
+    ],
+)
 def test_bad_input_names_what_was_wrong(tmp_path, capsys, argv, message):
     rc, _, err = run_cli(["lab", "run", "--out", str(tmp_path)] + argv, capsys)
     assert rc == 3  # UNKNOWN: nothing was judged (2 is a part that failed)
@@ -244,11 +286,13 @@ def test_lab_report_bad_input(tmp_path, capsys):
     ppb.write_text("time_s,freq_offset_ppm\n" + "".join(f"{i},{5000.0}\n" for i in range(20)))
     rc, _, err = run_cli(["lab", "report", "--samples", str(ppb), "--out", str(tmp_path / "o")], capsys)
     assert rc == 3 and "beyond 1000 ppm" in err
-    rc, _, err = run_cli(["lab", "report", "--samples", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")], capsys)
+    rc, _, err = run_cli(
+        ["lab", "report", "--samples", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")], capsys
+    )
     assert rc == 3 and "cannot read" in err
     t, _, freq = chamber_log(hours=1, slope_ppm_per_c=0.0)
     good = tmp_path / "good.csv"
-    good.write_text("time_s,freq_offset_ppm\n" + "".join(f"{a:.1f},{b:.9f}\n" for a, b in zip(t, freq)))
+    good.write_text("time_s,freq_offset_ppm\n" + "".join(f"{a:.1f},{b:.9f}\n" for a, b in zip(t, freq, strict=False)))
     rc, _, err = run_cli(["lab", "report", "--samples", str(good), "--out-dir", str(tmp_path / "x" / "y")], capsys)
     assert rc == 3 and "its parent directory" in err and not (tmp_path / "x").exists()  # no parents created
 
@@ -256,7 +300,7 @@ def test_lab_report_bad_input(tmp_path, capsys):
 def test_a_frequency_only_log_is_judged_without_temperature(tmp_path, capsys):
     t, _, freq = chamber_log(hours=2, slope_ppm_per_c=0.0)
     path = tmp_path / "f.csv"
-    path.write_text("time_s,freq_offset_ppm\n" + "".join(f"{a:.1f},{b:.9f}\n" for a, b in zip(t, freq)))
+    path.write_text("time_s,freq_offset_ppm\n" + "".join(f"{a:.1f},{b:.9f}\n" for a, b in zip(t, freq, strict=False)))
     rc, _, err = run_cli(["lab", "report", "--samples", str(path), "--out", str(tmp_path / "o")], capsys)
     data = json.loads((tmp_path / "o" / "report.json").read_text())
     assert data["temp_slope_ppm_per_c"] is None and data["adev"]

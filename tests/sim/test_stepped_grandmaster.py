@@ -24,15 +24,27 @@ def _fault(c: SimCluster, kind: str) -> None:
         c.nodes[0].clock.inject_frequency_error_ppb(50_000)
 
 
-@pytest.mark.parametrize("kind, vote", [
-    ("step 2 s", "default"), ("step 5 ms", "default"), ("ramp 50 us/s", "default"),
-    ("step 2 s", "slowest"), ("ramp 50 us/s", "slowest"), ("ramp 50 us/s", "off"),
-])
+@pytest.mark.parametrize(
+    "kind, vote",
+    [
+        ("step 2 s", "default"),
+        ("step 5 ms", "default"),
+        ("ramp 50 us/s", "default"),
+        ("step 2 s", "slowest"),
+        ("ramp 50 us/s", "slowest"),
+        ("ramp 50 us/s", "off"),
+    ],
+)
 def test_followers_never_chase_a_faulty_grandmaster(kind, vote):
     print(f"seed {SEED} (APPLIANCE_SIM_SEED)")
     # poll every 2 s (the default) or every 64 s (cluster.crosscheck.poll_interval_s' largest)
-    c = SimCluster(seed=SEED, interval_s=1.0, crosscheck=vote != "off", vote_every_ticks=64 if vote == "slowest" else 2,
-                   wait_to_restore_s=WAIT_TO_RESTORE_S)
+    c = SimCluster(
+        seed=SEED,
+        interval_s=1.0,
+        crosscheck=vote != "off",
+        vote_every_ticks=64 if vote == "slowest" else 2,
+        wait_to_restore_s=WAIT_TO_RESTORE_S,
+    )
     c.run(1800)
     assert c.grandmaster() == 0 and all(sn.state.value == "locked" for sn in c.nodes), f"seed {SEED}"
     c.nodes[0].reference.stop()  # nothing of its own to catch the fault: only the others can

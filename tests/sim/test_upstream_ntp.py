@@ -7,8 +7,8 @@ over instead of following it."""
 import numpy as np
 
 from appliance import config
-from appliance.core.clock.states import SyncState
 from appliance.core.bootstrap.state import StartState
+from appliance.core.clock.states import SyncState
 from appliance.core.node import Node
 from appliance.core.node_types import ClockReading, TickInputs
 from appliance.core.ntp.clockfilter import ClockFilter, PeerSample
@@ -23,12 +23,21 @@ DELAY_S = 200e-6
 
 
 def _setup(servers, seed=4, initial_error_ns=3_000_000):
-    cfg = config.parse({"node": {"name": "a"}, "clock": {"source": "sim", "sim": {"reference": False}},
-                        "reference": {"ntp": {"servers": servers}}})
+    cfg = config.parse(
+        {
+            "node": {"name": "a"},
+            "clock": {"source": "sim", "sim": {"reference": False}},
+            "reference": {"ntp": {"servers": servers}},
+        }
+    )
     truth = VirtualClock(T0_NS)
     profile = DiurnalHvac(24.0, 1.5, 0.6, 900.0, seed=seed)
-    clock = SimPhc(Oscillator(draw_params("tcxo", seed), seed, profile.temp_c(0.0)), profile.temp_c, truth_ns=truth,
-                   initial_error_ns=initial_error_ns)
+    clock = SimPhc(
+        Oscillator(draw_params("tcxo", seed), seed, profile.temp_c(0.0)),
+        profile.temp_c,
+        truth_ns=truth,
+        initial_error_ns=initial_error_ns,
+    )
     node = Node(node_config(cfg, clock.caps(), clock.info(), -20, False, start=StartState(False, "none")))
     return truth, clock, node, {s: ClockFilter(4, 8.0) for s in servers}
 
@@ -43,8 +52,14 @@ def _run(truth, clock, node, filters, seconds, stepped=(), rng=None, record=None
             server_error_s = 1.0 if name in stepped else 0.0
             delay = DELAY_S + rng.exponential(DELAY_S / 4)
             f.add(PeerSample(now_s, err_s - server_error_s + rng.normal(0, NOISE_S), delay, 0, 1, 0.0, 20e-6))
-        a = node.tick(TickInputs(now_s, truth.now_ns, ClockReading(int(round(clock.error_ns())), truth.now_ns, "sim"),
-                                 upstream={n: f.estimate(now_s) for n, f in filters.items()}))
+        a = node.tick(
+            TickInputs(
+                now_s,
+                truth.now_ns,
+                ClockReading(int(round(clock.error_ns())), truth.now_ns, "sim"),
+                upstream={n: f.estimate(now_s) for n, f in filters.items()},
+            )
+        )
         if a.step_ns:
             clock.step(a.step_ns)
             for f in filters.values():

@@ -29,9 +29,16 @@ def write_cert(path: Path, not_before: dt.datetime, not_after: dt.datetime, cn: 
     """A self-signed certificate with exactly this validity window."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return path
@@ -57,8 +64,14 @@ def write_config(tmp_path: Path, **extra) -> Path:
 
 def bootstrap(config: Path, *args: str, root: Path | None = None) -> tuple[int, dict | str]:
     env = {**os.environ, "APPLIANCE_HOST_ROOT": str(root or FIX / "none")}
-    r = subprocess.run([sys.executable, "-m", "appliance", "bootstrap", "--config", str(config), "--non-interactive",
-                        *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "bootstrap", "--config", str(config), "--non-interactive", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
     assert "Traceback" not in r.stderr, r.stderr
     if "--json" in args and r.stdout.strip():
         return r.returncode, json.loads(r.stdout)
@@ -79,8 +92,11 @@ def test_an_rtc_in_local_time_from_sysfs(tmp_path):
 
 
 def test_an_rtc_in_utc_from_procfs(tmp_path):
-    rc, out = bootstrap(write_config(tmp_path, bootstrap={"cert_globs": [], "rtc_uncertainty_s": 45}), "--json",
-                        root=FIX / "rtc-utc-proc")
+    rc, out = bootstrap(
+        write_config(tmp_path, bootstrap={"cert_globs": [], "rtc_uncertainty_s": 45}),
+        "--json",
+        root=FIX / "rtc-utc-proc",
+    )
     rtc = row(out, "rtc")
     assert rtc["time_utc"].startswith("2026-11-27T11:41:4") and rtc["uncertainty_s"] == 45
     assert "/proc/driver/rtc" in rtc["detail"] and "keeps UTC" in rtc["detail"]
@@ -96,8 +112,16 @@ def test_operator_time_before_a_certificate_is_refused_naming_it(tmp_path):
     crt = write_cert(tmp_path / "tls" / "serving-kube-apiserver.crt", nb, utc(365 * DAY))
     not_before = iso(int(nb.timestamp()) * 10**9)
     op = iso(int(time.time() + DAY) * 10**9)
-    rc, out = bootstrap(write_config(tmp_path), "--json", "--cert", str(tmp_path / "tls" / "*.crt"),
-                        "--operator-time", op, "--operator-uncertainty", "5s")
+    rc, out = bootstrap(
+        write_config(tmp_path),
+        "--json",
+        "--cert",
+        str(tmp_path / "tls" / "*.crt"),
+        "--operator-time",
+        op,
+        "--operator-uncertainty",
+        "5s",
+    )
     assert rc == 2 and out["decision"] == "refused"
     assert out["reason"] == f"operator time {op} is before the notBefore {not_before} of {crt}"
     assert row(out, "operator")["verdict"] == "outlier"
@@ -107,8 +131,16 @@ def test_operator_time_before_a_certificate_is_refused_naming_it(tmp_path):
     assert rc == 2 and f"before the notBefore {not_before} of {crt}" in out["reason"]
     # an operator time after the notBefore is accepted
     later = iso(int(time.time() + 3 * DAY) * 10**9)
-    rc, out = bootstrap(write_config(tmp_path), "--json", "--cert", str(tmp_path / "tls" / "*.crt"),
-                        "--operator-time", later, "--operator-uncertainty", "2s")
+    rc, out = bootstrap(
+        write_config(tmp_path),
+        "--json",
+        "--cert",
+        str(tmp_path / "tls" / "*.crt"),
+        "--operator-time",
+        later,
+        "--operator-uncertainty",
+        "2s",
+    )
     assert rc == 0 and out["decision"] == "ok" and abs(parse_iso_ns(out["time_utc"]) - parse_iso_ns(later)) < 10**9
     assert out["uncertainty_s"] == pytest.approx(2.0)
 
@@ -117,8 +149,14 @@ def test_expired_certificates_need_an_explicit_operator_time(tmp_path):
     crt = write_cert(tmp_path / "pki" / "apiserver.crt", utc(-400 * DAY), utc(-DAY))
     rc, out = bootstrap(write_config(tmp_path), "--json", "--cert", str(tmp_path / "pki" / "*.crt"))
     assert rc == 2 and f"of {crt}: the certificates would have expired" in out["reason"]
-    rc, out = bootstrap(write_config(tmp_path), "--json", "--cert", str(tmp_path / "pki" / "*.crt"),
-                        "--operator-time", iso(time.time_ns()))
+    rc, out = bootstrap(
+        write_config(tmp_path),
+        "--json",
+        "--cert",
+        str(tmp_path / "pki" / "*.crt"),
+        "--operator-time",
+        iso(time.time_ns()),
+    )
     assert rc == 0 and any("have expired" in w for w in out["warnings"])
 
 
@@ -143,15 +181,18 @@ def test_the_table(tmp_path):
         assert word in text
 
 
-@pytest.mark.parametrize("args, msg", [
-    (["--operator-time", "2026-12-02T06:30:00"], "no time zone"),
-    (["--operator-time", "soon"], "ISO 8601"),
-    (["--operator-uncertainty", "5s"], "needs --operator-time"),
-    (["--operator-time", "2026-12-02T06:30:00Z", "--operator-uncertainty", "five"], "duration"),
-    (["--apply-system"], "--apply-system needs --apply"),
-    (["--peer", "host:99999"], "out of range"),
-    (["--no-such-flag"], ""),
-])
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--operator-time", "2026-12-02T06:30:00"], "no time zone"),
+        (["--operator-time", "soon"], "ISO 8601"),
+        (["--operator-uncertainty", "5s"], "needs --operator-time"),
+        (["--operator-time", "2026-12-02T06:30:00Z", "--operator-uncertainty", "five"], "duration"),
+        (["--apply-system"], "--apply-system needs --apply"),
+        (["--peer", "host:99999"], "out of range"),
+        (["--no-such-flag"], ""),
+    ],
+)
 def test_bad_input_exits_1_without_a_traceback(tmp_path, args, msg):
     rc, text = bootstrap(write_config(tmp_path), *args)
     if args == ["--no-such-flag"]:
@@ -180,7 +221,11 @@ def test_apply_on_a_simulated_clock_records_its_offset_and_audits(tmp_path):
     audit = (tmp_path / "state" / "bootstrap-audit.jsonl").read_text().splitlines()
     entry = json.loads(audit[-1])
     assert entry["decision"]["decision"] == "ok" and {e["source"] for e in entry["decision"]["evidence"]} >= {
-        "operator", "rtc", "system clock", "build floor"}
+        "operator",
+        "rtc",
+        "system clock",
+        "build floor",
+    }
     # a refusal is not applied and not recorded
     rc, out = bootstrap(cfg, "--json", "--apply", "--operator-time", "2020-01-01T00:00:00Z")
     assert rc == 2 and out["applied"] is None

@@ -17,8 +17,7 @@ def verdicts(d):
 
 
 def local(t=T, u=60.0):
-    return [ev.rtc(t, False, None, u, "/dev/rtc0"),
-            ev.system_clock(t + NS // 10, "b" * 32, 100.0, False, None, u)]
+    return [ev.rtc(t, False, None, u, "/dev/rtc0"), ev.system_clock(t + NS // 10, "b" * 32, 100.0, False, None, u)]
 
 
 def test_iso_round_trip_and_zone_required():
@@ -32,8 +31,10 @@ def test_iso_round_trip_and_zone_required():
 
 
 def test_local_clocks_and_a_synchronised_peer_agree():
-    items = local() + [ev.peer("ctl-1", "198.18.0.2:123", T + NS // 2, 200e-6, 0, 50e-6, True, 1, 60.0),
-                       ev.build_floor(T - 30 * 24 * H, "0.1.0", "test")]
+    items = local() + [
+        ev.peer("ctl-1", "198.18.0.2:123", T + NS // 2, 200e-6, 0, 50e-6, True, 1, 60.0),
+        ev.build_floor(T - 30 * 24 * H, "0.1.0", "test"),
+    ]
     d = decide(items)
     assert d.ok, d.reason
     # the peer's tight interval is what the intersection keeps
@@ -47,7 +48,8 @@ def test_operator_before_a_certificate_notbefore_is_refused_naming_the_certifica
     items = local(parse_iso_ns("2026-12-02T08:00:00Z")) + [
         ev.operator(parse_iso_ns("2026-11-22T06:30:00Z"), 5.0),
         ev.cert_not_before(parse_iso_ns("2026-12-01T00:00:00Z"), crt, 12),
-        ev.cert_not_after(parse_iso_ns("2027-12-01T00:00:00Z"), crt, 12)]
+        ev.cert_not_after(parse_iso_ns("2027-12-01T00:00:00Z"), crt, 12),
+    ]
     d = decide(items)
     assert not d.ok and d.time_ns is None
     assert d.reason == (f"operator time 2026-11-22T06:30:00Z is before the notBefore 2026-12-01T00:00:00Z of {crt}")
@@ -67,16 +69,22 @@ def test_operator_before_the_build_floor_is_refused():
 
 
 def test_peers_that_disagree_with_no_majority_are_refused_naming_each():
-    items = [ev.peer("ctl-1", "a", T, 1e-4, 0, 1e-5, True, 1, 60), ev.peer("ctl-2", "b", T + H, 1e-4, 0, 1e-5, True, 1, 60),
-             *local(T + 2 * H)]
+    items = [
+        ev.peer("ctl-1", "a", T, 1e-4, 0, 1e-5, True, 1, 60),
+        ev.peer("ctl-2", "b", T + H, 1e-4, 0, 1e-5, True, 1, 60),
+        *local(T + 2 * H),
+    ]
     d = decide(items)
     assert not d.ok and d.reason.startswith("no majority")
     assert "peer ctl-1" in d.reason and "peer ctl-2" in d.reason and "this machine's clocks" in d.reason
 
 
 def test_two_peers_outvote_a_wrong_rtc():
-    items = [ev.peer("ctl-1", "a", T, 1e-4, 0, 1e-5, True, 1, 60), ev.peer("ctl-2", "b", T + 50_000, 1e-4, 0, 1e-5, True, 1, 60),
-             *local(T + 2 * H)]
+    items = [
+        ev.peer("ctl-1", "a", T, 1e-4, 0, 1e-5, True, 1, 60),
+        ev.peer("ctl-2", "b", T + 50_000, 1e-4, 0, 1e-5, True, 1, 60),
+        *local(T + 2 * H),
+    ]
     d = decide(items)
     assert d.ok and abs(d.time_ns - T) < NS // 1000
     assert verdicts(d)["rtc"] == OUTLIER == verdicts(d)["system clock"]
@@ -134,15 +142,28 @@ def test_the_json_contract_fields():
         assert row["verdict"] in ("used", "outlier", "bound", "not available")
 
 
-@pytest.mark.parametrize("lkg, record, kind, want", [
-    (None, None, "sim", False),
-    ({"served_ns": T, "error_bound_s": 0.0, "boot_id": "B", "boottime_ns": 1, "monotonic_ns": 1}, None, "phc", True),
-    ({"served_ns": T, "error_bound_s": 0.0, "boot_id": "OLD", "boottime_ns": 1, "monotonic_ns": 1}, None, "phc", False),
-    (None, {"time_ns": T, "boot_id": "OLD", "clock_kind": "sim"}, "sim", True),  # a sim offset holds in any boot
-    (None, {"time_ns": T, "boot_id": "OLD", "clock_kind": "phc"}, "phc", False),  # a PHC is set again at boot
-    (None, {"time_ns": T, "boot_id": "B", "clock_kind": "phc"}, "phc", True),
-    ({"served_ns": "bad"}, None, "phc", False),
-])
+@pytest.mark.parametrize(
+    "lkg, record, kind, want",
+    [
+        (None, None, "sim", False),
+        (
+            {"served_ns": T, "error_bound_s": 0.0, "boot_id": "B", "boottime_ns": 1, "monotonic_ns": 1},
+            None,
+            "phc",
+            True,
+        ),
+        (
+            {"served_ns": T, "error_bound_s": 0.0, "boot_id": "OLD", "boottime_ns": 1, "monotonic_ns": 1},
+            None,
+            "phc",
+            False,
+        ),
+        (None, {"time_ns": T, "boot_id": "OLD", "clock_kind": "sim"}, "sim", True),  # a sim offset holds in any boot
+        (None, {"time_ns": T, "boot_id": "OLD", "clock_kind": "phc"}, "phc", False),  # a PHC is set again at boot
+        (None, {"time_ns": T, "boot_id": "B", "clock_kind": "phc"}, "phc", True),
+        ({"served_ns": "bad"}, None, "phc", False),
+    ],
+)
 def test_start_state(lkg, record, kind, want):
     st = start_state("B", kind, lkg, record)
     assert st.bootstrapped is want, st.why

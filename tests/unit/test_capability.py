@@ -1,9 +1,21 @@
 """core.verdict: one test per branch of the decision, and the nearest-sensor ranking."""
 
-from appliance.core.ptp.capability import (Distance, InterfaceFacts, NicFamily, PhcFacts, SensorFacts, Capability, assess,
-                                    match_family, nearest_sensor, pci_slot)
+from appliance.core.ptp.capability import (
+    Capability,
+    Distance,
+    InterfaceFacts,
+    NicFamily,
+    PhcFacts,
+    SensorFacts,
+    assess,
+    match_family,
+    nearest_sensor,
+    pci_slot,
+)
 
-PHC = PhcFacts(name="ptp0", max_adj_ppb=62_499_999, n_pins=4, n_ext_ts=2, n_per_out=2, pps=True, cross_timestamping=False)
+PHC = PhcFacts(
+    name="ptp0", max_adj_ppb=62_499_999, n_pins=4, n_ext_ts=2, n_per_out=2, pps=True, cross_timestamping=False
+)
 NIC_SENSOR = SensorFacts(id="hwmon2/temp1", name="i350bb", kind="hwmon", pci_address="0000:03:00.0", temp_c=50.0)
 HW = dict(sw_tx=True, sw_rx=True, hw_tx=True, hw_rx=True, hw_raw=True, phc_index=0, phc=PHC)
 

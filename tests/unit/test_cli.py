@@ -20,8 +20,9 @@ FIX = REPO / "tests" / "fixtures"
 
 
 def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "appliance", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=60, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=60, **kw
+    )
 
 
 def commands():
@@ -71,9 +72,15 @@ def test_every_duration_option_takes_the_one_syntax():
                     a.type("5")
                 assert a.type("1500ms") == 1.5
     names = {f"{c} {o}" for c, o in found}
-    for expected in ("appliance diagnose --threshold", "appliance diagnose --timeout", "appliance query --timeout",
-                     "appliance sim inject --step", "appliance model simulate --duration", "appliance demo --duration",
-                     "appliance model simulate --interval"):
+    for expected in (
+        "appliance diagnose --threshold",
+        "appliance diagnose --timeout",
+        "appliance query --timeout",
+        "appliance sim inject --step",
+        "appliance model simulate --duration",
+        "appliance demo --duration",
+        "appliance model simulate --interval",
+    ):
         assert expected in names, expected
 
 
@@ -86,12 +93,30 @@ def test_sim_inject_step_is_signed():
 
 def test_one_flag_per_meaning():
     cmds = by_name()
-    for name in ("serve", "status", "diagnose", "config check", "config render ptp", "config render clients",
-                 "sim inject"):
+    for name in (
+        "serve",
+        "status",
+        "diagnose",
+        "config check",
+        "config render ptp",
+        "config render clients",
+        "sim inject",
+    ):
         opts = {s for a in options(cmds[f"appliance {name}"].parser) for s in a.option_strings}
         assert "--config" in opts, name
-    for name in ("query", "status", "discover", "diagnose", "config check", "model fit", "model simulate",
-                 "lab run", "lab report", "lab compare", "sim inject"):
+    for name in (
+        "query",
+        "status",
+        "discover",
+        "diagnose",
+        "config check",
+        "model fit",
+        "model simulate",
+        "lab run",
+        "lab report",
+        "lab compare",
+        "sim inject",
+    ):
         opts = {s for a in options(cmds[f"appliance {name}"].parser) for s in a.option_strings}
         assert "--json" in opts, name
     for name in ("model fit", "config render clients", "model predict", "model adev", "man"):
@@ -157,7 +182,7 @@ def test_man_page_is_generated_from_the_parser():
         for a in options(cmd.parser):
             if "--log-level" not in a.option_strings:
                 assert manpage._esc(a.option_strings[-1]) in page, (cmd.name, a.option_strings)
-    assert ".SH \"EXIT STATUS\"" in page and "UNKNOWN" in page
+    assert '.SH "EXIT STATUS"' in page and "UNKNOWN" in page
     # a command added to the parser appears without anyone writing it into the page
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     extra = sub.add_parser("frobnicate", help="a command that does not exist", description="Frobnicate.")
@@ -177,18 +202,22 @@ def test_man_command_and_its_output_file(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("groff"), reason="groff not installed")
 def test_man_page_is_valid_roff():
-    r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"], input=cli("man").stdout, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        ["groff", "-man", "-Tutf8", "-ww", "-z"], input=cli("man").stdout, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
 
 
 def complete(script: str, words: list[str]) -> list[str]:
     """COMPREPLY for `appliance WORDS...` (the last word is being completed)."""
     line = " ".join(["appliance", *words])
-    prog = (f"{script}\nCOMP_WORDS=(appliance {' '.join(repr(w) if w else repr('') for w in words)})\n"
-            f"COMP_CWORD={len(words)}\nCOMP_LINE={line!r}\n_appliance\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
-    r = subprocess.run(["bash", "--norc", "--noprofile"], input=prog, capture_output=True, text=True, timeout=30,
-                       cwd=REPO)
+    prog = (
+        f"{script}\nCOMP_WORDS=(appliance {' '.join(repr(w) if w else repr('') for w in words)})\n"
+        f"COMP_CWORD={len(words)}\nCOMP_LINE={line!r}\n_appliance\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    )
+    r = subprocess.run(
+        ["bash", "--norc", "--noprofile"], input=prog, capture_output=True, text=True, timeout=30, cwd=REPO
+    )
     assert r.returncode == 0, r.stderr
     return [w for w in r.stdout.splitlines() if w]
 
@@ -200,8 +229,15 @@ def test_bash_completion_is_generated_from_the_parser():
     assert set(complete(script, [""])) == {c.path[0] for c in walk(parser)[1:] if len(c.path) == 1}
     assert complete(script, ["diag"]) == ["diagnose"]
     assert "--threshold" in complete(script, ["diagnose", "--thr"])
-    assert set(complete(script, ["diagnose", "--expect", ""])) == {"chrony", "timedatectl", "rtc", "adjtimex",
-                                                                    "ptp", "appliance", "leap-seconds"}
+    assert set(complete(script, ["diagnose", "--expect", ""])) == {
+        "chrony",
+        "timedatectl",
+        "rtc",
+        "adjtimex",
+        "ptp",
+        "appliance",
+        "leap-seconds",
+    }
     assert complete(script, ["config", "render", ""]) == ["ptp", "clients"]
     assert complete(script, ["config", "render", "clients", "--format", "t"]) == ["timesyncd"]
     assert complete(script, ["serve", "--config", "exa"]) == ["examples"]  # a file option completes paths
@@ -211,7 +247,9 @@ def test_bash_completion_is_generated_from_the_parser():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     sub.add_parser("frobnicate", help="x").add_argument("--widget-count", help="how many")
     script = bash.render(parser)
-    assert complete(script, ["frob"]) == ["frobnicate"] and complete(script, ["frobnicate", "--w"]) == ["--widget-count"]
+    assert complete(script, ["frob"]) == ["frobnicate"] and complete(script, ["frobnicate", "--w"]) == [
+        "--widget-count"
+    ]
 
 
 def test_completion_command():
@@ -220,17 +258,20 @@ def test_completion_command():
     assert cli("completion", "fish").returncode == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["discover", "--nics", "/bin/ls"], "not a text file"),
-    (["discover", "--nics", "{tmp}/none.yaml"], "does not exist"),
-    (["lab", "compare", "/bin/ls"], "not a text file"),
-    (["model", "fit", "--samples", "/bin/ls", "-o", "{tmp}/m.json"], "not a text file"),
-    (["model", "predict", "--model", "/bin/ls", "--temps", "/bin/ls"], "not a text file"),
-    (["config", "check", "/bin/ls"], "not a text file"),
-    (["query", "[::1"], "expected [IPv6 address]:PORT"),
-    (["diagnose", "--replay", "/bin/ls"], "is a file, not a directory"),
-    (["sim", "inject", "--config", "{tmp}/none.yaml", "--freq", "1"], "cannot read: the file does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["discover", "--nics", "/bin/ls"], "not a text file"),
+        (["discover", "--nics", "{tmp}/none.yaml"], "does not exist"),
+        (["lab", "compare", "/bin/ls"], "not a text file"),
+        (["model", "fit", "--samples", "/bin/ls", "-o", "{tmp}/m.json"], "not a text file"),
+        (["model", "predict", "--model", "/bin/ls", "--temps", "/bin/ls"], "not a text file"),
+        (["config", "check", "/bin/ls"], "not a text file"),
+        (["query", "[::1"], "expected [IPv6 address]:PORT"),
+        (["diagnose", "--replay", "/bin/ls"], "is a file, not a directory"),
+        (["sim", "inject", "--config", "{tmp}/none.yaml", "--freq", "1"], "cannot read: the file does not exist"),
+    ],
+)
 def test_no_message_leaks_python(tmp_path, args, message):
     r = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     said = r.stderr + r.stdout  # config check reports on stdout

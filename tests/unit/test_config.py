@@ -52,15 +52,26 @@ def problems(tmp_path, text):
 
 
 def test_every_problem_with_its_dotted_path(tmp_path):
-    p = problems(tmp_path, """
+    p = problems(
+        tmp_path,
+        """
 node: {name: x, colour: red}
 clock: {source: gps, sim: {oscillator: rubidium, seed: abc}}
 ntp: {listen: ["1.2.3.4"], ratelimit: {interval_s: -1, burst: 0}}
 timesync: {threshold: soon}
-""")
+""",
+    )
     joined = "\n".join(p)
-    for key in ["node.colour: unknown key", "clock.source", "clock.sim.oscillator", "clock.sim.seed",
-                "ntp.listen", "ntp.ratelimit.interval_s", "ntp.ratelimit.burst", "timesync.threshold"]:
+    for key in [
+        "node.colour: unknown key",
+        "clock.source",
+        "clock.sim.oscillator",
+        "clock.sim.seed",
+        "ntp.listen",
+        "ntp.ratelimit.interval_s",
+        "ntp.ratelimit.burst",
+        "timesync.threshold",
+    ]:
         assert key in joined, (key, joined)
     assert len(p) == 8
 
@@ -81,20 +92,42 @@ def test_phc_needs_an_interface(tmp_path):
 
 
 def test_duplicate_control_nodes(tmp_path):
-    p = problems(tmp_path, "node: {name: a}\ncluster: {control_nodes: [{name: a, address: 1.1.1.1}, {name: a, address: 1.1.1.2}]}\n")
+    p = problems(
+        tmp_path,
+        "node: {name: a}\ncluster: {control_nodes: [{name: a, address: 1.1.1.1}, {name: a, address: 1.1.1.2}]}\n",
+    )
     assert "unique" in p[0]
 
 
-@pytest.mark.parametrize("text,seconds", [("500ms", 0.5), ("1s", 1.0), ("2m", 120.0), ("250us", 250e-6),
-                                          ("1.5h", 5400.0), (" 2 s ", 2.0), ("1d", 86400.0), ("10min", 600.0)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("500ms", 0.5),
+        ("1s", 1.0),
+        ("2m", 120.0),
+        ("250us", 250e-6),
+        ("1.5h", 5400.0),
+        (" 2 s ", 2.0),
+        ("1d", 86400.0),
+        ("10min", 600.0),
+    ],
+)
 def test_durations(text, seconds):
     assert config.parse_duration_s(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("value, message", [
-    (3, "'3' has no unit"), ("500", "'500' has no unit"), (0.5, "'0.5' has no unit"), ("fast", "not a duration"),
-    ("-2s", "not negative"), (True, "expected a duration"), ("5 parsecs", "not a duration"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (3, "'3' has no unit"),
+        ("500", "'500' has no unit"),
+        (0.5, "'0.5' has no unit"),
+        ("fast", "not a duration"),
+        ("-2s", "not negative"),
+        (True, "expected a duration"),
+        ("5 parsecs", "not a duration"),
+    ],
+)
 def test_a_duration_needs_a_unit(value, message):
     with pytest.raises(ValueError, match=message) as e:
         config.parse_duration_s(value)
@@ -116,8 +149,10 @@ def test_a_bare_threshold_is_refused_not_read_as_seconds(tmp_path):
 
 def test_a_duplicate_key_is_an_error_not_a_replacement(tmp_path):
     p = problems(tmp_path, "node: {name: a}\nclock: {source: sim}\nntp: {allow: [all]}\nclock:\n  source: phc\n")
-    assert p == ["line 4, column 1: duplicate key clock (first at line 2): a second block would silently replace "
-                 "the first; merge them into one"]
+    assert p == [
+        "line 4, column 1: duplicate key clock (first at line 2): a second block would silently replace "
+        "the first; merge them into one"
+    ]
     p = problems(tmp_path, "node: {name: a, name: b}\n")
     assert "duplicate key node.name" in p[0]
 
@@ -131,14 +166,16 @@ def test_every_problem_says_where_it_is(tmp_path):
 def test_an_address_a_client_cannot_use_is_refused_at_load(tmp_path, address):
     # `config check` said ok, and `config render clients` then refused it
     p = problems(tmp_path, f"node: {{name: a}}\ncluster: {{control_nodes: [{{name: a, address: '{address}'}}]}}\n")
-    assert p[0].startswith("cluster.control_nodes.0.address: ") and repr(address.split(":")[0]) in p[0] \
-        or "'abc'" in p[0]
+    assert (
+        p[0].startswith("cluster.control_nodes.0.address: ") and repr(address.split(":")[0]) in p[0] or "'abc'" in p[0]
+    )
     p = problems(tmp_path, f"node: {{name: a}}\ntimesync: {{servers: ['10.0.0.1', '{address}']}}\n")
     assert p[0].startswith("timesync.servers.1: ")
 
 
-@pytest.mark.parametrize("address", ["10.0.0.1", "10.0.0.1:10123", "ntp-1.site.example", "fd00::12", "[fd00::12]:123",
-                                     "fe80::1%eth0"])
+@pytest.mark.parametrize(
+    "address", ["10.0.0.1", "10.0.0.1:10123", "ntp-1.site.example", "fd00::12", "[fd00::12]:123", "fe80::1%eth0"]
+)
 def test_good_addresses_load(address):
     cfg = config.parse({"node": {"name": "a"}, "timesync": {"servers": [address]}})
     assert cfg.timesync.servers == [address]
@@ -159,8 +196,18 @@ def test_config_check_command_exit_codes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "node.extra: unknown key" in out and "ntp.allow" in out and "2 problems" in out
     # one or more files, positional or --config; one unreadable file makes it UNKNOWN (3)
-    assert main(["config", "check", str(REPO / "examples" / "sim.yaml"), "--config",
-                 str(REPO / "examples" / "control-node.yaml")]) == 0
+    assert (
+        main(
+            [
+                "config",
+                "check",
+                str(REPO / "examples" / "sim.yaml"),
+                "--config",
+                str(REPO / "examples" / "control-node.yaml"),
+            ]
+        )
+        == 0
+    )
     assert main(["config", "check", str(bad), str(tmp_path / "missing.yaml")]) == 3
     assert "missing.yaml: cannot be read" in capsys.readouterr().out
     assert main(["config", "check"]) == 3
@@ -183,7 +230,8 @@ def test_config_check_json_and_notes(tmp_path, capsys):
 def test_serve_refuses_a_bad_config_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("node: {name: x}\nclock: {source: nope}\n")
-    r = subprocess.run([sys.executable, "-m", "appliance", "serve", "--config", str(bad)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "serve", "--config", str(bad)], capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 3  # UNKNOWN: an input that is not what was expected
     assert "clock.source" in r.stderr and "(line 2, column" in r.stderr and "Traceback" not in r.stderr

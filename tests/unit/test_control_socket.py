@@ -8,8 +8,7 @@ from appliance.control_socket import ControlError, ControlServer, request
 
 def test_round_trip_permissions_and_errors(tmp_path):
     path = tmp_path / "run" / "control.sock"
-    server = ControlServer(path, {"status": lambda req: {"ok": True, "echo": req.get("x")},
-                                  "boom": lambda req: 1 / 0})
+    server = ControlServer(path, {"status": lambda req: {"ok": True, "echo": req.get("x")}, "boom": lambda req: 1 / 0})
     server.start()
     try:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

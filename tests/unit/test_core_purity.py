@@ -68,6 +68,8 @@ def test_every_core_module_imports_and_none_pulls_in_io_processes_or_threads():
     assert Path(out["core_file"]).resolve().is_relative_to(REPO / "appliance" / "core")
     assert len(out["modules"]) >= 20, out["modules"]  # the walk found the package's modules
     assert out["errors"] == {}, out["errors"]
-    assert out["at_start"] == [], f"loaded before appliance.core was imported (the interpreter's own): {out['at_start']}"
+    assert out["at_start"] == [], (
+        f"loaded before appliance.core was imported (the interpreter's own): {out['at_start']}"
+    )
     chains = {m: " -> ".join(out["chains"].get(m, ["?"])) for m in out["loaded"]}
     assert out["loaded"] == [], "appliance/core pulls in " + "; ".join(f"{m}: {c}" for m, c in chains.items())

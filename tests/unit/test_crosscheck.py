@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core.ntp.clockfilter import PeerEstimate
 from appliance.core.cluster.vote import (
     SELF,
     TRANSITIONS,
@@ -18,11 +17,22 @@ from appliance.core.cluster.vote import (
     realign_step_ns,
     select,
 )
+from appliance.core.ntp.clockfilter import PeerEstimate
 
 
 def est(offset_s, delay_s=2e-4, leap=0, stratum=1, root_dispersion_s=1e-6):
-    return PeerEstimate(offset_s=offset_s, delay_s=delay_s, dispersion_s=0.0, jitter_s=0.0, root_delay_s=0.0,
-                        root_dispersion_s=root_dispersion_s, leap=leap, stratum=stratum, age_s=0.0, samples=4)
+    return PeerEstimate(
+        offset_s=offset_s,
+        delay_s=delay_s,
+        dispersion_s=0.0,
+        jitter_s=0.0,
+        root_delay_s=0.0,
+        root_dispersion_s=root_dispersion_s,
+        leap=leap,
+        stratum=stratum,
+        age_s=0.0,
+        samples=4,
+    )
 
 
 def test_three_overlapping_intervals_give_their_common_part():
@@ -161,8 +171,18 @@ def test_an_honest_cluster_never_demotes_a_node_whose_own_error_is_within_the_th
     for i, (centre_rel, half) in enumerate(peers):
         # peer interval centre = truth + something within its half width
         centre = truth + 0.999 * max(-half, min(half, centre_rel))  # strictly inside: no float ties
-        ests[f"p{i}"] = PeerEstimate(offset_s=-centre, delay_s=2 * half, dispersion_s=0, jitter_s=0,
-                                     root_delay_s=0, root_dispersion_s=0, leap=0, stratum=1, age_s=0, samples=1)
+        ests[f"p{i}"] = PeerEstimate(
+            offset_s=-centre,
+            delay_s=2 * half,
+            dispersion_s=0,
+            jitter_s=0,
+            root_delay_s=0,
+            root_dispersion_s=0,
+            leap=0,
+            stratum=1,
+            age_s=0,
+            samples=1,
+        )
     v = cc.update(0.0, own_half, ests)
     assert v.majority
     assert v.distance_s <= abs(truth) + 1e-12

@@ -15,10 +15,21 @@ def test_bad_values_name_their_key():
     import pytest
 
     with pytest.raises(config.ConfigError) as e:
-        config.parse({"node": {"name": "a"}, "cluster": {"crosscheck": {
-            "poll_interval_s": 0, "filter_window": 40, "demote_threshold_s": -1, "vote": 1}},
-            "ntp": {"max_slew_ppm": 2_000_000}})
+        config.parse(
+            {
+                "node": {"name": "a"},
+                "cluster": {
+                    "crosscheck": {"poll_interval_s": 0, "filter_window": 40, "demote_threshold_s": -1, "vote": 1}
+                },
+                "ntp": {"max_slew_ppm": 2_000_000},
+            }
+        )
     text = "\n".join(e.value.problems)
-    for key in ("cluster.crosscheck.poll_interval_s", "cluster.crosscheck.filter_window",
-                "cluster.crosscheck.demote_threshold_s", "cluster.crosscheck.vote: unknown key", "ntp.max_slew_ppm"):
+    for key in (
+        "cluster.crosscheck.poll_interval_s",
+        "cluster.crosscheck.filter_window",
+        "cluster.crosscheck.demote_threshold_s",
+        "cluster.crosscheck.vote: unknown key",
+        "ntp.max_slew_ppm",
+    ):
         assert key in text

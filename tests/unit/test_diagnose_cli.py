@@ -16,19 +16,27 @@ FIX = REPO / "tests" / "fixtures" / "diagnose"
 
 
 def diagnose(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "appliance", "diagnose", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", "diagnose", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
-@pytest.mark.parametrize("bundle, code", [
-    ("worker-timesyncd", 0),
-    ("kernel-leap-pending", 1),
-    ("rtc-off", 1),
-    ("chrony-synced", 2),  # chronyd -x leaves the kernel clock unsynchronised
-    ("chrony-no-sources", 2),
-    ("chrony-unsynchronised", 2),
-    ("chrony-not-running", 2),
-])
+@pytest.mark.parametrize(
+    "bundle, code",
+    [
+        ("worker-timesyncd", 0),
+        ("kernel-leap-pending", 1),
+        ("rtc-off", 1),
+        ("chrony-synced", 2),  # chronyd -x leaves the kernel clock unsynchronised
+        ("chrony-no-sources", 2),
+        ("chrony-unsynchronised", 2),
+        ("chrony-not-running", 2),
+    ],
+)
 def test_exit_code_is_the_worst_verdict(bundle, code):
     r = diagnose("--replay", FIX / bundle, "--json")
     assert r.returncode == code, r.stderr
@@ -76,9 +84,21 @@ def fake(tmp_path: Path, name: str, script: str) -> Path:
 
 
 def test_absent_tools_are_not_available(tmp_path):
-    r = diagnose("--chronyc", "/nonexistent/chronyc", "--timedatectl", "/nonexistent/timedatectl", "--rtc-file",
-                 tmp_path / "no-rtc", "--pmc", "/nonexistent/pmc", "--ptp4l-socket", tmp_path / "no-ptp4l",
-                 "--control-socket", tmp_path / "no.sock", "--json")
+    r = diagnose(
+        "--chronyc",
+        "/nonexistent/chronyc",
+        "--timedatectl",
+        "/nonexistent/timedatectl",
+        "--rtc-file",
+        tmp_path / "no-rtc",
+        "--pmc",
+        "/nonexistent/pmc",
+        "--ptp4l-socket",
+        tmp_path / "no-ptp4l",
+        "--control-socket",
+        tmp_path / "no.sock",
+        "--json",
+    )
     c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
     # every explicit path implies --expect, and the message names the path given
     assert c["chrony"]["state"] == "not available" and c["chrony"]["verdict"] == "fail"
@@ -93,8 +113,7 @@ def test_absent_tools_are_not_available(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("option, group", [("--chronyc", "chrony"), ("--timedatectl", "timedatectl"),
-                                           ("--pmc", "ptp")])
+@pytest.mark.parametrize("option, group", [("--chronyc", "chrony"), ("--timedatectl", "timedatectl"), ("--pmc", "ptp")])
 def test_an_explicit_tool_path_that_does_not_exist_fails_and_is_named(option, group):
     r = diagnose(option, "/nonexistent/tool", "--json")
     c = {x["name"]: x for x in json.loads(r.stdout)["checks"]}
@@ -129,8 +148,9 @@ def test_no_date_from_a_rate_that_is_zero_within_its_error():
     assert not t["rate_measurable"] and t["crossing_in_s"] is None and t["worst_case_crossing_in_s"] > 0
     text = diagnose("--replay", FIX / "chrony-synced").stdout
     assert "no measurable drift (zero within its error)" in text and "289.4 days" not in text
-    holdover = {t["source"]: t for t in json.loads(diagnose("--replay", FIX / "appliance-holdover", "--json").stdout)
-                ["drift"]}
+    holdover = {
+        t["source"]: t for t in json.loads(diagnose("--replay", FIX / "appliance-holdover", "--json").stdout)["drift"]
+    }
     (bound,) = [t for k, t in holdover.items() if k.startswith("appliance:error_bound")]
     assert bound["rate_measurable"] and bound["crossing_in_s"] > 0  # a real growth keeps its date
 
@@ -180,18 +200,21 @@ def test_recorded_outputs_through_fake_tools(tmp_path):
     assert c["timedatectl"]["verdict"] == "ok" and c["timedatectl"]["evidence"]["NTPSynchronized"] == "yes"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--replay", "/nonexistent/dir"], "--replay /nonexistent/dir: does not exist"),
-    (["--replay", REPO / "examples" / "sim.yaml"], "sim.yaml: is a file, not a directory"),
-    (["--threshold", "fast"], "--threshold: 'fast' is not a duration"),
-    (["--threshold", "50"], "--threshold: '50' has no unit"),
-    (["--threshold", "0s"], "--threshold: '0s': expected a duration greater than zero"),
-    (["--timeout", "0s"], "--timeout"),
-    (["--timeout", "5"], "--timeout: '5' has no unit"),
-    (["--config", "/nonexistent.yaml"], "cannot read"),
-    (["--save", "{tmp}/no/x"], "its parent directory {tmp}/no does not exist"),
-    (["--expect", "ntpd"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--replay", "/nonexistent/dir"], "--replay /nonexistent/dir: does not exist"),
+        (["--replay", REPO / "examples" / "sim.yaml"], "sim.yaml: is a file, not a directory"),
+        (["--threshold", "fast"], "--threshold: 'fast' is not a duration"),
+        (["--threshold", "50"], "--threshold: '50' has no unit"),
+        (["--threshold", "0s"], "--threshold: '0s': expected a duration greater than zero"),
+        (["--timeout", "0s"], "--timeout"),
+        (["--timeout", "5"], "--timeout: '5' has no unit"),
+        (["--config", "/nonexistent.yaml"], "cannot read"),
+        (["--save", "{tmp}/no/x"], "its parent directory {tmp}/no does not exist"),
+        (["--expect", "ntpd"], "invalid choice"),
+    ],
+)
 def test_bad_options(args, message, tmp_path):
     # UNKNOWN (3): nothing was judged; 2 is for a FAIL verdict only
     args = [str(a).replace("{tmp}", str(tmp_path)) for a in args]
@@ -200,11 +223,14 @@ def test_bad_options(args, message, tmp_path):
     assert not (tmp_path / "no").exists()  # no parent directory is created
 
 
-@pytest.mark.parametrize("content, message", [
-    (json.dumps({"collected_at_s": 1.0, "inputs": {"nope": {}}}), "inputs.nope: unknown input"),
-    ("garbage", "bundle.json is not JSON (line 1, column 1)"),
-    (json.dumps({"collected_at_s": 1.0, "inputs": {"rtc": {"state": "sunny"}}}), "inputs.rtc.state 'sunny'"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (json.dumps({"collected_at_s": 1.0, "inputs": {"nope": {}}}), "inputs.nope: unknown input"),
+        ("garbage", "bundle.json is not JSON (line 1, column 1)"),
+        (json.dumps({"collected_at_s": 1.0, "inputs": {"rtc": {"state": "sunny"}}}), "inputs.rtc.state 'sunny'"),
+    ],
+)
 def test_bad_bundle(tmp_path, content, message):
     (tmp_path / "bundle.json").write_text(content)
     r = diagnose("--replay", tmp_path)

@@ -88,7 +88,7 @@ def test_chronyd_not_running():
 
 def test_timesyncd_worker_is_ok_without_chronyd():
     report, c = judge("worker-timesyncd")
-    assert report.exit_code == 0, [ (x.name, x.summary) for x in report.checks if x.verdict is not Verdict.OK]
+    assert report.exit_code == 0, [(x.name, x.summary) for x in report.checks if x.verdict is not Verdict.OK]
     assert c["chrony"].verdict is Verdict.SKIP and c["chrony"].state == NOT_RUNNING  # absent here: nothing to judge
     assert "kernel" in c["clock"].summary and "timedatectl" in c["clock"].summary
     # unless chrony was expected
@@ -153,12 +153,23 @@ def test_unreadable_output_is_named():
 raws = st.builds(
     Raw,
     state=st.sampled_from([AVAILABLE, NOT_AVAILABLE, NOT_RUNNING, ERROR, "weird"]),
-    text=st.one_of(st.none(), st.text(max_size=200),
-                   st.sampled_from(['{"sync": {"state": 3, "healthy": "yes"}}', '[1,2]', '{"samples": [{"t": "x"}]}',
-                                    '{"samples": [{"t": 1, "state": "holdover", "error_bound_s": 1e308}]}',
-                                    '{"return": 0, "status": 64}', "^,*,a,1,1,377,1,nan,0,0\n",
-                                    "a,99,2,10,nan,nan,nan,nan\n"])),
-    detail=st.text(max_size=20), expected=st.booleans(),
+    text=st.one_of(
+        st.none(),
+        st.text(max_size=200),
+        st.sampled_from(
+            [
+                '{"sync": {"state": 3, "healthy": "yes"}}',
+                "[1,2]",
+                '{"samples": [{"t": "x"}]}',
+                '{"samples": [{"t": 1, "state": "holdover", "error_bound_s": 1e308}]}',
+                '{"return": 0, "status": 64}',
+                "^,*,a,1,1,377,1,nan,0,0\n",
+                "a,99,2,10,nan,nan,nan,nan\n",
+            ]
+        ),
+    ),
+    detail=st.text(max_size=20),
+    expected=st.booleans(),
 )
 
 
@@ -171,6 +182,7 @@ def test_evaluate_never_raises(raw, now):
 
 
 # -- drift arithmetic ------------------------------------------------------------------------
+
 
 def test_time_to_cross():
     assert drift.time_to_cross(0.0, 1e-6, 0.05) == pytest.approx(50_000)
@@ -200,8 +212,12 @@ def test_fit_recovers_a_slope():
 
 
 def test_a_demoted_appliance_fails_with_the_next_step():
-    status = {"node": "control-1", "sync": {"state": "holdover", "healthy": True, "error_bound_s": 1e-4},
-              "ntp": {"stratum": 16}, "crosscheck": {"demoted": True}}
+    status = {
+        "node": "control-1",
+        "sync": {"state": "holdover", "healthy": True, "error_bound_s": 1e-4},
+        "ntp": {"stratum": 16},
+        "crosscheck": {"demoted": True},
+    }
     report = evaluate({"appliance_status": Raw(AVAILABLE, json.dumps(status))}, 0.0)
     (check,) = [c for c in report.checks if c.name == "appliance"]
     assert check.verdict is Verdict.FAIL and "demoted" in check.summary

@@ -12,8 +12,9 @@ FIXTURES = REPO / "tests" / "fixtures" / "discovery"
 
 
 def run(*args, check=True):
-    r = subprocess.run([sys.executable, "-m", "appliance", "discover", *args], capture_output=True, text=True,
-                       cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "discover", *args], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     if check:
         assert r.returncode == 0, r.stderr
     return r
@@ -53,13 +54,16 @@ def test_errors_are_one_line_and_exit_3(tmp_path):
     assert r.returncode == 3 and "families.0.name" in r.stderr
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{}", "no 'devices'"),
-    ("", "the file is empty"),
-    ("[1, 2]", "expected a mapping with 'source' and 'devices', got list"),
-    ("devices: [1]", "a list of device records"),
-    ("devices: [", "not YAML or JSON (line 1"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{}", "no 'devices'"),
+        ("", "the file is empty"),
+        ("[1, 2]", "expected a mapping with 'source' and 'devices', got list"),
+        ("devices: [1]", "a list of device records"),
+        ("devices: [", "not YAML or JSON (line 1"),
+    ],
+)
 def test_a_replay_of_something_that_is_not_a_recording_is_refused(tmp_path, content, message):
     # `{}` once printed "no PTP hardware clock on this machine" and exited 0
     f = tmp_path / "rec.json"

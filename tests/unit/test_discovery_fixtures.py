@@ -52,10 +52,25 @@ def test_i210_single_port_with_cpu_temperature_and_gnss():
     assert (nic.sensor_name, nic.sensor_distance) == ("coretemp", "cpu")  # I210 has no sensor of its own
     assert any("not from the NIC" in n for n in nic.notes)
     (phc,) = inv.phcs
-    assert (phc.driver, phc.max_adj_ppb, phc.n_pins, phc.pps, phc.cross_timestamping) == ("igb", 62499999, 4, True, False)
+    assert (phc.driver, phc.max_adj_ppb, phc.n_pins, phc.pps, phc.cross_timestamping) == (
+        "igb",
+        62499999,
+        4,
+        True,
+        False,
+    )
     assert [p["name"] for p in phc.pins] == ["SDP0", "SDP1", "SDP2", "SDP3"]
-    assert inv.gnss == [{"devnode": "/dev/ttyACM0", "kind": "usb-serial", "usb_id": "1546:01a8", "vendor": "u-blox",
-                         "product": "u-blox GNSS receiver", "driver": "cdc_acm", "identified": True}]
+    assert inv.gnss == [
+        {
+            "devnode": "/dev/ttyACM0",
+            "kind": "usb-serial",
+            "usb_id": "1546:01a8",
+            "vendor": "u-blox",
+            "product": "u-blox GNSS receiver",
+            "driver": "cdc_acm",
+            "identified": True,
+        }
+    ]
     assert inv.pps[0]["origin"] == "serial" and inv.rtcs[0]["hctosys"] is True
     assert by_name(inv)["lo"].verdict == "unusable"
 

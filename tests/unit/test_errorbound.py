@@ -34,7 +34,7 @@ def test_drift_bound_grows_linearly_then_quadratically():
     b = DriftBound(initial_s=1e-6, freq_uncertainty_ppb=100.0, wander_ppb_per_s=2.0)
     # initial + 100 ppb x 10 s + 2 ppb/s x (10 s)^2 / 2 = 1 us + 1000 ns + 100 ns
     assert b.bound_s(10.0) == pytest.approx(1e-6 + 1100e-9)
-    assert b.bound_s(3600.0) == pytest.approx(1e-6 + (100 * 3600 + 3600 ** 2) * 1e-9)
+    assert b.bound_s(3600.0) == pytest.approx(1e-6 + (100 * 3600 + 3600**2) * 1e-9)
     linear = DriftBound(initial_s=0.0, freq_uncertainty_ppb=50.0, wander_ppb_per_s=0.0)
     assert linear.bound_s(2000.0) == pytest.approx(2 * linear.bound_s(1000.0))
     quad = DriftBound(initial_s=0.0, freq_uncertainty_ppb=0.0, wander_ppb_per_s=1.0)
@@ -49,14 +49,17 @@ def test_drift_bound_is_capped_at_max_dispersion():
     assert DriftBound(30.0, 0.0, 0.0).bound_s(0.0) == MAX_DISPERSION_S  # an initial bound beyond the cap too
 
 
-@pytest.mark.parametrize("bound,elapsed", [
-    (DriftBound(1e-6, 100.0, 1.0), math.inf),
-    (DriftBound(1e-6, 100.0, 1.0), math.nan),
-    (DriftBound(math.nan, 100.0, 1.0), 10.0),
-    (DriftBound(1e-6, math.inf, 0.0), 10.0),
-    (DriftBound(1e-6, 100.0, math.nan), 10.0),
-    (DriftBound(math.inf, -math.inf, 0.0), 1.0),  # inf - inf: nan
-])
+@pytest.mark.parametrize(
+    "bound,elapsed",
+    [
+        (DriftBound(1e-6, 100.0, 1.0), math.inf),
+        (DriftBound(1e-6, 100.0, 1.0), math.nan),
+        (DriftBound(math.nan, 100.0, 1.0), 10.0),
+        (DriftBound(1e-6, math.inf, 0.0), 10.0),
+        (DriftBound(1e-6, 100.0, math.nan), 10.0),
+        (DriftBound(math.inf, -math.inf, 0.0), 1.0),  # inf - inf: nan
+    ],
+)
 def test_a_non_finite_bound_is_the_cap_unknown_not_nan(bound, elapsed):
     assert bound.bound_s(elapsed) == MAX_DISPERSION_S
 

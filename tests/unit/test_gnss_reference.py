@@ -4,7 +4,6 @@ offsets handed to the tick as the primary reference; and a connected site's clie
 import time
 
 import pytest
-from helpers.wait import wait_for
 
 from appliance import config
 from appliance.core.clock.interface import ClockCaps, ClockInfo
@@ -12,13 +11,16 @@ from appliance.linuxptp.gnss import GnssError, GnssReference
 from appliance.linuxptp.render import render_all, ts2phc_argv
 from appliance.render.clients import render_clients
 from appliance.runtime.node_config import node_config
+from helpers.wait import wait_for
 
 
 def _cfg(tmp_path, **over):
-    data = {"node": {"name": "cp-0", "state_dir": str(tmp_path / "state")},
-            "cluster": {"control_nodes": [{"name": "cp-0", "address": "198.18.0.1"}]},
-            "clock": {"source": "phc", "interface": "eth0"},
-            "reference": {"gnss": {"source": "nmea", "nmea_serialport": "/dev/ttyACM0", "pin_index": 1}}}
+    data = {
+        "node": {"name": "cp-0", "state_dir": str(tmp_path / "state")},
+        "cluster": {"control_nodes": [{"name": "cp-0", "address": "198.18.0.1"}]},
+        "clock": {"source": "phc", "interface": "eth0"},
+        "reference": {"gnss": {"source": "nmea", "nmea_serialport": "/dev/ttyACM0", "pin_index": 1}},
+    }
     data.update(over)
     return config.parse(data)
 
@@ -35,10 +37,13 @@ def test_gnss_without_ptp_renders_ts2phc_alone(tmp_path):
     assert ncfg.refids.primary == b"GPS\x00" and ncfg.discipline.has_reference
 
 
-@pytest.mark.parametrize("over, why", [
-    ({"clock": {"source": "sim"}}, "reference.gnss needs clock.source phc"),
-    ({"ptp": {"ts2phc": {"source": "generic"}, "interface": "eth0"}}, "name the same receiver"),
-])
+@pytest.mark.parametrize(
+    "over, why",
+    [
+        ({"clock": {"source": "sim"}}, "reference.gnss needs clock.source phc"),
+        ({"ptp": {"ts2phc": {"source": "generic"}, "interface": "eth0"}}, "name the same receiver"),
+    ],
+)
 def test_gnss_config_errors(tmp_path, over, why):
     with pytest.raises(config.ConfigError, match=why):
         _cfg(tmp_path, **over)
@@ -46,17 +51,24 @@ def test_gnss_config_errors(tmp_path, over, why):
 
 def test_ts2phc_is_supervised_and_its_offsets_are_the_primary_reference(tmp_path):
     fake = tmp_path / "ts2phc"
-    fake.write_text("#!/bin/sh\n# prints what ts2phc prints while it follows the pulse\n"
-                    "while true; do echo 'ts2phc[100.000]: eth0 master offset        -12 s2 freq    +105'; "
-                    "sleep 0.2; done\n")
+    fake.write_text(
+        "#!/bin/sh\n# prints what ts2phc prints while it follows the pulse\n"
+        "while true; do echo 'ts2phc[100.000]: eth0 master offset        -12 s2 freq    +105'; "
+        "sleep 0.2; done\n"
+    )
     fake.chmod(0o755)
     ref = GnssReference(_cfg(tmp_path), binary=str(fake))
     ref.start()
     try:
         assert wait_for(ref.measure, 10, 0.1, "a ts2phc offset", until=lambda v: v is not None) == -12.0
         assert (tmp_path / "state" / "linuxptp" / "ts2phc.conf").exists()
-        wait_for(lambda: ref.status()["ts2phc"]["state"], 10, 0.1, "ts2phc running (past its settle time)",
-                 until=lambda st: st == "running")
+        wait_for(
+            lambda: ref.status()["ts2phc"]["state"],
+            10,
+            0.1,
+            "ts2phc running (past its settle time)",
+            until=lambda st: st == "running",
+        )
     finally:
         ref.stop()
     time.sleep(2.2)
@@ -69,12 +81,19 @@ def test_a_missing_ts2phc_is_a_clear_error(tmp_path):
 
 
 def test_connected_site_clients_timestamp_in_hardware(tmp_path):
-    air_gapped = render_clients(config.parse({"node": {"name": "a"},
-                                              "cluster": {"control_nodes": [{"name": "a", "address": "198.18.0.1"}]}}),
-                                "chrony")
+    air_gapped = render_clients(
+        config.parse({"node": {"name": "a"}, "cluster": {"control_nodes": [{"name": "a", "address": "198.18.0.1"}]}}),
+        "chrony",
+    )
     assert "hwtimestamp" not in air_gapped and "makestep 1.0 3" in air_gapped
-    connected = render_clients(config.parse({"node": {"name": "a"},
-                                             "cluster": {"control_nodes": [{"name": "a", "address": "198.18.0.1"}]},
-                                             "reference": {"ntp": {"servers": ["198.18.1.1", "198.18.1.2",
-                                                                               "198.18.1.3"]}}}), "chrony")
+    connected = render_clients(
+        config.parse(
+            {
+                "node": {"name": "a"},
+                "cluster": {"control_nodes": [{"name": "a", "address": "198.18.0.1"}]},
+                "reference": {"ntp": {"servers": ["198.18.1.1", "198.18.1.2", "198.18.1.3"]}},
+            }
+        ),
+        "chrony",
+    )
     assert "hwtimestamp *" in connected and "makestep 1.0 3" in connected

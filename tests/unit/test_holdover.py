@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from appliance.core.clock.discipline import Discipline, DisciplineConfig
+from appliance.core.clock.states import SyncState
 from appliance.core.holdover.bound import Z99, HoldoverRun, predict_holdover
 from appliance.core.holdover.fit import fit
 from appliance.core.holdover.lag import lag_filter
 from appliance.core.holdover.predictor import TempCompPredictor
-from appliance.core.clock.states import SyncState
 
 SEED = 7331
 
@@ -241,4 +241,3 @@ def test_extrapolation_predicts_the_middle_of_what_the_curve_can_reach(model):
     # without the side, the wider of the two
     far = model.ext_envelope_ppb(np.array([0.5, 50.0]))
     assert far[-1] == pytest.approx(e.band_half_ppb)
-

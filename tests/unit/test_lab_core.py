@@ -6,15 +6,15 @@ import math
 import numpy as np
 import pytest
 
+from appliance.catalog import oscillator_classes
+from appliance.commands.lab import parse_duration, parse_loopback
 from appliance.core.lab import hardware as hw
 from appliance.core.lab import stability as st
 from appliance.core.lab import temperature as tp
 from appliance.core.lab.checks import LabLimits, LimitsError, band
 from appliance.core.lab.classes import load_classes, promise_order
 from appliance.core.verdict import Verdict
-from appliance.catalog import oscillator_classes
 from appliance.lab import limits as lab_limits
-from appliance.commands.lab import parse_duration, parse_loopback
 
 CORE = __import__("pathlib").Path(__file__).resolve().parents[2] / "appliance" / "core" / "lab"
 
@@ -39,7 +39,7 @@ def test_adev_of_white_fm_is_its_level():
     mdev1 = s.mdev[0].value
     assert mdev1 == pytest.approx(s.adev[0].value)
     # TDEV = tau MDEV / sqrt 3
-    for td, md in zip(s.tdev, s.mdev):
+    for td, md in zip(s.tdev, s.mdev, strict=False):
         assert td.value == pytest.approx(td.tau_s * md.value / math.sqrt(3), rel=0.02)
 
 
@@ -47,7 +47,7 @@ def test_mtie_matches_brute_force_and_removes_the_frequency_offset():
     rng = np.random.default_rng(2)
     x = np.cumsum(rng.normal(0, 1e-9, 500))
     for w in (1, 2, 7, 50, 500):
-        brute = max(np.ptp(x[i:i + w]) for i in range(x.size - w + 1))
+        brute = max(np.ptp(x[i : i + w]) for i in range(x.size - w + 1))
         assert st.sliding_range(x, w).max() == pytest.approx(brute)
     ramp = 5e-6 * np.arange(1000.0)  # a 5 ppm offset and nothing else
     s = st.analyse(np.arange(1000.0), ramp, 1.0)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.requirements import require_tool
 
 from appliance import config, leapfile
 from appliance.core.diagnose.diagnosis import evaluate
@@ -21,6 +20,7 @@ from appliance.core.verdict import Verdict
 from appliance.linuxptp.render import render_ptp4l
 from appliance.monitoring import prometheusrule
 from appliance.monitoring.metrics import ApplianceCollector
+from helpers.requirements import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures" / "leap"
@@ -47,7 +47,7 @@ def make_leap_file(path: Path, expires_unix_s: float, extra: tuple[int, int] | N
             digest.extend(line.split("#")[0].split()[:2])
     h = hashlib.sha1("".join(digest).encode()).hexdigest()
     # NIST drops leading zeros of a word; the parser must accept that
-    words = [h[i:i + 8].lstrip("0") or "0" for i in range(0, 40, 8)]
+    words = [h[i : i + 8].lstrip("0") or "0" for i in range(0, 40, 8)]
     path.write_text("\n".join(lines + ["#h\t" + " ".join(words)]) + "\n")
     return path
 
@@ -65,12 +65,15 @@ def test_a_wrong_hash_is_rejected_with_the_reason():
         parse(BAD.read_text())
 
 
-@pytest.mark.parametrize("text, why", [
-    ("#$ 1\n#@ 2\n#h 0 0 0 0 0\n", "no leap second entries"),
-    ("#@ 2\n2272060800 10\n#h 0 0 0 0 0\n", "no '#\\$' line"),
-    ("#$ 1\n#@ 2\n2272060800 10\n", "no '#h' line"),
-    ("#$ 1\n#@ 2\n2272060800 ten\n#h 0 0 0 0 0\n", "line 3: expected"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("#$ 1\n#@ 2\n#h 0 0 0 0 0\n", "no leap second entries"),
+        ("#@ 2\n2272060800 10\n#h 0 0 0 0 0\n", "no '#\\$' line"),
+        ("#$ 1\n#@ 2\n2272060800 10\n", "no '#h' line"),
+        ("#$ 1\n#@ 2\n2272060800 ten\n#h 0 0 0 0 0\n", "line 3: expected"),
+    ],
+)
 def test_malformed_files_say_what_is_wrong(text, why):
     with pytest.raises(LeapFileError, match=why):
         parse(text)
@@ -84,8 +87,14 @@ def test_leading_zeros_dropped_from_hash_words(tmp_path):
 def test_ptp4l_utc_offset_comes_from_the_file(tmp_path):
     """A (made-up) entry of 38 from a year ago: ptp4l's utc_offset follows the file, not 37."""
     p = make_leap_file(tmp_path / "l.list", time.time() + 365 * 86400, extra=(int(time.time()) - 365 * 86400, 38))
-    cfg = config.parse({"node": {"name": "a", "state_dir": str(tmp_path)}, "leap_seconds": {"file": str(p)},
-                        "clock": {"source": "phc", "interface": "eth0"}, "ptp": {"enabled": True, "interface": "eth0"}})
+    cfg = config.parse(
+        {
+            "node": {"name": "a", "state_dir": str(tmp_path)},
+            "leap_seconds": {"file": str(p)},
+            "clock": {"source": "phc", "interface": "eth0"},
+            "ptp": {"enabled": True, "interface": "eth0"},
+        }
+    )
     cfg2, st = leapfile.apply(cfg)
     assert st.source == "file" and st.utc_offset_s == 38 and not st.warnings
     assert "utc_offset 38" in render_ptp4l(cfg2, tmp_path)
@@ -128,8 +137,22 @@ def test_diagnose_warns_ten_days_ahead_and_is_ok_a_year_ahead(tmp_path):
 
 
 def test_diagnose_command_reads_the_leap_file(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "appliance", "diagnose", "--json", "--leap-file", str(BAD),
-                        "--control-socket", str(tmp_path / "none.sock")], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "diagnose",
+            "--json",
+            "--leap-file",
+            str(BAD),
+            "--control-socket",
+            str(tmp_path / "none.sock"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     report = json.loads(r.stdout)
     check = next(c for c in report["checks"] if c["name"] == "leap-seconds")
     assert check["verdict"] == "fail" and "hash mismatch" in check["summary"] and r.returncode == 2
@@ -170,20 +193,44 @@ def test_a_file_expiring_in_ten_days_raises_the_alert(tmp_path):
     left_s = int(expiry - time.time())
     assert 9 * 86400 < left_s <= 10 * 86400
     rules = prometheusrule.RULES_DIR / "appliance.rules.yml"
-    rule = next(r for g in prometheusrule.rule_groups() for r in g["rules"]
-                if r.get("alert") == "LeapSecondsFileExpiring" and r["labels"]["severity"] == "warning")
+    rule = next(
+        r
+        for g in prometheusrule.rule_groups()
+        for r in g["rules"]
+        if r.get("alert") == "LeapSecondsFileExpiring" and r["labels"]["severity"] == "warning"
+    )
     summary = f"leap-seconds.list on cp:9810 expires in {_humanize(left_s - 600)}"
-    test = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m",
-        "input_series": [{"series": 'appliance_leap_file_expiry_timestamp_seconds{instance="cp:9810",job="appliance"}',
-                          "values": f"{left_s}x20"}],
-        "alert_rule_test": [
-            {"eval_time": "2m", "alertname": "LeapSecondsFileExpiring", "exp_alerts": []},
-            {"eval_time": "10m", "alertname": "LeapSecondsFileExpiring",
-             "exp_alerts": [{"exp_labels": {"severity": "warning", "instance": "cp:9810", "job": "appliance"},
-                             "exp_annotations": {"summary": summary,
-                                                 "description": rule["annotations"]["description"]}}]},
-        ]}]}
+    test = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": 'appliance_leap_file_expiry_timestamp_seconds{instance="cp:9810",job="appliance"}',
+                        "values": f"{left_s}x20",
+                    }
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "LeapSecondsFileExpiring", "exp_alerts": []},
+                    {
+                        "eval_time": "10m",
+                        "alertname": "LeapSecondsFileExpiring",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "instance": "cp:9810", "job": "appliance"},
+                                "exp_annotations": {
+                                    "summary": summary,
+                                    "description": rule["annotations"]["description"],
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
     f = tmp_path / "leap.test.yml"
     f.write_text(yaml.safe_dump(test))
     r = _promtool("test", "rules", str(f))

@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.core.ntp.answer import DROP_REASONS
 from appliance.core.clock.states import SyncState
+from appliance.core.ntp.answer import DROP_REASONS
 from appliance.monitoring.metrics import ApplianceCollector, MetricsError, MetricsServer, health_of
 
 NOW = 1_800_000_000.0
@@ -17,13 +17,36 @@ NOW = 1_800_000_000.0
 
 def status(**over):
     st = {
-        "version": "0.1.0", "node": "control-0", "uptime_s": 10,
-        "clock": {"source": "sim", "name": "sim:tcxo", "timescale": "TAI", "freq_ppb": 250.0,
-                  "offset_to_system_ns": 37e9, "offset_method": "sim", "temperature_c": 24.5},
-        "sync": {"state": "locked", "healthy": True, "error_bound_s": 2.5e-7, "reference": "available",
-                 "offset_ns": -12.0, "events": []},
-        "ntp": {"listen": ["127.0.0.1:123"], "stratum": 1, "received": 10, "answered": 7, "kod_sent": 1,
-                "dropped": {**{r: 0 for r in DROP_REASONS}, "denied": 2}, "send_errors": 0, "internal_errors": 0},
+        "version": "0.1.0",
+        "node": "control-0",
+        "uptime_s": 10,
+        "clock": {
+            "source": "sim",
+            "name": "sim:tcxo",
+            "timescale": "TAI",
+            "freq_ppb": 250.0,
+            "offset_to_system_ns": 37e9,
+            "offset_method": "sim",
+            "temperature_c": 24.5,
+        },
+        "sync": {
+            "state": "locked",
+            "healthy": True,
+            "error_bound_s": 2.5e-7,
+            "reference": "available",
+            "offset_ns": -12.0,
+            "events": [],
+        },
+        "ntp": {
+            "listen": ["127.0.0.1:123"],
+            "stratum": 1,
+            "received": 10,
+            "answered": 7,
+            "kod_sent": 1,
+            "dropped": {**{r: 0 for r in DROP_REASONS}, "denied": 2},
+            "send_errors": 0,
+            "internal_errors": 0,
+        },
     }
     for k, v in over.items():
         st[k] = v
@@ -52,8 +75,11 @@ def names(m):
 
 
 def test_today_status():
-    m = scrape(ApplianceCollector(lambda: status(), peer_names=["control-1", "control-2"], max_error_bound_s=0.1,
-                                  clock=lambda: NOW))
+    m = scrape(
+        ApplianceCollector(
+            lambda: status(), peer_names=["control-1", "control-2"], max_error_bound_s=0.1, clock=lambda: NOW
+        )
+    )
     assert value(m, "appliance_reference_offset_seconds") == pytest.approx(-12e-9)
     assert value(m, "appliance_error_bound_seconds") == pytest.approx(2.5e-7)
     assert value(m, "appliance_max_error_bound_seconds") == 0.1
@@ -73,17 +99,28 @@ def test_today_status():
     assert value(m, "appliance_info", version="0.1.0", node="control-0", clock_source="sim", clock="sim:tcxo") == 1
     assert value(m, "appliance_status_errors_total") == 0
     # not in today's status: absent, not zero
-    for absent in ("appliance_ptp_offset_seconds", "appliance_ptp_port_state", "appliance_self_demoted",
-                   "appliance_temperature_compensation_ratio", "appliance_peer_offset_seconds",
-                   "appliance_child_restarts_total"):
+    for absent in (
+        "appliance_ptp_offset_seconds",
+        "appliance_ptp_port_state",
+        "appliance_self_demoted",
+        "appliance_temperature_compensation_ratio",
+        "appliance_peer_offset_seconds",
+        "appliance_child_restarts_total",
+    ):
         assert absent not in names(m)
 
 
 def test_holdover_duration_from_events():
     st = status()
-    st["sync"].update(state="holdover", reference="lost", offset_ns=None,
-                      events=[{"time": NOW - 500, "from": "acquiring", "to": "locked", "event": "locked"},
-                              {"time": NOW - 120, "from": "locked", "to": "holdover", "event": "reference_lost"}])
+    st["sync"].update(
+        state="holdover",
+        reference="lost",
+        offset_ns=None,
+        events=[
+            {"time": NOW - 500, "from": "acquiring", "to": "locked", "event": "locked"},
+            {"time": NOW - 120, "from": "locked", "to": "holdover", "event": "reference_lost"},
+        ],
+    )
     m = scrape(ApplianceCollector(lambda: st, clock=lambda: NOW))
     assert value(m, "appliance_holdover_seconds") == pytest.approx(120)
     assert value(m, "appliance_reference_available") == 0
@@ -92,12 +129,19 @@ def test_holdover_duration_from_events():
 
 def test_cluster_ptp_process_and_tempcomp_keys():
     st = status(
-        peers=[{"name": "control-1", "offset_s": 1.5e-6, "reachable": True},
-               {"name": "control-2", "offset_s": -3e-7, "reachable": False},
-               {"name": "intruder", "offset_s": 1e-9, "reachable": True}],
+        peers=[
+            {"name": "control-1", "offset_s": 1.5e-6, "reachable": True},
+            {"name": "control-2", "offset_s": -3e-7, "reachable": False},
+            {"name": "intruder", "offset_s": 1e-9, "reachable": True},
+        ],
         crosscheck={"demoted": True},
-        ptp={"role": "follower", "port_state": "SLAVE", "gm_identity": "aabbcc.fffe.000001", "offset_ns": -40,
-             "path_delay_ns": 2500},
+        ptp={
+            "role": "follower",
+            "port_state": "SLAVE",
+            "gm_identity": "aabbcc.fffe.000001",
+            "offset_ns": -40,
+            "path_delay_ns": 2500,
+        },
         processes={"ptp4l": {"running": True, "restarts": 3}, "phc2sys": {"running": False, "restarts": 0}},
     )
     st["tempcomp"] = {"ready": True, "compensation_ppm": -0.35}
@@ -131,8 +175,10 @@ def test_grandmaster_changes_counted_between_scrapes():
 
 
 def test_bounded_labels_and_odd_types():
-    st = status(processes={f"p{i}": {"restarts": i, "running": True} for i in range(100)},
-                peers={f"n{i}": {"offset_s": i * 1e-9} for i in range(100)})
+    st = status(
+        processes={f"p{i}": {"restarts": i, "running": True} for i in range(100)},
+        peers={f"n{i}": {"offset_s": i * 1e-9} for i in range(100)},
+    )
     st["sync"]["error_bound_s"] = "lots"
     st["ntp"]["dropped"] = {"short": "x", "from-the-wire": 5}
     m = scrape(ApplianceCollector(lambda: st))
@@ -163,8 +209,11 @@ def test_http_server_and_port_conflict():
         body = urllib.request.urlopen(f"http://{server.address}/metrics", timeout=5).read().decode()
         assert "appliance_synchronized 1.0" in body
         clash = MetricsServer(ApplianceCollector(lambda: status()), "127.0.0.1", server.port)
-        with pytest.raises(MetricsError, match=f"cannot serve metrics on 127.0.0.1:{server.port} "
-                                               r"\(monitoring.metrics_listen\)"):
+        with pytest.raises(
+            MetricsError,
+            match=f"cannot serve metrics on 127.0.0.1:{server.port} "
+            r"\(monitoring.metrics_listen\)",
+        ):
             clash.start()
     finally:
         server.stop()
@@ -198,14 +247,17 @@ def _get(url):
 
 def test_healthz_is_200_only_while_serving_stratum_1_and_other_paths_are_404():
     current = {"st": status(served={"unsynchronized_reason": None, "correction_s": 0.0})}
-    server = MetricsServer(ApplianceCollector(lambda: current["st"]), "127.0.0.1", 0,
-                           health=lambda: health_of(current["st"]))
+    server = MetricsServer(
+        ApplianceCollector(lambda: current["st"]), "127.0.0.1", 0, health=lambda: health_of(current["st"])
+    )
     server.start()
     try:
         base = f"http://{server.address}"
         assert _get(base + "/healthz") == (200, "ok\n")
-        current["st"] = status(ntp={**status()["ntp"], "stratum": 16},
-                               served={"unsynchronized_reason": "demoted by the control nodes' vote"})
+        current["st"] = status(
+            ntp={**status()["ntp"], "stratum": 16},
+            served={"unsynchronized_reason": "demoted by the control nodes' vote"},
+        )
         assert _get(base + "/healthz") == (503, "demoted by the control nodes' vote\n")
         code, body = _get(base + "/metrics")
         assert code == 200 and "appliance_ntp_stratum 16.0" in body

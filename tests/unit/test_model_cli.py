@@ -22,7 +22,7 @@ def scenario_run():
 
 def write_samples(path, t, temp, ppm):
     lines = ["time_s,temperature_c,freq_offset_ppm"]
-    lines += [f"{a:.1f},{b:.4f},{c:.9f}" for a, b, c in zip(t, temp, ppm)]
+    lines += [f"{a:.1f},{b:.4f},{c:.9f}" for a, b, c in zip(t, temp, ppm, strict=False)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -31,7 +31,9 @@ def write_samples(path, t, temp, ppm):
 def fitted(tmp_path_factory, scenario_run):
     d = tmp_path_factory.mktemp("model")
     r = scenario_run
-    samples = write_samples(d / "samples.csv", r.time_s[r.train], r.sensor_c[r.train], r.measured_freq_ppb[r.train] / 1000)
+    samples = write_samples(
+        d / "samples.csv", r.time_s[r.train], r.sensor_c[r.train], r.measured_freq_ppb[r.train] / 1000
+    )
     out = d / "model.json"
     assert main(["model", "fit", "--samples", str(samples), "--out", str(out)]) == 0
     return d, samples, out
@@ -55,7 +57,9 @@ def test_predict_outputs_the_contract_and_the_bound_covers_the_truth(fitted, sce
     r = scenario_run
     h = r.holdover
     temps = tmp_path / "temps.csv"
-    temps.write_text("# holdover\ntime_s,temperature_c\n" + "".join(f"{a:.1f},{b:.4f}\n" for a, b in zip(r.time_s[h], r.sensor_c[h])))
+    temps.write_text(
+        "# holdover\ntime_s,temperature_c\n" + "".join(f"{a:.1f},{b:.4f}\n" for a, b in zip(r.time_s[h], r.sensor_c[h], strict=False))
+    )
     rc, stdout, stderr = run_cli(["model", "predict", "--model", str(out), "--temps", str(temps)], capsys)
     assert rc == 0, stderr
     lines = stdout.strip().split("\n")
@@ -84,18 +88,50 @@ def test_predict_flags_extrapolation(fitted, capsys, tmp_path):
 
 def test_simulate_prints_the_comparison_and_plots(capsys, tmp_path):
     png = tmp_path / "sim.png"
-    argv = ["model", "simulate", "--scenario", "door-open", "--duration", "6h", "--train-duration", "1d", "--interval",
-            "30s", "--seed", "2", "--plot", str(png)]
+    argv = [
+        "model",
+        "simulate",
+        "--scenario",
+        "door-open",
+        "--duration",
+        "6h",
+        "--train-duration",
+        "1d",
+        "--interval",
+        "30s",
+        "--seed",
+        "2",
+        "--plot",
+        str(png),
+    ]
     rc, stdout, stderr = run_cli(argv, capsys)
     assert rc == 0, stderr
-    for text in ("seed 2", "frozen last frequency", "chrony-style quadratic", "this model", "stayed inside it on",
-                 "an oracle's exact bound"):
+    for text in (
+        "seed 2",
+        "frozen last frequency",
+        "chrony-style quadratic",
+        "this model",
+        "stayed inside it on",
+        "an oracle's exact bound",
+    ):
         assert text in stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "matplotlib" not in stderr and "INFO" not in stderr
     # the old spellings in hours still work, and give the same run
-    argv_h = ["model", "simulate", "--scenario", "door-open", "--hours", "6", "--train-hours", "24", "--interval",
-              "30s", "--seed", "2"]
+    argv_h = [
+        "model",
+        "simulate",
+        "--scenario",
+        "door-open",
+        "--hours",
+        "6",
+        "--train-hours",
+        "24",
+        "--interval",
+        "30s",
+        "--seed",
+        "2",
+    ]
     rc, stdout_h, _ = run_cli(argv_h, capsys)
     assert rc == 0 and "then 6 h of holdover" in stdout_h
     rc, _, stderr = run_cli(argv_h[:4] + ["--duration", "6"], capsys)
@@ -103,16 +139,31 @@ def test_simulate_prints_the_comparison_and_plots(capsys, tmp_path):
 
 
 def test_simulate_json_and_no_ratio_of_zeros(capsys):
-    argv = ["model", "simulate", "--scenario", "diurnal", "--oscillator", "ideal", "--duration", "1h",
-            "--train-duration", "8h", "--interval", "30s"]
+    argv = [
+        "model",
+        "simulate",
+        "--scenario",
+        "diurnal",
+        "--oscillator",
+        "ideal",
+        "--duration",
+        "1h",
+        "--train-duration",
+        "8h",
+        "--interval",
+        "30s",
+    ]
     rc, stdout, stderr = run_cli(argv, capsys)
     assert rc == 0, stderr
     oracle = next(line for line in stdout.splitlines() if "an oracle's exact bound" in line)
     assert "median |error|" not in oracle and "0.0 x" not in stdout  # both sides are 0 for an ideal clock
     rc, stdout, _ = run_cli(argv + ["--json"], capsys)
     data = json.loads(stdout)
-    assert rc == 0 and data["oracle"]["median_abs_error_s"] == 0 and set(data["max_abs_time_error_s"]) == {
-        "frozen", "quadratic", "quadratic_raw", "model"}
+    assert (
+        rc == 0
+        and data["oracle"]["median_abs_error_s"] == 0
+        and set(data["max_abs_time_error_s"]) == {"frozen", "quadratic", "quadratic_raw", "model"}
+    )
 
 
 def test_simulate_plot_without_matplotlib_is_a_clear_error(capsys, monkeypatch, tmp_path):
@@ -145,8 +196,12 @@ def test_adev_table(capsys, tmp_path):
 
 def test_the_real_entry_point_runs(tmp_path):
     f = tmp_path / "missing.csv"
-    p = subprocess.run([sys.executable, "-m", "appliance", "model", "fit", "--samples", str(f), "--out", str(tmp_path / "m.json")],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "appliance", "model", "fit", "--samples", str(f), "--out", str(tmp_path / "m.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 3
     assert "cannot read: the file does not exist" in p.stderr and "Traceback" not in p.stderr
 
@@ -169,13 +224,24 @@ def _good_rows(n=1000, dt=30.0):
     [
         (_good_rows(), "time_s,temperature_c", "line 1: missing column freq_offset_ppm"),
         (_good_rows()[:3] + ["90,nan,0.1"] + _good_rows()[4:], None, "line 5: column temperature_c is 'nan'"),
-        (_good_rows()[:3] + ["90,abc,0.1"] + _good_rows()[4:], None, "line 5: column temperature_c: 'abc' is not a number"),
+        (
+            _good_rows()[:3] + ["90,abc,0.1"] + _good_rows()[4:],
+            None,
+            "line 5: column temperature_c: 'abc' is not a number",
+        ),
         (_good_rows()[:10] + ["0,24,0.1"] + _good_rows()[11:], None, "line 12: time_s is not increasing"),
-        ([r for k, r in enumerate(_good_rows()) if k != 500][:499] + [f"{500 * 30 + 7},24,0.1"] + _good_rows()[501:], None,
-         "irregular time"),
+        (
+            [r for k, r in enumerate(_good_rows()) if k != 500][:499] + [f"{500 * 30 + 7},24,0.1"] + _good_rows()[501:],
+            None,
+            "irregular time",
+        ),
         (_good_rows(50), None, "too few samples: 50 rows"),
         ([f"{k * 30.0},24.0,0.1" for k in range(1000)], None, "temperature range too narrow to fit"),
-        ([f"{k * 120.0},{24 + np.sin(k / 30):.3f},0.1" for k in range(1000)], None, "sample interval 120 s is outside 1..60 s"),
+        (
+            [f"{k * 120.0},{24 + np.sin(k / 30):.3f},0.1" for k in range(1000)],
+            None,
+            "sample interval 120 s is outside 1..60 s",
+        ),
         ([], None, "too few samples: 0 rows"),
     ],
 )
@@ -194,7 +260,9 @@ def test_fit_empty_file_and_narrow_range_warning(tmp_path, capsys):
     rc, _, stderr = run_cli(["model", "fit", "--samples", str(f), "--out", str(tmp_path / "m.json")], capsys)
     assert rc == 3 and "empty" in stderr
     rows = [f"{k * 30.0},{24 + 0.25 * np.sin(k / 100):.4f},{0.1 + 0.002 * np.sin(k / 100):.9f}" for k in range(1000)]
-    rc, _, stderr = run_cli(["model", "fit", "--samples", str(_samples(tmp_path, rows)), "--out", str(tmp_path / "m.json")], capsys)
+    rc, _, stderr = run_cli(
+        ["model", "fit", "--samples", str(_samples(tmp_path, rows)), "--out", str(tmp_path / "m.json")], capsys
+    )
     assert rc == 0 and "warning: temperature range is narrow" in stderr
 
 
@@ -250,7 +318,9 @@ def test_fit_output_spellings_and_json(fitted, tmp_path, capsys):
         out = tmp_path / f"m{flag.strip('-')}.json"
         rc, stdout, _ = run_cli(["model", "fit", "--samples", str(samples), flag, str(out)], capsys)
         assert rc == 0 and out.exists()
-    rc, stdout, _ = run_cli(["model", "fit", "--samples", str(samples), "-o", str(tmp_path / "j.json"), "--json"], capsys)
+    rc, stdout, _ = run_cli(
+        ["model", "fit", "--samples", str(samples), "-o", str(tmp_path / "j.json"), "--json"], capsys
+    )
     data = json.loads(stdout)
     assert rc == 0 and data["samples"] > 0 and data["lag_s"] >= 0
 
@@ -272,6 +342,7 @@ def test_predict_and_adev_write_to_output(fitted, tmp_path, capsys):
     out = tmp_path / "p.csv"
     rc, stdout, _ = run_cli(["model", "predict", "--model", str(model), "--temps", str(temps), "-o", str(out)], capsys)
     assert rc == 0 and not stdout and out.read_text().startswith("time_s,freq_offset_ppm,time_error_bound_s\n")
-    rc, _, stderr = run_cli(["model", "predict", "--model", str(model), "--temps", str(temps), "-o",
-                             str(tmp_path / "x" / "p.csv")], capsys)
+    rc, _, stderr = run_cli(
+        ["model", "predict", "--model", str(model), "--temps", str(temps), "-o", str(tmp_path / "x" / "p.csv")], capsys
+    )
     assert rc == 3 and not (tmp_path / "x").exists()

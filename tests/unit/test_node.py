@@ -19,8 +19,13 @@ CAPS = ClockCaps(max_adj_ppb=500_000)
 def _cfg(**over):
     data = {
         "node": {"name": "a"},
-        "cluster": {"control_nodes": [{"name": "a", "address": "198.18.0.1"}, {"name": "b", "address": "198.18.0.2"},
-                                      {"name": "c", "address": "198.18.0.3"}]},
+        "cluster": {
+            "control_nodes": [
+                {"name": "a", "address": "198.18.0.1"},
+                {"name": "b", "address": "198.18.0.2"},
+                {"name": "c", "address": "198.18.0.3"},
+            ]
+        },
         "clock": {"source": "sim", "sim": {"oscillator": "tcxo", "reference": False}},
     }
     for key, value in over.items():
@@ -37,12 +42,15 @@ def _inputs(t_s, clock_offset_ns=0, **kw):
     return TickInputs(monotonic_s=t_s, wall_ns=wall, reading=ClockReading(clock_offset_ns, wall, "sim"), **kw)
 
 
-@pytest.mark.parametrize("clock, oscillator, refid", [
-    ({"source": "phc", "interface": "eth0", "oscillator": "ocxo"}, None, b"OCXO"),
-    ({"source": "phc", "interface": "eth0"}, None, b"XO\x00\x00"),  # unknown class: the one that promises least
-    ({"source": "sim", "sim": {"oscillator": "xo", "reference": False}}, None, b"XO\x00\x00"),
-    ({"source": "sim", "sim": {"oscillator": "tcxo", "reference": False}}, None, b"TCXO"),
-])
+@pytest.mark.parametrize(
+    "clock, oscillator, refid",
+    [
+        ({"source": "phc", "interface": "eth0", "oscillator": "ocxo"}, None, b"OCXO"),
+        ({"source": "phc", "interface": "eth0"}, None, b"XO\x00\x00"),  # unknown class: the one that promises least
+        ({"source": "sim", "sim": {"oscillator": "xo", "reference": False}}, None, b"XO\x00\x00"),
+        ({"source": "sim", "sim": {"oscillator": "tcxo", "reference": False}}, None, b"TCXO"),
+    ],
+)
 def test_a_free_running_node_names_the_oscillator_actually_in_use(clock, oscillator, refid):
     """A real PHC used to advertise clock.sim.oscillator's default ("TCXO") whatever it ran on."""
     cfg = _cfg(clock=clock)
@@ -110,8 +118,18 @@ def test_nothing_is_written_to_a_clock_that_ptp4l_steers():
 
 
 def _peer(offset_s):
-    return PeerEstimate(offset_s=offset_s, delay_s=1e-4, dispersion_s=0.0, jitter_s=1e-6, root_delay_s=0.0,
-                        root_dispersion_s=1e-6, leap=0, stratum=1, age_s=0.0, samples=4)
+    return PeerEstimate(
+        offset_s=offset_s,
+        delay_s=1e-4,
+        dispersion_s=0.0,
+        jitter_s=1e-6,
+        root_delay_s=0.0,
+        root_dispersion_s=1e-6,
+        leap=0,
+        stratum=1,
+        age_s=0.0,
+        samples=4,
+    )
 
 
 def test_a_node_the_majority_puts_2_s_away_demotes_itself_and_realigns():
@@ -139,9 +157,19 @@ def test_eligibility_changes_are_announced_once():
 
 
 def _answer(ref_id, root_dispersion_s, leap=0):
-    return PeerEstimate(offset_s=0.0, delay_s=1e-4, dispersion_s=1e-6, jitter_s=1e-6, root_delay_s=0.0,
-                        root_dispersion_s=root_dispersion_s, leap=leap, stratum=1, age_s=0.0, samples=4,
-                        ref_id=ref_id)
+    return PeerEstimate(
+        offset_s=0.0,
+        delay_s=1e-4,
+        dispersion_s=1e-6,
+        jitter_s=1e-6,
+        root_delay_s=0.0,
+        root_dispersion_s=root_dispersion_s,
+        leap=leap,
+        stratum=1,
+        age_s=0.0,
+        samples=4,
+        ref_id=ref_id,
+    )
 
 
 def test_a_follower_is_never_surer_than_its_grandmaster():

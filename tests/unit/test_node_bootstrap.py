@@ -31,8 +31,9 @@ def _inputs(t_s, clock_offset_ns=0, **kw):
 
 
 def _node(cfg, start=None, has_primary=False):
-    return Node(node_config(cfg, CAPS, ClockInfo("sim:tcxo", "sim"), -20, has_primary, start=start,
-                            bootstrap_command=CMD))
+    return Node(
+        node_config(cfg, CAPS, ClockInfo("sim:tcxo", "sim"), -20, has_primary, start=start, bootstrap_command=CMD)
+    )
 
 
 def _served(node, t_s):
@@ -73,10 +74,13 @@ def test_never_earlier_than_the_last_known_good():
     node = _node(_cfg(), StartState(True, "record", not_before_ns=floor))
     a = node.tick(_inputs(0.0))
     assert not node.advertise(_served(node, 0.0)).synchronized
-    assert "is before the last-known-good" in a.snapshot.unsynchronized_reason and CMD in a.snapshot.unsynchronized_reason
+    assert (
+        "is before the last-known-good" in a.snapshot.unsynchronized_reason and CMD in a.snapshot.unsynchronized_reason
+    )
 
 
 # --- upstream NTP servers -----------------------------------------------------------------------
+
 
 def _est(offset_s, delay_s=100e-6, disp_s=10e-6, stratum=1, leap=0):
     return PeerEstimate(offset_s, delay_s, 0.0, 2e-6, 0.0, disp_s, leap, stratum, 0.0, 4)

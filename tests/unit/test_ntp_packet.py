@@ -8,8 +8,21 @@ from appliance.core.ntp import packet as P
 
 
 def packet(**kw):
-    base = dict(leap=0, version=4, mode=3, stratum=0, poll=6, precision=-20, root_delay=0, root_dispersion=0,
-                ref_id=b"\x00" * 4, ref_ts=0, origin_ts=0, receive_ts=0, transmit_ts=0x1234_5678_9ABC_DEF0)
+    base = dict(
+        leap=0,
+        version=4,
+        mode=3,
+        stratum=0,
+        poll=6,
+        precision=-20,
+        root_delay=0,
+        root_dispersion=0,
+        ref_id=b"\x00" * 4,
+        ref_ts=0,
+        origin_ts=0,
+        receive_ts=0,
+        transmit_ts=0x1234_5678_9ABC_DEF0,
+    )
     base.update(kw)
     return P.NtpPacket(**base)
 
@@ -18,9 +31,19 @@ u32 = st.integers(0, 2**32 - 1)
 u64 = st.integers(0, 2**64 - 1)
 packets = st.builds(
     P.NtpPacket,
-    leap=st.integers(0, 3), version=st.integers(1, 4), mode=st.integers(0, 7), stratum=st.integers(0, 255),
-    poll=st.integers(-128, 127), precision=st.integers(-128, 127), root_delay=u32, root_dispersion=u32,
-    ref_id=st.binary(min_size=4, max_size=4), ref_ts=u64, origin_ts=u64, receive_ts=u64, transmit_ts=u64,
+    leap=st.integers(0, 3),
+    version=st.integers(1, 4),
+    mode=st.integers(0, 7),
+    stratum=st.integers(0, 255),
+    poll=st.integers(-128, 127),
+    precision=st.integers(-128, 127),
+    root_delay=u32,
+    root_dispersion=u32,
+    ref_id=st.binary(min_size=4, max_size=4),
+    ref_ts=u64,
+    origin_ts=u64,
+    receive_ts=u64,
+    transmit_ts=u64,
 )
 
 
@@ -29,14 +52,16 @@ def test_header_round_trip(p):
     assert P.parse(p.encode()) == p
 
 
-@given(packets, st.lists(st.tuples(st.integers(0, 0xFFFF), st.integers(3, 20)), max_size=3),
-       st.sampled_from([b"", b"\x00" * 20, b"\x00" * 24]))
+@given(
+    packets,
+    st.lists(st.tuples(st.integers(0, 0xFFFF), st.integers(3, 20)), max_size=3),
+    st.sampled_from([b"", b"\x00" * 20, b"\x00" * 24]),
+)
 def test_v4_extensions_and_mac_round_trip(p, efs, mac):
     # RFC 7822 7.5: without a MAC the last extension field is at least 28 octets (else it could be a MAC)
     if efs and not mac and efs[-1][1] < 6:
         efs[-1] = (efs[-1][0], 6)
-    p = P.NtpPacket(**{**p.__dict__, "version": 4,
-                       "extensions": tuple((t, bytes(4 * n)) for t, n in efs), "mac": mac})
+    p = P.NtpPacket(**{**p.__dict__, "version": 4, "extensions": tuple((t, bytes(4 * n)) for t, n in efs), "mac": mac})
     if len(p.encode()) > P.MAX_PACKET_LEN:
         return
     assert P.parse(p.encode()) == p

@@ -13,15 +13,38 @@ CLIENT_TX = 0xDEAD_BEEF_0000_0001
 
 
 def request(version=4, mode=3, transmit=CLIENT_TX, poll=6, extra=b""):
-    return P.NtpPacket(leap=0, version=version, mode=mode, stratum=0, poll=poll, precision=-6, root_delay=0,
-                       root_dispersion=0, ref_id=b"\x00" * 4, ref_ts=0, origin_ts=0, receive_ts=0,
-                       transmit_ts=transmit).encode() + extra
+    return (
+        P.NtpPacket(
+            leap=0,
+            version=version,
+            mode=mode,
+            stratum=0,
+            poll=poll,
+            precision=-6,
+            root_delay=0,
+            root_dispersion=0,
+            ref_id=b"\x00" * 4,
+            ref_ts=0,
+            origin_ts=0,
+            receive_ts=0,
+            transmit_ts=transmit,
+        ).encode()
+        + extra
+    )
 
 
 def synced_core(**kw):
     core = NtpServerCore(AccessList(["all"]), **kw)
-    core.set_state(ServerState(synchronized=True, stratum=1, ref_id=b"PHC\x00", ref_time_ns=RX_NS - 10**9,
-                               root_dispersion_s=2.5e-6, precision_log2=-24))
+    core.set_state(
+        ServerState(
+            synchronized=True,
+            stratum=1,
+            ref_id=b"PHC\x00",
+            ref_time_ns=RX_NS - 10**9,
+            root_dispersion_s=2.5e-6,
+            precision_log2=-24,
+        )
+    )
     return core
 
 
@@ -51,9 +74,18 @@ def test_ntpv1_mode_zero_is_a_client_unless_from_port_123():
     assert core.handle(request(version=1, mode=0), "198.18.0.2", 123, RX_NS, 0).reason == "mode_reserved"
 
 
-@pytest.mark.parametrize("mode,reason", [(0, "mode_reserved"), (1, "mode_symmetric_active"),
-                                         (2, "mode_symmetric_passive"), (4, "mode_server"),
-                                         (5, "mode_broadcast"), (6, "mode_control"), (7, "mode_private")])
+@pytest.mark.parametrize(
+    "mode,reason",
+    [
+        (0, "mode_reserved"),
+        (1, "mode_symmetric_active"),
+        (2, "mode_symmetric_passive"),
+        (4, "mode_server"),
+        (5, "mode_broadcast"),
+        (6, "mode_control"),
+        (7, "mode_private"),
+    ],
+)
 def test_never_answers_other_modes(mode, reason):
     core = synced_core()
     res = core.handle(request(mode=mode), "198.18.0.2", 40000, RX_NS, 0)
@@ -61,13 +93,19 @@ def test_never_answers_other_modes(mode, reason):
     assert core.dropped[reason] == 1 and core.answered == 0
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"", "short"), (request()[:47], "short"), (request() + bytes(2000), "oversized"),
-    (bytes([(0 << 3) | 3]) + bytes(47), "bad_version"), (bytes([(5 << 3) | 3]) + bytes(47), "bad_version"),
-    (request(extra=struct.pack("!HH", 1, 300) + bytes(12)), "bad_extension"),
-    (request(extra=bytes(7)), "bad_extension"),
-    (request(extra=bytes(20)), "authenticated"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "short"),
+        (request()[:47], "short"),
+        (request() + bytes(2000), "oversized"),
+        (bytes([(0 << 3) | 3]) + bytes(47), "bad_version"),
+        (bytes([(5 << 3) | 3]) + bytes(47), "bad_version"),
+        (request(extra=struct.pack("!HH", 1, 300) + bytes(12)), "bad_extension"),
+        (request(extra=bytes(7)), "bad_extension"),
+        (request(extra=bytes(20)), "authenticated"),
+    ],
+)
 def test_drops_malformed(data, reason):
     core = synced_core()
     assert core.handle(data, "198.18.0.2", 40000, RX_NS, 0) == Drop(reason)

@@ -51,9 +51,15 @@ def outcome(result):
 
 
 @settings(max_examples=400, deadline=None)
-@given(state=states, lvm=first_octets, body=st.binary(min_size=47, max_size=47),
-       ratelimited=st.booleans(), allow=st.sampled_from([["all"], ["198.18.0.0/16"], ["203.0.113.0/24"]]),
-       port=st.sampled_from([123, 40000]), repeats=st.integers(1, 6))
+@given(
+    state=states,
+    lvm=first_octets,
+    body=st.binary(min_size=47, max_size=47),
+    ratelimited=st.booleans(),
+    allow=st.sampled_from([["all"], ["198.18.0.0/16"], ["203.0.113.0/24"]]),
+    port=st.sampled_from([123, 40000]),
+    repeats=st.integers(1, 6),
+)
 def test_fast_path_decides_like_the_general_path(state, lvm, body, ratelimited, allow, port, repeats):
     data = bytes([lvm]) + body
     fast, general = make_core(state, ratelimited, allow), make_core(state, ratelimited, allow)
@@ -67,8 +73,18 @@ def test_fast_path_decides_like_the_general_path(state, lvm, body, ratelimited, 
 
 
 def test_fast_path_reply_fields():
-    core = make_core(ServerState(synchronized=True, stratum=1, ref_id=b"PHC\x00", ref_time_ns=RX_NS - 10**9,
-                                 root_dispersion_s=1e-5, precision_log2=-23), False, ["all"])
+    core = make_core(
+        ServerState(
+            synchronized=True,
+            stratum=1,
+            ref_id=b"PHC\x00",
+            ref_time_ns=RX_NS - 10**9,
+            root_dispersion_s=1e-5,
+            precision_log2=-23,
+        ),
+        False,
+        ["all"],
+    )
     req = bytes([(3 << 6) | (2 << 3) | 3, 0, 0xF0]) + bytes(37) + struct.pack("!Q", 0x1234_5678_9ABC_DEF0)
     r = P.parse(core.handle(req, "198.18.0.7", 40000, RX_NS, 0.0).finish(TX_NTP))
     assert (r.leap, r.version, r.mode, r.stratum, r.poll, r.precision) == (0, 2, 4, 1, -6, -23)

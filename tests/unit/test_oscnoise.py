@@ -30,7 +30,7 @@ def test_time_variance_matches_the_noise_types():
 def test_estimate_from_a_simulated_series_is_an_upper_limit_of_the_right_size():
     rng = np.random.default_rng(SEED)
     ratios = []
-    for k in range(6):
+    for _k in range(6):
         dt, n, q = 60.0, 10080, 0.004  # a week of minutes
         y = np.cumsum(rng.normal(0, q * math.sqrt(dt), n)) + rng.normal(0, 0.5, n)
         model, table = N.estimate_noise(y, dt)

@@ -30,8 +30,16 @@ class FakeDriver:
     errnos consumed one call at a time)."""
 
     def __init__(self, caps=None, fail=None, has_v2=True, windows=(900, 300, 700, 500, 800)):
-        self.caps = dict(max_adj=62_499_999, n_ext_ts=2, n_per_out=2, pps=1, n_pins=4,
-                         cross_timestamping=1, adjust_phase=1, max_phase_adj=200_000)
+        self.caps = dict(
+            max_adj=62_499_999,
+            n_ext_ts=2,
+            n_per_out=2,
+            pps=1,
+            n_pins=4,
+            cross_timestamping=1,
+            adjust_phase=1,
+            max_phase_adj=200_000,
+        )
         self.caps.update(caps or {})
         self.fail = dict(fail or {})
         self.has_v2 = has_v2
@@ -223,8 +231,13 @@ def test_samples_are_clamped_to_the_kernel_maximum(make_clock):
 
 
 def test_every_method_failing_says_why(make_clock):
-    drv = FakeDriver(fail={"PTP_SYS_OFFSET_PRECISE": errno.EOPNOTSUPP, "PTP_SYS_OFFSET_EXTENDED": errno.EOPNOTSUPP,
-                           "PTP_SYS_OFFSET": errno.EOPNOTSUPP})
+    drv = FakeDriver(
+        fail={
+            "PTP_SYS_OFFSET_PRECISE": errno.EOPNOTSUPP,
+            "PTP_SYS_OFFSET_EXTENDED": errno.EOPNOTSUPP,
+            "PTP_SYS_OFFSET": errno.EOPNOTSUPP,
+        }
+    )
     clock, _ = make_clock(drv)
     with pytest.raises(ClockError, match="no way to compare.*PTP_SYS_OFFSET_PRECISE2.*not supported"):
         clock.measure_offset_to_system()
@@ -263,8 +276,16 @@ def test_frequency_is_scaled_ppm_and_checked_against_max_adj(make_clock):
         clock.adjust_frequency(1)
 
 
-@pytest.mark.parametrize("delta,sec,nsec", [(-1_500_000_000, -2, 500_000_000), (-1, -1, 999_999_999),
-                                            (2_000_000_001, 2, 1), (0, 0, 0), (-3_000_000_000, -3, 0)])
+@pytest.mark.parametrize(
+    "delta,sec,nsec",
+    [
+        (-1_500_000_000, -2, 500_000_000),
+        (-1, -1, 999_999_999),
+        (2_000_000_001, 2, 1),
+        (0, 0, 0),
+        (-3_000_000_000, -3, 0),
+    ],
+)
 def test_negative_steps_are_normalised(make_clock, delta, sec, nsec):
     clock, drv = make_clock()
     clock.step(delta)
@@ -288,8 +309,14 @@ def test_phase_adjustment(make_clock):
 
 def test_readonly_clock_refuses_writes(make_clock):
     clock, drv = make_clock(readonly=True)
-    for op in (lambda: clock.adjust_frequency(1), lambda: clock.step(1), lambda: clock.settime_ns(1),
-               lambda: clock.adjust_phase(1), lambda: clock.enable_pps(True), lambda: clock.set_pin_function(0, "extts")):
+    for op in (
+        lambda: clock.adjust_frequency(1),
+        lambda: clock.step(1),
+        lambda: clock.settime_ns(1),
+        lambda: clock.adjust_phase(1),
+        lambda: clock.enable_pps(True),
+        lambda: clock.set_pin_function(0, "extts"),
+    ):
         with pytest.raises(ClockError, match="read-only"):
             op()
     assert drv.adjtimex == []
@@ -338,7 +365,9 @@ def test_extts_events_are_read_as_whole_records(make_clock):
     events[1].t = ptp.ptp_clock_time.from_ns(1_700_000_001_123_456_790)
     raw = bytes(events)
     assert [(e.index, e.time_ns) for e in phc_pins.parse_extts_events(raw)] == [
-        (1, 1_700_000_000_123_456_789), (0, 1_700_000_001_123_456_790)]
+        (1, 1_700_000_000_123_456_789),
+        (0, 1_700_000_001_123_456_790),
+    ]
     with pytest.raises(ClockError, match="whole number"):
         phc_pins.parse_extts_events(raw[:-1])
     r, w = os.pipe()

@@ -14,19 +14,30 @@ from appliance.hw.discovery import HotplugEvent, describe_event
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("clock,expected", [
-    ({"source": "phc", "interface": "lo"}, "interface lo has no PTP hardware clock"),
-    ({"source": "phc", "device": "/dev/null"}, "/dev/null is not a PTP hardware clock"),
-    ({"source": "phc", "device": "/dev/ptp_nonexistent"}, "no such device"),
-    ({"source": "phc", "interface": "aplnosuch0"}, "no such interface"),
-])
+@pytest.mark.parametrize(
+    "clock,expected",
+    [
+        ({"source": "phc", "interface": "lo"}, "interface lo has no PTP hardware clock"),
+        ({"source": "phc", "device": "/dev/null"}, "/dev/null is not a PTP hardware clock"),
+        ({"source": "phc", "device": "/dev/ptp_nonexistent"}, "no such device"),
+        ({"source": "phc", "interface": "aplnosuch0"}, "no such interface"),
+    ],
+)
 def test_serve_refuses_a_bad_phc(tmp_path, clock, expected):
-    cfg = {"node": {"name": "t", "state_dir": str(tmp_path / "state")}, "clock": clock,
-           "ntp": {"listen": ["127.0.0.1:12399"], "allow": ["all"]},  # never bound: the clock fails first
-           "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "c.sock")}}
+    cfg = {
+        "node": {"name": "t", "state_dir": str(tmp_path / "state")},
+        "clock": clock,
+        "ntp": {"listen": ["127.0.0.1:12399"], "allow": ["all"]},  # never bound: the clock fails first
+        "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "c.sock")},
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    r = subprocess.run([sys.executable, "-m", "appliance", "serve", "--config", str(tmp_path / "c.yaml")],
-                       capture_output=True, text=True, cwd=REPO, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "appliance", "serve", "--config", str(tmp_path / "c.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert r.returncode == 2  # FAIL: it could not start (the configuration itself is valid)
     assert expected in r.stderr and "Traceback" not in r.stderr
 

@@ -46,8 +46,9 @@ def test_adjtimex_read_matches_the_kernel_constants():
     assert set(s.to_dict()) >= {"state", "status", "freq_ppb", "maxerror_us", "tai_s"}
 
 
-@pytest.mark.parametrize("clockid", [tx.CLOCK_REALTIME, tx.CLOCK_MONOTONIC, tx.CLOCK_TAI, tx.CLOCK_BOOTTIME,
-                                     -6, -2])  # negative non-dynamic ids are process/thread CPU clocks
+@pytest.mark.parametrize(
+    "clockid", [tx.CLOCK_REALTIME, tx.CLOCK_MONOTONIC, tx.CLOCK_TAI, tx.CLOCK_BOOTTIME, -6, -2]
+)  # negative non-dynamic ids are process/thread CPU clocks
 def test_no_write_ever_reaches_a_system_clock(clockid, monkeypatch):
     called = []
     monkeypatch.setattr(pc, "_clock_settime", lambda *a: called.append(a) or 0)

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from helpers.requirements import require_tool
-
 from appliance.monitoring import prometheusrule
 from appliance.monitoring.metrics import ApplianceCollector
+from helpers.requirements import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests" / "promtool"
@@ -46,8 +45,9 @@ def test_promtool_tests_catch_a_changed_threshold(tmp_path):
     rules.mkdir(parents=True)
     text = (prometheusrule.RULES_DIR / "node-time.rules.yml").read_text()
     assert "node:node_timex_offset_seconds:abs > 0.05" in text
-    (rules / "node-time.rules.yml").write_text(text.replace("node:node_timex_offset_seconds:abs > 0.05",
-                                                            "node:node_timex_offset_seconds:abs > 0.07"))
+    (rules / "node-time.rules.yml").write_text(
+        text.replace("node:node_timex_offset_seconds:abs > 0.05", "node:node_timex_offset_seconds:abs > 0.07")
+    )
     (tmp_path / "tests" / "promtool").mkdir(parents=True)
     shutil.copy(TESTS / "node-time.test.yml", tmp_path / "tests" / "promtool")
     r = promtool("test", "rules", "tests/promtool/node-time.test.yml", cwd=tmp_path)
@@ -76,12 +76,21 @@ def test_every_alert_has_severity_and_text():
 
 def test_rules_use_only_exported_metrics():
     st = {
-        "version": "0", "node": "n", "clock": {"source": "sim", "name": "x", "freq_ppb": 0.0, "temperature_c": 20.0},
+        "version": "0",
+        "node": "n",
+        "clock": {"source": "sim", "name": "x", "freq_ppb": 0.0, "temperature_c": 20.0},
         "tempcomp": {"ready": True, "compensation_ppm": 0.0},
-        "sync": {"state": "holdover", "healthy": True, "error_bound_s": 1e-3, "reference": "lost", "offset_ns": 0.0,
-                 "events": []},
+        "sync": {
+            "state": "holdover",
+            "healthy": True,
+            "error_bound_s": 1e-3,
+            "reference": "lost",
+            "offset_ns": 0.0,
+            "events": [],
+        },
         "ntp": {"stratum": 1, "received": 0, "answered": 0, "kod_sent": 0, "send_errors": 0, "dropped": {}},
-        "crosscheck": {"demoted": False}, "peers": [{"name": "p", "offset_s": 0.0, "reachable": True}],
+        "crosscheck": {"demoted": False},
+        "peers": [{"name": "p", "offset_s": 0.0, "reachable": True}],
         "ptp": {"role": "follower", "port_state": "SLAVE", "gm_identity": "a", "offset_ns": 0, "path_delay_ns": 0},
         "processes": {"ptp4l": {"running": True, "restarts": 0}},
         "leap_seconds": {"valid": True, "expires_s": 1.8e9, "tai_utc_s": 37},

@@ -63,8 +63,16 @@ def test_faults():
     assert pl.parse_line("ptp4l[0.1]: port 1: link down") == pl.LinkChanged("ptp4l", 0.1, 1, False)
 
 
-@pytest.mark.parametrize("line", ["", "ptp4l[1.0]: ", "ptp4l[1.0]: foreign master not using PTP timescale",
-                                  "random text", "ptp4l[x]: port 1: A to B on C"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "ptp4l[1.0]: ",
+        "ptp4l[1.0]: foreign master not using PTP timescale",
+        "random text",
+        "ptp4l[x]: port 1: A to B on C",
+    ],
+)
 def test_unknown_lines_give_none(line):
     ev = pl.parse_line(line)
     assert ev is None or ev.kind == "port_state"  # the last one has no valid prefix but parses as text

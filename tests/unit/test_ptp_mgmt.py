@@ -78,16 +78,19 @@ def test_error_status_decodes():
     assert msg.is_error and msg.value.name == "NOT_SUPPORTED" and msg.mgmt_id == 0x2005
 
 
-@pytest.mark.parametrize("mutate, why", [
-    (lambda b: b[:40], "shorter"),
-    (lambda b: bytes([0x0B]) + b[1:], "messageType"),
-    (lambda b: b[:1] + bytes([1]) + b[2:], "versionPTP"),
-    (lambda b: b[:2] + struct.pack(">H", 500) + b[4:], "longer than"),
-    (lambda b: b[:46] + bytes([9]) + b[47:], "actionField"),
-    (lambda b: b[:48] + struct.pack(">H", 0x0008) + b[50:], "not a management TLV"),
-    (lambda b: b[:50] + struct.pack(">H", 7) + b[52:], "odd"),
-    (lambda b: b[:50] + struct.pack(">H", 4) + b[52:56] + b"", "data is 2 octets"),
-])
+@pytest.mark.parametrize(
+    "mutate, why",
+    [
+        (lambda b: b[:40], "shorter"),
+        (lambda b: bytes([0x0B]) + b[1:], "messageType"),
+        (lambda b: b[:1] + bytes([1]) + b[2:], "versionPTP"),
+        (lambda b: b[:2] + struct.pack(">H", 500) + b[4:], "longer than"),
+        (lambda b: b[:46] + bytes([9]) + b[47:], "actionField"),
+        (lambda b: b[:48] + struct.pack(">H", 0x0008) + b[50:], "not a management TLV"),
+        (lambda b: b[:50] + struct.pack(">H", 7) + b[52:], "odd"),
+        (lambda b: b[:50] + struct.pack(">H", 4) + b[52:56] + b"", "data is 2 octets"),
+    ],
+)
 def test_malformed_messages_name_the_problem(mutate, why):
     good = m.encode_get(ds.MgmtId.DEFAULT_DATA_SET, sequence_id=1, domain=0, source=SRC)
     bad = mutate(good)
@@ -97,11 +100,14 @@ def test_malformed_messages_name_the_problem(mutate, why):
         m.decode(bad)
 
 
-@pytest.mark.parametrize("kw, why", [
-    (dict(sequence_id=70000), "sequenceId"),
-    (dict(domain=256), "domainNumber"),
-    (dict(boundary_hops=-1), "boundaryHops"),
-])
+@pytest.mark.parametrize(
+    "kw, why",
+    [
+        (dict(sequence_id=70000), "sequenceId"),
+        (dict(domain=256), "domainNumber"),
+        (dict(boundary_hops=-1), "boundaryHops"),
+    ],
+)
 def test_encode_rejects_out_of_range(kw, why):
     args = dict(sequence_id=0, domain=0, source=SRC) | kw
     with pytest.raises(ds.PtpMgmtError, match=why):
@@ -110,8 +116,9 @@ def test_encode_rejects_out_of_range(kw, why):
 
 def test_set_rejects_bad_values():
     with pytest.raises(ds.PtpMgmtError, match="clockClass"):
-        ds.encode_value(ds.MgmtId.GRANDMASTER_SETTINGS_NP,
-                       ds.GrandmasterSettingsNp(ds.ClockQuality(300, 0, 0), 37, 0, 0xA0))
+        ds.encode_value(
+            ds.MgmtId.GRANDMASTER_SETTINGS_NP, ds.GrandmasterSettingsNp(ds.ClockQuality(300, 0, 0), 37, 0, 0xA0)
+        )
     with pytest.raises(ds.PtpMgmtError, match="PRIORITY2"):
         ds.encode_value(ds.MgmtId.PRIORITY2, 256)
     with pytest.raises(ds.PtpMgmtError, match="not supported"):

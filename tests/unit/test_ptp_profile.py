@@ -2,43 +2,52 @@
 
 import pytest
 
+from appliance.core.clock.states import SyncState
 from appliance.core.ptp import datasets as ds
 from appliance.core.ptp.profile import (
     STANDBY_PRIORITY2,
     NodeSync,
-    Role,
-    accuracy_code,
-    variance_code,
     Phase,
     Priority2Policy,
     ProfileConfig,
+    Role,
+    accuracy_code,
     clock_class,
     grandmaster_settings,
     sync_uncertain,
+    variance_code,
 )
 from appliance.core.ptp.states import PtpState
-from appliance.core.clock.states import SyncState
 
-L, H, F, A, U, X = (SyncState.LOCKED, SyncState.HOLDOVER, SyncState.FREERUN, SyncState.ACQUIRING,
-                    SyncState.UNSYNCHRONIZED, SyncState.FAULT)
+L, H, F, A, U, X = (
+    SyncState.LOCKED,
+    SyncState.HOLDOVER,
+    SyncState.FREERUN,
+    SyncState.ACQUIRING,
+    SyncState.UNSYNCHRONIZED,
+    SyncState.FAULT,
+)
 CFG = ProfileConfig(holdover_spec_ns=1400)
 
 
-@pytest.mark.parametrize("state, source, upstream, bound_s, cls", [
-    (L, "primary", None, 1e-7, 6),
-    (L, "ptp", 6, 1e-6, 135),
-    (L, "ptp", 135, 1e-6, 165),  # one below a holdover grandmaster: its next step down ties, never loses
-    (L, "ptp", 165, 1e-6, 165),
-    (L, "ptp", 248, 1e-6, 248),  # following a free-running site grandmaster: nothing traceable
-    (H, "primary", None, 1e-6, 135),  # not 7: a holdover node must still be able to follow
-    (H, "primary", None, 2e-6, 165),
-    (H, "ptp", 6, 1e-6, 135),
-    (H, "ptp", 248, 1e-6, 248),
-    (F, None, None, 1e-3, 248),
-    (A, "ptp", 6, 16.0, 248),
-    (U, None, None, 16.0, 248),
-    (X, "primary", None, 16.0, 248),
-])
+@pytest.mark.parametrize(
+    "state, source, upstream, bound_s, cls",
+    [
+        (L, "primary", None, 1e-7, 6),
+        (L, "ptp", 6, 1e-6, 135),
+        (L, "ptp", 135, 1e-6, 165),  # one below a holdover grandmaster: its next step down ties, never loses
+        (L, "ptp", 165, 1e-6, 165),
+        (L, "ptp", 248, 1e-6, 248),  # following a free-running site grandmaster: nothing traceable
+        (H, "primary", None, 1e-6, 135),  # not 7: a holdover node must still be able to follow
+        (H, "primary", None, 2e-6, 165),
+        (H, "ptp", 6, 1e-6, 135),
+        (H, "ptp", 248, 1e-6, 248),
+        (F, None, None, 1e-3, 248),
+        (A, "ptp", 6, 16.0, 248),
+        (U, None, None, 16.0, 248),
+        (X, "primary", None, 16.0, 248),
+    ],
+)
 def test_clock_class_table(state, source, upstream, bound_s, cls):
     assert clock_class(NodeSync(state, source, upstream, bound_s), CFG)[0] == cls
 

@@ -13,8 +13,9 @@ from appliance.linuxptp import render
 def _cfg(name="cp-b", **ptp):
     data = {
         "node": {"name": name, "state_dir": "/var/lib/appliance"},
-        "cluster": {"control_nodes": [{"name": n, "address": f"10.0.0.{i + 1}"} for i, n in
-                                      enumerate(["cp-a", "cp-b", "cp-c"])]},
+        "cluster": {
+            "control_nodes": [{"name": n, "address": f"10.0.0.{i + 1}"} for i, n in enumerate(["cp-a", "cp-b", "cp-c"])]
+        },
         "clock": {"source": "phc", "interface": "eth0"},
         "ptp": {"enabled": True, "interface": "eth0", **ptp},
     }
@@ -36,8 +37,12 @@ def test_ptp4l_conf_defaults():
     assert k["domainNumber"] == "24" and k["network_transport"] == "L2" and k["time_stamping"] == "hardware"
     assert k["priority1"] == "128" and k["priority2"] == "255"  # standby until the appliance sets 129
     assert "designated value 129" in text
-    assert (k["clockClass"], k["clockAccuracy"], k["offsetScaledLogVariance"], k["timeSource"]) == \
-        ("248", "0xFE", "0xFFFF", "0xA0")
+    assert (k["clockClass"], k["clockAccuracy"], k["offsetScaledLogVariance"], k["timeSource"]) == (
+        "248",
+        "0xFE",
+        "0xFFFF",
+        "0xA0",
+    )
     assert k["free_running"] == "1" and k["delay_mechanism"] == "E2E"
     assert k["uds_address"] == "/var/lib/appliance/linuxptp/ptp4l.sock"
     assert k["verbose"] == "1" and k["use_syslog"] == "0"
@@ -46,8 +51,18 @@ def test_ptp4l_conf_defaults():
 
 
 def test_transport_timestamping_and_intervals():
-    k = _keys(render.render_ptp4l(_cfg(transport="udpv6", timestamping="software", log_announce_interval=-2,
-                                       announce_receipt_timeout=3, log_sync_interval=-3, domain=0)))
+    k = _keys(
+        render.render_ptp4l(
+            _cfg(
+                transport="udpv6",
+                timestamping="software",
+                log_announce_interval=-2,
+                announce_receipt_timeout=3,
+                log_sync_interval=-3,
+                domain=0,
+            )
+        )
+    )
     assert k["network_transport"] == "UDPv6" and k["time_stamping"] == "software"
     assert (k["logAnnounceInterval"], k["announceReceiptTimeout"], k["logSyncInterval"]) == ("-2", "3", "-3")
     assert render.announce_timeout_s(_cfg(log_announce_interval=-2, announce_receipt_timeout=3)) == 0.75
@@ -61,18 +76,27 @@ def test_priority2_follows_designated_order():
 def test_free_running_false_only_on_real_hardware():
     assert _keys(render.render_ptp4l(_cfg(free_running=False)))["free_running"] == "0"
     with pytest.raises(config.ConfigError, match="free_running false needs clock.source phc"):
-        config.parse({"node": {"name": "x"}, "clock": {"source": "sim"},
-                      "ptp": {"enabled": True, "interface": "eth0", "free_running": False}})
+        config.parse(
+            {
+                "node": {"name": "x"},
+                "clock": {"source": "sim"},
+                "ptp": {"enabled": True, "interface": "eth0", "free_running": False},
+            }
+        )
 
 
-@pytest.mark.parametrize("ptp, why", [
-    ({"phc2sys": "system_from_phc"}, "phc2sys system_from_phc needs clock.source phc"),
-    ({"ts2phc": {"source": "generic"}}, "ts2phc needs clock.source phc"),
-])
+@pytest.mark.parametrize(
+    "ptp, why",
+    [
+        ({"phc2sys": "system_from_phc"}, "phc2sys system_from_phc needs clock.source phc"),
+        ({"ts2phc": {"source": "generic"}}, "ts2phc needs clock.source phc"),
+    ],
+)
 def test_sim_nodes_never_run_clock_steering_tools(ptp, why):
     with pytest.raises(config.ConfigError, match=why):
-        config.parse({"node": {"name": "x"}, "clock": {"source": "sim"},
-                      "ptp": {"enabled": True, "interface": "eth0", **ptp}})
+        config.parse(
+            {"node": {"name": "x"}, "clock": {"source": "sim"}, "ptp": {"enabled": True, "interface": "eth0", **ptp}}
+        )
 
 
 def test_domain_beyond_ptp4l_and_missing_interface():
@@ -113,11 +137,16 @@ def test_ts2phc():
 
 def _write(tmp_path, ptp):
     path = tmp_path / "node.yaml"
-    path.write_text(yaml.safe_dump({
-        "node": {"name": "cp-a", "state_dir": str(tmp_path / "state")},
-        "cluster": {"control_nodes": [{"name": "cp-a", "address": "10.0.0.1"}]},
-        "clock": {"source": "sim"}, "ptp": ptp,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "node": {"name": "cp-a", "state_dir": str(tmp_path / "state")},
+                "cluster": {"control_nodes": [{"name": "cp-a", "address": "10.0.0.1"}]},
+                "clock": {"source": "sim"},
+                "ptp": ptp,
+            }
+        )
+    )
     return path
 
 
@@ -143,8 +172,9 @@ def test_cli_render_reports_problems(tmp_path):
     assert r.returncode == 3 and "0-127" in r.stderr and "Traceback" not in r.stderr
     r = _cli("config", "check", str(cfg))  # never "ok" for what render then refuses
     assert r.returncode == 2 and "0-127" in r.stdout
-    cfg = _write(tmp_path, {"enabled": True, "interface": "eth0", "phc2sys": "system_from_phc",
-                            "timestamping": "hardware"})
+    cfg = _write(
+        tmp_path, {"enabled": True, "interface": "eth0", "phc2sys": "system_from_phc", "timestamping": "hardware"}
+    )
     r = _cli("config", "render", "ptp", "--config", str(cfg))
     assert r.returncode == 3 and "phc2sys system_from_phc needs clock.source phc" in r.stderr
     r = _cli("config", "render")

@@ -33,20 +33,23 @@ def test_every_state_is_reachable_from_init():
     assert seen == set(PtpState)
 
 
-@pytest.mark.parametrize("port, fresh, event", [
-    (PortState.LISTENING, False, E.PORT_LISTENING),
-    (PortState.INITIALIZING, False, E.PORT_LISTENING),
-    (PortState.MASTER, False, E.PORT_MASTER),
-    (PortState.PRE_MASTER, False, E.PORT_MASTER),
-    (PortState.UNCALIBRATED, True, E.PORT_SLAVE),
-    (PortState.SLAVE, True, E.PORT_SLAVE),
-    (PortState.SLAVE, False, E.SYNC_LOST),
-    (PortState.PASSIVE, True, E.PORT_PASSIVE),
-    (PortState.FAULTY, True, E.PORT_FAULTY),
-    (PortState.DISABLED, True, E.PORT_FAULTY),
-    (None, True, E.STOPPED),
-    (99, True, E.PORT_FAULTY),
-])
+@pytest.mark.parametrize(
+    "port, fresh, event",
+    [
+        (PortState.LISTENING, False, E.PORT_LISTENING),
+        (PortState.INITIALIZING, False, E.PORT_LISTENING),
+        (PortState.MASTER, False, E.PORT_MASTER),
+        (PortState.PRE_MASTER, False, E.PORT_MASTER),
+        (PortState.UNCALIBRATED, True, E.PORT_SLAVE),
+        (PortState.SLAVE, True, E.PORT_SLAVE),
+        (PortState.SLAVE, False, E.SYNC_LOST),
+        (PortState.PASSIVE, True, E.PORT_PASSIVE),
+        (PortState.FAULTY, True, E.PORT_FAULTY),
+        (PortState.DISABLED, True, E.PORT_FAULTY),
+        (None, True, E.STOPPED),
+        (99, True, E.PORT_FAULTY),
+    ],
+)
 def test_classify(port, fresh, event):
     assert classify(port, fresh) is event
 
@@ -55,8 +58,12 @@ def test_failover_story():
     """A follower whose grandmaster goes silent holds over, then becomes grandmaster."""
     m = PtpNodeMachine()
     steps = [
-        (E.PORT_LISTENING, S.LISTENING), (E.PORT_SLAVE, S.FOLLOWING), (E.SYNC_LOST, S.HOLDOVER),
-        (E.SYNC_LOST, S.HOLDOVER), (E.PORT_MASTER, S.GRANDMASTER), (E.PORT_SLAVE, S.FOLLOWING),
+        (E.PORT_LISTENING, S.LISTENING),
+        (E.PORT_SLAVE, S.FOLLOWING),
+        (E.SYNC_LOST, S.HOLDOVER),
+        (E.SYNC_LOST, S.HOLDOVER),
+        (E.PORT_MASTER, S.GRANDMASTER),
+        (E.PORT_SLAVE, S.FOLLOWING),
     ]
     roles = []
     for ev, want in steps:

@@ -26,15 +26,24 @@ def time_status(offset_ns: int, ingress_ns: int, gm: bytes = GM_A) -> ds.TimeSta
 
 
 def parent(gm: bytes = GM_A, clock_class: int = 6, gm_priority2: int = 128) -> ds.ParentDataSet:
-    return ds.ParentDataSet(ds.PortIdentity(gm, 1), 0, 0xFFFF, 0x7FFFFFFF, 128,
-                            ds.ClockQuality(clock_class, 0x21, 0x4E5D), gm_priority2, gm)
+    return ds.ParentDataSet(
+        ds.PortIdentity(gm, 1), 0, 0xFFFF, 0x7FFFFFFF, 128, ds.ClockQuality(clock_class, 0x21, 0x4E5D), gm_priority2, gm
+    )
 
 
 CURRENT = ds.CurrentDataSet(1, 0.0, 5000.0)
 
 
-def poll(w: PtpWatch, now_s: float, offset_ns: int, *, gm: bytes = GM_A, state=ds.PortState.SLAVE,
-         ingress_ns: int | None = None, **kw):
+def poll(
+    w: PtpWatch,
+    now_s: float,
+    offset_ns: int,
+    *,
+    gm: bytes = GM_A,
+    state=ds.PortState.SLAVE,
+    ingress_ns: int | None = None,
+    **kw,
+):
     ingress = int(now_s * 1e9) if ingress_ns is None else ingress_ns
     return w.poll(now_s, port(state), time_status(offset_ns, ingress, gm), parent(gm, **kw), CURRENT)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from appliance.core.ntp.access import AccessList
-from appliance.core.ntp.ratelimit import RateLimiter, RateDecision, client_key
+from appliance.core.ntp.ratelimit import RateDecision, RateLimiter, client_key
 
 
 def test_token_bucket_refills():

@@ -31,8 +31,9 @@ def _due_predictor():
 
 
 def test_a_due_refit_runs_in_the_worker_process_never_in_the_tick(tmp_path, monkeypatch):
-    cfg = config.parse({"node": {"name": "t", "state_dir": str(tmp_path)},
-                        "clock": {"source": "sim", "sim": {"seed": SEED}}})
+    cfg = config.parse(
+        {"node": {"name": "t", "state_dir": str(tmp_path)}, "clock": {"source": "sim", "sim": {"seed": SEED}}}
+    )
     clock, reference = factory.build(cfg.clock.sim)
     node = Node(node_config(cfg, clock.caps(), clock.info(), -20, True), _due_predictor())
     worker = RefitWorker(use_process=True)

@@ -21,19 +21,22 @@ CHRONYD = shutil.which("chronyd") or ("/usr/sbin/chronyd" if Path("/usr/sbin/chr
 def cfg(**extra):
     data = {
         "node": {"name": "control-0"},
-        "cluster": {"control_nodes": [
-            {"name": "control-0", "address": "10.0.0.10"},
-            {"name": "control-1", "address": "10.0.0.11:123"},
-            {"name": "control-2", "address": "fd00::12"},
-        ]},
+        "cluster": {
+            "control_nodes": [
+                {"name": "control-0", "address": "10.0.0.10"},
+                {"name": "control-1", "address": "10.0.0.11:123"},
+                {"name": "control-2", "address": "fd00::12"},
+            ]
+        },
     }
     data.update(extra)
     return config.parse(data)
 
 
 def appliance(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=30, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *args], capture_output=True, text=True, cwd=REPO, timeout=30, **kw
+    )
 
 
 def test_chrony_conf_has_the_contract_lines():
@@ -46,8 +49,9 @@ def test_chrony_conf_has_the_contract_lines():
 
 
 def test_seed_timesync_block_renders_the_same_way_and_threshold_is_maxdistance():
-    c = cfg(timesync={"enabled": True, "mode": "chrony", "servers": ["192.0.2.1", "192.0.2.2:10123"],
-                      "threshold": "250ms"})
+    c = cfg(
+        timesync={"enabled": True, "mode": "chrony", "servers": ["192.0.2.1", "192.0.2.2:10123"], "threshold": "250ms"}
+    )
     text = render_clients(c)  # format from timesync.mode
     assert "server 192.0.2.1 iburst" in text
     assert "server 192.0.2.2 port 10123 iburst" in text
@@ -57,8 +61,9 @@ def test_seed_timesync_block_renders_the_same_way_and_threshold_is_maxdistance()
     assert "minsources 1" in one
 
 
-@pytest.mark.parametrize("extra", [{}, {"timesync": {"servers": ["192.0.2.1", "[fd00::1]:10123", "ntp.example"],
-                                                     "threshold": "1.5s"}}])
+@pytest.mark.parametrize(
+    "extra", [{}, {"timesync": {"servers": ["192.0.2.1", "[fd00::1]:10123", "ntp.example"], "threshold": "1.5s"}}]
+)
 def test_rendered_chrony_conf_passes_chronyds_parser(tmp_path, extra):
     require_tool("chronyd")  # skipped without chrony; in CI (APPLIANCE_REQUIRE_INTEGRATION=1) a failure
     path = tmp_path / "chrony.conf"
@@ -104,8 +109,16 @@ def test_errors_name_what_is_wrong():
 
 def test_cli_writes_the_file_and_reports_errors(tmp_path):
     conf = tmp_path / "site.yaml"
-    conf.write_text(yaml.safe_dump({"node": {"name": "c0"}, "cluster": {"control_nodes": [
-        {"name": "c0", "address": "10.0.0.10"}, {"name": "c1", "address": "10.0.0.11"}]}}))
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                "node": {"name": "c0"},
+                "cluster": {
+                    "control_nodes": [{"name": "c0", "address": "10.0.0.10"}, {"name": "c1", "address": "10.0.0.11"}]
+                },
+            }
+        )
+    )
     r = appliance("config", "render", "clients", "--format", "chrony", "--config", str(conf))
     assert r.returncode == 0 and "server 10.0.0.11 iburst" in r.stdout
     out = tmp_path / "out" / "chrony.conf"
@@ -115,8 +128,17 @@ def test_cli_writes_the_file_and_reports_errors(tmp_path):
     assert yaml.safe_load(out.read_text())["kind"] == "Setting"
     r = appliance("config", "render", "clients", "--format", "chrony", "--config", str(tmp_path / "missing.yaml"))
     assert r.returncode == 3 and "cannot read" in r.stderr and "Traceback" not in r.stderr
-    r = appliance("config", "render", "clients", "--format", "chrony", "--config", str(conf), "--output",
-                  str(tmp_path / "no" / "such" / "dir" / "x.conf"))
+    r = appliance(
+        "config",
+        "render",
+        "clients",
+        "--format",
+        "chrony",
+        "--config",
+        str(conf),
+        "--output",
+        str(tmp_path / "no" / "such" / "dir" / "x.conf"),
+    )
     assert r.returncode == 3 and "does not exist" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "no").exists()
     r = appliance("config", "render", "clients", "--format", "ntpd", "--config", str(conf))
@@ -139,16 +161,37 @@ def test_a_node_serving_on_another_port_is_rendered_with_its_port():
 
 
 def test_the_other_nodes_keep_port_123_and_explicit_ports_win():
-    c = config.parse({"node": {"name": "a"}, "ntp": {"listen": ["127.0.0.1:12300"]},
-                      "cluster": {"control_nodes": [{"name": "a", "address": "127.0.0.1"},
-                                                    {"name": "b", "address": "127.0.0.2"},
-                                                    {"name": "c", "address": "127.0.0.3:12302"}]}})
+    c = config.parse(
+        {
+            "node": {"name": "a"},
+            "ntp": {"listen": ["127.0.0.1:12300"]},
+            "cluster": {
+                "control_nodes": [
+                    {"name": "a", "address": "127.0.0.1"},
+                    {"name": "b", "address": "127.0.0.2"},
+                    {"name": "c", "address": "127.0.0.3:12302"},
+                ]
+            },
+        }
+    )
     lines = [l for l in render_clients(c, "chrony").splitlines() if l.startswith("server")]
-    assert lines == ["server 127.0.0.1 port 12300 iburst", "server 127.0.0.2 iburst", "server 127.0.0.3 port 12302 iburst"]
-    with pytest.raises(config.ConfigError, match=r"control_nodes.0.address: 127.0.0.1 has no port and this node \(a\) "
-                       "serves on ports 12300, 12301"):
-        config.parse({"node": {"name": "a"}, "ntp": {"listen": ["127.0.0.1:12300", "127.0.0.1:12301"]},
-                      "cluster": {"control_nodes": [{"name": "a", "address": "127.0.0.1"}]}})
+    assert lines == [
+        "server 127.0.0.1 port 12300 iburst",
+        "server 127.0.0.2 iburst",
+        "server 127.0.0.3 port 12302 iburst",
+    ]
+    with pytest.raises(
+        config.ConfigError,
+        match=r"control_nodes.0.address: 127.0.0.1 has no port and this node \(a\) "
+        "serves on ports 12300, 12301",
+    ):
+        config.parse(
+            {
+                "node": {"name": "a"},
+                "ntp": {"listen": ["127.0.0.1:12300", "127.0.0.1:12301"]},
+                "cluster": {"control_nodes": [{"name": "a", "address": "127.0.0.1"}]},
+            }
+        )
 
 
 def test_plurals_in_the_rendered_comments():

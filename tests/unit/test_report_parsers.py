@@ -25,8 +25,21 @@ def test_tracking_recorded_synced():
     assert t.offset_s == -t.system_time
     assert t.max_error_s == pytest.approx(abs(t.system_time) + t.root_dispersion + t.root_delay / 2)
     d = t.as_dict()
-    for key in ("reference_id", "stratum", "ref_time", "system_time", "last_offset", "rms_offset", "frequency",
-                "residual_freq", "skew", "root_delay", "root_dispersion", "update_interval", "leap_status"):
+    for key in (
+        "reference_id",
+        "stratum",
+        "ref_time",
+        "system_time",
+        "last_offset",
+        "rms_offset",
+        "frequency",
+        "residual_freq",
+        "skew",
+        "root_delay",
+        "root_dispersion",
+        "update_interval",
+        "leap_status",
+    ):
         assert key in d
 
 
@@ -53,14 +66,17 @@ def test_sourcestats_recorded():
     assert u.np == 0 and u.freq_skew == 2000.0
 
 
-@pytest.mark.parametrize("text, match", [
-    ("", "expected one line"),
-    ("a,b,c\n", "14 comma-separated"),
-    ("00000000,,x,0,0,0,0,0,0,0,1,1,0,Normal\n", "stratum"),
-    ("00000000,,0,0,zz,0,0,0,0,0,1,1,0,Normal\n", "system_time"),
-    ("00000000,,0,0,inf,0,0,0,0,0,1,1,0,Normal\n", "finite"),
-    ("506 Cannot talk to daemon\n", "14 comma-separated"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "expected one line"),
+        ("a,b,c\n", "14 comma-separated"),
+        ("00000000,,x,0,0,0,0,0,0,0,1,1,0,Normal\n", "stratum"),
+        ("00000000,,0,0,zz,0,0,0,0,0,1,1,0,Normal\n", "system_time"),
+        ("00000000,,0,0,inf,0,0,0,0,0,1,1,0,Normal\n", "finite"),
+        ("506 Cannot talk to daemon\n", "14 comma-separated"),
+    ],
+)
 def test_tracking_odd(text, match):
     with pytest.raises(C.ChronyParseError, match=match):
         C.parse_tracking(text)
@@ -102,8 +118,17 @@ def test_adjtimex_recorded_unsync_and_leap():
 
 
 def test_adjtimex_units():
-    base = {"return": 0, "status": 0, "offset": 1500, "freq": 65536 * 3, "maxerror": 2000, "esterror": 10,
-            "constant": 2, "tick": 10000, "tai": 0}
+    base = {
+        "return": 0,
+        "status": 0,
+        "offset": 1500,
+        "freq": 65536 * 3,
+        "maxerror": 2000,
+        "esterror": 10,
+        "constant": 2,
+        "tick": 10000,
+        "tai": 0,
+    }
     k = S.decode_timex(base)
     assert k.offset_s == pytest.approx(1.5e-3) and k.freq_ppm == 3.0 and k.maxerror_s == pytest.approx(2e-3)
     k = S.decode_timex({**base, "status": S.STA_NANO})
@@ -125,8 +150,13 @@ def test_pmc_recorded():
 # -- the fuzz rule: parse it or raise the parser's error, never anything else ---------------------
 
 text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=300)
-csvish = st.lists(st.sampled_from(["", "0", "1.5", "-nan", "nan", "x", "^", "*", "377", "4294967295", "1e308",
-                                   "Normal", "Insert second", " "]), min_size=0, max_size=16).map(",".join)
+csvish = st.lists(
+    st.sampled_from(
+        ["", "0", "1.5", "-nan", "nan", "x", "^", "*", "377", "4294967295", "1e308", "Normal", "Insert second", " "]
+    ),
+    min_size=0,
+    max_size=16,
+).map(",".join)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,9 +180,12 @@ def test_text_parsers_raise_only_their_error(s):
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["return", "status", "offset", "freq", "maxerror", "esterror", "constant",
-                                        "tick", "tai"]),
-                       st.one_of(st.integers(-2**63, 2**63), st.none(), st.text(max_size=3), st.booleans())))
+@given(
+    st.dictionaries(
+        st.sampled_from(["return", "status", "offset", "freq", "maxerror", "esterror", "constant", "tick", "tai"]),
+        st.one_of(st.integers(-(2**63), 2**63), st.none(), st.text(max_size=3), st.booleans()),
+    )
+)
 def test_decode_timex_raises_only_its_error(d):
     try:
         S.decode_timex(d)

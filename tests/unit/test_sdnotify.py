@@ -106,7 +106,14 @@ def test_watchdog_defaults_to_this_process(monkeypatch):
     assert sdnotify.watchdog_interval_s() == 2.0
 
 
-@pytest.mark.parametrize("env", [{"WATCHDOG_USEC": "soon"}, {"WATCHDOG_USEC": "0"},
-                                 {"WATCHDOG_USEC": "-5"}, {"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "me"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"WATCHDOG_USEC": "soon"},
+        {"WATCHDOG_USEC": "0"},
+        {"WATCHDOG_USEC": "-5"},
+        {"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "me"},
+    ],
+)
 def test_malformed_watchdog_is_ignored(env):
     assert sdnotify.watchdog_interval_s(env, pid=4242) is None

@@ -56,8 +56,10 @@ def test_preferred_channel():
 
 def test_nicdb_errors_name_the_key(tmp_path):
     bad = tmp_path / "nics.yaml"
-    bad.write_text("schema: 1\nfamilies:\n  - id: x\n    name: X\n    match: {drivers: [igb], pci_ids: ['8086:XYZ']}\n"
-                   "    phc: per-port\n    cross_timestamping: maybe\n    sources: [a]\n    colour: red\n")
+    bad.write_text(
+        "schema: 1\nfamilies:\n  - id: x\n    name: X\n    match: {drivers: [igb], pci_ids: ['8086:XYZ']}\n"
+        "    phc: per-port\n    cross_timestamping: maybe\n    sources: [a]\n    colour: red\n"
+    )
     with pytest.raises(nicdb.NicDbError) as e:
         nicdb.load(bad)
     msg = str(e.value)
@@ -66,7 +68,9 @@ def test_nicdb_errors_name_the_key(tmp_path):
 
 def test_shipped_nicdb_is_sourced():
     fams = nicdb.load()
-    assert {"intel-i210", "intel-i350", "intel-i225-i226", "intel-e810", "nvidia-connectx", "broadcom-bnxt"} <= {f.id for f in fams}
+    assert {"intel-i210", "intel-i350", "intel-i225-i226", "intel-e810", "nvidia-connectx", "broadcom-bnxt"} <= {
+        f.id for f in fams
+    }
     root = Path(nicdb.DEFAULT_PATH).parents[1]
     for f in fams:
         assert f.sources

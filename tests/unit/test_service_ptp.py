@@ -11,13 +11,15 @@ from appliance.runtime.app import Appliance
 
 
 def _cfg(tmp_path, **ptp):
-    return config.parse({
-        "node": {"name": "cp-a", "state_dir": str(tmp_path / "s")},
-        "cluster": {"control_nodes": [{"name": "cp-a", "address": "10.0.0.1"}]},
-        "clock": {"source": "sim", "sim": {"reference": False}},
-        "ptp": {"enabled": bool(ptp), "interface": "eth0", **ptp},
-        "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "c.sock")},
-    })
+    return config.parse(
+        {
+            "node": {"name": "cp-a", "state_dir": str(tmp_path / "s")},
+            "cluster": {"control_nodes": [{"name": "cp-a", "address": "10.0.0.1"}]},
+            "clock": {"source": "sim", "sim": {"reference": False}},
+            "ptp": {"enabled": bool(ptp), "interface": "eth0", **ptp},
+            "monitoring": {"metrics_listen": None, "control_socket": str(tmp_path / "c.sock")},
+        }
+    )
 
 
 CONTRACT = {"role", "port_state", "gm_identity", "offset_ns", "path_delay_ns"}
@@ -28,12 +30,15 @@ def test_status_has_ptp_contract_keys_when_disabled(tmp_path):
     assert CONTRACT <= set(st["ptp"]) and st["ptp"]["enabled"] is False
 
 
-@pytest.mark.parametrize("ts, ptp_off, sys_off, primary, want", [
-    ("software", -5_000.0, 120_000, None, (115_000.0, "ptp")),  # SimPhc - REALTIME + ptp4l's offset
-    ("hardware", -5_000.0, 120_000, None, (-5_000.0, "ptp")),  # ptp4l measured the PHC itself
-    ("software", None, 120_000, None, (None, None)),  # not following
-    ("hardware", -5_000.0, 0, 42.0, (42.0, "primary")),  # own GNSS/PPS first
-])
+@pytest.mark.parametrize(
+    "ts, ptp_off, sys_off, primary, want",
+    [
+        ("software", -5_000.0, 120_000, None, (115_000.0, "ptp")),  # SimPhc - REALTIME + ptp4l's offset
+        ("hardware", -5_000.0, 120_000, None, (-5_000.0, "ptp")),  # ptp4l measured the PHC itself
+        ("software", None, 120_000, None, (None, None)),  # not following
+        ("hardware", -5_000.0, 0, 42.0, (42.0, "primary")),  # own GNSS/PPS first
+    ],
+)
 def test_reference_offset_composition(tmp_path, ts, ptp_off, sys_off, primary, want):
     from appliance.core.node import Node, choose_reference
     from appliance.core.node_types import ClockReading, TickInputs
@@ -43,8 +48,14 @@ def test_reference_offset_composition(tmp_path, ts, ptp_off, sys_off, primary, w
     cfg = _cfg(tmp_path, timestamping=ts) if ts == "software" else _cfg(tmp_path)
     clock, _ = build(cfg.clock.sim)
     node = Node(node_config(cfg, clock.caps(), clock.info(), -20, False))
-    inputs = TickInputs(0.0, 0, ClockReading(sys_off, 0, "sim"), primary_offset_ns=primary, ptp_offset_ns=ptp_off,
-                        ptp_measures_system=cfg.ptp.timestamping == "software")
+    inputs = TickInputs(
+        0.0,
+        0,
+        ClockReading(sys_off, 0, "sim"),
+        primary_offset_ns=primary,
+        ptp_offset_ns=ptp_off,
+        ptp_measures_system=cfg.ptp.timestamping == "software",
+    )
     assert choose_reference(inputs, node.cfg.tai_offset_ns) == want
 
 

@@ -95,11 +95,14 @@ def test_reset_forgets_the_samples_but_keeps_the_frequency():
     assert s.sample(40_000_000, 3.0).state is ServoState.JUMP  # a fresh start may step again
 
 
-@pytest.mark.parametrize("dt_s,drift_ppb,freq_ppb", [
-    (0.5, -30.0, -170.0),  # integral: ki x dt of offset/dt; proportional: kp of offset/dt
-    (2.0, -30.0, -65.0),
-    (10.0, -10.0, -17.0),  # ki x dt = 3 is capped at 1: the integral takes at most the whole offset rate
-])
+@pytest.mark.parametrize(
+    "dt_s,drift_ppb,freq_ppb",
+    [
+        (0.5, -30.0, -170.0),  # integral: ki x dt of offset/dt; proportional: kp of offset/dt
+        (2.0, -30.0, -65.0),
+        (10.0, -10.0, -17.0),  # ki x dt = 3 is capped at 1: the integral takes at most the whole offset rate
+    ],
+)
 def test_the_gains_are_per_second_of_interval(dt_s, drift_ppb, freq_ppb):
     s = PiServo(MAX, kp=0.7, ki=0.3)
     s.sample(0, 0.0)
@@ -137,18 +140,21 @@ def run_loop(freq_error_ppb, initial_offset_ns, interval_s, n, noise_ns=0.0, see
     return offsets, s
 
 
-@pytest.mark.parametrize("freq_error_ppb,initial_offset_ns,interval_s", [
-    (12_345.0, 5_000.0, 1.0),
-    (-40_000.0, -800_000.0, 0.25),
-    (3_000.0, 50_000_000.0, 2.0),  # beyond the step threshold: stepped once, then slewed
-])
+@pytest.mark.parametrize(
+    "freq_error_ppb,initial_offset_ns,interval_s",
+    [
+        (12_345.0, 5_000.0, 1.0),
+        (-40_000.0, -800_000.0, 0.25),
+        (3_000.0, 50_000_000.0, 2.0),  # beyond the step threshold: stepped once, then slewed
+    ],
+)
 def test_a_constant_frequency_offset_is_removed_and_the_offsets_shrink(freq_error_ppb, initial_offset_ns, interval_s):
     offsets, s = run_loop(freq_error_ppb, initial_offset_ns, interval_s, 200)
     assert s.drift_ppb == pytest.approx(-freq_error_ppb, abs=1e-3)
     # after the first two samples (memory, estimate) the offsets die out: each window of 10 samples
     # is smaller than the one before, until they are below a nanosecond
-    windows = [max(abs(x) for x in offsets[i:i + 10]) for i in range(2, 192, 10)]
-    for a, b in zip(windows, windows[1:]):
+    windows = [max(abs(x) for x in offsets[i : i + 10]) for i in range(2, 192, 10)]
+    for a, b in zip(windows, windows[1:], strict=False):
         assert b < a or b < 1.0, windows
     assert abs(offsets[-1]) < 1.0, offsets[-10:]
     if abs(initial_offset_ns) > 20_000_000:

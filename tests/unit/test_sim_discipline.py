@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from appliance.core.clock.interface import Clock, ClockError
 from appliance.core.clock.discipline import Discipline, DisciplineConfig
+from appliance.core.clock.interface import Clock, ClockError
 from appliance.core.clock.states import HEALTHY, TRANSITIONS, SyncEvent, SyncState, describe
 from appliance.core.fsm import next_state
 from appliance.sim.oscillator import Oscillator, draw_params, simulate
@@ -17,8 +17,9 @@ def make(osc="tcxo", seed=3, initial_error_ns=0):
     truth = VirtualClock()
     profile = DiurnalHvac(seed=seed)
     params = draw_params(osc, seed)
-    clock = SimPhc(Oscillator(params, seed, profile.temp_c(0.0)), profile.temp_c, truth_ns=truth,
-                   initial_error_ns=initial_error_ns)
+    clock = SimPhc(
+        Oscillator(params, seed, profile.temp_c(0.0)), profile.temp_c, truth_ns=truth, initial_error_ns=initial_error_ns
+    )
     return truth, clock
 
 

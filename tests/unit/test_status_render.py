@@ -3,27 +3,52 @@
 from appliance.commands.status import render
 
 BASE = {
-    "version": "0.1.0", "node": "ctl-1", "uptime_s": 12.0,
+    "version": "0.1.0",
+    "node": "ctl-1",
+    "uptime_s": 12.0,
     "clock": {"name": "sim:tcxo", "source": "sim", "freq_ppb": -190.0, "temperature_c": 22.0},
     "sync": {"state": "holdover", "healthy": True, "error_bound_s": 2e-6, "reference": "lost", "offset_ns": None},
-    "ntp": {"listen": ["198.18.1.2:123"], "stratum": 16, "received": 10, "answered": 10, "kod_sent": 0,
-            "dropped": {"short": 0}},
+    "ntp": {
+        "listen": ["198.18.1.2:123"],
+        "stratum": 16,
+        "received": 10,
+        "answered": 10,
+        "kod_sent": 0,
+        "dropped": {"short": 0},
+    },
 }
 
 
 def test_demoted_node_with_peers():
     st = dict(BASE)
-    st["crosscheck"] = {"enabled": True, "state": "demoted", "demoted": True, "majority": True, "configured_nodes": 3,
-                        "distance_s": 1.999, "threshold_s": 0.001, "grandmaster_eligible": False}
-    st["peers"] = [{"name": "ctl-0", "address": "198.18.1.1", "offset_s": 2.0, "delay_s": 1.2e-4, "reach": 0o377,
-                    "vote": "truechimer"},
-                   {"name": "ctl-2", "address": "198.18.1.3", "offset_s": None, "delay_s": None, "reach": 0,
-                    "vote": "no_data"}]
+    st["crosscheck"] = {
+        "enabled": True,
+        "state": "demoted",
+        "demoted": True,
+        "majority": True,
+        "configured_nodes": 3,
+        "distance_s": 1.999,
+        "threshold_s": 0.001,
+        "grandmaster_eligible": False,
+    }
+    st["peers"] = [
+        {
+            "name": "ctl-0",
+            "address": "198.18.1.1",
+            "offset_s": 2.0,
+            "delay_s": 1.2e-4,
+            "reach": 0o377,
+            "vote": "truechimer",
+        },
+        {"name": "ctl-2", "address": "198.18.1.3", "offset_s": None, "delay_s": None, "reach": 0, "vote": "no_data"},
+    ]
     st["served"] = {"correction_s": -1.5, "monotonic": True, "error_bound_s": 1.5}
     text = render(st)
     assert "cluster vote     : demoted  (DEMOTED: answering with leap 3), a majority of 3, 1.999 s outside it" in text
     assert "grandmaster      : not eligible" in text
-    assert "peer ctl-0       : 198.18.1.1, offset +2.000 s (local - peer), delay 120.000 us, reach 377, truechimer" in text
+    assert (
+        "peer ctl-0       : 198.18.1.1, offset +2.000 s (local - peer), delay 120.000 us, reach 377, truechimer" in text
+    )
     assert "peer ctl-2       : 198.18.1.3, offset - (local - peer), delay -, reach 000, no_data" in text
     assert "served time      : slewing, -1.500 s still to absorb" in text
 
@@ -49,12 +74,40 @@ def test_status_json_has_the_offset_beside_the_correction():
 
     from appliance.runtime.status import compose
 
-    snap = SimpleNamespace(reading=None, freq_correction_ppb=-49946.0, temperature_c=None, state=SimpleNamespace(value="locked"),
-                           healthy=True, error_bound_s=1e-6, reference="available", offset_ns=3.0, reference_source="sim", reference_suspect=False,
-                           events=[], tempcomp=None, served_monotonic=True, served_correction_ns=0, served_bound_s=1e-6,
-                           unsynchronized_reason=None, crosscheck={"enabled": False}, peers={})
-    st = compose(node="n", clock_source="sim", clock_info=None, started_s=0.0, snapshot=snap, ntp={}, stratum=1,
-                 listen=[("::1", 123)], ptp={}, processes={}, peers=[], tick={})
+    snap = SimpleNamespace(
+        reading=None,
+        freq_correction_ppb=-49946.0,
+        temperature_c=None,
+        state=SimpleNamespace(value="locked"),
+        healthy=True,
+        error_bound_s=1e-6,
+        reference="available",
+        offset_ns=3.0,
+        reference_source="sim",
+        reference_suspect=False,
+        events=[],
+        tempcomp=None,
+        served_monotonic=True,
+        served_correction_ns=0,
+        served_bound_s=1e-6,
+        unsynchronized_reason=None,
+        crosscheck={"enabled": False},
+        peers={},
+    )
+    st = compose(
+        node="n",
+        clock_source="sim",
+        clock_info=None,
+        started_s=0.0,
+        snapshot=snap,
+        ntp={},
+        stratum=1,
+        listen=[("::1", 123)],
+        ptp={},
+        processes={},
+        peers=[],
+        tick={},
+    )
     assert st["clock"]["freq_ppb"] == -49946.0 and st["clock"]["freq_offset_ppb"] == 49946.0
     assert st["ntp"]["listen"] == ["[::1]:123"]
 
@@ -66,8 +119,13 @@ def test_status_says_why_the_node_is_not_stratum_1_and_what_is_left_to_absorb():
     assert "served time      : slewing, +250.000 ms still to absorb" in text  # shown without the cluster vote too
     ok = dict(BASE, ntp={**BASE["ntp"], "stratum": 1}, served={"unsynchronized_reason": None, "correction_s": 0.0})
     assert "NOT serving" not in render(ok) and "still to absorb" not in render(ok)
-    bound = dict(BASE, served={"unsynchronized_reason": "served-time error bound 0.2 s is above "
-                               "clock.discipline.max_error_bound_s 0.1 s", "correction_s": 0.0})
+    bound = dict(
+        BASE,
+        served={
+            "unsynchronized_reason": "served-time error bound 0.2 s is above clock.discipline.max_error_bound_s 0.1 s",
+            "correction_s": 0.0,
+        },
+    )
     assert "NOT serving as stratum 1: served-time error bound 0.2 s" in render(bound)
 
 

@@ -29,10 +29,14 @@ def _alive(pid: int) -> bool:
 
 def test_crashing_child_is_restarted_with_backoff_then_given_up_loudly(caplog):
     states, lines = [], []
-    child = Child("crasher", [PY, "-c", "print('bad interface eth9'); raise SystemExit(3)"],
-                  policy=RestartPolicy(base_s=0.05, factor=2, max_s=1, limit=3, window_s=60),
-                  on_state=lambda old, new: states.append(new), on_line=lambda n, line: lines.append(line),
-                  settle_s=0.5)
+    child = Child(
+        "crasher",
+        [PY, "-c", "print('bad interface eth9'); raise SystemExit(3)"],
+        policy=RestartPolicy(base_s=0.05, factor=2, max_s=1, limit=3, window_s=60),
+        on_state=lambda old, new: states.append(new),
+        on_line=lambda n, line: lines.append(line),
+        settle_s=0.5,
+    )
     with caplog.at_level(logging.WARNING, logger="appliance.linuxptp"):
         child.start()
         wait_for(lambda: child.state, 10, 0.02, "the child given up", until=lambda s: s == FAILED)
@@ -56,8 +60,14 @@ def test_readiness_then_stop_kills_the_process_group(tmp_path):
         time.sleep(60)
     """)
     lines = []
-    child = Child("slow", [PY, "-c", script], policy=RestartPolicy(), ready=flag.exists, ready_timeout_s=5,
-                  on_line=lambda n, line: lines.append(line))
+    child = Child(
+        "slow",
+        [PY, "-c", script],
+        policy=RestartPolicy(),
+        ready=flag.exists,
+        ready_timeout_s=5,
+        on_line=lambda n, line: lines.append(line),
+    )
     child.start()
     wait_for(lambda: child.state, 10, 0.02, "the child running", until=lambda s: s == RUNNING)
     wait_for(lambda: any(x.startswith("grandchild") for x in lines), 10, 0.02, "the grandchild's pid line")
@@ -70,8 +80,13 @@ def test_readiness_then_stop_kills_the_process_group(tmp_path):
 
 
 def test_not_ready_in_time_counts_as_failure():
-    child = Child("never-ready", [PY, "-c", "import time; time.sleep(60)"],
-                  policy=RestartPolicy(base_s=0.05, limit=2, window_s=60), ready=lambda: False, ready_timeout_s=0.3)
+    child = Child(
+        "never-ready",
+        [PY, "-c", "import time; time.sleep(60)"],
+        policy=RestartPolicy(base_s=0.05, limit=2, window_s=60),
+        ready=lambda: False,
+        ready_timeout_s=0.3,
+    )
     child.start()
     wait_for(lambda: child.state, 10, 0.02, "the child given up", until=lambda s: s == FAILED)
     assert "not ready within 0.3 s" in child.last_error
@@ -80,9 +95,15 @@ def test_not_ready_in_time_counts_as_failure():
 
 def test_unhealthy_child_is_restarted():
     healthy = {"ok": True}
-    child = Child("hangs", [PY, "-c", "import time; time.sleep(60)"],
-                  policy=RestartPolicy(base_s=0.05, limit=10, window_s=60), settle_s=0.1,
-                  healthy=lambda: healthy["ok"], health_interval_s=0.05, unhealthy_limit=3)
+    child = Child(
+        "hangs",
+        [PY, "-c", "import time; time.sleep(60)"],
+        policy=RestartPolicy(base_s=0.05, limit=10, window_s=60),
+        settle_s=0.1,
+        healthy=lambda: healthy["ok"],
+        health_interval_s=0.05,
+        unhealthy_limit=3,
+    )
     child.start()
     wait_for(lambda: child.state, 10, 0.02, "the child running", until=lambda s: s == RUNNING)
     first = child.pid
@@ -121,8 +142,7 @@ def test_children_die_with_a_killed_appliance(tmp_path):
         print(c.pid, flush=True)
         time.sleep(60)
     """)
-    host = subprocess.Popen([PY, "-c", script], stdout=subprocess.PIPE, text=True, cwd=repo,
-                            start_new_session=True)
+    host = subprocess.Popen([PY, "-c", script], stdout=subprocess.PIPE, text=True, cwd=repo, start_new_session=True)
     try:
         line = host.stdout.readline()
         assert line.strip(), "the supervising process did not start its child"

@@ -7,9 +7,11 @@ from appliance.core.clock.sysoffset import NoValidSample, best_of, brackets_from
 T0 = 1_800_000_000_000_000_000
 
 
-@given(offset=st.integers(-10**12, 10**12),
-       windows=st.lists(st.integers(0, 100_000), min_size=1, max_size=25),
-       biases=st.lists(st.integers(1, 10**6), min_size=25, max_size=25))
+@given(
+    offset=st.integers(-(10**12), 10**12),
+    windows=st.lists(st.integers(0, 100_000), min_size=1, max_size=25),
+    biases=st.lists(st.integers(1, 10**6), min_size=25, max_size=25),
+)
 def test_shortest_window_wins_and_its_midpoint_is_the_system_time(offset, windows, biases):
     brackets, t = [], T0
     best = min(windows)

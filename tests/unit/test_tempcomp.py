@@ -120,7 +120,7 @@ def test_update_beyond_the_range_grows_the_grid_and_is_learned(fitted):
     hot = hi0 + 1.5
     truth = m.frequency_ppb(m.time_s, hi0) + (curve(hot) - curve(hi0))
     assert m.extrapolation_c(hot) > 0
-    for k in range(1, 200):
+    for _k in range(1, 200):
         m.update(m.time_s + 30, hot, truth, var)
     assert m.temp_hi_c >= hot and m.n_coef > n0
     assert m.extrapolation_c(hot) == 0
@@ -175,8 +175,14 @@ def test_check_series_accepts_good_samples():
     [
         (lambda t, T, y: (t[:50], T[:50], y[:50]), "too few samples: 50 rows"),
         (lambda t, T, y: (t[:400], T[:400], y[:400]), "too few samples: they cover 3.33 h"),
-        (lambda t, T, y: (t, T, np.where(np.arange(t.size) == 7, np.nan, y)), "freq_offset_ppm is not a finite number at row 8"),
-        (lambda t, T, y: (t, np.where(np.arange(t.size) == 3, np.inf, T), y), "temperature_c is not a finite number at row 4"),
+        (
+            lambda t, T, y: (t, T, np.where(np.arange(t.size) == 7, np.nan, y)),
+            "freq_offset_ppm is not a finite number at row 8",
+        ),
+        (
+            lambda t, T, y: (t, np.where(np.arange(t.size) == 3, np.inf, T), y),
+            "temperature_c is not a finite number at row 4",
+        ),
         (lambda t, T, y: (np.where(np.arange(t.size) == 10, t[8], t), T, y), "time_s is not increasing at row 11"),
         (lambda t, T, y: (t + np.where(np.arange(t.size) >= 500, 13.0, 0.0), T, y), "irregular time at row 501"),
         (lambda t, T, y: (t * 3, T, y), "sample interval 90 s is outside 1..60 s"),

@@ -55,9 +55,9 @@ def test_corrupt_or_foreign_state_is_reported_and_learning_starts_afresh(tmp_pat
 
 
 def test_the_node_persists_once_a_model_exists_and_then_every_interval():
+    from appliance.core.clock.discipline import DisciplineConfig
     from appliance.core.node import Node
     from appliance.core.node_types import NodeConfig, RefIds
-    from appliance.core.clock.discipline import DisciplineConfig
 
     cfg = NodeConfig("n", DisciplineConfig(500_000), 1.0, RefIds(b"PHC\x00"), persist_every_s=600)
     assert Node(cfg, TempCompPredictor())._persist(0.0) is None

@@ -69,8 +69,9 @@ def test_install_later_than_the_measurement_is_continuous():
 @settings(max_examples=200, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
-    steps=st.lists(st.tuples(st.integers(-3 * S, 3 * S), st.booleans(), st.integers(0, 2_000_000)), min_size=1,
-                   max_size=12),
+    steps=st.lists(
+        st.tuples(st.integers(-3 * S, 3 * S), st.booleans(), st.integers(0, 2_000_000)), min_size=1, max_size=12
+    ),
     slew=st.sampled_from([500_000.0, 5_000_000.0, SLEW, 500_000_000.0]),
 )
 def test_served_time_never_goes_back_once_started(seed, steps, slew):
@@ -86,8 +87,9 @@ def test_served_time_never_goes_back_once_started(seed, steps, slew):
             assert served >= last
             last = served
         clock_off += step + rnd.randint(-1000, 1000)  # a step (or none) plus frequency noise
-        m = m.advanced(system, clock_off, monotonic=True, slew_ppb=slew, own_step_ns=step if own else 0,
-                       install_ns=system + lag)
+        m = m.advanced(
+            system, clock_off, monotonic=True, slew_ppb=slew, own_step_ns=step if own else 0, install_ns=system + lag
+        )
         system += lag
         served = m.to_served_ns(system)
         assert served >= last

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ctypes
 
 import pytest
-from helpers.cabi import c_values, require_header
 
 from appliance.hw.uapi import ethtool, net_tstamp, ptp_clock, sockios, timex
 from appliance.hw.uapi.posix_timers import CLOCKID_TO_FD, FD_TO_CLOCKID
+from helpers.cabi import c_values, require_header
 
 # field or constant -> C expression that names the same bytes in headers that predate it
 NEWER_THAN_HEADERS = {
@@ -62,8 +62,10 @@ def struct_entries(cls, c_type: str, key_name: str | None = None) -> dict[str, t
             out[f"fieldsize:{name}.{member}"] = (f"sizeof((({c_type} *)0)->{member})", getattr(cls, member).size)
             mtype = dict(ftype._fields_)[member] if field in anonymous else ftype
             if issubclass(mtype, ctypes._SimpleCData) and mtype._type_ in "bBhHiIlLqQ":
-                out[f"signed:{name}.{member}"] = (f"(__typeof__((({c_type} *)0)->{member}))-1 < 0",
-                                                  int(mtype(-1).value < 0))
+                out[f"signed:{name}.{member}"] = (
+                    f"(__typeof__((({c_type} *)0)->{member}))-1 < 0",
+                    int(mtype(-1).value < 0),
+                )
     return out
 
 
@@ -88,14 +90,36 @@ def check(includes, entries: dict[str, tuple[str, int]], tmp_path, name: str):
     return values, missing
 
 
-PTP_STRUCTS = [ptp_clock.ptp_clock_time, ptp_clock.ptp_clock_caps, ptp_clock.ptp_extts_request,
-               ptp_clock.ptp_perout_request, ptp_clock.ptp_sys_offset, ptp_clock.ptp_sys_offset_extended,
-               ptp_clock.ptp_sys_offset_precise, ptp_clock.ptp_pin_desc, ptp_clock.ptp_extts_event]
+PTP_STRUCTS = [
+    ptp_clock.ptp_clock_time,
+    ptp_clock.ptp_clock_caps,
+    ptp_clock.ptp_extts_request,
+    ptp_clock.ptp_perout_request,
+    ptp_clock.ptp_sys_offset,
+    ptp_clock.ptp_sys_offset_extended,
+    ptp_clock.ptp_sys_offset_precise,
+    ptp_clock.ptp_pin_desc,
+    ptp_clock.ptp_extts_event,
+]
 PTP_CONSTS = list(ptp_clock.IOCTLS) + [
-    "PTP_ENABLE_FEATURE", "PTP_RISING_EDGE", "PTP_FALLING_EDGE", "PTP_STRICT_FLAGS", "PTP_EXT_OFFSET",
-    "PTP_EXTTS_EDGES", "PTP_EXTTS_V1_VALID_FLAGS", "PTP_EXTTS_EVENT_VALID", "PTP_PEROUT_ONE_SHOT",
-    "PTP_PEROUT_DUTY_CYCLE", "PTP_PEROUT_PHASE", "PTP_PEROUT_VALID_FLAGS", "PTP_PEROUT_V1_VALID_FLAGS",
-    "PTP_MAX_SAMPLES", "PTP_PF_NONE", "PTP_PF_EXTTS", "PTP_PF_PEROUT", "PTP_PF_PHYSYNC",
+    "PTP_ENABLE_FEATURE",
+    "PTP_RISING_EDGE",
+    "PTP_FALLING_EDGE",
+    "PTP_STRICT_FLAGS",
+    "PTP_EXT_OFFSET",
+    "PTP_EXTTS_EDGES",
+    "PTP_EXTTS_V1_VALID_FLAGS",
+    "PTP_EXTTS_EVENT_VALID",
+    "PTP_PEROUT_ONE_SHOT",
+    "PTP_PEROUT_DUTY_CYCLE",
+    "PTP_PEROUT_PHASE",
+    "PTP_PEROUT_VALID_FLAGS",
+    "PTP_PEROUT_V1_VALID_FLAGS",
+    "PTP_MAX_SAMPLES",
+    "PTP_PF_NONE",
+    "PTP_PF_EXTTS",
+    "PTP_PF_PEROUT",
+    "PTP_PF_PHYSYNC",
 ]
 
 
@@ -106,16 +130,26 @@ def test_ptp_clock_h(tmp_path):
     entries.update(const_entries(ptp_clock, PTP_CONSTS))
     # PTP_EXTTS_VALID_FLAGS grew with PTP_EXT_OFFSET (6.12): compare it separately below.
     entries["const:PTP_EXTTS_VALID_FLAGS"] = ("PTP_EXTTS_VALID_FLAGS", ptp_clock.PTP_EXTTS_VALID_FLAGS)
-    values, missing = check(["linux/ptp_clock.h"], {k: v for k, v in entries.items()
-                                                     if k != "const:PTP_EXTTS_VALID_FLAGS"}, tmp_path, "ptp")
+    values, missing = check(
+        ["linux/ptp_clock.h"], {k: v for k, v in entries.items() if k != "const:PTP_EXTTS_VALID_FLAGS"}, tmp_path, "ptp"
+    )
     valid, _ = c_values(["linux/ptp_clock.h"], {"v": "PTP_EXTTS_VALID_FLAGS"}, tmp_path, "ptp_valid")
     expected = ptp_clock.PTP_EXTTS_VALID_FLAGS
     if "const:PTP_EXT_OFFSET" in missing:
         expected &= ~ptp_clock.PTP_EXT_OFFSET
     assert valid["v"] == expected
     # every ioctl the issue names is present in the installed headers
-    for name in ["PTP_CLOCK_GETCAPS", "PTP_SYS_OFFSET", "PTP_SYS_OFFSET_EXTENDED", "PTP_SYS_OFFSET_PRECISE",
-                 "PTP_PIN_GETFUNC", "PTP_PIN_SETFUNC", "PTP_EXTTS_REQUEST", "PTP_PEROUT_REQUEST", "PTP_ENABLE_PPS"]:
+    for name in [
+        "PTP_CLOCK_GETCAPS",
+        "PTP_SYS_OFFSET",
+        "PTP_SYS_OFFSET_EXTENDED",
+        "PTP_SYS_OFFSET_PRECISE",
+        "PTP_PIN_GETFUNC",
+        "PTP_PIN_SETFUNC",
+        "PTP_EXTTS_REQUEST",
+        "PTP_PEROUT_REQUEST",
+        "PTP_ENABLE_PPS",
+    ]:
         for n in (name, name + "2"):
             assert f"const:{n}" in values, n
 
@@ -140,11 +174,28 @@ def test_ethtool_net_tstamp_sockios(tmp_path):
     entries = struct_entries(ethtool.ethtool_ts_info, "struct ethtool_ts_info")
     entries.update(struct_entries(ethtool.ethtool_drvinfo, "struct ethtool_drvinfo"))
     entries.update(struct_entries(net_tstamp.hwtstamp_config, "struct hwtstamp_config"))
-    entries.update(const_entries(ethtool, ["ETHTOOL_GDRVINFO", "ETHTOOL_GET_TS_INFO", "ETHTOOL_FWVERS_LEN",
-                                           "ETHTOOL_BUSINFO_LEN", "ETHTOOL_EROMVERS_LEN"]))
-    entries.update(const_entries(net_tstamp, [n for n in dir(net_tstamp)
-                                              if n.startswith(("SOF_TIMESTAMPING_", "HWTSTAMP_"))
-                                              and not n.endswith("NAMES")]))
+    entries.update(
+        const_entries(
+            ethtool,
+            [
+                "ETHTOOL_GDRVINFO",
+                "ETHTOOL_GET_TS_INFO",
+                "ETHTOOL_FWVERS_LEN",
+                "ETHTOOL_BUSINFO_LEN",
+                "ETHTOOL_EROMVERS_LEN",
+            ],
+        )
+    )
+    entries.update(
+        const_entries(
+            net_tstamp,
+            [
+                n
+                for n in dir(net_tstamp)
+                if n.startswith(("SOF_TIMESTAMPING_", "HWTSTAMP_")) and not n.endswith("NAMES")
+            ],
+        )
+    )
     entries.update(const_entries(sockios, ["SIOCETHTOOL", "SIOCGHWTSTAMP", "SIOCSHWTSTAMP"]))
     check(["linux/ethtool.h", "linux/net_tstamp.h", "linux/sockios.h"], entries, tmp_path, "ethtool")
 

@@ -28,8 +28,18 @@ SEEDS = (3, 11, 2718, 31415)
 def est(offset_s, half_width_s=1e-4, leap=0, stratum=1):
     """A peer whose correctness interval is centred at -offset_s with half-width half_width_s
     (its distance: half the round trip, nothing else)."""
-    return PeerEstimate(offset_s=offset_s, delay_s=2 * half_width_s, dispersion_s=0.0, jitter_s=0.0,
-                        root_delay_s=0.0, root_dispersion_s=0.0, leap=leap, stratum=stratum, age_s=0.0, samples=4)
+    return PeerEstimate(
+        offset_s=offset_s,
+        delay_s=2 * half_width_s,
+        dispersion_s=0.0,
+        jitter_s=0.0,
+        root_delay_s=0.0,
+        root_dispersion_s=0.0,
+        leap=leap,
+        stratum=stratum,
+        age_s=0.0,
+        samples=4,
+    )
 
 
 # --- select() -----------------------------------------------------------------------------------
@@ -53,16 +63,26 @@ def test_a_single_interval_is_its_own_intersection():
 
 
 def test_two_falsetickers_of_five():
-    ivs = [Interval("a", -1.0, 1.0), Interval("b", -0.5, 1.5), Interval("c", 0.2, 2.0),
-           Interval("hi", 9.0, 10.0), Interval("lo", -10.0, -9.0)]
+    ivs = [
+        Interval("a", -1.0, 1.0),
+        Interval("b", -0.5, 1.5),
+        Interval("c", 0.2, 2.0),
+        Interval("hi", 9.0, 10.0),
+        Interval("lo", -10.0, -9.0),
+    ]
     sel = select(ivs)
     assert sel.count == 3 and (sel.low_s, sel.high_s) == (0.2, 1.0)
     assert sel.truechimers == ("a", "b", "c") and set(sel.falsetickers) == {"hi", "lo"}
 
 
 def test_two_falsetickers_that_agree_with_each_other_are_still_outvoted():
-    ivs = [Interval("a", -1, 1), Interval("x", 9, 11), Interval("b", -1, 1), Interval("y", 9.5, 10.5),
-           Interval("c", -0.5, 0.5)]
+    ivs = [
+        Interval("a", -1, 1),
+        Interval("x", 9, 11),
+        Interval("b", -1, 1),
+        Interval("y", 9.5, 10.5),
+        Interval("c", -0.5, 0.5),
+    ]
     sel = select(ivs)
     assert sel.count == 3 and (sel.low_s, sel.high_s) == (-0.5, 0.5) and set(sel.falsetickers) == {"x", "y"}
 
@@ -210,12 +230,15 @@ def test_realign_leaves_a_clock_within_half_the_threshold_alone():
     assert realign_step_ns(vote(VoteState.DEMOTED, 2.0), -1_999_600_000, 1e-3) == 0  # clock there, served catching up
 
 
-@pytest.mark.parametrize("v", [
-    vote(VoteState.AGREE, 2.0),  # not demoted
-    vote(VoteState.NO_MAJORITY, 2.0),
-    vote(VoteState.DEMOTED, None),  # no cluster time to align to
-    vote(VoteState.DEMOTED, 2.0, majority=False),  # demoted, but the majority is gone
-])
+@pytest.mark.parametrize(
+    "v",
+    [
+        vote(VoteState.AGREE, 2.0),  # not demoted
+        vote(VoteState.NO_MAJORITY, 2.0),
+        vote(VoteState.DEMOTED, None),  # no cluster time to align to
+        vote(VoteState.DEMOTED, 2.0, majority=False),  # demoted, but the majority is gone
+    ],
+)
 def test_realign_needs_a_demoted_node_and_a_majority(v):
     assert realign_step_ns(v, 0, 1e-3) == 0
 

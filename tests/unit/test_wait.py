@@ -52,8 +52,9 @@ def test_exceptions_propagate_unless_ignored_and_an_ignored_one_is_reported():
     with pytest.raises(KeyError):
         wait_for(boom, 5, 0.01, "x")
     with pytest.raises(WaitTimeout, match=r"the socket.*ConnectionRefusedError\('not yet'\)"):
-        wait_for(lambda: (_ for _ in ()).throw(ConnectionRefusedError("not yet")), 0.1, 0.02, "the socket",
-                 ignore=(OSError,))
+        wait_for(
+            lambda: (_ for _ in ()).throw(ConnectionRefusedError("not yet")), 0.1, 0.02, "the socket", ignore=(OSError,)
+        )
     seq = iter([OSError("a"), OSError("b"), "up"])
 
     def flaky():
@@ -67,7 +68,9 @@ def test_exceptions_propagate_unless_ignored_and_an_ignored_one_is_reported():
 
 def test_describe_shapes_the_message_and_long_values_are_shortened():
     with pytest.raises(WaitTimeout, match="summary: 3 nodes"):
-        wait_for(lambda: [0, 0, 0], 0.05, 0.01, "x", until=lambda v: False, describe=lambda v: f"summary: {len(v)} nodes")
+        wait_for(
+            lambda: [0, 0, 0], 0.05, 0.01, "x", until=lambda v: False, describe=lambda v: f"summary: {len(v)} nodes"
+        )
     with pytest.raises(WaitTimeout) as e:
         wait_for(lambda: "y" * 100_000, 0.05, 0.01, "x", until=lambda v: False)
     assert len(str(e.value)) < 3000 and "characters" in str(e.value)

@@ -39,9 +39,15 @@ class Judged:
 
     def as_dict(self) -> dict[str, Any]:
         e = self.evidence
-        return {"source": e.source, "kind": e.kind.value, "time_utc": iso(e.time_ns),
-                "uncertainty_s": e.uncertainty_s if e.available else None, "verdict": self.verdict,
-                "detail": e.detail, "note": self.note}
+        return {
+            "source": e.source,
+            "kind": e.kind.value,
+            "time_utc": iso(e.time_ns),
+            "uncertainty_s": e.uncertainty_s if e.available else None,
+            "verdict": self.verdict,
+            "detail": e.detail,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,15 @@ class Decision:
     warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"decision": "ok" if self.ok else "refused", "time_utc": iso(self.time_ns),
-                "time_ns": self.time_ns, "uncertainty_s": self.uncertainty_s, "reason": self.reason,
-                "warnings": list(self.warnings), "evidence": [j.as_dict() for j in self.evidence]}
+        return {
+            "decision": "ok" if self.ok else "refused",
+            "time_utc": iso(self.time_ns),
+            "time_ns": self.time_ns,
+            "uncertainty_s": self.uncertainty_s,
+            "reason": self.reason,
+            "warnings": list(self.warnings),
+            "evidence": [j.as_dict() for j in self.evidence],
+        }
 
 
 class _Judge:
@@ -75,8 +87,10 @@ class _Judge:
         self.verdicts.setdefault(i, (verdict, note))
 
     def judged(self) -> tuple[Judged, ...]:
-        return tuple(Judged(e, *self.verdicts.get(i, (OUTLIER, "not consistent with the result")))
-                     for i, e in enumerate(self.items))
+        return tuple(
+            Judged(e, *self.verdicts.get(i, (OUTLIER, "not consistent with the result")))
+            for i, e in enumerate(self.items)
+        )
 
 
 def decide(items: list[Evidence]) -> Decision:
@@ -124,13 +138,18 @@ def decide(items: list[Evidence]) -> Decision:
         voting.append(w)
     if not voting:
         if outliers:
-            return refuse("no estimate of the time is consistent with the bounds: " + "; ".join(outliers)
-                          + "; give the time with --operator-time")
+            return refuse(
+                "no estimate of the time is consistent with the bounds: "
+                + "; ".join(outliers)
+                + "; give the time with --operator-time"
+            )
         return refuse("no estimate of the time is available: give it with --operator-time")
 
     # 3. the intersection
     pivot = voting[0][1]
-    intervals = [Interval(str(i), (low - pivot) / NS, (high - pivot) / NS) for i, (_, low, high, _) in enumerate(voting)]
+    intervals = [
+        Interval(str(i), (low - pivot) / NS, (high - pivot) / NS) for i, (_, low, high, _) in enumerate(voting)
+    ]
     sel = select(intervals)
     if sel is None:
         for _, _, _, members in voting:
@@ -147,11 +166,16 @@ def decide(items: list[Evidence]) -> Decision:
     if local and op is not None:  # shown against the result, not voting
         for e in local:
             inside = e.low_ns <= high_ns and e.high_ns >= low_ns
-            judge.mark(idx[id(e)], USED if inside else OUTLIER,
-                       "agrees with the operator" if inside else "overridden by the operator time")
+            judge.mark(
+                idx[id(e)],
+                USED if inside else OUTLIER,
+                "agrees with the operator" if inside else "overridden by the operator time",
+            )
             if not inside and e.time_ns is not None and op.time_ns is not None:
-                warnings.append(f"{e.source} differs from the operator time by {fmt_s((e.time_ns - op.time_ns) / NS)}"
-                                " and is overridden: check that the operator time is right")
+                warnings.append(
+                    f"{e.source} differs from the operator time by {fmt_s((e.time_ns - op.time_ns) / NS)}"
+                    " and is overridden: check that the operator time is right"
+                )
 
     # 4. the floor and the upper hint
     if floor_ns is not None and low_ns < floor_ns:
@@ -159,8 +183,10 @@ def decide(items: list[Evidence]) -> Decision:
     if hint is not None and hint.time_ns is not None:
         if low_ns > hint.time_ns:
             if op is None:
-                return refuse(f"the estimates put the time at or after {iso(low_ns)}, after {hint.says()}: the "
-                              "certificates would have expired; if that is really the time, say so with --operator-time")
+                return refuse(
+                    f"the estimates put the time at or after {iso(low_ns)}, after {hint.says()}: the "
+                    "certificates would have expired; if that is really the time, say so with --operator-time"
+                )
             warnings.append(f"the chosen time is after {hint.says()}: those certificates have expired")
         elif high_ns > hint.time_ns:
             high_ns = hint.time_ns

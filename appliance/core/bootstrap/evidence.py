@@ -48,7 +48,14 @@ class Kind(Enum):
 
 
 LOCAL, SYSTEM, PEER, LASTGOOD, OPERATOR, FLOOR, CERTIFICATE = (
-    "local", "system", "peer", "lastgood", "operator", "floor", "certificate")
+    "local",
+    "system",
+    "peer",
+    "lastgood",
+    "operator",
+    "floor",
+    "certificate",
+)
 
 
 def iso(time_ns: int | None) -> str | None:
@@ -140,13 +147,22 @@ def missing(source: str, kind: Kind, role: str, why: str) -> Evidence:
 
 # --- the items, built from what the adapter measured -------------------------------------------
 
+
 def operator(time_ns: int, uncertainty_s: float) -> Evidence:
-    return Evidence("operator", Kind.ESTIMATE, OPERATOR, time_ns, uncertainty_s, "given by the operator",
-                    f"operator time {iso(time_ns)}")
+    return Evidence(
+        "operator",
+        Kind.ESTIMATE,
+        OPERATOR,
+        time_ns,
+        uncertainty_s,
+        "given by the operator",
+        f"operator time {iso(time_ns)}",
+    )
 
 
-def rtc(time_ns: int, local_time: bool, last_set_age_s: float | None, default_uncertainty_s: float,
-        device: str) -> Evidence:
+def rtc(
+    time_ns: int, local_time: bool, last_set_age_s: float | None, default_uncertainty_s: float, device: str
+) -> Evidence:
     """The RTC read (already converted from local time where it keeps local time). Its uncertainty
     is its resolution plus its drift since it was last set, where /etc/adjtime says when."""
     if last_set_age_s is not None and last_set_age_s >= 0:
@@ -159,59 +175,125 @@ def rtc(time_ns: int, local_time: bool, last_set_age_s: float | None, default_un
     return Evidence("rtc", Kind.ESTIMATE, LOCAL, time_ns, u, f"{device}, keeps {scale}; {why}")
 
 
-def system_clock(time_ns: int, boot_id: str, uptime_s: float, synchronised: bool, maxerror_s: float | None,
-                 rtc_uncertainty_s: float) -> Evidence:
+def system_clock(
+    time_ns: int, boot_id: str, uptime_s: float, synchronised: bool, maxerror_s: float | None, rtc_uncertainty_s: float
+) -> Evidence:
     """The system clock, with the boot it belongs to. Synchronised (the kernel's STA_UNSYNC clear):
     an independent witness with the kernel's maximum error. Otherwise it is the RTC's time at boot
     carried forward by an undisciplined crystal, and part of the local witness."""
     boot = f"boot {boot_id[:8]}, up {fmt_s(uptime_s)}"
     if synchronised and maxerror_s is not None:
-        return Evidence("system clock", Kind.ESTIMATE, SYSTEM, time_ns, maxerror_s,
-                        f"{boot}; the kernel says synchronised, max error {fmt_s(maxerror_s)}")
-    return Evidence("system clock", Kind.ESTIMATE, LOCAL, time_ns, rtc_uncertainty_s + SYSTEM_DRIFT * uptime_s,
-                    f"{boot}; not synchronised: set from the RTC at boot")
+        return Evidence(
+            "system clock",
+            Kind.ESTIMATE,
+            SYSTEM,
+            time_ns,
+            maxerror_s,
+            f"{boot}; the kernel says synchronised, max error {fmt_s(maxerror_s)}",
+        )
+    return Evidence(
+        "system clock",
+        Kind.ESTIMATE,
+        LOCAL,
+        time_ns,
+        rtc_uncertainty_s + SYSTEM_DRIFT * uptime_s,
+        f"{boot}; not synchronised: set from the RTC at boot",
+    )
 
 
 def served_clock(time_ns: int, clock_name: str, rtc_uncertainty_s: float, uptime_s: float) -> Evidence:
     """The clock the appliance serves from, as it reads now: part of the local witness (a PHC is
     initialised from the system clock by its driver)."""
-    return Evidence("served clock", Kind.ESTIMATE, LOCAL, time_ns, rtc_uncertainty_s + SYSTEM_DRIFT * uptime_s,
-                    f"{clock_name}, as it reads now")
+    return Evidence(
+        "served clock",
+        Kind.ESTIMATE,
+        LOCAL,
+        time_ns,
+        rtc_uncertainty_s + SYSTEM_DRIFT * uptime_s,
+        f"{clock_name}, as it reads now",
+    )
 
 
-def last_known_good(served_ns: int, bound_s: float, same_boot: bool, elapsed_s: float | None,
-                    written: str) -> list[Evidence]:
+def last_known_good(
+    served_ns: int, bound_s: float, same_boot: bool, elapsed_s: float | None, written: str
+) -> list[Evidence]:
     """Any boot: a lower bound (clients have seen that time: time never goes back before it). Same
     boot, also an estimate: the served time carried forward by CLOCK_BOOTTIME (which counts suspend
     too) at the system crystal's worst rate."""
-    out = [Evidence("last-known-good", Kind.LOWER, LASTGOOD, served_ns, bound_s,
-                    f"served {'in this' if same_boot else 'in an earlier'} boot ({written})",
-                    f"the last-known-good {iso(served_ns)}")]
+    out = [
+        Evidence(
+            "last-known-good",
+            Kind.LOWER,
+            LASTGOOD,
+            served_ns,
+            bound_s,
+            f"served {'in this' if same_boot else 'in an earlier'} boot ({written})",
+            f"the last-known-good {iso(served_ns)}",
+        )
+    ]
     if same_boot and elapsed_s is not None and elapsed_s >= 0:
         t = served_ns + round(elapsed_s * NS)
-        out.insert(0, Evidence("last-known-good, this boot", Kind.ESTIMATE, LASTGOOD, t,
-                               bound_s + SYSTEM_DRIFT * elapsed_s,
-                               f"served {iso(served_ns)}, {fmt_s(elapsed_s)} ago by CLOCK_BOOTTIME ({written})"))
+        out.insert(
+            0,
+            Evidence(
+                "last-known-good, this boot",
+                Kind.ESTIMATE,
+                LASTGOOD,
+                t,
+                bound_s + SYSTEM_DRIFT * elapsed_s,
+                f"served {iso(served_ns)}, {fmt_s(elapsed_s)} ago by CLOCK_BOOTTIME ({written})",
+            ),
+        )
     return out
 
 
 def build_floor(time_ns: int, version: str, where: str) -> Evidence:
-    return Evidence("build floor", Kind.LOWER, FLOOR, time_ns, 0.0, f"appliance {version}, {where}",
-                    f"the build floor {iso(time_ns)} (appliance {version})")
+    return Evidence(
+        "build floor",
+        Kind.LOWER,
+        FLOOR,
+        time_ns,
+        0.0,
+        f"appliance {version}, {where}",
+        f"the build floor {iso(time_ns)} (appliance {version})",
+    )
 
 
 def cert_not_before(time_ns: int, path: str, count: int) -> Evidence:
-    return Evidence("certificates: latest notBefore", Kind.LOWER, CERTIFICATE, time_ns, 0.0,
-                    f"{path} (of {count} certificate(s))", f"the notBefore {iso(time_ns)} of {path}")
+    return Evidence(
+        "certificates: latest notBefore",
+        Kind.LOWER,
+        CERTIFICATE,
+        time_ns,
+        0.0,
+        f"{path} (of {count} certificate(s))",
+        f"the notBefore {iso(time_ns)} of {path}",
+    )
 
 
 def cert_not_after(time_ns: int, path: str, count: int) -> Evidence:
-    return Evidence("certificates: earliest notAfter", Kind.UPPER, CERTIFICATE, time_ns, 0.0,
-                    f"{path} (of {count} certificate(s))", f"the notAfter {iso(time_ns)} of {path}")
+    return Evidence(
+        "certificates: earliest notAfter",
+        Kind.UPPER,
+        CERTIFICATE,
+        time_ns,
+        0.0,
+        f"{path} (of {count} certificate(s))",
+        f"the notAfter {iso(time_ns)} of {path}",
+    )
 
 
-def peer(name: str, address: str, time_ns: int, delay_s: float, root_delay_s: float, root_dispersion_s: float,
-         synchronised: bool, stratum: int, unsynchronised_uncertainty_s: float) -> Evidence:
+def peer(
+    name: str,
+    address: str,
+    time_ns: int,
+    delay_s: float,
+    root_delay_s: float,
+    root_dispersion_s: float,
+    synchronised: bool,
+    stratum: int,
+    unsynchronised_uncertainty_s: float,
+) -> Evidence:
     """Another control node's appliance. Synchronised: its root distance plus half the round trip
     (the offset error of one exchange is at most half its delay). Unsynchronised (leap 3): its
     clock vouches for nothing better than an RTC, so it gets the RTC's uncertainty."""

@@ -18,8 +18,13 @@ from typing import Any
 
 from .evidence import iso
 
-LASTGOOD_KEYS = {"served_ns": int, "error_bound_s": (int, float), "boot_id": str, "boottime_ns": int,
-                 "monotonic_ns": int}
+LASTGOOD_KEYS = {
+    "served_ns": int,
+    "error_bound_s": (int, float),
+    "boot_id": str,
+    "boottime_ns": int,
+    "monotonic_ns": int,
+}
 RECORD_KEYS = {"time_ns": int, "boot_id": str, "clock_kind": str}
 
 

@@ -112,11 +112,19 @@ GUARD_JITTERS = 8.0  # a locked reference's offset beyond this many jitters (or 
 
 
 class Discipline:
-    def __init__(self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0, predictor: HoldoverPredictor | None = None):
+    def __init__(
+        self, cfg: DisciplineConfig, initial_freq_ppb: float = 0.0, predictor: HoldoverPredictor | None = None
+    ):
         self.cfg = cfg
         self.state = SyncState.STARTING
-        self.servo = PiServo(cfg.max_freq_ppb, kp=cfg.servo_kp, ki=cfg.servo_ki, step_threshold_ns=cfg.step_threshold_ns,
-                             initial_freq_ppb=initial_freq_ppb, min_estimate_s=cfg.servo_estimate_s)
+        self.servo = PiServo(
+            cfg.max_freq_ppb,
+            kp=cfg.servo_kp,
+            ki=cfg.servo_ki,
+            step_threshold_ns=cfg.step_threshold_ns,
+            initial_freq_ppb=initial_freq_ppb,
+            min_estimate_s=cfg.servo_estimate_s,
+        )
         self.freq_ppb = initial_freq_ppb
         self._good = 0
         self._stats = _Stats()
@@ -146,9 +154,7 @@ class Discipline:
             out.append((self.state, new, event))
             if new in (SyncState.HOLDOVER, SyncState.FREERUN):
                 self._since_s = now_s
-                self._bound_at_since_s = (
-                    self._bound_s if new is SyncState.HOLDOVER else self.cfg.freerun_initial_s
-                )
+                self._bound_at_since_s = self._bound_s if new is SyncState.HOLDOVER else self.cfg.freerun_initial_s
             self.state = new
 
     def fault(self, now_s: float) -> Decision:
@@ -164,8 +170,9 @@ class Discipline:
             base += max(0.0, self._bound(now_s, None) - self._bound_at_since_s) * 1e9
         return base
 
-    def _judge(self, now_s: float, off: float, accept_step: bool, changed: bool, temp_c: float | None,
-               out: list) -> tuple[float | None, float | None]:
+    def _judge(
+        self, now_s: float, off: float, accept_step: bool, changed: bool, temp_c: float | None, out: list
+    ) -> tuple[float | None, float | None]:
         """The guard (module docstring): (the offset to follow or None, a holdover frequency)."""
         if accept_step or changed:
             self._phase.reset()
@@ -212,7 +219,9 @@ class Discipline:
         """The offset itself, or the phase the clock would have kept on its own (guard.py: a
         reference running away slowly, which the servo would follow), beyond the guard."""
         guard = self.guard_ns(now_s)
-        return abs(off) > guard or abs(self._phase.deviation_ns(now_s, off, self.freq_ppb, self.servo.drift_ppb)) > self._phase.allowed_ns(guard)
+        return abs(off) > guard or abs(
+            self._phase.deviation_ns(now_s, off, self.freq_ppb, self.servo.drift_ppb)
+        ) > self._phase.allowed_ns(guard)
 
     def _start_holdover(self, now_s: float, temp_c: float | None) -> float | None:
         """Hold the last frequency, or the model's prediction; the frequency to set."""
@@ -310,8 +319,10 @@ class Discipline:
 
     def _bound(self, now_s: float, ref_offset_ns: float | None) -> float:
         if self.state is SyncState.LOCKED and ref_offset_ns is not None:
-            return locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns) + \
-                self._reference_bound_s
+            return (
+                locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns)
+                + self._reference_bound_s
+            )
         elapsed_s = now_s - (now_s if self._since_s is None else self._since_s)
         learned = self.predictor.bound_s(elapsed_s) if self._predicting and self.predictor is not None else None
         return unlocked_bound_s(self.state, self.cfg, elapsed_s, self._bound_at_since_s, learned)
@@ -327,7 +338,8 @@ def unlocked_bound_s(
         return min(bound_at_since_s + learned_s, MAX_DISPERSION_S)
     if state is SyncState.HOLDOVER:
         return DriftBound(bound_at_since_s, cfg.holdover_freq_uncertainty_ppb, cfg.holdover_wander_ppb_per_s).bound_s(
-            elapsed_s)
+            elapsed_s
+        )
     if state is SyncState.FREERUN:
         return DriftBound(cfg.freerun_initial_s, cfg.freerun_freq_uncertainty_ppb, 0.0).bound_s(elapsed_s)
     return MAX_DISPERSION_S

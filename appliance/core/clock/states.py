@@ -62,7 +62,6 @@ for _s in SyncState:
 HEALTHY = frozenset({S.LOCKED, S.HOLDOVER, S.FREERUN})
 
 
-
 def describe() -> str:
     """Markdown table of the machine, generated from TRANSITIONS (used by docs and `status`)."""
     lines = markdown_table(TRANSITIONS)

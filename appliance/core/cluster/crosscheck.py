@@ -53,8 +53,14 @@ class VoteEventRecord:
         return f"cross-check {self.old} -> {self.new} ({self.event}{detail})"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"time": self.time_s, "from": self.old, "to": self.new, "event": self.event,
-                "distance_s": self.distance_s, "cluster_offset_s": self.cluster_offset_s}
+        return {
+            "time": self.time_s,
+            "from": self.old,
+            "to": self.new,
+            "event": self.event,
+            "distance_s": self.distance_s,
+            "cluster_offset_s": self.cluster_offset_s,
+        }
 
 
 class ClusterCheck:
@@ -83,10 +89,7 @@ class ClusterCheck:
         """One vote; returns the changes it made (also kept in ``events``)."""
         if not self.enabled:
             return ()
-        served = {
-            name: None if est is None else est.shifted(-correction_ns * 1e-9)
-            for name, est in estimates.items()
-        }
+        served = {name: None if est is None else est.shifted(-correction_ns * 1e-9) for name, est in estimates.items()}
         self._served = served
         vote = self.check.update(now_s, own_bound_s, served)
         self.vote = vote
@@ -110,9 +113,16 @@ class ClusterCheck:
 
     def view(self) -> ClusterView:
         """The vote's state now, frozen: status renders it later without touching the check."""
-        return ClusterView(self.node, self.peer_names, self.cfg, self.enabled,
-                           self.check.state.value if self.enabled else "disabled", self.vote, self.events,
-                           tuple(self._served.items()))
+        return ClusterView(
+            self.node,
+            self.peer_names,
+            self.cfg,
+            self.enabled,
+            self.check.state.value if self.enabled else "disabled",
+            self.vote,
+            self.events,
+            tuple(self._served.items()),
+        )
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ..ntp.clockfilter import PeerEstimate
 from ..fsm import markdown_table, next_state
-
+from ..ntp.clockfilter import PeerEstimate
 
 # --- the intersection algorithm -----------------------------------------------------------------
 
@@ -139,7 +138,6 @@ for _k in [k for k, v in TRANSITIONS.items() if k[0] is v]:
     del TRANSITIONS[_k]  # self-loops are implicit
 
 
-
 def describe() -> str:
     """Markdown table of the vote's machine, generated from TRANSITIONS."""
     lines = markdown_table(TRANSITIONS)
@@ -213,7 +211,8 @@ class CrossCheck:
             # time: wide intervals (stale samples of a slow poll) can meet far from every centre.
             others = [iv for iv in intervals if iv.name in selection.truechimers and iv.name != SELF]
             refuted = SELF in selection.falsetickers or all(
-                distance_outside_s(iv.low_s, iv.high_s) > self.cfg.threshold_s for iv in others)
+                distance_outside_s(iv.low_s, iv.high_s) > self.cfg.threshold_s for iv in others
+            )
             outside = refuted and distance > self.cfg.threshold_s
             event = VoteEvent.DISAGREED if outside else VoteEvent.AGREED
         if self.state is VoteState.DEMOTED:

@@ -158,12 +158,20 @@ def parse_sources(text: str) -> list[Source]:
     out = []
     for f in _rows(text, 10, "sources"):
         last_rx = _int("last_rx", f[6])
-        out.append(Source(
-            mode=f[0], state=f[1], name=f[2].strip(), stratum=_int("stratum", f[3]), poll=_int("poll", f[4]),
-            reach=_int("reach", f[5], 8), last_rx=None if last_rx == NO_SAMPLE else last_rx,
-            offset=_float("offset", f[7]), measured_offset=_float("measured_offset", f[8]),
-            error=_float("error", f[9]),
-        ))
+        out.append(
+            Source(
+                mode=f[0],
+                state=f[1],
+                name=f[2].strip(),
+                stratum=_int("stratum", f[3]),
+                poll=_int("poll", f[4]),
+                reach=_int("reach", f[5], 8),
+                last_rx=None if last_rx == NO_SAMPLE else last_rx,
+                offset=_float("offset", f[7]),
+                measured_offset=_float("measured_offset", f[8]),
+                error=_float("error", f[9]),
+            )
+        )
     return out
 
 
@@ -185,9 +193,14 @@ class SourceStats:
 def parse_sourcestats(text: str) -> list[SourceStats]:
     return [
         SourceStats(
-            name=f[0].strip(), np=_int("np", f[1]), nr=_int("nr", f[2]), span=_int("span", f[3]),
-            frequency=_float("frequency", f[4]), freq_skew=_float("freq_skew", f[5]),
-            offset=_float("offset", f[6]), std_dev=_float("std_dev", f[7]),
+            name=f[0].strip(),
+            np=_int("np", f[1]),
+            nr=_int("nr", f[2]),
+            span=_int("span", f[3]),
+            frequency=_float("frequency", f[4]),
+            freq_skew=_float("freq_skew", f[5]),
+            offset=_float("offset", f[6]),
+            std_dev=_float("std_dev", f[7]),
         )
         for f in _rows(text, 8, "sourcestats")
     ]

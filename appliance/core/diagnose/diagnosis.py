@@ -22,8 +22,8 @@ from . import drift
 from .appliance_checks import check_appliance
 from .chrony_checks import check_chrony, check_sources
 from .drift_checks import appliance_trends, check_drift, chrony_trend
-from .leap_checks import check_leap_seconds
 from .inputs import AVAILABLE, NOT_AVAILABLE, UNREADABLE, Parsed, Raw, parse_all
+from .leap_checks import check_leap_seconds
 from .ptp_checks import check_ptp
 from .report import Check, Limits, Report, fmt_s
 from .system_checks import check_kernel, check_rtc, check_timedatectl
@@ -50,10 +50,15 @@ def check_clock(p: Parsed, raw: dict[str, Raw], limits: Limits) -> Check:
             synced_by.append("timedatectl")
     ev["synchronised_per"] = synced_by
     if not any(x is not None for x in (p.tracking, p.kernel, p.timedate)):
-        return Check("clock", Verdict.WARN, "cannot tell whether this clock is synchronised: neither chronyc, "
-                     "adjtimex nor timedatectl could be read", "checked", ev,
-                     "run as root on the node itself (not in a container without the host's /run and CAP_SYS_TIME "
-                     "visibility); check the other checks' details")
+        return Check(
+            "clock",
+            Verdict.WARN,
+            "cannot tell whether this clock is synchronised: neither chronyc, adjtimex nor timedatectl could be read",
+            "checked",
+            ev,
+            "run as root on the node itself (not in a container without the host's /run and CAP_SYS_TIME "
+            "visibility); check the other checks' details",
+        )
     offset = ev.get("offset_s")
     if not synced_by:
         who = []
@@ -65,15 +70,26 @@ def check_clock(p: Parsed, raw: dict[str, Raw], limits: Limits) -> Check:
             who.append(f"kernel clock state {p.kernel.state}")
         if p.timedate is not None:
             who.append(f"timedatectl NTPSynchronized={p.timedate.properties.get('NTPSynchronized', '?')}")
-        return Check("clock", Verdict.FAIL, "nothing shows this clock is synchronised: " + ", ".join(who), "checked",
-                     ev, "start or fix the node's time service: chronyd (`systemctl status chronyd`, "
-                     "`chronyc sources -v`) or systemd-timesyncd (`timedatectl timesync-status`); on a control node "
-                     "also `appliance status`")
+        return Check(
+            "clock",
+            Verdict.FAIL,
+            "nothing shows this clock is synchronised: " + ", ".join(who),
+            "checked",
+            ev,
+            "start or fix the node's time service: chronyd (`systemctl status chronyd`, "
+            "`chronyc sources -v`) or systemd-timesyncd (`timedatectl timesync-status`); on a control node "
+            "also `appliance status`",
+        )
     if offset is not None and abs(offset) >= limits.offset_s:
-        return Check("clock", Verdict.FAIL, f"synchronised ({', '.join(synced_by)}) but {fmt_s(offset)} off, "
-                     f"beyond {fmt_s(limits.offset_s)}", "checked", ev,
-                     "chronyd is still slewing or following a wrong source: `chronyc sources -v` and `chronyc "
-                     "sourcestats -v`; compare the sources with each other (`appliance query HOST` for each)")
+        return Check(
+            "clock",
+            Verdict.FAIL,
+            f"synchronised ({', '.join(synced_by)}) but {fmt_s(offset)} off, beyond {fmt_s(limits.offset_s)}",
+            "checked",
+            ev,
+            "chronyd is still slewing or following a wrong source: `chronyc sources -v` and `chronyc "
+            "sourcestats -v`; compare the sources with each other (`appliance query HOST` for each)",
+        )
     where = "" if offset is None else f", offset {fmt_s(offset)}"
     return Check("clock", Verdict.OK, f"synchronised per {', '.join(synced_by)}{where}", "checked", ev)
 

@@ -76,13 +76,26 @@ def _worst(value_s: float, rate: float, unc: float, threshold_s: float, symmetri
     return min(finite) if finite else None
 
 
-def from_sourcestats(name: str, offset_s: float, frequency_ppm: float, skew_ppm: float, threshold_s: float,
-                     np: int = 0, span_s: float = 0.0) -> Trend:
+def from_sourcestats(
+    name: str,
+    offset_s: float,
+    frequency_ppm: float,
+    skew_ppm: float,
+    threshold_s: float,
+    np: int = 0,
+    span_s: float = 0.0,
+) -> Trend:
     rate, unc = frequency_ppm * 1e-6, abs(skew_ppm) * 1e-6
     return Trend(
-        source=f"chrony:{name}", value_s=offset_s, rate_s_per_s=rate, rate_uncertainty_s_per_s=unc,
-        threshold_s=threshold_s, crossing_in_s=_crossing(offset_s, rate, unc, threshold_s, True),
-        worst_case_crossing_in_s=_worst(offset_s, rate, unc, threshold_s, True), samples=np, span_s=span_s,
+        source=f"chrony:{name}",
+        value_s=offset_s,
+        rate_s_per_s=rate,
+        rate_uncertainty_s_per_s=unc,
+        threshold_s=threshold_s,
+        crossing_in_s=_crossing(offset_s, rate, unc, threshold_s, True),
+        worst_case_crossing_in_s=_worst(offset_s, rate, unc, threshold_s, True),
+        samples=np,
+        span_s=span_s,
     )
 
 
@@ -97,7 +110,7 @@ class LineFit:
 
 def fit_line(times_s: list[float], values: list[float]) -> LineFit | None:
     """Ordinary least squares; intercept taken at the last time. None for fewer than 3 usable points."""
-    pts = [(t, v) for t, v in zip(times_s, values) if math.isfinite(t) and math.isfinite(v)]
+    pts = [(t, v) for t, v in zip(times_s, values, strict=False) if math.isfinite(t) and math.isfinite(v)]
     n = len(pts)
     if n < 3:
         return None
@@ -108,23 +121,29 @@ def fit_line(times_s: list[float], values: list[float]) -> LineFit | None:
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx <= 0:
         return None
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False)) / sxx
     intercept = my - slope * mx
-    resid = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys))
+    resid = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=False))
     slope_sd = math.sqrt(resid / (n - 2) / sxx) if n > 2 else math.inf
     return LineFit(slope, intercept, slope_sd, n, max(xs) - min(xs))
 
 
-def from_series(source: str, times_s: list[float], values_s: list[float], threshold_s: float,
-                symmetric: bool = True) -> Trend | None:
+def from_series(
+    source: str, times_s: list[float], values_s: list[float], threshold_s: float, symmetric: bool = True
+) -> Trend | None:
     """Trend of a sampled quantity; symmetric=False for a bound (only +threshold matters)."""
     fit = fit_line(times_s, values_s)
     if fit is None:
         return None
     unc = 2.0 * fit.slope_sd  # about 95 % for many points
     return Trend(
-        source=source, value_s=fit.intercept, rate_s_per_s=fit.slope, rate_uncertainty_s_per_s=unc,
-        threshold_s=threshold_s, crossing_in_s=_crossing(fit.intercept, fit.slope, unc, threshold_s, symmetric),
+        source=source,
+        value_s=fit.intercept,
+        rate_s_per_s=fit.slope,
+        rate_uncertainty_s_per_s=unc,
+        threshold_s=threshold_s,
+        crossing_in_s=_crossing(fit.intercept, fit.slope, unc, threshold_s, symmetric),
         worst_case_crossing_in_s=_worst(fit.intercept, fit.slope, unc, threshold_s, symmetric),
-        samples=fit.n, span_s=fit.span,
+        samples=fit.n,
+        span_s=fit.span,
     )

@@ -14,9 +14,25 @@ from typing import Any, TypeVar
 
 from ..leapseconds import LeapTable
 from ..leapseconds import parse as parse_leap
-from .chrony_report import ChronyParseError, Source, SourceStats, Tracking, parse_sources, parse_sourcestats, parse_tracking
+from .chrony_report import (
+    ChronyParseError,
+    Source,
+    SourceStats,
+    Tracking,
+    parse_sources,
+    parse_sourcestats,
+    parse_tracking,
+)
 from .pmc_report import PtpSummary, parse_pmc, ptp_summary
-from .sysclock_report import KernelTime, ReportParseError, RtcInfo, TimedateInfo, decode_timex, parse_rtc, parse_timedatectl
+from .sysclock_report import (
+    KernelTime,
+    ReportParseError,
+    RtcInfo,
+    TimedateInfo,
+    decode_timex,
+    parse_rtc,
+    parse_timedatectl,
+)
 
 AVAILABLE = "ok"
 NOT_AVAILABLE = "not available"
@@ -50,8 +66,16 @@ class Raw:
 
 
 # What odd input raises in a parser or a check: caught and reported as unreadable, never a traceback.
-UNREADABLE = (ChronyParseError, ReportParseError, ValueError, TypeError, KeyError, AttributeError, IndexError,
-              OverflowError)
+UNREADABLE = (
+    ChronyParseError,
+    ReportParseError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+)
 
 _T = TypeVar("_T")
 

@@ -16,8 +16,10 @@ from .inputs import AVAILABLE, NOT_AVAILABLE, Parsed, Raw
 from .report import Check, Limits, absent
 
 NAME = "leap-seconds"
-FRESH_COPY = ("bring a current leap-seconds.list (IERS/NIST, or a newer tzdata package) and set "
-              "leap_seconds.file to it; the appliance meanwhile serves with the last TAI-UTC it knows")
+FRESH_COPY = (
+    "bring a current leap-seconds.list (IERS/NIST, or a newer tzdata package) and set "
+    "leap_seconds.file to it; the appliance meanwhile serves with the last TAI-UTC it knows"
+)
 
 
 def _date(unix_s: float) -> str:
@@ -35,15 +37,34 @@ def check_leap_seconds(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: fl
         kind = "rejected" if isinstance(err, LeapFileError) else "unreadable"
         return Check(NAME, Verdict.FAIL, f"{where} {kind}: {why}", "checked", {"file": where, "error": why}, FRESH_COPY)
     t = p.leap
-    ev = {"file": where, "tai_utc_s": t.tai_utc_s(now_s), "expires": _date(t.expires_unix_s),
-          "expires_s": t.expires_unix_s, "updated": _date(t.updated_unix_s), "sha1": t.sha1}
+    ev = {
+        "file": where,
+        "tai_utc_s": t.tai_utc_s(now_s),
+        "expires": _date(t.expires_unix_s),
+        "expires_s": t.expires_unix_s,
+        "updated": _date(t.updated_unix_s),
+        "sha1": t.sha1,
+    }
     left = t.days_left(now_s)
     if t.expired(now_s):
-        return Check(NAME, Verdict.WARN, f"{where} expired on {_date(t.expires_unix_s)} ({-left:.0f} days ago): "
-                     f"TAI-UTC {ev['tai_utc_s']} s is the last known, a leap second announced since would be missed",
-                     "checked", ev, FRESH_COPY)
+        return Check(
+            NAME,
+            Verdict.WARN,
+            f"{where} expired on {_date(t.expires_unix_s)} ({-left:.0f} days ago): "
+            f"TAI-UTC {ev['tai_utc_s']} s is the last known, a leap second announced since would be missed",
+            "checked",
+            ev,
+            FRESH_COPY,
+        )
     if left <= limits.leap_warn_days:
-        return Check(NAME, Verdict.WARN, f"{where} expires on {_date(t.expires_unix_s)}, in {left:.0f} days",
-                     "checked", ev, FRESH_COPY)
-    return Check(NAME, Verdict.OK, f"verified, TAI-UTC {ev['tai_utc_s']} s, valid until {_date(t.expires_unix_s)}",
-                 "checked", ev)
+        return Check(
+            NAME,
+            Verdict.WARN,
+            f"{where} expires on {_date(t.expires_unix_s)}, in {left:.0f} days",
+            "checked",
+            ev,
+            FRESH_COPY,
+        )
+    return Check(
+        NAME, Verdict.OK, f"verified, TAI-UTC {ev['tai_utc_s']} s, valid until {_date(t.expires_unix_s)}", "checked", ev
+    )

@@ -19,8 +19,18 @@ from .sysclock_report import ReportParseError
 
 _HEADER = re.compile(r"^\s*(\S+)\s+seq\s+\d+\s+(RESPONSE|ERROR|GET|SET)\s+MANAGEMENT\s+(\S+)")
 # ptp4l's port states (port.h / IEEE 1588-2019 8.2.15.3.1), as pmc prints them.
-PORT_STATES = ("INITIALIZING", "FAULTY", "DISABLED", "LISTENING", "PRE_MASTER", "MASTER", "PASSIVE",
-               "UNCALIBRATED", "SLAVE", "GRAND_MASTER")
+PORT_STATES = (
+    "INITIALIZING",
+    "FAULTY",
+    "DISABLED",
+    "LISTENING",
+    "PRE_MASTER",
+    "MASTER",
+    "PASSIVE",
+    "UNCALIBRATED",
+    "SLAVE",
+    "GRAND_MASTER",
+)
 
 
 def parse_pmc(text: str) -> dict[str, dict[str, str]]:

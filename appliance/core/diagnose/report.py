@@ -13,6 +13,7 @@ from ..verdict import EXIT_CODES, Verdict
 from . import drift
 from .inputs import ERROR, NOT_AVAILABLE, NOT_RUNNING, Raw
 
+
 @dataclass(frozen=True)
 class Limits:
     offset_s: float = 0.05  # the seed's control-plane alert threshold (workers: 0.2)
@@ -35,8 +36,12 @@ class Check:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "verdict": self.verdict.value, "state": self.state, "summary": self.summary,
-            "evidence": self.evidence, "next_step": self.next_step,
+            "name": self.name,
+            "verdict": self.verdict.value,
+            "state": self.state,
+            "summary": self.summary,
+            "evidence": self.evidence,
+            "next_step": self.next_step,
         }
 
 
@@ -56,12 +61,16 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "verdict": self.worst.value, "exit_code": self.exit_code, "collected_at_s": self.collected_at_s,
-            "checks": [c.as_dict() for c in self.checks], "drift": [t.as_dict() for t in self.trends],
+            "verdict": self.worst.value,
+            "exit_code": self.exit_code,
+            "collected_at_s": self.collected_at_s,
+            "checks": [c.as_dict() for c in self.checks],
+            "drift": [t.as_dict() for t in self.trends],
         }
 
 
 # --- formatting helpers ----------------------------------------------------------------------
+
 
 def fmt_s(v: float | None) -> str:
     if v is None or not math.isfinite(v):
@@ -97,8 +106,9 @@ def absent(name: str, raw: Raw, what: str, next_step: str) -> Check:
     state = raw.state if raw.state in (NOT_AVAILABLE, NOT_RUNNING) else "unreadable"
     detail = f" ({raw.detail})" if raw.detail else ""
     if raw.state == ERROR and not raw.expected:
-        return Check(name, Verdict.WARN, f"{what}: {raw.detail or 'could not be read'}", state, {"detail": raw.detail},
-                     next_step)
+        return Check(
+            name, Verdict.WARN, f"{what}: {raw.detail or 'could not be read'}", state, {"detail": raw.detail}, next_step
+        )
     if raw.expected:
         return Check(name, Verdict.FAIL, f"{what} {state}{detail}", state, {"detail": raw.detail}, next_step)
     return Check(name, Verdict.SKIP, f"{what} {state}{detail}", state, {"detail": raw.detail}, None)
@@ -107,5 +117,11 @@ def absent(name: str, raw: Raw, what: str, next_step: str) -> Check:
 def unreadable(name: str, what: str, exc: Exception, raw: Raw) -> Check:
     """An input that was read but could not be parsed: a WARN that carries the start of the raw text."""
     text = (raw.text or "")[:500]
-    return Check(name, Verdict.WARN, f"could not read {what}: {exc}", "unreadable", {"raw": text},
-                 "look at the raw output yourself; if the tool's version changed its format, report it with the raw text")
+    return Check(
+        name,
+        Verdict.WARN,
+        f"could not read {what}: {exc}",
+        "unreadable",
+        {"raw": text},
+        "look at the raw output yourself; if the tool's version changed its format, report it with the raw text",
+    )

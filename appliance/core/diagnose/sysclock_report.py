@@ -135,9 +135,15 @@ class KernelTime:
 
     def as_dict(self) -> dict:
         return {
-            "state": self.state, "status": list(self.status_flags), "offset_s": self.offset_s,
-            "freq_ppm": self.freq_ppm, "maxerror_s": self.maxerror_s, "esterror_s": self.esterror_s,
-            "constant": self.constant, "tick_us": self.tick_us, "tai_s": self.tai_s,
+            "state": self.state,
+            "status": list(self.status_flags),
+            "offset_s": self.offset_s,
+            "freq_ppm": self.freq_ppm,
+            "maxerror_s": self.maxerror_s,
+            "esterror_s": self.esterror_s,
+            "constant": self.constant,
+            "tick_us": self.tick_us,
+            "tai_s": self.tai_s,
             "synchronised": self.synchronised,
         }
 
@@ -145,6 +151,7 @@ class KernelTime:
 def decode_timex(raw: dict) -> KernelTime:
     """raw: {"return": int, "status": int, "offset": int, "freq": int, "maxerror": int, "esterror": int,
     "constant": int, "tick": int, "tai": int} as read by the adapter."""
+
     def num(name: str) -> int:
         v = raw.get(name)
         if isinstance(v, bool) or not isinstance(v, int):

@@ -10,6 +10,7 @@ from ..verdict import Verdict
 from .inputs import AVAILABLE, NOT_AVAILABLE, Parsed, Raw
 from .report import Check, Limits, absent, fmt_s, unreadable
 
+
 def check_kernel(p: Parsed, raw: dict[str, Raw], limits: Limits) -> Check:
     name = "kernel"
     r = raw.get("adjtimex", Raw(NOT_AVAILABLE, detail="not gathered"))
@@ -22,24 +23,43 @@ def check_kernel(p: Parsed, raw: dict[str, Raw], limits: Limits) -> Check:
     if not k.synchronised:
         extra = ""
         if p.tracking is not None and p.tracking.synchronised:
-            extra = ("; chronyd is synchronised but does not steer the kernel clock (started with -x, or "
-                     "`nosystemclock`?)")
-        return Check(name, Verdict.FAIL, f"the kernel marks the clock unsynchronised (state {k.state}"
-                     f"{', STA_UNSYNC' if 'STA_UNSYNC' in k.status_flags else ''}): node_exporter's "
-                     f"node_timex_sync_status is 0{extra}", "checked", ev,
-                     "the time service has not (yet) steered the clock: chronyd clears STA_UNSYNC after its first "
-                     "update, phc2sys likewise; check them (`chronyc tracking`, `systemctl status phc2sys`)")
+            extra = (
+                "; chronyd is synchronised but does not steer the kernel clock (started with -x, or `nosystemclock`?)"
+            )
+        return Check(
+            name,
+            Verdict.FAIL,
+            f"the kernel marks the clock unsynchronised (state {k.state}"
+            f"{', STA_UNSYNC' if 'STA_UNSYNC' in k.status_flags else ''}): node_exporter's "
+            f"node_timex_sync_status is 0{extra}",
+            "checked",
+            ev,
+            "the time service has not (yet) steered the clock: chronyd clears STA_UNSYNC after its first "
+            "update, phc2sys likewise; check them (`chronyc tracking`, `systemctl status phc2sys`)",
+        )
     problems = []
     if k.leap_pending or k.state in ("TIME_INS", "TIME_DEL"):
         problems.append(f"leap second pending in the kernel ({k.leap_pending or k.state})")
     if k.maxerror_s >= limits.offset_s:
         problems.append(f"kernel maxerror {fmt_s(k.maxerror_s)} reaches {fmt_s(limits.offset_s)}")
     if problems:
-        return Check(name, Verdict.WARN, "; ".join(problems), "checked", ev,
-                     "a kernel leap flag is set by the time service from its sources; confirm with `chronyc tracking` "
-                     "(Leap status) that it is expected; a large maxerror means updates stopped: check the service")
-    return Check(name, Verdict.OK, f"synchronised (state {k.state}), maxerror {fmt_s(k.maxerror_s)}, frequency "
-                 f"{k.freq_ppm:+.3f} ppm, TAI offset {k.tai_s} s", "checked", ev)
+        return Check(
+            name,
+            Verdict.WARN,
+            "; ".join(problems),
+            "checked",
+            ev,
+            "a kernel leap flag is set by the time service from its sources; confirm with `chronyc tracking` "
+            "(Leap status) that it is expected; a large maxerror means updates stopped: check the service",
+        )
+    return Check(
+        name,
+        Verdict.OK,
+        f"synchronised (state {k.state}), maxerror {fmt_s(k.maxerror_s)}, frequency "
+        f"{k.freq_ppm:+.3f} ppm, TAI offset {k.tai_s} s",
+        "checked",
+        ev,
+    )
 
 
 def check_timedatectl(p: Parsed, raw: dict[str, Raw]) -> Check:
@@ -64,9 +84,15 @@ def check_timedatectl(p: Parsed, raw: dict[str, Raw]) -> Check:
         steps.append("`timedatectl set-ntp true` or start chronyd")
     if problems:
         return Check(name, Verdict.WARN, "; ".join(problems), "checked", ev, "; ".join(steps))
-    return Check(name, Verdict.OK, f"NTPSynchronized={td.properties.get('NTPSynchronized', '?')}, "
-                 f"NTP={td.properties.get('NTP', '?')}, LocalRTC={td.properties.get('LocalRTC', '?')}, "
-                 f"Timezone={td.properties.get('Timezone', '?')}", "checked", ev)
+    return Check(
+        name,
+        Verdict.OK,
+        f"NTPSynchronized={td.properties.get('NTPSynchronized', '?')}, "
+        f"NTP={td.properties.get('NTP', '?')}, LocalRTC={td.properties.get('LocalRTC', '?')}, "
+        f"Timezone={td.properties.get('Timezone', '?')}",
+        "checked",
+        ev,
+    )
 
 
 def check_rtc(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> Check:
@@ -74,8 +100,13 @@ def check_rtc(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> C
     r = raw.get("rtc", Raw(NOT_AVAILABLE, detail="not gathered"))
     where = r.origin or "/proc/driver/rtc"
     if r.state != AVAILABLE:
-        return absent(name, r, where, "check that the node has an RTC (`ls /dev/rtc*`)"
-                      + ("" if where == "/proc/driver/rtc" else f", and that {where} is the file meant"))
+        return absent(
+            name,
+            r,
+            where,
+            "check that the node has an RTC (`ls /dev/rtc*`)"
+            + ("" if where == "/proc/driver/rtc" else f", and that {where} is the file meant"),
+        )
     if p.rtc is None:
         return unreadable(name, where, p.errors.get("rtc", ValueError("empty")), r)
     rtc = p.rtc
@@ -94,10 +125,19 @@ def check_rtc(p: Parsed, raw: dict[str, Raw], limits: Limits, now_s: float) -> C
         ev["rtc_minus_system_s"] = diff
         if abs(diff) > limits.rtc_offset_s:
             problems.append(f"RTC is {fmt_s(diff)} off the system clock")
-            steps.append("a node boots on the RTC's time and the time service then has to step it: once the system "
-                         "clock is right, let chronyd keep the RTC (`rtcsync`) or run `hwclock --systohc`")
+            steps.append(
+                "a node boots on the RTC's time and the time service then has to step it: once the system "
+                "clock is right, let chronyd keep the RTC (`rtcsync`) or run `hwclock --systohc`"
+            )
     if problems:
         return Check(name, Verdict.WARN, "; ".join(problems), "checked", ev, "; ".join(steps))
     shown = ev.get("rtc_minus_system_s")
-    return Check(name, Verdict.OK, "RTC readable" + ("" if shown is None else f", {fmt_s(shown)} from the system clock")
-                 + ("" if rtc.battery_ok is None else ", battery okay"), "checked", ev)
+    return Check(
+        name,
+        Verdict.OK,
+        "RTC readable"
+        + ("" if shown is None else f", {fmt_s(shown)} from the system clock")
+        + ("" if rtc.battery_ok is None else ", battery okay"),
+        "checked",
+        ev,
+    )

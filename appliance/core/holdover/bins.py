@@ -78,4 +78,3 @@ def decimate(series: Series, good: BoolArray, factor: int) -> tuple[Series, Bool
     y = np.bincount(ids, weights=w * freq, minlength=nb) / np.maximum(cnt, 1.0)
     starts = np.flatnonzero(np.diff(block_seg, prepend=-1) != 0)
     return Series(t, temp, y, series.interval_s * factor, starts), cnt > 0
-

@@ -82,8 +82,13 @@ def ext_params(
     half = max(span / 2.0 + EXT_BAND_WIDEN * span, floor)  # [min - k span, max + k span], >= floor
     curv_max = max(float(np.max(np.abs(curv))), EXT_MIN_CURVATURE_PPB_PER_K2)
     return ExtParams(
-        not (turning or compensated), slope_env, curv_max,
-        float(g[0]), float(g[-1]), (gmax + gmin) / 2.0, half,
+        not (turning or compensated),
+        slope_env,
+        curv_max,
+        float(g[0]),
+        float(g[-1]),
+        (gmax + gmin) / 2.0,
+        half,
     )
 
 

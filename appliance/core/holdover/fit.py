@@ -87,7 +87,6 @@ def _refine_lag(score: Callable[[float], float], grid: list[float], scores: dict
     return from_x(x) if fx < scores[best] else best
 
 
-
 def _outliers(residual: FloatArray, good: BoolArray) -> BoolArray:
     r = residual[good]
     med = np.median(r)
@@ -262,6 +261,10 @@ def _noise_from_residuals(bins: Bins, resid: FloatArray, bin_s: float, bin_n: in
         return NoiseModel(wfm_ppb2_s=float(np.var(resid)) * bin_s)
     noise, _ = estimate_noise(resid[best], bin_s)
     if noise.mean_var_ppb2(bin_s) <= 0:
-        noise = NoiseModel(noise.wpm_ppb2_s2, max(noise.wfm_ppb2_s, float(np.var(resid[best])) * bin_s),
-                           noise.ffm_ppb2, noise.rwfm_ppb2_per_s)
+        noise = NoiseModel(
+            noise.wpm_ppb2_s2,
+            max(noise.wfm_ppb2_s, float(np.var(resid[best])) * bin_s),
+            noise.ffm_ppb2,
+            noise.rwfm_ppb2_per_s,
+        )
     return noise

@@ -54,7 +54,7 @@ def lagged_segments(series: Series, lag_s: float) -> FloatArray:
     temperatures cannot be carried through)."""
     out = np.empty_like(series.temp_c)
     bounds = np.concatenate([series.segment_starts, [series.temp_c.size]])
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
         out[a:b] = lag_filter(series.temp_c[a:b], series.interval_s, lag_s)
     return out
 

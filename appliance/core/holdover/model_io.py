@@ -139,9 +139,15 @@ def decode(d: object) -> ModelFields:
         short_var = np.array(d.get("short_var_ppb2", []), dtype=float)
     except (TypeError, ValueError):
         raise ModelError("short_tau_s / short_var_ppb2: expected lists of numbers") from None
-    if short_tau.shape != short_var.shape or short_tau.ndim != 1 or np.any(~np.isfinite(short_tau)) or np.any(
-        short_tau <= 0
-    ) or np.any(np.diff(short_tau) <= 0) or np.any(~np.isfinite(short_var)) or np.any(short_var < 0):
+    if (
+        short_tau.shape != short_var.shape
+        or short_tau.ndim != 1
+        or np.any(~np.isfinite(short_tau))
+        or np.any(short_tau <= 0)
+        or np.any(np.diff(short_tau) <= 0)
+        or np.any(~np.isfinite(short_var))
+        or np.any(short_var < 0)
+    ):
         raise ModelError("short_tau_s / short_var_ppb2: expected equal-length lists, times increasing and > 0")
     # The fields in the order the checks above and below run: the first bad one is reported.
     return {

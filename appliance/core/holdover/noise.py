@@ -111,11 +111,11 @@ def deviation_table(freq: npt.ArrayLike, interval_s: float, modified: bool = Tru
     taus = np.array(ms, dtype=float) * interval_s
     t_a, ad, _, n_a = allantools.oadev(y, rate=rate, data_type="freq", taus=taus)
     rows: dict[float, DevRow] = {}
-    for t, a, n in zip(t_a, ad, n_a):
+    for t, a, n in zip(t_a, ad, n_a, strict=False):
         rows[round(float(t), 9)] = DevRow(float(t), int(n), float(a), math.nan)
     if modified:
         t_m, md, _, _ = allantools.mdev(y, rate=rate, data_type="freq", taus=taus)
-        for t, m in zip(t_m, md):
+        for t, m in zip(t_m, md, strict=False):
             key = round(float(t), 9)
             if key in rows:
                 rows[key] = replace(rows[key], mdev=float(m))
@@ -177,27 +177,54 @@ def chi2_quantile(p: float, k: float) -> float:
 
 def _normal_quantile(p: float) -> float:
     # Acklam's rational approximation, |error| < 1.2e-9
-    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
-         -3.066479806614716e01, 2.506628277459239e00)
-    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
-         -1.328068155288572e01)
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
-         4.374664141464968e00, 2.938163982698783e00)
+    a = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b = (
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    )
+    c = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
     d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
     if p < 0.02425:
         q = math.sqrt(-2 * math.log(p))
         return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
-            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
+        )
     if p > 1 - 0.02425:
         return -_normal_quantile(1 - p)
     q = p - 0.5
     r = q * q
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
-        ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    return (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    )
 
 
-def rw_upper(model: NoiseModel, table: list[DevRow], n_freq: int, interval_s: float,
-             confidence: float | None = None, points: int = RW_POINTS) -> float:
+def rw_upper(
+    model: NoiseModel,
+    table: list[DevRow],
+    n_freq: int,
+    interval_s: float,
+    confidence: float | None = None,
+    points: int = RW_POINTS,
+) -> float:
     """An upper confidence limit of the random-walk term (ppb^2/s) from the longest averaging
     times of the table: what the white terms leave there, over tau, combined by degrees of
     freedom, divided by the chi-square quantile. A short record shows little random walk but
@@ -245,7 +272,8 @@ def estimate_noise(freq_ppb: Sequence[float] | FloatArray, interval_s: float) ->
     if not table:
         return NoiseModel(), table
     n_total = len(freq_ppb)
-    model = fit_noise([r.tau_s for r in table], [r.adev for r in table],
-                      [n_total * interval_s / r.tau_s for r in table])
+    model = fit_noise(
+        [r.tau_s for r in table], [r.adev for r in table], [n_total * interval_s / r.tau_s for r in table]
+    )
     rw = rw_upper(model, table, n_total, interval_s)
     return NoiseModel(model.wpm_ppb2_s2, model.wfm_ppb2_s, model.ffm_ppb2, rw), table

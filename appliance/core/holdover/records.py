@@ -100,7 +100,7 @@ class RecordBuffer:
 
     def since(self, time_s: float) -> Iterator[Record]:
         """The closed records after ``time_s``."""
-        for t, temp, freq in zip(self._t, self._temp, self._freq):
+        for t, temp, freq in zip(self._t, self._temp, self._freq, strict=False):
             if t > time_s:
                 yield Record(t, temp, freq)
 

@@ -141,4 +141,3 @@ def level_knots(t_first: float, t_end: float) -> FloatArray:
     span = t_end - t_first
     m = max(2, int(math.ceil(span / BIAS_KNOT_S)) + 1)
     return np.linspace(t_first, t_end, m)
-

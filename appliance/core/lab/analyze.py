@@ -71,8 +71,12 @@ def _bin(time_s: np.ndarray, phase_s: np.ndarray, temp: np.ndarray | None, facto
     y = np.diff(phase_s[idx]) / np.diff(time_s[idx])
     tb = None
     if temp is not None:
-        tb = np.array([np.nanmean(temp[a + 1:b + 1]) if np.any(np.isfinite(temp[a + 1:b + 1])) else np.nan
-                       for a, b in zip(idx[:-1], idx[1:])])
+        tb = np.array(
+            [
+                np.nanmean(temp[a + 1 : b + 1]) if np.any(np.isfinite(temp[a + 1 : b + 1])) else np.nan
+                for a, b in zip(idx[:-1], idx[1:], strict=False)
+            ]
+        )
     return FrequencySeries(t_end, y * 1e6, tb)
 
 
@@ -99,8 +103,9 @@ def _compensate(stab: st.Stability, series: FrequencySeries, fit: tp.TempFit) ->
     dev = fit.lagged_c - fit.mean_c
     coef = [fit.coefficients[k] for k in sorted(fit.coefficients)]
     local_slope = sum(k * coef[k] * dev ** (k - 1) for k in range(1, len(coef)))
-    injected = st.analyse(t_rows - t_rows[0], np.concatenate([[0.0], np.cumsum((local_slope * lagged * 1e-6 * dt)[1:])]),
-                          interval)
+    injected = st.analyse(
+        t_rows - t_rows[0], np.concatenate([[0.0], np.cumsum((local_slope * lagged * 1e-6 * dt)[1:])]), interval
+    )
     return comp, {p.tau_s: p.value for p in injected.adev} | {"sensor_sigma_c": sigma_c}
 
 
@@ -114,8 +119,13 @@ def _steady_range(time_s: np.ndarray, temp: np.ndarray) -> float | None:
     return float(np.ptp(means))
 
 
-def _oscillator(a: Analysis, classes: dict[str, OscillatorClass], expect: str | None, floor_s: float,
-                temp_range_stability_c: float | None) -> None:
+def _oscillator(
+    a: Analysis,
+    classes: dict[str, OscillatorClass],
+    expect: str | None,
+    floor_s: float,
+    temp_range_stability_c: float | None,
+) -> None:
     stab = a.stability_compensated or a.stability
     fit = a.tempfit if (a.tempfit and a.tempfit.slope_ppm_per_c is not None) else None
     ev = osc.Evidence(
@@ -149,12 +159,18 @@ def _oscillator(a: Analysis, classes: dict[str, OscillatorClass], expect: str | 
         a.checks.append(steady)
     if a.model and a.model.backtest:
         b = a.model.backtest
-        a.checks.append(ck.Check(
-            "temperature.model_holdover", ck.band(b["max_ratio"], (1.0, 2.0)), round(b["max_ratio"], 3), 1.0,
-            "x 99 % bound",
-            f"trained on the first two thirds, held over {b['hours']:.1f} h on the temperatures alone: max |time "
-            f"error| {b['max_abs_error_us']:.2f} us, bound at the end {b['bound_end_us']:.2f} us, inside the bound "
-            f"on {b['coverage'] * 100:.1f} % of rows (frozen frequency: {b['frozen_max_abs_error_us']:.2f} us)"))
+        a.checks.append(
+            ck.Check(
+                "temperature.model_holdover",
+                ck.band(b["max_ratio"], (1.0, 2.0)),
+                round(b["max_ratio"], 3),
+                1.0,
+                "x 99 % bound",
+                f"trained on the first two thirds, held over {b['hours']:.1f} h on the temperatures alone: max |time "
+                f"error| {b['max_abs_error_us']:.2f} us, bound at the end {b['bound_end_us']:.2f} us, inside the bound "
+                f"on {b['coverage'] * 100:.1f} % of rows (frozen frequency: {b['frozen_max_abs_error_us']:.2f} us)",
+            )
+        )
 
 
 def _temperature(a: Analysis, series: FrequencySeries, compensated_model: bool, fit_model: bool) -> None:
@@ -212,7 +228,7 @@ def _frequency(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
         return
     pts = [(p.commanded_ppb, p.rate_ppb - rec.freq_baseline_ppb, p.sigma_ppb) for p in rec.freq_points]
     a.freq_points = pts
-    c, m, s = zip(*pts)
+    c, m, s = zip(*pts, strict=False)
     try:
         a.linearity = hw.linearity(c, m, s, rec.max_adj_ppb)
     except ValueError as exc:
@@ -222,8 +238,10 @@ def _frequency(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
 
 
 def _phase(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
-    for kind, lim, what in (("step", limits.phase_step_error_ns, "ADJ_SETOFFSET steps"),
-                            ("adjphase", limits.adjphase_error_ns, "ADJ_OFFSET (adjphase) slews")):
+    for kind, lim, what in (
+        ("step", limits.phase_step_error_ns, "ADJ_SETOFFSET steps"),
+        ("adjphase", limits.adjphase_error_ns, "ADJ_OFFSET (adjphase) slews"),
+    ):
         steps = [s for s in rec.phase_steps if s.kind == kind]
         res = hw.phase_steps(kind, [s.commanded_ns for s in steps], [s.landed_ns for s in steps])
         if res is None:
@@ -231,8 +249,15 @@ def _phase(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
         a.steps[kind] = res
         cmd = ", ".join(f"{s.commanded_ns:+d}" for s in steps)
         settle = max(s.settle_s for s in steps)
-        a.checks.append(ck.step_check(f"phase.{kind}_error_ns", res, lim, a.floor_ns,
-                                      f"{what} of {cmd} ns, read 0.5 s before and {settle:g} + 0.5 s after each"))
+        a.checks.append(
+            ck.step_check(
+                f"phase.{kind}_error_ns",
+                res,
+                lim,
+                a.floor_ns,
+                f"{what} of {cmd} ns, read 0.5 s before and {settle:g} + 0.5 s after each",
+            )
+        )
 
 
 def _pins(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
@@ -272,8 +297,10 @@ def _stability(a: Analysis, rec: LabRecord, classes, expect: str | None) -> None
 
 
 def analyse_run(rec: LabRecord, classes: dict[str, OscillatorClass], limits: ck.LabLimits) -> Analysis:
-    a = Analysis(reference=rec.stability.reference if rec.stability else rec.device.get("reference", ""),
-                 expected=rec.expect_class)
+    a = Analysis(
+        reference=rec.stability.reference if rec.stability else rec.device.get("reference", ""),
+        expected=rec.expect_class,
+    )
     _reads(a, rec, limits)
     _frequency(a, rec, limits)
     _phase(a, rec, limits)
@@ -284,8 +311,15 @@ def analyse_run(rec: LabRecord, classes: dict[str, OscillatorClass], limits: ck.
         if state.startswith("skipped") or state.startswith("failed"):
             a.notes.append(f"{phase}: {state}")
     if rec.interrupted_in:
-        a.checks.append(ck.Check("run.complete", Verdict.WARN, round(rec.elapsed_s, 1), round(rec.requested_s, 1), "s",
-                                 f"interrupted (Ctrl-C) during the {rec.interrupted_in} phase: the report covers "
-                                 f"what was measured until then"))
+        a.checks.append(
+            ck.Check(
+                "run.complete",
+                Verdict.WARN,
+                round(rec.elapsed_s, 1),
+                round(rec.requested_s, 1),
+                "s",
+                f"interrupted (Ctrl-C) during the {rec.interrupted_in} phase: the report covers "
+                f"what was measured until then",
+            )
+        )
     return a
-

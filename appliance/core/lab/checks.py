@@ -67,8 +67,14 @@ def _pair(name: str, v) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class LabLimits:
-    read_jitter_ns: dict = field(default_factory=lambda: {"precise": (20.0, 100.0), "extended": (200.0, 1000.0),
-                                                          "basic": (1000.0, 10000.0), "sim": (20.0, 100.0)})
+    read_jitter_ns: dict = field(
+        default_factory=lambda: {
+            "precise": (20.0, 100.0),
+            "extended": (200.0, 1000.0),
+            "basic": (1000.0, 10000.0),
+            "sim": (20.0, 100.0),
+        }
+    )
     frequency_gain_error_ppm: tuple[float, float] = (1000.0, 10000.0)
     frequency_nonlinearity_fraction: tuple[float, float] = (0.001, 0.01)
     phase_step_error_ns: tuple[float, float] = (1000.0, 10000.0)
@@ -104,14 +110,18 @@ class LabLimits:
 # --- the PHC's checks ----------------------------------------------------------------------------
 
 
-def read_checks(stats: list[hw.ReadStats], failed: dict[str, str], limits: LabLimits,
-                cross_timestamping_claim: str | None) -> list[Check]:
+def read_checks(
+    stats: list[hw.ReadStats], failed: dict[str, str], limits: LabLimits, cross_timestamping_claim: str | None
+) -> list[Check]:
     out = []
     working = [s.method for s in stats]
     if not working:
         why = "; ".join(f"{m}: {e}" for m, e in failed.items()) or "no method was tried"
-        return [Check("read.methods", Verdict.FAIL, "none", "at least one", "methods",
-                      f"no sys-offset method worked: {why}")]
+        return [
+            Check(
+                "read.methods", Verdict.FAIL, "none", "at least one", "methods", f"no sys-offset method worked: {why}"
+            )
+        ]
     verdict, detail = Verdict.OK, f"working: {', '.join(working)}"
     if failed:
         detail += "; refused: " + "; ".join(f"{m} ({e})" for m, e in failed.items())
@@ -123,44 +133,84 @@ def read_checks(stats: list[hw.ReadStats], failed: dict[str, str], limits: LabLi
         lim = limits.read_jitter_ns.get(s.method, limits.read_jitter_ns.get("extended", (200.0, 1000.0)))
         # judged on the robust spread: a few readings with an interrupt inside their window should not
         # decide it (the stability phase takes the best of several readings, which drops them)
-        out.append(Check(f"read.{s.method}.jitter_ns", band(s.jitter_robust_ns, lim), round(s.jitter_robust_ns, 3),
-                         lim[0], "ns",
-                         f"{s.n} single readings: window median {s.window_p50_ns:.0f} ns, p99 {s.window_p99_ns:.0f} ns; "
-                         f"offset jitter robust sigma {s.jitter_robust_ns:.1f} ns (sd {s.jitter_ns:.1f} ns, "
-                         f"p99 |dev| {s.jitter_p99_ns:.1f} ns)"))
+        out.append(
+            Check(
+                f"read.{s.method}.jitter_ns",
+                band(s.jitter_robust_ns, lim),
+                round(s.jitter_robust_ns, 3),
+                lim[0],
+                "ns",
+                f"{s.n} single readings: window median {s.window_p50_ns:.0f} ns, p99 {s.window_p99_ns:.0f} ns; "
+                f"offset jitter robust sigma {s.jitter_robust_ns:.1f} ns (sd {s.jitter_ns:.1f} ns, "
+                f"p99 |dev| {s.jitter_p99_ns:.1f} ns)",
+            )
+        )
     return out
 
 
-def frequency_checks(lin: hw.Linearity | None, n_points: int, refusals: list, limits: LabLimits,
-                     reason: str | None = None) -> list[Check]:
+def frequency_checks(
+    lin: hw.Linearity | None, n_points: int, refusals: list, limits: LabLimits, reason: str | None = None
+) -> list[Check]:
     out = []
     if lin is None:
         return [Check("frequency.linearity", Verdict.WARN, None, None, "", reason or "not measured")]
     noise_frac = 3.0 * lin.noise_ppb / lin.max_adj_ppb if lin.max_adj_ppb else 0.0
-    gain_lim = tuple(max(x, 3.0 * lin.noise_ppb / max(lin.max_adj_ppb, 1.0) * 1e6) for x in limits.frequency_gain_error_ppm)
-    out.append(Check("frequency.gain_error_ppm", band(lin.gain_error_ppm, gain_lim), round(lin.gain_error_ppm, 3),
-                     gain_lim[0], "ppm",
-                     f"measured / commanded = {lin.gain:.6f} over {n_points} points across +-{lin.max_adj_ppb:.0f} ppb"))
+    gain_lim = tuple(
+        max(x, 3.0 * lin.noise_ppb / max(lin.max_adj_ppb, 1.0) * 1e6) for x in limits.frequency_gain_error_ppm
+    )
+    out.append(
+        Check(
+            "frequency.gain_error_ppm",
+            band(lin.gain_error_ppm, gain_lim),
+            round(lin.gain_error_ppm, 3),
+            gain_lim[0],
+            "ppm",
+            f"measured / commanded = {lin.gain:.6f} over {n_points} points across +-{lin.max_adj_ppb:.0f} ppb",
+        )
+    )
     nl_lim = tuple(max(x, noise_frac) for x in limits.frequency_nonlinearity_fraction)
-    out.append(Check("frequency.nonlinearity", band(lin.nonlinearity_fraction, nl_lim),
-                     round(lin.nonlinearity_fraction * 100, 6), round(nl_lim[0] * 100, 6), "% of max_adj",
-                     f"worst point {lin.worst_residual_ppb:+.1f} ppb off the fitted line at {lin.worst_at_ppb:+.0f} ppb "
-                     f"commanded (measurement uncertainty per point up to {lin.noise_ppb:.1f} ppb)"))
+    out.append(
+        Check(
+            "frequency.nonlinearity",
+            band(lin.nonlinearity_fraction, nl_lim),
+            round(lin.nonlinearity_fraction * 100, 6),
+            round(nl_lim[0] * 100, 6),
+            "% of max_adj",
+            f"worst point {lin.worst_residual_ppb:+.1f} ppb off the fitted line at {lin.worst_at_ppb:+.0f} ppb "
+            f"commanded (measurement uncertainty per point up to {lin.noise_ppb:.1f} ppb)",
+        )
+    )
     if refusals:
         accepted = [r for r in refusals if not r.refused]
-        out.append(Check("frequency.refusal", Verdict.FAIL if accepted else Verdict.OK, len(accepted), 0,
-                         "accepted beyond max_adj",
-                         "; ".join(f"{r.attempted_ppb:+.0f} ppb: {'refused' if r.refused else 'ACCEPTED'} ({r.message})"
-                                   for r in refusals)))
+        out.append(
+            Check(
+                "frequency.refusal",
+                Verdict.FAIL if accepted else Verdict.OK,
+                len(accepted),
+                0,
+                "accepted beyond max_adj",
+                "; ".join(
+                    f"{r.attempted_ppb:+.0f} ppb: {'refused' if r.refused else 'ACCEPTED'} ({r.message})"
+                    for r in refusals
+                ),
+            )
+        )
     return out
 
 
-def step_check(name: str, result: hw.StepResult | None, lim: tuple[float, float], floor_ns: float,
-               detail: str) -> Check:
+def step_check(
+    name: str, result: hw.StepResult | None, lim: tuple[float, float], floor_ns: float, detail: str
+) -> Check:
     lim = (max(lim[0], 5.0 * floor_ns), max(lim[1], 10.0 * floor_ns))
     errs = ", ".join(f"{e:+.0f}" for e in result.errors_ns)
-    return Check(name, band(result.worst_error_ns, lim), round(result.worst_error_ns, 1), lim[0], "ns",
-                 f"{detail}; landed - commanded per step: {errs} ns (limit at least 5 x the read jitter)")
+    return Check(
+        name,
+        band(result.worst_error_ns, lim),
+        round(result.worst_error_ns, 1),
+        lim[0],
+        "ns",
+        f"{detail}; landed - commanded per step: {errs} ns (limit at least 5 x the read jitter)",
+    )
 
 
 def pps_checks(offsets_ns, limits: LabLimits, detail: str) -> list[Check]:
@@ -168,23 +218,48 @@ def pps_checks(offsets_ns, limits: LabLimits, detail: str) -> list[Check]:
 
     off = np.asarray(offsets_ns, dtype=float)
     if off.size < 3:
-        return [Check("pins.pps_events", Verdict.FAIL, int(off.size), 3, "events",
-                      f"{detail}: {off.size} external timestamp event(s) from the periodic output")]
+        return [
+            Check(
+                "pins.pps_events",
+                Verdict.FAIL,
+                int(off.size),
+                3,
+                "events",
+                f"{detail}: {off.size} external timestamp event(s) from the periodic output",
+            )
+        ]
     mean, sd = float(off.mean()), float(off.std(ddof=1))
     return [
-        Check("pins.pps_offset_ns", band(mean, limits.pps_offset_ns), round(mean, 1), limits.pps_offset_ns[0], "ns",
-              f"{detail}: {off.size} edges, mean distance from the PHC's second (cable and pin delays included)"),
-        Check("pins.pps_jitter_ns", band(sd, limits.pps_jitter_ns), round(sd, 1), limits.pps_jitter_ns[0], "ns",
-              f"{detail}: standard deviation over {off.size} edges"),
+        Check(
+            "pins.pps_offset_ns",
+            band(mean, limits.pps_offset_ns),
+            round(mean, 1),
+            limits.pps_offset_ns[0],
+            "ns",
+            f"{detail}: {off.size} edges, mean distance from the PHC's second (cable and pin delays included)",
+        ),
+        Check(
+            "pins.pps_jitter_ns",
+            band(sd, limits.pps_jitter_ns),
+            round(sd, 1),
+            limits.pps_jitter_ns[0],
+            "ns",
+            f"{detail}: standard deviation over {off.size} edges",
+        ),
     ]
 
 
 def jump_check(max_dev_ns: float, spread_ns: float) -> Check:
     sigmas = max_dev_ns / spread_ns if spread_ns > 0 else 0.0
-    return Check("stability.phase_jump", band(sigmas, JUMP_LIMIT_SIGMAS), round(sigmas, 2), JUMP_LIMIT_SIGMAS[0],
-                 "robust sigmas",
-                 f"largest single-interval phase change {max_dev_ns:.1f} ns from the median (robust spread "
-                 f"{spread_ns:.2f} ns): a PHC that jumps, or a reading gone wrong, shows here")
+    return Check(
+        "stability.phase_jump",
+        band(sigmas, JUMP_LIMIT_SIGMAS),
+        round(sigmas, 2),
+        JUMP_LIMIT_SIGMAS[0],
+        "robust sigmas",
+        f"largest single-interval phase change {max_dev_ns:.1f} ns from the median (robust spread "
+        f"{spread_ns:.2f} ns): a PHC that jumps, or a reading gone wrong, shows here",
+    )
 
 
 def overall(checks: list[Check]) -> Verdict:

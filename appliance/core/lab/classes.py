@@ -114,8 +114,12 @@ class OscillatorClass:
 
     # -- temperature ------------------------------------------------------------------------------
     def _d_range(self, temp_lo_c: float, temp_hi_c: float) -> float:
-        return max(abs(temp_lo_c - self.t0_c[1]), abs(temp_hi_c - self.t0_c[0]),
-                   abs(temp_lo_c - self.t0_c[0]), abs(temp_hi_c - self.t0_c[1]))
+        return max(
+            abs(temp_lo_c - self.t0_c[1]),
+            abs(temp_hi_c - self.t0_c[0]),
+            abs(temp_lo_c - self.t0_c[0]),
+            abs(temp_hi_c - self.t0_c[1]),
+        )
 
     def tempco_limit_ppm_per_c(self, temp_lo_c: float, temp_hi_c: float) -> float:
         d = self._d_range(temp_lo_c, temp_hi_c)

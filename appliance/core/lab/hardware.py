@@ -1,18 +1,18 @@
 """What the PHC itself does, pure: reading it, steering its frequency, stepping it, its pins.
 
-  read        per sys-offset method, a burst of single readings taken back to back: the read window
-              (0 for a cross-timestamp) and the offset's jitter: the scatter of the offsets about a
-              straight line through them (the line is the two clocks' frequency difference over the
-              burst, not noise).
-  frequency   commanded ADJ_FREQUENCY values against the rate the PHC then ran at (relative to the
-              rate at 0): the least-squares gain, and the worst distance of a point from that line,
-              as a share of max_adj.
-  phase       an ADJ_SETOFFSET step or an ADJ_OFFSET slew of ``commanded_ns``; ``landed_ns`` is the
-              offset change the shell measured with the free-running drift taken out.
-  loopback    the PHC's 1 PPS on one pin timestamped on another: each event's distance from the PHC's
-              full second (cable and pin delays included).
-  phase jumps the largest single-interval phase increment's distance from the median increment, in
-              units of the increments' robust spread: a PHC that jumps shows here.
+read        per sys-offset method, a burst of single readings taken back to back: the read window
+            (0 for a cross-timestamp) and the offset's jitter: the scatter of the offsets about a
+            straight line through them (the line is the two clocks' frequency difference over the
+            burst, not noise).
+frequency   commanded ADJ_FREQUENCY values against the rate the PHC then ran at (relative to the
+            rate at 0): the least-squares gain, and the worst distance of a point from that line,
+            as a share of max_adj.
+phase       an ADJ_SETOFFSET step or an ADJ_OFFSET slew of ``commanded_ns``; ``landed_ns`` is the
+            offset change the shell measured with the free-running drift taken out.
+loopback    the PHC's 1 PPS on one pin timestamped on another: each event's distance from the PHC's
+            full second (cable and pin delays included).
+phase jumps the largest single-interval phase increment's distance from the median increment, in
+            units of the increments' robust spread: a PHC that jumps shows here.
 """
 
 from __future__ import annotations
@@ -45,10 +45,16 @@ class ReadStats:
     residuals_ns: np.ndarray
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "n": self.n, "jitter_ns": self.jitter_ns,
-                "jitter_robust_ns": self.jitter_robust_ns, "jitter_p99_ns": self.jitter_p99_ns,
-                "window_p50_ns": self.window_p50_ns, "window_p99_ns": self.window_p99_ns,
-                "window_max_ns": self.window_max_ns}
+        return {
+            "method": self.method,
+            "n": self.n,
+            "jitter_ns": self.jitter_ns,
+            "jitter_robust_ns": self.jitter_robust_ns,
+            "jitter_p99_ns": self.jitter_p99_ns,
+            "window_p50_ns": self.window_p50_ns,
+            "window_p99_ns": self.window_p99_ns,
+            "window_max_ns": self.window_max_ns,
+        }
 
 
 def read_stats(method: str, system_ns, offsets_ns, windows_ns) -> ReadStats:
@@ -68,10 +74,15 @@ def read_stats(method: str, system_ns, offsets_ns, windows_ns) -> ReadStats:
     else:
         resid = off - off.mean()
     return ReadStats(
-        method=method, n=int(off.size), jitter_ns=float(np.std(resid, ddof=1)),
-        jitter_robust_ns=robust_sigma(resid), jitter_p99_ns=float(np.percentile(np.abs(resid), 99)),
-        window_p50_ns=float(np.median(win)), window_p99_ns=float(np.percentile(win, 99)),
-        window_max_ns=float(win.max()), residuals_ns=resid,
+        method=method,
+        n=int(off.size),
+        jitter_ns=float(np.std(resid, ddof=1)),
+        jitter_robust_ns=robust_sigma(resid),
+        jitter_p99_ns=float(np.percentile(np.abs(resid), 99)),
+        window_p50_ns=float(np.median(win)),
+        window_p99_ns=float(np.percentile(win, 99)),
+        window_max_ns=float(win.max()),
+        residuals_ns=resid,
     )
 
 
@@ -101,10 +112,16 @@ class Linearity:
         return abs(self.worst_residual_ppb) / self.max_adj_ppb if self.max_adj_ppb else math.nan
 
     def to_dict(self) -> dict:
-        return {"max_adj_ppb": self.max_adj_ppb, "gain": self.gain, "gain_error_ppm": self.gain_error_ppm,
-                "intercept_ppb": self.intercept_ppb, "worst_residual_ppb": self.worst_residual_ppb,
-                "worst_at_ppb": self.worst_at_ppb, "nonlinearity_fraction": self.nonlinearity_fraction,
-                "noise_ppb": self.noise_ppb}
+        return {
+            "max_adj_ppb": self.max_adj_ppb,
+            "gain": self.gain,
+            "gain_error_ppm": self.gain_error_ppm,
+            "intercept_ppb": self.intercept_ppb,
+            "worst_residual_ppb": self.worst_residual_ppb,
+            "worst_at_ppb": self.worst_at_ppb,
+            "nonlinearity_fraction": self.nonlinearity_fraction,
+            "noise_ppb": self.noise_ppb,
+        }
 
 
 def linearity(commanded_ppb, measured_ppb, sigma_ppb, max_adj_ppb: float) -> Linearity:
@@ -115,8 +132,15 @@ def linearity(commanded_ppb, measured_ppb, sigma_ppb, max_adj_ppb: float) -> Lin
     gain, icept = np.polyfit(c, m, 1)
     resid = m - (gain * c + icept)
     k = int(np.argmax(np.abs(resid)))
-    return Linearity(float(max_adj_ppb), float(gain), float(icept), float(resid[k]), float(c[k]), resid,
-                     float(np.max(np.asarray(sigma_ppb, dtype=float))) if len(sigma_ppb) else 0.0)
+    return Linearity(
+        float(max_adj_ppb),
+        float(gain),
+        float(icept),
+        float(resid[k]),
+        float(c[k]),
+        resid,
+        float(np.max(np.asarray(sigma_ppb, dtype=float))) if len(sigma_ppb) else 0.0,
+    )
 
 
 def frequency_points(max_adj_ppb: float, n_points: int = 9, edge_fraction: float = 1.0) -> list[float]:

@@ -79,19 +79,31 @@ def adev_check(cls: OscillatorClass, ev: Evidence) -> tuple[Check | None, int]:
         judged.append((verdict.rank, ratio, p, line, verdict))
     floor_text = f"read floor sigma_x {ev.floor_s * 1e9:.2f} ns" if ev.floor_s else "no read floor (a log)"
     if not judged:
-        return Check(name, Verdict.WARN, None, None, "fractional frequency",
-                     f"not judged: the measurement floor ({floor_text}) is above the {cls.name} line at every "
-                     f"averaging time measured (up to {ev.adev[-1].tau_s:g} s); a longer run or --reference "
-                     f"would resolve it"), 0
+        return Check(
+            name,
+            Verdict.WARN,
+            None,
+            None,
+            "fractional frequency",
+            f"not judged: the measurement floor ({floor_text}) is above the {cls.name} line at every "
+            f"averaging time measured (up to {ev.adev[-1].tau_s:g} s); a longer run or --reference "
+            f"would resolve it",
+        ), 0
     _, ratio, p, line, verdict = max(judged, key=lambda j: (j[0], j[1]))
-    detail = (f"worst at tau {p.tau_s:g} s: ADEV {p.value:.3g} vs the {cls.name} line {line:.3g} "
-              f"({ratio:.2f} x, estimate +-{p.rel_err * 100:.0f} %); judged at {len(judged)} averaging time(s)")
+    detail = (
+        f"worst at tau {p.tau_s:g} s: ADEV {p.value:.3g} vs the {cls.name} line {line:.3g} "
+        f"({ratio:.2f} x, estimate +-{p.rel_err * 100:.0f} %); judged at {len(judged)} averaging time(s)"
+    )
     if ev.compensated and ev.sensor_adev.get("sensor_sigma_c"):
-        detail += (f"; the line includes what the sensor's noise ({ev.sensor_adev['sensor_sigma_c']:.3f} K) adds "
-                   f"through the fitted response")
+        detail += (
+            f"; the line includes what the sensor's noise ({ev.sensor_adev['sensor_sigma_c']:.3f} K) adds "
+            f"through the fitted response"
+        )
     if limited:
         detail += f"; not judged at tau {', '.join(f'{t:g}' for t in limited)} s (below the {floor_text})"
-    return Check(name, verdict, float(f"{p.value:.4g}"), float(f"{line:.4g}"), "fractional frequency", detail), len(judged)
+    return Check(name, verdict, float(f"{p.value:.4g}"), float(f"{line:.4g}"), "fractional frequency", detail), len(
+        judged
+    )
 
 
 def offset_check(cls: OscillatorClass, ev: Evidence) -> Check | None:
@@ -101,11 +113,20 @@ def offset_check(cls: OscillatorClass, ev: Evidence) -> Check | None:
     acc = cls.accuracy_ppm(lo, hi)
     v = ev.freq_offset_ppm
     verdict = Verdict.OK if abs(v) <= acc else Verdict.WARN if abs(v) <= OFFSET_WARN_FACTOR * acc else Verdict.FAIL
-    where = (f"a room of {lo:g}..{hi:g} degC assumed (no temperature reading)" if assumed
-             else f"over {lo:.1f}..{hi:.1f} degC")
-    return Check("stability.frequency_offset_ppm", verdict, round(v, 6), round(acc, 6), "ppm",
-                 f"mean fractional frequency offset of the free-running oscillator; the {cls.name} class allows "
-                 f"+-{acc:.4g} ppm {where}")
+    where = (
+        f"a room of {lo:g}..{hi:g} degC assumed (no temperature reading)"
+        if assumed
+        else f"over {lo:.1f}..{hi:.1f} degC"
+    )
+    return Check(
+        "stability.frequency_offset_ppm",
+        verdict,
+        round(v, 6),
+        round(acc, 6),
+        "ppm",
+        f"mean fractional frequency offset of the free-running oscillator; the {cls.name} class allows "
+        f"+-{acc:.4g} ppm {where}",
+    )
 
 
 def tempco_check(cls: OscillatorClass, ev: Evidence) -> Check | None:
@@ -115,9 +136,15 @@ def tempco_check(cls: OscillatorClass, ev: Evidence) -> Check | None:
     s = ev.slope_ppm_per_c
     sigma = ev.slope_sigma_ppm_per_c or 0.0
     verdict = Verdict.OK if abs(s) <= limit else Verdict.WARN if abs(s) - 2 * sigma <= limit else Verdict.FAIL
-    return Check("temperature.slope_ppm_per_c", verdict, float(f"{s:.4g}"), float(f"{limit:.4g}"), "ppm/degC",
-                 f"slope of the fitted response at the mean temperature (+-{sigma:.2g}); the steepest the "
-                 f"{cls.name} class allows over {ev.temp_lo_c:.1f}..{ev.temp_hi_c:.1f} degC")
+    return Check(
+        "temperature.slope_ppm_per_c",
+        verdict,
+        float(f"{s:.4g}"),
+        float(f"{limit:.4g}"),
+        "ppm/degC",
+        f"slope of the fitted response at the mean temperature (+-{sigma:.2g}); the steepest the "
+        f"{cls.name} class allows over {ev.temp_lo_c:.1f}..{ev.temp_hi_c:.1f} degC",
+    )
 
 
 def steady_check(ev: Evidence) -> Check | None:
@@ -125,9 +152,15 @@ def steady_check(ev: Evidence) -> Check | None:
     if r is None or ev.compensated:
         return None
     verdict = Verdict.OK if r <= TEMP_STEADY_C else Verdict.WARN
-    return Check("stability.temperature_range_c", verdict, round(r, 3), TEMP_STEADY_C, "K",
-                 "how far the (1-minute averaged) temperature moved while stability was recorded: the class lines "
-                 "hold at a steady temperature, and the range was too small to fit the response and take it out")
+    return Check(
+        "stability.temperature_range_c",
+        verdict,
+        round(r, 3),
+        TEMP_STEADY_C,
+        "K",
+        "how far the (1-minute averaged) temperature moved while stability was recorded: the class lines "
+        "hold at a steady temperature, and the range was too small to fit the response and take it out",
+    )
 
 
 def class_checks(cls: OscillatorClass, ev: Evidence) -> tuple[list[Check], int]:

@@ -122,7 +122,7 @@ def _allan(func, x: np.ndarray, interval_s: float, taus: list[float]) -> list[De
         return []
     t_out, dev, _, ns = func(x, rate=1.0 / interval_s, data_type="phase", taus=np.asarray(taus, dtype=float))
     out = []
-    for t, d, n in zip(t_out, dev, ns):
+    for t, d, n in zip(t_out, dev, ns, strict=False):
         if math.isfinite(d) and d > 0:
             m = max(1, int(round(t / interval_s)))
             out.append(DevPoint(float(t), float(d), int(n), _rel_err(x.size, m)))

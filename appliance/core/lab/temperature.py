@@ -60,10 +60,16 @@ class TempFit:
 
     def to_dict(self) -> dict:
         return {
-            "temp_lo_c": self.temp_lo_c, "temp_hi_c": self.temp_hi_c, "mean_c": self.mean_c,
-            "lag_s": self.lag_s, "degree": self.degree, "coefficients": dict(self.coefficients),
-            "slope_ppm_per_c": self.slope_ppm_per_c, "slope_sigma_ppm_per_c": self.slope_sigma_ppm_per_c,
-            "drift_ppm_per_day": self.drift_ppm_per_day, "residual_rms_ppb": self.residual_rms_ppb,
+            "temp_lo_c": self.temp_lo_c,
+            "temp_hi_c": self.temp_hi_c,
+            "mean_c": self.mean_c,
+            "lag_s": self.lag_s,
+            "degree": self.degree,
+            "coefficients": dict(self.coefficients),
+            "slope_ppm_per_c": self.slope_ppm_per_c,
+            "slope_sigma_ppm_per_c": self.slope_sigma_ppm_per_c,
+            "drift_ppm_per_day": self.drift_ppm_per_day,
+            "residual_rms_ppb": self.residual_rms_ppb,
             "reason": self.reason,
         }
 
@@ -81,10 +87,16 @@ class ModelResult:
     series: dict | None = None  # time_h, error_us, bound_us of the backtest (for the plot)
 
     def to_dict(self) -> dict:
-        return {"fitted": self.fitted, "reason": self.reason, "lag_s": self.lag_s,
-                "residual_rms_ppb": self.residual_rms_ppb, "n_outliers": self.n_outliers,
-                "trained_range_c": list(self.trained_range_c) if self.trained_range_c else None,
-                "backtest": self.backtest, "backtest_reason": self.backtest_reason}
+        return {
+            "fitted": self.fitted,
+            "reason": self.reason,
+            "lag_s": self.lag_s,
+            "residual_rms_ppb": self.residual_rms_ppb,
+            "n_outliers": self.n_outliers,
+            "trained_range_c": list(self.trained_range_c) if self.trained_range_c else None,
+            "backtest": self.backtest,
+            "backtest_reason": self.backtest_reason,
+        }
 
 
 def lag_filter(x: np.ndarray, interval_s: float, lag_s: float) -> np.ndarray:
@@ -133,8 +145,10 @@ def fit_response(time_s, temp_c, freq_ppm, interval_s: float | None = None) -> T
     lo, hi = (float(v) for v in np.percentile(temp, [1, 99]))
     result = TempFit(lo, hi)
     if hi - lo < MIN_RANGE_C:
-        result.reason = (f"the temperature moved {hi - lo:.2f} K (1st to 99th percentile): a slope needs at "
-                         f"least {MIN_RANGE_C:g} K (a climate chamber, or `appliance lab report` on its log)")
+        result.reason = (
+            f"the temperature moved {hi - lo:.2f} K (1st to 99th percentile): a slope needs at "
+            f"least {MIN_RANGE_C:g} K (a climate chamber, or `appliance lab report` on its log)"
+        )
         return result
     interval = interval_s or float(np.median(np.diff(t)))
     degree = _degree(hi - lo)
@@ -193,18 +207,27 @@ def fit_model(time_s, temp_c, freq_ppm, compensated: bool = True) -> ModelResult
     t, temp, y = rows
     span = float(t[-1] - t[0])
     if span < MODEL_MIN_SPAN_S:
-        return ModelResult(False, reason=f"the log spans {span / 3600:.1f} h; the temperature model needs "
-                                         f"{MODEL_MIN_SPAN_S / 3600:g} h")
+        return ModelResult(
+            False,
+            reason=f"the log spans {span / 3600:.1f} h; the temperature model needs {MODEL_MIN_SPAN_S / 3600:g} h",
+        )
     try:
         full = fit(t, temp, y * 1000.0, compensated=compensated)
     except SampleError as exc:
         return ModelResult(False, reason=str(exc))
     m = full.model
-    out = ModelResult(True, lag_s=float(m.lag_s), residual_rms_ppb=float(full.report.rms_residual_ppb),
-                      n_outliers=int(full.report.n_outliers), trained_range_c=(float(m.temp_lo_c), float(m.temp_hi_c)))
+    out = ModelResult(
+        True,
+        lag_s=float(m.lag_s),
+        residual_rms_ppb=float(full.report.rms_residual_ppb),
+        n_outliers=int(full.report.n_outliers),
+        trained_range_c=(float(m.temp_lo_c), float(m.temp_hi_c)),
+    )
     if span < BACKTEST_MIN_SPAN_S:
-        out.backtest_reason = (f"the log spans {span / 3600:.1f} h; a holdover backtest needs "
-                               f"{BACKTEST_MIN_SPAN_S / 3600:g} h (two thirds to train, the rest to hold over)")
+        out.backtest_reason = (
+            f"the log spans {span / 3600:.1f} h; a holdover backtest needs "
+            f"{BACKTEST_MIN_SPAN_S / 3600:g} h (two thirds to train, the rest to hold over)"
+        )
         return out
     split = int(np.searchsorted(t, t[0] + span * BACKTEST_TRAIN_FRACTION))
     try:
@@ -212,12 +235,12 @@ def fit_model(time_s, temp_c, freq_ppm, compensated: bool = True) -> ModelResult
     except SampleError as exc:
         out.backtest_reason = f"training on the first {BACKTEST_TRAIN_FRACTION:.0%}: {exc}"
         return out
-    th, temp_h, y_h = t[split - 1:], temp[split - 1:], y[split - 1:] * 1000.0
+    th, temp_h, y_h = t[split - 1 :], temp[split - 1 :], y[split - 1 :] * 1000.0
     pred = predict_holdover(train.model, th, temp_h)
     dt = np.diff(th)
     # pred.freq_ppb[k] is applied from th[k] to th[k+1]; y_h[k+1] is the true mean over that interval
     err_s = np.concatenate([[0.0], np.cumsum((y_h[1:] - pred.freq_ppb[:-1]) * dt)]) * 1e-9
-    frozen_ppb = float(np.mean(y[:split][-max(1, int(300 / max(dt.mean(), 1e-9))):]) * 1000.0)
+    frozen_ppb = float(np.mean(y[:split][-max(1, int(300 / max(dt.mean(), 1e-9))) :]) * 1000.0)
     frozen_err = np.concatenate([[0.0], np.cumsum((y_h[1:] - frozen_ppb) * dt)]) * 1e-9
     bound = pred.bound_s
     inside = np.abs(err_s[1:]) <= bound[1:]
@@ -230,6 +253,10 @@ def fit_model(time_s, temp_c, freq_ppm, compensated: bool = True) -> ModelResult
         "max_ratio": ratio,
         "frozen_max_abs_error_us": float(np.max(np.abs(frozen_err)) * 1e6),
     }
-    out.series = {"time_h": (th - th[0]) / 3600.0, "error_us": err_s * 1e6, "bound_us": bound * 1e6,
-                  "frozen_us": frozen_err * 1e6}
+    out.series = {
+        "time_h": (th - th[0]) / 3600.0,
+        "error_us": err_s * 1e6,
+        "bound_us": bound * 1e6,
+        "frozen_us": frozen_err * 1e6,
+    }
     return out

@@ -43,7 +43,7 @@ from .packet import (
     parse,
     seconds_to_short,
 )
-from .ratelimit import RateLimiter, RateDecision, client_key
+from .ratelimit import RateDecision, RateLimiter, client_key
 
 NTP_PORT = 123
 MIN_POLL = -6
@@ -131,10 +131,17 @@ class ServerState:
     def advertise(self, instant_ns: int) -> Advertisement:
         """What a reply sent at ``instant_ns`` (served time) says: a pure function of the state."""
         if not self.synchronized_at(instant_ns):
-            return Advertisement(False, MAX_STRATUM, Leap.UNSYNCHRONIZED, b"\x00\x00\x00\x00", self.root_delay_s,
-                                 self.root_dispersion_at(instant_ns) if self.synchronized else 0.0)
-        return Advertisement(True, self.stratum, self.leap, self.ref_id, self.root_delay_s,
-                             self.root_dispersion_at(instant_ns))
+            return Advertisement(
+                False,
+                MAX_STRATUM,
+                Leap.UNSYNCHRONIZED,
+                b"\x00\x00\x00\x00",
+                self.root_delay_s,
+                self.root_dispersion_at(instant_ns) if self.synchronized else 0.0,
+            )
+        return Advertisement(
+            True, self.stratum, self.leap, self.ref_id, self.root_delay_s, self.root_dispersion_at(instant_ns)
+        )
 
     def valid_until_ns(self, instant_ns: int) -> float:
         """The first instant after ``instant_ns`` at which a reply's fields differ (the 16.16

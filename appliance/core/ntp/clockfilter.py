@@ -62,9 +62,21 @@ class PeerEstimate:
     def shifted(self, delta_s: float) -> PeerEstimate:
         """The same estimate with the offset moved by delta_s (the local clock or domain moved)."""
         latest = None if self.latest_offset_s is None else self.latest_offset_s + delta_s
-        return PeerEstimate(self.offset_s + delta_s, self.delay_s, self.dispersion_s, self.jitter_s,
-                            self.root_delay_s, self.root_dispersion_s, self.leap, self.stratum, self.age_s,
-                            self.samples, self.ref_id, latest, self.latest_age_s)
+        return PeerEstimate(
+            self.offset_s + delta_s,
+            self.delay_s,
+            self.dispersion_s,
+            self.jitter_s,
+            self.root_delay_s,
+            self.root_dispersion_s,
+            self.leap,
+            self.stratum,
+            self.age_s,
+            self.samples,
+            self.ref_id,
+            latest,
+            self.latest_age_s,
+        )
 
     @property
     def fit(self) -> bool:
@@ -84,15 +96,31 @@ def client_sample(pkt: NtpPacket, t1_ns: int, t4_ns: int, now_s: float) -> PeerS
     round trip less the server's time, never below zero. A Kiss-o'-Death or a reply without time
     becomes a sample with no offset (NaN) and leap 3: the peer answered but said nothing usable."""
     if pkt.stratum == 0 or pkt.receive_ts == 0 or pkt.transmit_ts == 0:
-        return PeerSample(now_s, math.nan, 0.0, LEAP_UNSYNCHRONIZED, pkt.stratum,
-                          short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion), pkt.ref_id)
+        return PeerSample(
+            now_s,
+            math.nan,
+            0.0,
+            LEAP_UNSYNCHRONIZED,
+            pkt.stratum,
+            short_to_seconds(pkt.root_delay),
+            short_to_seconds(pkt.root_dispersion),
+            pkt.ref_id,
+        )
     pivot = t4_ns // 1_000_000_000
     t2 = ntp_to_ns(pkt.receive_ts, pivot)
     t3 = ntp_to_ns(pkt.transmit_ts, pivot)
     offset_ns = ((t1_ns - t2) + (t4_ns - t3)) / 2
     delay_ns = (t4_ns - t1_ns) - (t3 - t2)
-    return PeerSample(now_s, offset_ns * 1e-9, max(0.0, delay_ns * 1e-9), pkt.leap, pkt.stratum,
-                      short_to_seconds(pkt.root_delay), short_to_seconds(pkt.root_dispersion), pkt.ref_id)
+    return PeerSample(
+        now_s,
+        offset_ns * 1e-9,
+        max(0.0, delay_ns * 1e-9),
+        pkt.leap,
+        pkt.stratum,
+        short_to_seconds(pkt.root_delay),
+        short_to_seconds(pkt.root_dispersion),
+        pkt.ref_id,
+    )
 
 
 class ClockFilter:

@@ -48,13 +48,21 @@ class UpstreamChoice:
     sample_s: float = 0.0  # monotonic time of the newest agreeing sample: a new measurement or not
 
     def status(self) -> dict[str, Any]:
-        return {"offset_ns": self.offset_ns, "bound_s": self.bound_s, "truechimers": list(self.truechimers),
-                "falsetickers": list(self.falsetickers), "unfit": list(self.unfit), "stratum": self.stratum,
-                "selected": self.best, "reason": self.reason or None}
+        return {
+            "offset_ns": self.offset_ns,
+            "bound_s": self.bound_s,
+            "truechimers": list(self.truechimers),
+            "falsetickers": list(self.falsetickers),
+            "unfit": list(self.unfit),
+            "stratum": self.stratum,
+            "selected": self.best,
+            "reason": self.reason or None,
+        }
 
 
-def choose_upstream(estimates: Mapping[str, PeerEstimate | None], own_bound_s: float | None,
-                    now_s: float = 0.0) -> UpstreamChoice:
+def choose_upstream(
+    estimates: Mapping[str, PeerEstimate | None], own_bound_s: float | None, now_s: float = 0.0
+) -> UpstreamChoice:
     """``own_bound_s``: the node's error bound while it can vouch for its clock, else None.
     ``now_s``: the monotonic instant of the estimates (their ages are counted back from it)."""
     fit = {n: e for n, e in sorted(estimates.items()) if e is not None and e.fit}
@@ -67,8 +75,9 @@ def choose_upstream(estimates: Mapping[str, PeerEstimate | None], own_bound_s: f
     sel = select(intervals)
     if sel is None:
         said = ", ".join(f"{n} {e.offset_s * 1e3:+.3f} ms" for n, e in fit.items())
-        return UpstreamChoice(None, 0.0, (), tuple(fit), unfit,
-                              reason=f"no majority among the upstream servers and this clock ({said})")
+        return UpstreamChoice(
+            None, 0.0, (), tuple(fit), unfit, reason=f"no majority among the upstream servers and this clock ({said})"
+        )
     true = tuple(n for n in sel.truechimers if n != SELF)
     false = tuple(n for n in sel.falsetickers if n != SELF)
     if not true:  # only the node's own clock is in the majority: nothing measures it
@@ -84,8 +93,17 @@ def choose_upstream(estimates: Mapping[str, PeerEstimate | None], own_bound_s: f
     best = min(true, key=lambda n: fit[n].distance_s)
     b = fit[best]
     newest = max(now_s - use[n][1] for n in true)
-    return UpstreamChoice(offset_s * 1e9, bound_s, true, false, unfit, min(fit[n].stratum for n in true),
-                          b.root_delay_s + b.delay_s, best, sample_s=newest)
+    return UpstreamChoice(
+        offset_s * 1e9,
+        bound_s,
+        true,
+        false,
+        unfit,
+        min(fit[n].stratum for n in true),
+        b.root_delay_s + b.delay_s,
+        best,
+        sample_s=newest,
+    )
 
 
 def _latest(e: PeerEstimate, low_s: float, high_s: float) -> tuple[float, float]:

@@ -170,8 +170,11 @@ def assess(f: InterfaceFacts) -> Assessment:
     if not (f.hw_tx or f.hw_rx or f.sw_tx or f.sw_rx):
         return Assessment(Capability.UNUSABLE, ("the driver offers no packet timestamping at all",), tuple(notes))
 
-    hw = [(f.hw_tx, "hardware transmit"), (f.hw_rx, "hardware receive of PTP event messages"),
-          (f.hw_raw, "stamps in PHC time (hardware-raw-clock)")]
+    hw = [
+        (f.hw_tx, "hardware transmit"),
+        (f.hw_rx, "hardware receive of PTP event messages"),
+        (f.hw_raw, "stamps in PHC time (hardware-raw-clock)"),
+    ]
     missing_hw = [name for ok, name in hw if not ok]
     if missing_hw:
         if f.hw_tx or f.hw_rx:
@@ -183,18 +186,27 @@ def assess(f: InterfaceFacts) -> Assessment:
         missing_sw = [name for ok, name in ((f.sw_tx, "software-transmit"), (f.sw_rx, "software-receive")) if not ok]
         if missing_sw:
             return Assessment(Capability.UNUSABLE, (why, "no " + " and no ".join(missing_sw) + " either"), tuple(notes))
-        return Assessment(Capability.SOFTWARE_ONLY,
-                          (why + "; ptp4l could only run with time_stamping software, far less precise",), tuple(notes))
+        return Assessment(
+            Capability.SOFTWARE_ONLY,
+            (why + "; ptp4l could only run with time_stamping software, far less precise",),
+            tuple(notes),
+        )
 
     if f.phc_index < 0:
-        return Assessment(Capability.SOFTWARE_ONLY,
-                          ("hardware timestamps but no PTP hardware clock exposed (phc_index -1)",), tuple(notes))
+        return Assessment(
+            Capability.SOFTWARE_ONLY,
+            ("hardware timestamps but no PTP hardware clock exposed (phc_index -1)",),
+            tuple(notes),
+        )
     if f.phc is None:
         why = f"PHC ptp{f.phc_index} not found" + (f": {f.phc_error}" if f.phc_error else "")
         return Assessment(Capability.SOFTWARE_ONLY, (why,), tuple(notes))
     if f.phc.max_adj_ppb <= 0:
-        return Assessment(Capability.SOFTWARE_ONLY,
-                          (f"{f.phc.name} cannot be steered (max_adj {f.phc.max_adj_ppb} ppb)",), tuple(notes))
+        return Assessment(
+            Capability.SOFTWARE_ONLY,
+            (f"{f.phc.name} cannot be steered (max_adj {f.phc.max_adj_ppb} ppb)",),
+            tuple(notes),
+        )
 
     if f.phc.shared_with:
         notes.append(f"{f.phc.name} is shared with {', '.join(f.phc.shared_with)}: steering it moves them all")
@@ -208,12 +220,19 @@ def assess(f: InterfaceFacts) -> Assessment:
     if f.sensor is None:
         why = "no temperature sensor found: the TCXO model cannot learn, holdover would be uncompensated"
         if fam is not None and fam.temperature_sensor:
-            why += (f" (this family's driver registers hwmon '{fam.temperature_sensor}'"
-                    + (f": {fam.temperature_note}" if fam.temperature_note else "") + ")")
+            why += (
+                f" (this family's driver registers hwmon '{fam.temperature_sensor}'"
+                + (f": {fam.temperature_note}" if fam.temperature_note else "")
+                + ")"
+            )
         return Assessment(Capability.FOLLOW, (why,), tuple(notes))
     if f.sensor_distance in (Distance.CPU, Distance.BOARD):
-        notes.append(f"temperature from {f.sensor.name} ({f.sensor_distance.value}), not from the NIC: "
-                     "compensation follows the oscillator less closely")
-    reason = (f"hardware TX/RX timestamps, {f.phc.name} steerable to ±{f.phc.max_adj_ppb} ppb, "
-              f"temperature from {f.sensor.name} ({f.sensor_distance.value if f.sensor_distance else '?'})")
+        notes.append(
+            f"temperature from {f.sensor.name} ({f.sensor_distance.value}), not from the NIC: "
+            "compensation follows the oscillator less closely"
+        )
+    reason = (
+        f"hardware TX/RX timestamps, {f.phc.name} steerable to ±{f.phc.max_adj_ppb} ppb, "
+        f"temperature from {f.sensor.name} ({f.sensor_distance.value if f.sensor_distance else '?'})"
+    )
     return Assessment(Capability.GRANDMASTER, (reason,), tuple(notes))

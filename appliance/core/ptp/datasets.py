@@ -24,9 +24,9 @@ class PtpMgmtError(ValueError):
 
 # --- constants (linuxptp tlv.h / ds.h; IEEE 1588-2019 Tables 20, 37, 59) ----------------------
 
+
 class MgmtId(IntEnum):
     """managementId: which data set a MANAGEMENT TLV carries."""
-
 
     NULL_MANAGEMENT = 0x0000
     DEFAULT_DATA_SET = 0x2000
@@ -312,30 +312,63 @@ def encode_data(mgmt_id: int, value: object) -> bytes:
         return encode_value(mgmt_id, value)
     if isinstance(value, DefaultDataSet):
         flags = (1 if value.two_step else 0) | (2 if value.slave_only else 0)
-        return _DEFAULT_DS.pack(flags, value.number_ports, value.priority1, _pack_quality(value.quality),
-                                value.priority2, value.clock_identity, value.domain_number)
+        return _DEFAULT_DS.pack(
+            flags,
+            value.number_ports,
+            value.priority1,
+            _pack_quality(value.quality),
+            value.priority2,
+            value.clock_identity,
+            value.domain_number,
+        )
     if isinstance(value, CurrentDataSet):
-        return _CURRENT_DS.pack(value.steps_removed, round(value.offset_from_master_ns * 65536),
-                                round(value.mean_path_delay_ns * 65536))
+        return _CURRENT_DS.pack(
+            value.steps_removed, round(value.offset_from_master_ns * 65536), round(value.mean_path_delay_ns * 65536)
+        )
     if isinstance(value, ParentDataSet):
         p = value.parent_port_identity
-        return _PARENT_DS.pack(p.clock_identity, p.port_number, value.parent_stats,
-                               value.observed_parent_offset_scaled_log_variance,
-                               value.observed_parent_clock_phase_change_rate, value.gm_priority1,
-                               _pack_quality(value.gm_quality), value.gm_priority2, value.gm_identity)
+        return _PARENT_DS.pack(
+            p.clock_identity,
+            p.port_number,
+            value.parent_stats,
+            value.observed_parent_offset_scaled_log_variance,
+            value.observed_parent_clock_phase_change_rate,
+            value.gm_priority1,
+            _pack_quality(value.gm_quality),
+            value.gm_priority2,
+            value.gm_identity,
+        )
     if isinstance(value, TimePropertiesDataSet):
         return _TIME_PROPERTIES_DS.pack(value.current_utc_offset, value.flags, value.time_source)
     if isinstance(value, PortDataSet):
         p = value.port_identity
-        return _PORT_DS.pack(p.clock_identity, p.port_number, value.port_state, value.log_min_delay_req_interval,
-                             round(value.peer_mean_path_delay_ns * 65536), value.log_announce_interval,
-                             value.announce_receipt_timeout, value.log_sync_interval, value.delay_mechanism,
-                             value.log_min_pdelay_req_interval, value.version_number)
+        return _PORT_DS.pack(
+            p.clock_identity,
+            p.port_number,
+            value.port_state,
+            value.log_min_delay_req_interval,
+            round(value.peer_mean_path_delay_ns * 65536),
+            value.log_announce_interval,
+            value.announce_receipt_timeout,
+            value.log_sync_interval,
+            value.delay_mechanism,
+            value.log_min_pdelay_req_interval,
+            value.version_number,
+        )
     if isinstance(value, TimeStatusNp):
         msb, lsb, frac = value.last_gm_phase_change
-        return _TIME_STATUS_NP.pack(value.master_offset_ns, value.ingress_time_ns, value.cumulative_scaled_rate_offset,
-                                    value.scaled_last_gm_phase_change, value.gm_time_base_indicator, msb, lsb, frac,
-                                    1 if value.gm_present else 0, value.gm_identity)
+        return _TIME_STATUS_NP.pack(
+            value.master_offset_ns,
+            value.ingress_time_ns,
+            value.cumulative_scaled_rate_offset,
+            value.scaled_last_gm_phase_change,
+            value.gm_time_base_indicator,
+            msb,
+            lsb,
+            frac,
+            1 if value.gm_present else 0,
+            value.gm_identity,
+        )
     if value is None:
         return b""
     raise PtpMgmtError(f"cannot encode {type(value).__name__} for {id_name(mgmt_id)}")

@@ -168,8 +168,9 @@ def parse_line(line: str) -> LogEvent | None:
 
     if msg.startswith("port "):
         if s := _STATE.match(msg):
-            return PortStateChanged(**base, port=int(s["port"]), old=s["old"], new=s["new"], event=s["event"],
-                                    fault=s["fault"])
+            return PortStateChanged(
+                **base, port=int(s["port"]), old=s["old"], new=s["new"], event=s["event"], fault=s["fault"]
+            )
         if s := _GM.match(msg):
             return GrandmasterRole(**base, port=int(s["port"]))
         if s := _FOREIGN.match(msg):
@@ -181,21 +182,41 @@ def parse_line(line: str) -> LogEvent | None:
     if s := _BEST.match(msg):
         return BestMasterSelected(**base, clock_identity=s["id"], local=False)
     if s := _PTP4L_OFFSET.match(msg):
-        return ServoSample(**base, offset_ns=int(s["off"]), servo_state=SERVO_STATES.get(int(s["s"]), s["s"]),
-                           freq_ppb=float(s["freq"]) if s["freq"] else None,
-                           delay_ns=int(s["delay"]) if s["delay"] else None)
+        return ServoSample(
+            **base,
+            offset_ns=int(s["off"]),
+            servo_state=SERVO_STATES.get(int(s["s"]), s["s"]),
+            freq_ppb=float(s["freq"]) if s["freq"] else None,
+            delay_ns=int(s["delay"]) if s["delay"] else None,
+        )
     if s := _TS2PHC_OFFSET.match(msg):
-        return ServoSample(**base, offset_ns=int(s["off"]),
-                           servo_state=SERVO_STATES.get(int(s["s"]), s["s"]) if s["s"] else "unlocked",
-                           freq_ppb=float(s["freq"]) if s["freq"] else None, delay_ns=None, clock=s["clock"])
+        return ServoSample(
+            **base,
+            offset_ns=int(s["off"]),
+            servo_state=SERVO_STATES.get(int(s["s"]), s["s"]) if s["s"] else "unlocked",
+            freq_ppb=float(s["freq"]) if s["freq"] else None,
+            delay_ns=None,
+            clock=s["clock"],
+        )
     if s := _CLOCK_OFFSET.match(msg):
-        return ServoSample(**base, offset_ns=int(s["off"]), servo_state=SERVO_STATES.get(int(s["s"]), s["s"]),
-                           freq_ppb=float(s["freq"]), delay_ns=int(s["delay"]) if s["delay"] else None,
-                           clock=s["clock"])
+        return ServoSample(
+            **base,
+            offset_ns=int(s["off"]),
+            servo_state=SERVO_STATES.get(int(s["s"]), s["s"]),
+            freq_ppb=float(s["freq"]),
+            delay_ns=int(s["delay"]) if s["delay"] else None,
+            clock=s["clock"],
+        )
     if s := _SUMMARY.match(msg):
-        return ServoSummary(**base, rms_ns=float(s["rms"]), max_ns=float(s["max"]), freq_ppb=float(s["freq"]),
-                            freq_sd_ppb=float(s["fsd"]), delay_ns=float(s["delay"]) if s["delay"] else None,
-                            delay_sd_ns=float(s["dsd"]) if s["dsd"] else None)
+        return ServoSummary(
+            **base,
+            rms_ns=float(s["rms"]),
+            max_ns=float(s["max"]),
+            freq_ppb=float(s["freq"]),
+            freq_sd_ppb=float(s["fsd"]),
+            delay_ns=float(s["delay"]) if s["delay"] else None,
+            delay_sd_ns=float(s["dsd"]) if s["dsd"] else None,
+        )
     if "timed out while polling for tx timestamp" in msg or msg.startswith("poll for tx timestamp failed"):
         return TxTimestampTimeout(**base, text=msg)
     if s := _JUMP.search(msg):

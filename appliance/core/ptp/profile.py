@@ -63,6 +63,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+from ..clock.states import SyncState
 from .datasets import (
     FREQ_TRACEABLE,
     PTP_TIMESCALE,
@@ -72,7 +73,6 @@ from .datasets import (
     GrandmasterSettingsNp,
 )
 from .states import PtpState
-from ..clock.states import SyncState
 
 CLASS_PRIMARY_LOCKED = 6  # synchronized to a primary reference (PRTC), never a slave
 CLASS_HOLDOVER_IN_SPEC = 135  # G.8275.1 T-BC in holdover within specification
@@ -127,9 +127,23 @@ class Role:
 
 # IEEE 1588-2019 Table 5: clockAccuracy codes by the time accuracy they promise (seconds).
 ACCURACY_CODES = (
-    (25e-9, 0x20), (100e-9, 0x21), (250e-9, 0x22), (1e-6, 0x23), (2.5e-6, 0x24), (10e-6, 0x25),
-    (25e-6, 0x26), (100e-6, 0x27), (250e-6, 0x28), (1e-3, 0x29), (2.5e-3, 0x2A), (10e-3, 0x2B),
-    (25e-3, 0x2C), (100e-3, 0x2D), (250e-3, 0x2E), (1.0, 0x2F), (10.0, 0x30),
+    (25e-9, 0x20),
+    (100e-9, 0x21),
+    (250e-9, 0x22),
+    (1e-6, 0x23),
+    (2.5e-6, 0x24),
+    (10e-6, 0x25),
+    (25e-6, 0x26),
+    (100e-6, 0x27),
+    (250e-6, 0x28),
+    (1e-3, 0x29),
+    (2.5e-3, 0x2A),
+    (10e-3, 0x2B),
+    (25e-3, 0x2C),
+    (100e-3, 0x2D),
+    (250e-3, 0x2E),
+    (1.0, 0x2F),
+    (10.0, 0x30),
 )
 ACCURACY_BEYOND_10S = 0x31
 
@@ -242,7 +256,9 @@ class Priority2Policy:
     ) -> int:
         if self._since_s is None:
             self._since_s = now_s
-        designated_gm = ptp_state is PtpState.FOLLOWING and gm_priority2 is not None and gm_priority2 != STANDBY_PRIORITY2
+        designated_gm = (
+            ptp_state is PtpState.FOLLOWING and gm_priority2 is not None and gm_priority2 != STANDBY_PRIORITY2
+        )
         if designated_gm and self._gm_seen_s is None:
             self._gm_seen_s = now_s
         elif not designated_gm:
@@ -251,21 +267,30 @@ class Priority2Policy:
             # Back from a demotion the node rejoins: it follows for wait_to_restore_s first.
             if self.phase is not Phase.REJOIN or self._locked_since_s is not None:
                 self.phase, self._locked_since_s, self._gm_since_s = Phase.REJOIN, None, None
-                self.reason = (f"demoted by the control nodes' vote: rejoins, following for "
-                               f"{self.wait_to_restore_s:g} s before its designated place")
+                self.reason = (
+                    f"demoted by the control nodes' vote: rejoins, following for "
+                    f"{self.wait_to_restore_s:g} s before its designated place"
+                )
         elif self.phase is Phase.LISTEN and now_s - self._since_s >= self.listen_s:
             # A grandmaster is "running" only if it was there when this node began to listen: one
             # that appeared within the window started with this node (a site power cut), and then
             # the designated order decides at once.
-            running = designated_gm and self._gm_seen_s is not None and (
-                self._gm_seen_s - self._since_s <= self.listen_s / 2 or gm_priority2 < self.designated)
+            running = (
+                designated_gm
+                and self._gm_seen_s is not None
+                and (self._gm_seen_s - self._since_s <= self.listen_s / 2 or gm_priority2 < self.designated)
+            )
             if running:
                 self.phase = Phase.REJOIN
-                self.reason = (f"rejoining: following the running grandmaster (priority2 {gm_priority2}) "
-                               f"until locked for {self.wait_to_restore_s:g} s")
+                self.reason = (
+                    f"rejoining: following the running grandmaster (priority2 {gm_priority2}) "
+                    f"until locked for {self.wait_to_restore_s:g} s"
+                )
             elif designated_gm:
                 self.phase = Phase.DESIGNATED
-                self.reason = "the grandmaster started with this node, which is designated before it: designated priority2"
+                self.reason = (
+                    "the grandmaster started with this node, which is designated before it: designated priority2"
+                )
             else:
                 self.phase = Phase.DESIGNATED
                 self.reason = "no running grandmaster found: designated priority2"

@@ -126,7 +126,6 @@ def classify(port_state: int | None, sync_fresh: bool) -> PtpEvent:
     return event
 
 
-
 class PtpNodeMachine:
     """The table with memory: feed events, read the state; transitions are returned for the log."""
 

@@ -56,13 +56,14 @@ class WatchTiming:
     settle_s: float
 
     @classmethod
-    def for_intervals(cls, log_sync_interval: int, log_min_delay_req_interval: int,
-                      poll_interval_s: float) -> WatchTiming:
-        sync_interval_s = 2.0 ** log_sync_interval
+    def for_intervals(
+        cls, log_sync_interval: int, log_min_delay_req_interval: int, poll_interval_s: float
+    ) -> WatchTiming:
+        sync_interval_s = 2.0**log_sync_interval
         # No sync measurement for this long while following = the grandmaster is gone.
         stale_s = max(4 * sync_interval_s, 3 * poll_interval_s)
         # ptp4l's offset needs a path delay (tsproc): two delay-request intervals and one sync.
-        settle_s = 2 * 2.0 ** log_min_delay_req_interval + sync_interval_s
+        settle_s = 2 * 2.0**log_min_delay_req_interval + sync_interval_s
         return cls(stale_s=stale_s, settle_s=settle_s)
 
 
@@ -108,8 +109,7 @@ class PollActions:
 class PtpWatch:
     """The node's view of ptp4l and what it wants ptp4l to say. Not thread-safe: the shell locks."""
 
-    def __init__(self, timing: WatchTiming, priority2: Priority2Policy, profile: ProfileConfig,
-                 priority1: int) -> None:
+    def __init__(self, timing: WatchTiming, priority2: Priority2Policy, profile: ProfileConfig, priority1: int) -> None:
         self.timing = timing
         self.priority2 = priority2
         self.profile = profile
@@ -139,8 +139,14 @@ class PtpWatch:
         return self.machine.state
 
     # -- the discipline's side ------------------------------------------------------------------
-    def update_sync(self, state: SyncState, error_bound_s: float, source: str | None, demoted: bool = False,
-                    stability_s: float | None = None) -> None:
+    def update_sync(
+        self,
+        state: SyncState,
+        error_bound_s: float,
+        source: str | None,
+        demoted: bool = False,
+        stability_s: float | None = None,
+    ) -> None:
         """The node's sync decision; the grandmaster settings wanted follow from it."""
         self.sync = NodeSync(state, source, self.upstream_class, error_bound_s, demoted, stability_s)
         self.want_gm, self.want_gm_why = grandmaster_settings(self.sync, self.profile, self._role())
@@ -152,8 +158,11 @@ class PtpWatch:
         if state is not PtpState.FOLLOWING:
             return Role(grandmaster=state is PtpState.GRANDMASTER)
         parent = self.parent_ds
-        if parent is not None and self.priority2.phase is Phase.DESIGNATED and \
-                parent.gm_priority2 > self.priority2.designated:
+        if (
+            parent is not None
+            and self.priority2.phase is Phase.DESIGNATED
+            and parent.gm_priority2 > self.priority2.designated
+        ):
             return Role(grandmaster=False, match=parent.gm_quality)
         return Role(grandmaster=False)
 
@@ -196,8 +205,9 @@ class PtpWatch:
         """ptp4l exited (the supervisor restarts it) or, ``failed``, the supervisor gave up."""
         return self._feed(PtpEvent.FAILED if failed else classify(None, False))
 
-    def poll(self, now_s: float, port: PortDataSet, time_status: TimeStatusNp, parent: ParentDataSet,
-             current: CurrentDataSet) -> PollActions:
+    def poll(
+        self, now_s: float, port: PortDataSet, time_status: TimeStatusNp, parent: ParentDataSet, current: CurrentDataSet
+    ) -> PollActions:
         """One poll's answers -> what the shell must log and set."""
         self.port_ds, self.time_status, self.parent_ds, self.current_ds = port, time_status, parent, current
         fresh = self._take_sample(now_s, port, time_status, parent)
@@ -243,8 +253,9 @@ class PtpWatch:
         old, new, ev = change
         return StateChange(old, new, ev, self.machine.role)
 
-    def _decide(self, now_s: float, state: PtpState, parent: ParentDataSet, sync: NodeSync,
-                change: StateChange | None) -> PollActions:
+    def _decide(
+        self, now_s: float, state: PtpState, parent: ParentDataSet, sync: NodeSync, change: StateChange | None
+    ) -> PollActions:
         if self._restarted:
             self._restarted = False
             self.priority2.restart()
@@ -260,14 +271,21 @@ class PtpWatch:
         if self.priority2.phase is not before:
             phase = PhaseChange(before, self.priority2.phase, self.priority2.reason)
         self.want_gm, self.want_gm_why = grandmaster_settings(sync, self.profile, self._role())
-        wanted = [Setting("priority1", p1, f"priority1 {p1} ({p1_why})"),
-                  Setting("priority2", p2, f"priority2 {p2} ({p2_why})")]
+        wanted = [
+            Setting("priority1", p1, f"priority1 {p1} ({p1_why})"),
+            Setting("priority2", p2, f"priority2 {p2} ({p2_why})"),
+        ]
         gm = self.want_gm
         if gm is not None:
             q = gm.quality
-            wanted.append(Setting("grandmaster_settings", gm,
-                                  f"clockClass {q.clock_class} clockAccuracy 0x{q.clock_accuracy:02X} "
-                                  f"timeSource 0x{gm.time_source:02X} ({self.want_gm_why})"))
+            wanted.append(
+                Setting(
+                    "grandmaster_settings",
+                    gm,
+                    f"clockClass {q.clock_class} clockAccuracy 0x{q.clock_accuracy:02X} "
+                    f"timeSource 0x{gm.time_source:02X} ({self.want_gm_why})",
+                )
+            )
         uncertain = sync_uncertain(sync.state, state)
         wanted.append(Setting("sync_uncertain", uncertain, f"synchronization uncertain {str(uncertain).lower()}"))
         todo = tuple(s for s in wanted if self.applied_settings.get(s.key) != s.value)
@@ -304,8 +322,11 @@ class PtpWatch:
             "preemption": {"phase": p2.phase.value, "reason": p2.reason, "wait_to_restore_s": p2.wait_to_restore_s},
             "clock_class": gm.quality.clock_class if gm else None,
             "clock_class_reason": self.want_gm_why or None,
-            "grandmaster": None if parent is None else {
-                "priority1": parent.gm_priority1, "priority2": parent.gm_priority2,
+            "grandmaster": None
+            if parent is None
+            else {
+                "priority1": parent.gm_priority1,
+                "priority2": parent.gm_priority2,
                 "clock_class": parent.gm_quality.clock_class,
                 "clock_accuracy": parent.gm_quality.clock_accuracy,
             },

@@ -23,7 +23,19 @@ from .live import collect_live, probe_drivers
 from .snapshot import DeviceRecord, DiscoveryError, Snapshot, load_snapshot, save_snapshot
 
 __all__ = [
-    "DeviceRecord", "DiscoveryError", "HotplugEvent", "HotplugMonitor", "Interface", "Inventory", "Phc", "Snapshot",
-    "TempSource", "build_inventory", "collect_live", "describe_event", "load_snapshot", "probe_drivers",
+    "DeviceRecord",
+    "DiscoveryError",
+    "HotplugEvent",
+    "HotplugMonitor",
+    "Interface",
+    "Inventory",
+    "Phc",
+    "Snapshot",
+    "TempSource",
+    "build_inventory",
+    "collect_live",
+    "describe_event",
+    "load_snapshot",
+    "probe_drivers",
     "save_snapshot",
 ]

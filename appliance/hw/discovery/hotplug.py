@@ -23,14 +23,18 @@ class HotplugEvent:
     devnode: str | None = None
 
 
-def describe_event(ev: HotplugEvent, watched_phc: str | None = None, watched_interface: str | None = None) -> tuple[int, str] | None:
+def describe_event(
+    ev: HotplugEvent, watched_phc: str | None = None, watched_interface: str | None = None
+) -> tuple[int, str] | None:
     """(logging level, message) for an event that matters to a running appliance, else None."""
     if ev.subsystem == "ptp":
         mine = watched_phc is not None and ev.sys_name == watched_phc
         if ev.action == "remove":
             if mine:
-                return logging.ERROR, (f"PHC {ev.sys_name} vanished: the clock this appliance steers is gone "
-                                       "(NIC removed, reset or driver unloaded); holding over until it returns")
+                return logging.ERROR, (
+                    f"PHC {ev.sys_name} vanished: the clock this appliance steers is gone "
+                    "(NIC removed, reset or driver unloaded); holding over until it returns"
+                )
             return logging.WARNING, f"PHC {ev.sys_name} vanished"
         if ev.action == "add":
             if mine:
@@ -55,9 +59,13 @@ class HotplugMonitor:
     network namespace the device lives in.
     """
 
-    def __init__(self, callback: Callable[[HotplugEvent], None],
-                 subsystems: tuple[str, ...] = ("net", "ptp", "pps", "gnss", "hwmon"), context: Any = None,
-                 source: str | None = None) -> None:
+    def __init__(
+        self,
+        callback: Callable[[HotplugEvent], None],
+        subsystems: tuple[str, ...] = ("net", "ptp", "pps", "gnss", "hwmon"),
+        context: Any = None,
+        source: str | None = None,
+    ) -> None:
         self.callback = callback
         self.subsystems = subsystems
         self._context = context
@@ -78,8 +86,13 @@ class HotplugMonitor:
         return self
 
     def _on_device(self, device: Any) -> None:
-        ev = HotplugEvent(action=device.action or "?", subsystem=device.subsystem or "?", sys_name=device.sys_name,
-                          devpath=device.device_path, devnode=device.device_node)
+        ev = HotplugEvent(
+            action=device.action or "?",
+            subsystem=device.subsystem or "?",
+            sys_name=device.sys_name,
+            devpath=device.device_path,
+            devnode=device.device_node,
+        )
         try:
             with self._lock:
                 self.callback(ev)

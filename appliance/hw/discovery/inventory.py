@@ -43,10 +43,17 @@ class Phc:
     caps_error: str | None = None
 
     def facts(self, exclude: str | None = None) -> PhcFacts:
-        return PhcFacts(name=self.name, max_adj_ppb=self.max_adj_ppb or 0, n_pins=self.n_pins,
-                        n_ext_ts=self.n_ext_ts, n_per_out=self.n_per_out, pps=self.pps,
-                        cross_timestamping=self.cross_timestamping, adjust_phase=self.adjust_phase,
-                        shared_with=tuple(i for i in self.interfaces if i != exclude))
+        return PhcFacts(
+            name=self.name,
+            max_adj_ppb=self.max_adj_ppb or 0,
+            n_pins=self.n_pins,
+            n_ext_ts=self.n_ext_ts,
+            n_per_out=self.n_per_out,
+            pps=self.pps,
+            cross_timestamping=self.cross_timestamping,
+            adjust_phase=self.adjust_phase,
+            shared_with=tuple(i for i in self.interfaces if i != exclude),
+        )
 
 
 @dataclass
@@ -60,8 +67,7 @@ class TempSource:
     channels: int = 1
 
     def facts(self) -> SensorFacts:
-        return SensorFacts(id=self.id, name=self.name, kind=self.kind, pci_address=self.pci_address,
-                           temp_c=self.temp_c)
+        return SensorFacts(id=self.id, name=self.name, kind=self.kind, pci_address=self.pci_address, temp_c=self.temp_c)
 
 
 @dataclass
@@ -185,22 +191,39 @@ def _temp_sources(tree: _Tree, records: list[DeviceRecord]) -> list[TempSource]:
     out = []
     for r in records:
         if r.subsystem == "hwmon":
-            chans = sorted({int(m.group(1)) for n in r.attributes if (m := HWMON_ATTR.match(n)) and m.group(2) == "input"})
+            chans = sorted(
+                {int(m.group(1)) for n in r.attributes if (m := HWMON_ATTR.match(n)) and m.group(2) == "input"}
+            )
             if not chans:
                 continue
             labels = {c: r.attributes.get(f"temp{c}_label") for c in chans}
             ch = preferred_channel(chans, labels)
             value = _int(r.attributes.get(f"temp{ch}_input"))
             pci = tree.pci(r)
-            out.append(TempSource(id=f"{r.sys_name}/temp{ch}", name=r.attributes.get("name", "?"), kind="hwmon",
-                                  label=labels.get(ch), temp_c=None if value is None else value / 1000.0,
-                                  pci_address=pci.sys_name if pci else None, channels=len(chans)))
+            out.append(
+                TempSource(
+                    id=f"{r.sys_name}/temp{ch}",
+                    name=r.attributes.get("name", "?"),
+                    kind="hwmon",
+                    label=labels.get(ch),
+                    temp_c=None if value is None else value / 1000.0,
+                    pci_address=pci.sys_name if pci else None,
+                    channels=len(chans),
+                )
+            )
         elif r.subsystem == "thermal" and r.sys_name.startswith("thermal_zone"):
             value = _int(r.attributes.get("temp"))
             pci = tree.pci(r)
-            out.append(TempSource(id=r.sys_name, name=r.attributes.get("type", "?"), kind="thermal_zone", label=None,
-                                  temp_c=None if value is None else value / 1000.0,
-                                  pci_address=pci.sys_name if pci else None))
+            out.append(
+                TempSource(
+                    id=r.sys_name,
+                    name=r.attributes.get("type", "?"),
+                    kind="thermal_zone",
+                    label=None,
+                    temp_c=None if value is None else value / 1000.0,
+                    pci_address=pci.sys_name if pci else None,
+                )
+            )
     return sorted(out, key=lambda t: t.id)
 
 
@@ -234,8 +257,11 @@ def build_inventory(snap: Snapshot, families: list[NicFamily] | None = None) -> 
             problems.append(f"{r.sys_name}: capabilities not read: {probe['error']}")
         pins = probe.get("pins") or [{"index": i, "name": n} for i, n in enumerate(r.children.get("pins", []))]
         phcs[r.sys_name] = Phc(
-            name=r.sys_name, devnode=r.devnode or f"/dev/{r.sys_name}", clock_name=a.get("clock_name"),
-            driver=tree.driver(r), pci_address=pci.sys_name if pci else None,
+            name=r.sys_name,
+            devnode=r.devnode or f"/dev/{r.sys_name}",
+            clock_name=a.get("clock_name"),
+            driver=tree.driver(r),
+            pci_address=pci.sys_name if pci else None,
             max_adj_ppb=caps["max_adj"] if caps else _int(a.get("max_adjustment")),
             n_pins=caps["n_pins"] if caps else (_int(a.get("n_programmable_pins")) or 0),
             n_ext_ts=caps["n_ext_ts"] if caps else (_int(a.get("n_external_timestamps")) or 0),
@@ -244,7 +270,9 @@ def build_inventory(snap: Snapshot, families: list[NicFamily] | None = None) -> 
             cross_timestamping=bool(caps["cross_timestamping"]) if caps else None,
             adjust_phase=bool(caps["adjust_phase"]) if caps else None,
             max_phase_adj_ns=caps.get("max_phase_adj") if caps else _int(a.get("max_phase_adjustment")),
-            pins=pins, n_vclocks=_int(a.get("n_vclocks")), caps_error=probe.get("error"),
+            pins=pins,
+            n_vclocks=_int(a.get("n_vclocks")),
+            caps_error=probe.get("error"),
         )
 
     temps = _temp_sources(tree, snap.devices)
@@ -290,44 +318,91 @@ def build_inventory(snap: Snapshot, families: list[NicFamily] | None = None) -> 
         if ts_error and "no such interface" not in ts_error:
             problems.append(f"{r.sys_name}: {ts_error}")
         facts = InterfaceFacts(
-            ifname=r.sys_name, loopback=loopback, virtual=virtual, operstate=a.get("operstate", "unknown"),
+            ifname=r.sys_name,
+            loopback=loopback,
+            virtual=virtual,
+            operstate=a.get("operstate", "unknown"),
             ts_error=ts_error if ts is None else None,
-            sw_tx=ts.sw_tx if ts else False, sw_rx=ts.sw_rx if ts else False,
-            hw_tx=ts.hw_tx if ts else False, hw_rx=ts.hw_rx if ts else False, hw_raw=ts.hw_raw if ts else False,
+            sw_tx=ts.sw_tx if ts else False,
+            sw_rx=ts.sw_rx if ts else False,
+            hw_tx=ts.hw_tx if ts else False,
+            hw_rx=ts.hw_rx if ts else False,
+            hw_raw=ts.hw_raw if ts else False,
             phc_index=ts.phc_index if ts else (int(phc_name[3:]) if phc_name else -1),
             phc=phc.facts(exclude=r.sys_name) if phc else None,
             phc_error=phc.caps_error if phc else None,
-            sensor=sensor, sensor_distance=distance, family=family,
+            sensor=sensor,
+            sensor_distance=distance,
+            family=family,
         )
         if ts is None and not ts_error:
             facts = InterfaceFacts(**{**facts.__dict__, "ts_error": "no timestamping information recorded"})
         result = vd.assess(facts)
         props = r.properties
         pci_props = pci.properties if pci else {}
-        interfaces.append(Interface(
-            name=r.sys_name, driver=driver, pci_address=pci.sys_name if pci else None, pci_id=pci_id,
-            vendor=pci_props.get("ID_VENDOR_FROM_DATABASE") or props.get("ID_VENDOR_FROM_DATABASE"),
-            model=pci_props.get("ID_MODEL_FROM_DATABASE") or props.get("ID_MODEL_FROM_DATABASE"),
-            mac=a.get("address"), operstate=a.get("operstate", "unknown"), virtual=virtual, loopback=loopback,
-            fw_version=drv.get("fw_version") or None, timestamping=ts.to_dict() if ts else None,
-            ts_error=facts.ts_error, phc=phc_name, phc_link=link, family=family.id if family else None,
-            sensor=sensor.id if sensor else None, sensor_name=sensor.name if sensor else None, sensor_distance=distance.value if distance else None,
-            temp_c=temp_by_id[sensor.id].temp_c if sensor else None,
-            verdict=result.verdict.value, reasons=list(result.reasons), notes=list(result.notes),
-        ))
+        interfaces.append(
+            Interface(
+                name=r.sys_name,
+                driver=driver,
+                pci_address=pci.sys_name if pci else None,
+                pci_id=pci_id,
+                vendor=pci_props.get("ID_VENDOR_FROM_DATABASE") or props.get("ID_VENDOR_FROM_DATABASE"),
+                model=pci_props.get("ID_MODEL_FROM_DATABASE") or props.get("ID_MODEL_FROM_DATABASE"),
+                mac=a.get("address"),
+                operstate=a.get("operstate", "unknown"),
+                virtual=virtual,
+                loopback=loopback,
+                fw_version=drv.get("fw_version") or None,
+                timestamping=ts.to_dict() if ts else None,
+                ts_error=facts.ts_error,
+                phc=phc_name,
+                phc_link=link,
+                family=family.id if family else None,
+                sensor=sensor.id if sensor else None,
+                sensor_name=sensor.name if sensor else None,
+                sensor_distance=distance.value if distance else None,
+                temp_c=temp_by_id[sensor.id].temp_c if sensor else None,
+                verdict=result.verdict.value,
+                reasons=list(result.reasons),
+                notes=list(result.notes),
+            )
+        )
 
-    rtcs = [{"name": r.sys_name, "devnode": r.devnode, "driver_name": r.attributes.get("name"),
-             "hctosys": r.attributes.get("hctosys") == "1"} for r in snap.devices if r.subsystem == "rtc"]
-    pps = [{"name": r.sys_name, "devnode": r.devnode, "source": r.attributes.get("name"),
+    rtcs = [
+        {
+            "name": r.sys_name,
+            "devnode": r.devnode,
+            "driver_name": r.attributes.get("name"),
+            "hctosys": r.attributes.get("hctosys") == "1",
+        }
+        for r in snap.devices
+        if r.subsystem == "rtc"
+    ]
+    pps = [
+        {
+            "name": r.sys_name,
+            "devnode": r.devnode,
+            "source": r.attributes.get("name"),
             "path": r.attributes.get("path") or None,
-            "origin": _pps_origin(r.attributes.get("name", ""), r.attributes.get("path", ""))}
-           for r in snap.devices if r.subsystem == "pps"]
+            "origin": _pps_origin(r.attributes.get("name", ""), r.attributes.get("path", "")),
+        }
+        for r in snap.devices
+        if r.subsystem == "pps"
+    ]
     gnss = []
     for r in snap.devices:
         if r.subsystem == "gnss":
             pci = tree.pci(r)
-            gnss.append({"devnode": r.devnode or f"/dev/{r.sys_name}", "kind": "gnss", "type": r.attributes.get("type"),
-                         "driver": tree.driver(r), "pci_address": pci.sys_name if pci else None, "identified": True})
+            gnss.append(
+                {
+                    "devnode": r.devnode or f"/dev/{r.sys_name}",
+                    "kind": "gnss",
+                    "type": r.attributes.get("type"),
+                    "driver": tree.driver(r),
+                    "pci_address": pci.sys_name if pci else None,
+                    "identified": True,
+                }
+            )
         elif r.subsystem == "tty":
             usb = tree.usb_device(r)
             if usb is None:
@@ -336,8 +411,24 @@ def build_inventory(snap: Snapshot, families: list[NicFamily] | None = None) -> 
             text = " ".join(filter(None, [ua.get("manufacturer"), ua.get("product")]))
             vendor = GNSS_USB_VENDORS.get(ua.get("idVendor", "").lower())
             identified = bool(vendor or GNSS_WORDS.search(text))
-            gnss.append({"devnode": r.devnode or f"/dev/{r.sys_name}", "kind": "usb-serial",
-                         "usb_id": f"{ua.get('idVendor')}:{ua.get('idProduct')}", "vendor": vendor or ua.get("manufacturer"),
-                         "product": ua.get("product"), "driver": tree.driver(r), "identified": identified})
-    return Inventory(interfaces=sorted(interfaces, key=lambda i: i.name), phcs=sorted(phcs.values(), key=lambda p: _int(p.name[3:]) or 0),
-                     temperature_sources=temps, rtcs=rtcs, pps=pps, gnss=gnss, problems=problems, source=snap.source)
+            gnss.append(
+                {
+                    "devnode": r.devnode or f"/dev/{r.sys_name}",
+                    "kind": "usb-serial",
+                    "usb_id": f"{ua.get('idVendor')}:{ua.get('idProduct')}",
+                    "vendor": vendor or ua.get("manufacturer"),
+                    "product": ua.get("product"),
+                    "driver": tree.driver(r),
+                    "identified": identified,
+                }
+            )
+    return Inventory(
+        interfaces=sorted(interfaces, key=lambda i: i.name),
+        phcs=sorted(phcs.values(), key=lambda p: _int(p.name[3:]) or 0),
+        temperature_sources=temps,
+        rtcs=rtcs,
+        pps=pps,
+        gnss=gnss,
+        problems=problems,
+        source=snap.source,
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 from .snapshot import ATTRIBUTES, HWMON_ATTR, PROPERTIES, SUBSYSTEMS, DeviceRecord, Snapshot
 
+
 def _attr(dev: Any, name: str) -> str | None:
     try:
         return dev.attributes.asstring(name).strip()
@@ -51,10 +52,17 @@ def collect_live(context: Any = None, probe: bool = True) -> Snapshot:
             except OSError:
                 pass
         parent = dev.parent
-        records[path] = DeviceRecord(path=path, sys_name=dev.sys_name, subsystem=dev.subsystem, driver=dev.driver,
-                                     devnode=dev.device_node,
-                                     parent=parent.device_path if parent is not None else None,
-                                     attributes=attrs, properties=props, children=children)
+        records[path] = DeviceRecord(
+            path=path,
+            sys_name=dev.sys_name,
+            subsystem=dev.subsystem,
+            driver=dev.driver,
+            devnode=dev.device_node,
+            parent=parent.device_path if parent is not None else None,
+            attributes=attrs,
+            properties=props,
+            children=children,
+        )
         if parent is not None:
             add(parent)
 
@@ -66,8 +74,12 @@ def collect_live(context: Any = None, probe: bool = True) -> Snapshot:
                 continue
             add(dev)
     snap = Snapshot(sorted(records.values(), key=lambda r: r.path))
-    snap.source = {"kind": "live", "host": os.uname().nodename, "kernel": os.uname().release,
-                   "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    snap.source = {
+        "kind": "live",
+        "host": os.uname().nodename,
+        "kernel": os.uname().release,
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
     if probe:
         probe_drivers(snap)
     return snap
@@ -83,10 +95,15 @@ def probe_drivers(snap: Snapshot) -> None:
             entry: dict[str, Any] = {"errors": {}}
             try:
                 ts = get_ts_info(rec.sys_name)
-                entry["ts_info"] = {"phc_index": ts.phc_index, "so_timestamping": ts.so_timestamping,
-                                    "tx_types_mask": ts.tx_types, "rx_filters_mask": ts.rx_filters,
-                                    "capabilities": ts.capabilities, "tx_types": ts.tx_type_names,
-                                    "rx_filters": ts.rx_filter_names}
+                entry["ts_info"] = {
+                    "phc_index": ts.phc_index,
+                    "so_timestamping": ts.so_timestamping,
+                    "tx_types_mask": ts.tx_types,
+                    "rx_filters_mask": ts.rx_filters,
+                    "capabilities": ts.capabilities,
+                    "tx_types": ts.tx_type_names,
+                    "rx_filters": ts.rx_filter_names,
+                }
             except Exception as exc:  # noqa: BLE001 - recorded, reported as a problem
                 entry["errors"]["ts_info"] = str(exc)
             try:
@@ -101,10 +118,17 @@ def probe_drivers(snap: Snapshot) -> None:
                 with PhcClock(rec.devnode, readonly=True, find_sensor=False) as clock:
                     c = clock.caps()
                     snap.ptp[rec.sys_name] = {
-                        "caps": {"max_adj": c.max_adj_ppb, "n_alarm": c.n_alarm, "n_ext_ts": c.n_ext_ts,
-                                 "n_per_out": c.n_per_out, "pps": int(c.pps), "n_pins": c.n_pins,
-                                 "cross_timestamping": int(c.cross_timestamping),
-                                 "adjust_phase": int(c.adjust_phase), "max_phase_adj": c.max_phase_adj_ns},
+                        "caps": {
+                            "max_adj": c.max_adj_ppb,
+                            "n_alarm": c.n_alarm,
+                            "n_ext_ts": c.n_ext_ts,
+                            "n_per_out": c.n_per_out,
+                            "pps": int(c.pps),
+                            "n_pins": c.n_pins,
+                            "cross_timestamping": int(c.cross_timestamping),
+                            "adjust_phase": int(c.adjust_phase),
+                            "max_phase_adj": c.max_phase_adj_ns,
+                        },
                         "pins": [p.to_dict() for p in clock.pins()],
                     }
             except Exception as exc:  # noqa: BLE001

@@ -16,8 +16,17 @@ import yaml
 SUBSYSTEMS = ("net", "ptp", "hwmon", "thermal", "rtc", "pps", "gnss", "tty")
 ATTRIBUTES = {
     "net": ("address", "operstate", "type", "ifindex", "carrier"),
-    "ptp": ("clock_name", "max_adjustment", "max_phase_adjustment", "n_alarms", "n_external_timestamps",
-            "n_periodic_outputs", "n_programmable_pins", "pps_available", "n_vclocks"),
+    "ptp": (
+        "clock_name",
+        "max_adjustment",
+        "max_phase_adjustment",
+        "n_alarms",
+        "n_external_timestamps",
+        "n_periodic_outputs",
+        "n_programmable_pins",
+        "pps_available",
+        "n_vclocks",
+    ),
     "hwmon": ("name",),
     "thermal": ("type", "temp"),
     "rtc": ("name", "hctosys"),
@@ -26,8 +35,19 @@ ATTRIBUTES = {
     "pci": ("vendor", "device", "subsystem_vendor", "subsystem_device", "class"),
     "usb": ("idVendor", "idProduct", "manufacturer", "product"),
 }
-PROPERTIES = ("DEVTYPE", "ID_VENDOR_FROM_DATABASE", "ID_MODEL_FROM_DATABASE", "ID_VENDOR_ID", "ID_MODEL_ID",
-              "ID_VENDOR", "ID_MODEL", "ID_PATH", "ID_NET_NAME_PATH", "PCI_SLOT_NAME", "INTERFACE")
+PROPERTIES = (
+    "DEVTYPE",
+    "ID_VENDOR_FROM_DATABASE",
+    "ID_MODEL_FROM_DATABASE",
+    "ID_VENDOR_ID",
+    "ID_MODEL_ID",
+    "ID_VENDOR",
+    "ID_MODEL",
+    "ID_PATH",
+    "ID_NET_NAME_PATH",
+    "PCI_SLOT_NAME",
+    "INTERFACE",
+)
 HWMON_ATTR = re.compile(r"^temp(\d+)_(input|label|crit|max)$")
 
 
@@ -64,16 +84,24 @@ class Snapshot:
     source: dict[str, Any] = field(default_factory=dict)  # provenance of a recording
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "devices": [r.to_dict() for r in self.devices],
-                "ethtool": self.ethtool, "ptp": self.ptp}
+        return {
+            "source": self.source,
+            "devices": [r.to_dict() for r in self.devices],
+            "ethtool": self.ethtool,
+            "ptp": self.ptp,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Snapshot:
         unknown = set(d) - {"source", "devices", "ethtool", "ptp"}
         if unknown:
             raise ValueError(f"unknown top-level keys {sorted(unknown)}")
-        return cls([DeviceRecord.from_dict(r) for r in d.get("devices", [])], d.get("ethtool") or {},
-                   d.get("ptp") or {}, d.get("source") or {})
+        return cls(
+            [DeviceRecord.from_dict(r) for r in d.get("devices", [])],
+            d.get("ethtool") or {},
+            d.get("ptp") or {},
+            d.get("source") or {},
+        )
 
 
 def load_snapshot(path: Path | str) -> Snapshot:
@@ -81,8 +109,9 @@ def load_snapshot(path: Path | str) -> Snapshot:
     path = Path(path)
 
     def bad(problem: str) -> DiscoveryError:
-        return DiscoveryError(f"{path}: not a discovery recording: {problem} (`appliance discover --record FILE` "
-                              "writes one)")
+        return DiscoveryError(
+            f"{path}: not a discovery recording: {problem} (`appliance discover --record FILE` writes one)"
+        )
 
     try:
         text = path.read_text()
