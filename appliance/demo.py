@@ -158,7 +158,8 @@ class Demo:
         ]
         head = (
             f"{'node':6} {'ntp':16} {'role':11} {'sync':9} {'vote':11} {'str':>3} {'error bound':>11} "
-            f"{'served-true':>11} {'temp':>8} {'freq corr':>12} {'temp comp':>13}   offsets to the others (local - peer)"
+            f"{'served-true':>11} {'temp':>8} {'freq corr':>12} {'temp comp':>13}"
+            "   offsets to the others (local - peer)"
         )
         out.append(head)
         gm_taken = False
@@ -276,7 +277,8 @@ def run(
             print(f"appliance demo: {exc}", file=sys.stderr)
             _restore(old_handlers)
             return 2  # FAIL: the nodes could not start
-        print("control sockets: " + "  ".join(f"{n}={p}" for n, p in zip(NODES, demo.sockets(), strict=False)), file=out, flush=True)
+        sockets = "  ".join(f"{n}={p}" for n, p in zip(NODES, demo.sockets(), strict=True))
+        print("control sockets: " + sockets, file=out, flush=True)
         messages: list[str] = []
         deadline = None if duration_s is None else time.monotonic() + duration_s
         try:

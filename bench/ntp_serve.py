@@ -371,7 +371,9 @@ def print_table(results: dict, args) -> dict:
             plus = "+" if mark and mark(s) else ""
             cells[s] = f"{med:{fmt}}{plus}" if len(v) == 1 else f"{med:{fmt}}{plus} [{lo:{fmt}} - {hi:{fmt}}]"
         ratios = [
-            a / c for a, c in zip(vals["appliance"], vals["chronyd"], strict=False) if a is not None and c and a == a and c == c
+            a / c
+            for a, c in zip(vals["appliance"], vals["chronyd"], strict=False)
+            if a is not None and c and a == a and c == c
         ]
         per_round_ratio[label] = ratios
         rows.append((label, cells["appliance"], cells["chronyd"], statistics.median(ratios) if ratios else None))

@@ -294,7 +294,8 @@ def cmd_predict(args) -> int:
     ext = np.flatnonzero(pred.extrapolation_c > 0)
     if ext.size:
         _warn(
-            f"{ext.size} of {plural(t.size, 'row')} (lines {cols.line_of(int(ext[0]))}..{cols.line_of(int(ext[-1]))}) are "
+            f"{ext.size} of {plural(t.size, 'row')} "
+            f"(lines {cols.line_of(int(ext[0]))}..{cols.line_of(int(ext[-1]))}) are "
             f"outside the trained temperature range {model.temp_lo_c:.2f}..{model.temp_hi_c:.2f} degC "
             f"(up to {pred.extrapolation_c.max():.2f} K): extrapolated, the bound includes it"
         )
@@ -419,7 +420,8 @@ def cmd_simulate(args) -> int:
         print(f"max |time error| over the {hours:g} h holdover:")
         print(f"  no compensation (frozen last frequency) : {_us(frozen)}")
         print(
-            f"  chrony-style quadratic                  : {_us(quad)}  (tracked frequency + tempcomp, as chronyd runs it)"
+            f"  chrony-style quadratic                  : {_us(quad)}"
+            "  (tracked frequency + tempcomp, as chronyd runs it)"
         )
         print(f"  chrony-style quadratic, fitted alone    : {_us(raw)}")
         print(

@@ -126,7 +126,10 @@ def render(st: dict) -> str:
     if tc:
         if tc.get("ready"):
             lo, hi = tc["trained_range_c"]
-            model = f"trained {lo:.2f}..{hi:.2f} degC, lag {tc['lag_s']:.0f} s, aging {tc['aging_ppb_per_day']:+.2f} ppb/day"
+            model = (
+                f"trained {lo:.2f}..{hi:.2f} degC, lag {tc['lag_s']:.0f} s, "
+                f"aging {tc['aging_ppb_per_day']:+.2f} ppb/day"
+            )
         else:
             model = f"learning ({tc['records_buffered']} records)" + (
                 f"; {tc['last_error']}" if tc.get("last_error") else ""

@@ -220,7 +220,8 @@ class Child:
             if delay is None:
                 self._set_state(FAILED)
                 log.error(
-                    "%s FAILED %d times within %g s, not restarting it again: %s\n  command: %s\n  last output:\n    %s",
+                    "%s FAILED %d times within %g s, not restarting it again: %s\n  command: %s\n"
+                    "  last output:\n    %s",
                     self.name,
                     self.policy.failures_in_window,
                     self.policy.window_s,

@@ -15,6 +15,7 @@ maximum in status. A tick must never block for long: the fit runs in another pro
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -208,11 +209,12 @@ class TickLoop:
             self.timemap = timemap
 
         # Under every poller's lock at once (always in this order), so that no reply is converted
-        # through one map and shifted for the other.
-        for p in (self.upstream, self.poller):
-            if p is not None:
-                publish = (lambda p, inner: lambda: p.rebase(shift_ns, inner))(p, publish)
-        publish()
+        # through one map and shifted for the other: each poller's rebase runs the next one inside.
+        run: Callable[[], None] = publish
+        for poller in (self.upstream, self.poller):
+            if poller is not None:
+                run = functools.partial(poller.rebase, shift_ns, run)
+        run()
 
     def current_map(self) -> TimeMap:
         return self.timemap

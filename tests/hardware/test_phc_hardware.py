@@ -231,7 +231,7 @@ def test_phase_adjustment_moves_the_clock_by_the_offset_and_keeps_its_frequency(
             30,
             0.1,
             f"the PHC to move {step_ns:+d} ns (to {expect_ns:+d} ns from the start) after adjphase",
-            until=lambda v: abs(v[1] - expect_ns) <= tolerance_ns(v[0]),
+            until=lambda v, expect_ns=expect_ns: abs(v[1] - expect_ns) <= tolerance_ns(v[0]),
             describe=lambda v: f"moved {v[1]:+.0f} ns (tolerance {tolerance_ns(v[0]):.0f} ns), {v[0]}",
         )
         print(

@@ -1,9 +1,9 @@
 """The offline bundle installs and serves on a node with no network.
 
 The bundle is built once (that step downloads wheels); everything after runs inside a network
-namespace with no route out (loopback, and a veth pair whose both ends are inside): install.sh, `appliance --version`, the unit's
-ExecStart as written (its ${...} directories set the way systemd sets them) under the unit's
-credentials - a user that is not root, the unit's ambient capabilities and bounding set,
+namespace with no route out (loopback, and a veth pair whose both ends are inside): install.sh,
+`appliance --version`, the unit's ExecStart as written (its ${...} directories set the way systemd
+sets them) under the unit's credentials - a user that is not root, the unit's ambient capabilities and bounding set,
 no_new_privs, and the kernel's memory-deny-write-execute - serving NTP on port 123 of loopback,
 answered from inside the namespace, with ptp4l as its supervised child over layer 2 (packet
 sockets: CAP_NET_RAW, inherited as an ambient capability) on a veth pair of the namespace;

@@ -226,7 +226,7 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             for c in clients:
                 wait_for(lambda c=c: states(c).get(addrs[2], "?") in "*+-", 30, 0.5, "clients see ctl-2 again")
             wait_for(
-                lambda: any(l["server"] == addrs[1] and l["ok"] for l in sntp.lines[-3:]),
+                lambda: any(ln["server"] == addrs[1] and ln["ok"] for ln in sntp.lines[-3:]),
                 10,
                 0.5,
                 "the SNTP client follows ctl-1",
@@ -259,22 +259,23 @@ def test_cluster_vote_demotion_and_clients(tmp_path):
             print("chrony clients' view of ctl-1:", [states(c).get(addrs[1]) for c in clients])
 
             def moved_on():
-                after = [l for l in sntp.lines if l["t"] >= t_step - 1]
-                return any(l["server"] == addrs[1] and l.get("leap") == 3 and l["switched_to"] for l in after) and any(
-                    l["server"] != addrs[1] and l["ok"] for l in after
+                after = [ln for ln in sntp.lines if ln["t"] >= t_step - 1]
+                faulty_left = any(
+                    ln["server"] == addrs[1] and ln.get("leap") == 3 and ln["switched_to"] for ln in after
                 )
+                return faulty_left and any(ln["server"] != addrs[1] and ln["ok"] for ln in after)
 
             wait_for(moved_on, 30, 0.5, "the SNTP client moves on at leap 3")
-            moved = [l for l in sntp.lines if l["t"] >= t_step - 1 and l["server"] != addrs[1] and l["ok"]]
-            assert all(within(l, MAX_CLIENT_OFFSET_S) for l in moved[-3:]), moved[-3:]
-            saw_wrong = [l for l in sntp.lines if l["server"] == addrs[1] and l["ok"] and abs(l["offset_s"]) > 1]
+            moved = [ln for ln in sntp.lines if ln["t"] >= t_step - 1 and ln["server"] != addrs[1] and ln["ok"]]
+            assert all(within(ln, MAX_CLIENT_OFFSET_S) for ln in moved[-3:]), moved[-3:]
+            saw_wrong = [ln for ln in sntp.lines if ln["server"] == addrs[1] and ln["ok"] and abs(ln["offset_s"]) > 1]
             print(f"SNTP client moved on; it followed ctl-1's wrong time for {len(saw_wrong)} answer(s) first")
 
             # 4. ctl-1 returns by slewing, its served time never stepping back.
             wait_for(lambda: nodes[1].status()["crosscheck"]["state"] == "agree", 60, 0.5, "ctl-1 agrees again")
-            seen = [l for l in probe.lines if l.get("offset_s") is not None and l["t"] >= t_step]
+            seen = [ln for ln in probe.lines if ln.get("offset_s") is not None and ln["t"] >= t_step]
             assert len(seen) > 50
-            assert max(l["offset_s"] for l in seen) > 1.9  # the fault was visible ...
+            assert max(ln["offset_s"] for ln in seen) > 1.9  # the fault was visible ...
             for a, b in zip(seen, seen[1:], strict=False):
                 # ... and afterwards served time only ever slewed back: its stamps always advance, and
                 # the offset never falls faster than the slew rate (give or take each measurement's

@@ -456,7 +456,8 @@ def test_a_demoted_grandmaster_gives_way_to_rejoining_nodes(tmp_path):
             ]
             assert took_over
             print(
-                f"\ncp-a stepped +2 s with cp-b and cp-c rejoining: cp-b grandmaster {took_over[0] - t_step:.2f} s later "
+                "\ncp-a stepped +2 s with cp-b and cp-c rejoining: "
+                f"cp-b grandmaster {took_over[0] - t_step:.2f} s later "
                 f"(wait_to_restore_s 300)"
             )
             assert took_over[0] - t_step < 15

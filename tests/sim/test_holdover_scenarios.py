@@ -27,7 +27,8 @@ def test_scenario_holdover(name):
         ev = evaluate(run)
         frozen, quad, raw, model = (ev.max_abs_s(k) for k in ("frozen", "quadratic", "quadratic_raw", "model"))
         print(
-            f"{name} seed {seed}: max |TE| frozen {frozen * 1e6:.1f} us, quadratic {quad * 1e6:.1f} / {raw * 1e6:.1f} us, "
+            f"{name} seed {seed}: max |TE| frozen {frozen * 1e6:.1f} us, "
+            f"quadratic {quad * 1e6:.1f} / {raw * 1e6:.1f} us, "
             f"model {model * 1e6:.1f} us; coverage {ev.coverage * 100:.1f} %, median bound/error "
             f"{ev.median_bound_s / ev.median_abs_error_s:.1f}, extrapolated {ev.extrapolated_fraction * 100:.1f} %"
         )

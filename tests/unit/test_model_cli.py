@@ -58,7 +58,8 @@ def test_predict_outputs_the_contract_and_the_bound_covers_the_truth(fitted, sce
     h = r.holdover
     temps = tmp_path / "temps.csv"
     temps.write_text(
-        "# holdover\ntime_s,temperature_c\n" + "".join(f"{a:.1f},{b:.4f}\n" for a, b in zip(r.time_s[h], r.sensor_c[h], strict=False))
+        "# holdover\ntime_s,temperature_c\n"
+        + "".join(f"{a:.1f},{b:.4f}\n" for a, b in zip(r.time_s[h], r.sensor_c[h], strict=True))
     )
     rc, stdout, stderr = run_cli(["model", "predict", "--model", str(out), "--temps", str(temps)], capsys)
     assert rc == 0, stderr

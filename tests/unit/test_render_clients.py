@@ -41,7 +41,7 @@ def appliance(*args, **kw):
 
 def test_chrony_conf_has_the_contract_lines():
     text = render_clients(cfg(), "chrony")
-    lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert lines[:3] == ["server 10.0.0.10 iburst", "server 10.0.0.11 iburst", "server fd00::12 iburst"]
     assert "minsources 2" in lines
     assert "maxdistance 0.5" in lines  # timesync.threshold's default, 500ms
@@ -174,7 +174,7 @@ def test_the_other_nodes_keep_port_123_and_explicit_ports_win():
             },
         }
     )
-    lines = [l for l in render_clients(c, "chrony").splitlines() if l.startswith("server")]
+    lines = [ln for ln in render_clients(c, "chrony").splitlines() if ln.startswith("server")]
     assert lines == [
         "server 127.0.0.1 port 12300 iburst",
         "server 127.0.0.2 iburst",

@@ -156,7 +156,7 @@ def decide(items: list[Evidence]) -> Decision:
             for m in members:
                 judge.mark(idx[id(m)], OUTLIER, "no majority")
         return refuse("no majority: the estimates disagree: " + "; ".join(w[0] for w in voting), True)
-    for i, (says, low, high, members) in enumerate(voting):
+    for i, (_, _, _, members) in enumerate(voting):
         agrees = str(i) in sel.truechimers
         for m in members:
             judge.mark(idx[id(m)], USED if agrees else OUTLIER, "" if agrees else "outside the majority")
