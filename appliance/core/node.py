@@ -49,8 +49,8 @@ from .node_types import (
     TickActions,
     TickInputs,
 )
+from .node_vote import vote
 from .ntp.answer import Advertisement, ServerState
-from .ntp.clockfilter import PeerEstimate
 from .ntp.upstream import UpstreamChoice, choose_upstream, reference_id
 from .served import ServedTime
 
@@ -164,7 +164,7 @@ class Node:
             served.referenced(wall_ns)
             self._ref_source = source
         if self.cluster.enabled:
-            realign_ns = self._crosscheck(inputs, decision, shift_ns + step_ns, events)
+            realign_ns = vote(self.cluster, self.served, self.cfg.realign, inputs, decision, shift_ns + step_ns, events)
             if realign_ns:
                 served.stepped(realign_ns)
                 step_ns += realign_ns
@@ -176,39 +176,6 @@ class Node:
         d = self.discipline
         own = d.error_bound_s if d.state in (SyncState.LOCKED, SyncState.HOLDOVER) else None
         return choose_upstream(inputs.upstream, own, inputs.monotonic_s)
-
-    def _crosscheck(self, inputs: TickInputs, decision: Decision, shift_ns: int, events: list[Event]) -> int:
-        """One vote; returns the realignment step it asks for (0 for none)."""
-        cluster = self.cluster
-        wall_ns = inputs.wall_ns
-        if decision.state is SyncState.LOCKED:
-            self.served.realign_bound_s = 0.0  # the node's own reference vouches for its clock again
-        correction_ns = self.served.correction_ns(wall_ns)
-        # The estimates were taken before this tick's jumps and steps: move them with the clock.
-        estimates: dict[str, PeerEstimate | None] = {
-            name: est if est is None or not shift_ns else est.shifted(shift_ns * 1e-9)
-            for name, est in (inputs.peers or {}).items()
-        }
-        own_bound_s = self.served.bound_s(decision.error_bound_s, wall_ns)
-        for rec in cluster.update(inputs.monotonic_s, wall_ns * 1e-9, own_bound_s, estimates, correction_ns):
-            events.append(
-                Event(rec.time_s, "crosscheck", "warning" if rec.warning else "info", rec.text(), rec.as_dict())
-            )
-        if not self.cfg.realign:
-            return 0
-        step_ns = cluster.realign_step_ns(correction_ns)
-        if step_ns:
-            # The clock will sit at the majority's midpoint: truth is within half the intersection.
-            self.served.realign_bound_s = cluster.realign_uncertainty_s()
-            events.append(
-                Event(
-                    wall_ns * 1e-9,
-                    "clock",
-                    "warning",
-                    f"realigning the clock to the cluster by {step_ns / 1e9:+.9f} s; served time slews",
-                )
-            )
-        return step_ns
 
     def _finish(
         self,

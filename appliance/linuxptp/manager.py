@@ -28,7 +28,7 @@ from ..core.clock.states import SyncState
 from ..core.ptp.profile import Priority2Policy, ProfileConfig
 from ..core.ptp.states import PtpState
 from ..core.ptp.watch import PollActions, PtpWatch, Setting, WatchTiming
-from . import programs, render
+from . import programs, render, status
 from .pmc import PmcClient, PmcError
 from .record import PtpRecord
 from .supervisor import FAILED, RUNNING, Child
@@ -254,36 +254,6 @@ class PtpManager:
             self.watch.applied(setting)
         self.record.note_set(setting)
 
-    # -- status -----------------------------------------------------------------------------------
+    # -- status (appliance.linuxptp.status) -----------------------------------------------------
     def status(self) -> dict[str, Any]:
-        p = self.cfg.ptp
-        rec = self.record.status()
-        with self._lock:
-            return {
-                "enabled": True,
-                **self.watch.observed_status(self.own_identity),
-                "interface": p.interface,
-                "domain": p.domain,
-                "transport": p.transport,
-                "timestamping": p.timestamping,
-                "free_running": p.free_running,
-                "uds_address": self.uds,
-                **self.watch.settings_status(),
-                "servo": rec["servo"],
-                "children": {name: c.status() for name, c in self.children.items()},
-                "counters": rec["counters"],
-                "warnings": rec["warnings"],
-                "events": rec["events"],
-            }
-
-
-def disabled_status() -> dict[str, Any]:
-    return {
-        "enabled": False,
-        "role": None,
-        "port_state": None,
-        "gm_identity": None,
-        "offset_ns": None,
-        "path_delay_ns": None,
-        "warnings": [],
-    }
+        return status.of(self)

@@ -88,7 +88,7 @@ def start_lastgood(app: Appliance, stack: contextlib.ExitStack, clock_name: str)
 
 def status(app: Appliance) -> dict[str, Any]:
     """The appliance's whole status (appliance.runtime.status.compose)."""
-    from ..linuxptp.manager import disabled_status
+    from ..linuxptp.status import disabled_status
     from . import status as status_mod
 
     ntp = app.ntp_core.counters()

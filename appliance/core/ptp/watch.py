@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clock.states import SyncState
+from . import watch_status
 from .datasets import (
     CurrentDataSet,
     GrandmasterSettingsNp,
@@ -29,7 +30,6 @@ from .datasets import (
     PortDataSet,
     PortState,
     TimeStatusNp,
-    clock_id_str,
 )
 from .profile import (
     DEMOTED_PRIORITY1,
@@ -291,44 +291,11 @@ class PtpWatch:
         todo = tuple(s for s in wanted if self.applied_settings.get(s.key) != s.value)
         return PollActions(change, phase, todo)
 
-    # -- status ----------------------------------------------------------------------------------
+    # -- status (appliance.core.ptp.watch_status) ------------------------------------------------
     def observed_status(self, own_identity: bytes | None) -> dict[str, Any]:
         """The status keys that describe ptp4l as observed (role .. steps_removed)."""
-        state = self.machine.state
-        following = state is PtpState.FOLLOWING
-        port, parent, cur, ts = self.port_ds, self.parent_ds, self.current_ds, self.time_status
-        last = self._last_sample
-        return {
-            "role": self.machine.role,
-            "state": state.value,
-            "port_state": port.state_name if port and state is not PtpState.INIT else None,
-            "gm_identity": clock_id_str(parent.gm_identity) if parent and state is not PtpState.INIT else None,
-            "clock_identity": clock_id_str(own_identity) if own_identity else None,
-            "offset_ns": last[1] if following and last else None,
-            "path_delay_ns": cur.mean_path_delay_ns if following and cur else None,
-            "gm_present": bool(ts.gm_present) if ts else None,
-            "steps_removed": cur.steps_removed if cur else None,
-        }
+        return watch_status.observed(self, own_identity)
 
     def settings_status(self) -> dict[str, Any]:
         """The status keys that describe what this node advertises (priority1 .. sync_uncertain)."""
-        gm = self.applied_settings.get("grandmaster_settings")
-        parent = self.parent_ds
-        p2 = self.priority2
-        return {
-            "priority1": self.applied_settings.get("priority1"),
-            "priority2": self.applied_settings.get("priority2"),
-            "designated_priority2": p2.designated,
-            "preemption": {"phase": p2.phase.value, "reason": p2.reason, "wait_to_restore_s": p2.wait_to_restore_s},
-            "clock_class": gm.quality.clock_class if gm else None,
-            "clock_class_reason": self.want_gm_why or None,
-            "grandmaster": None
-            if parent is None
-            else {
-                "priority1": parent.gm_priority1,
-                "priority2": parent.gm_priority2,
-                "clock_class": parent.gm_quality.clock_class,
-                "clock_accuracy": parent.gm_quality.clock_accuracy,
-            },
-            "sync_uncertain": self.applied_settings.get("sync_uncertain"),
-        }
+        return watch_status.settings(self)
