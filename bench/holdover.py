@@ -43,8 +43,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appliance.core.holdover.fit import fit  # noqa: E402
-from appliance.sim import scenarios  # noqa: E402
+from appliance.sim import population, scenarios  # noqa: E402
 from appliance.sim.holdover_eval import evaluate  # noqa: E402
+from appliance.sim.holdover_report import report, score  # noqa: E402
 
 
 def run_scenarios(args) -> int:
@@ -68,10 +69,12 @@ def run_scenarios(args) -> int:
     all_b, all_e, all_max = [], [], {k: [] for k in ("frozen", "quadratic", "quadratic_raw", "model")}
     all_ob, all_oe, hours, per_scenario = [], [], [], {}
     fit_times = []
+    bucket_reports = {}
     ok = True
     for name in scenarios.SCENARIOS:
         bounds, errs, ext, o_b, o_e = [], [], [], [], []
         maxes = {k: [] for k in all_max}
+        scored = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             run = scenarios.run(
                 name,
@@ -82,6 +85,7 @@ def run_scenarios(args) -> int:
                 oscillator=args.oscillator,
             )
             ev = evaluate(run)
+            scored.append(score(ev))
             fit_times.append(ev.fit_s)
             bounds.append(ev.prediction.bound_s[1:])
             errs.append(np.abs(ev.time_error_s["model"][1:]))
@@ -112,6 +116,7 @@ def run_scenarios(args) -> int:
             f"{cov * 100:8.2f}% {med:11.2f} | {np.mean(ext) * 100:5.1f}% | "
             f"{np.mean(oe <= ob) * 100:8.2f}% {np.median(ob) / np.median(oe):10.2f}"
         )
+        bucket_reports[name] = report(scored)
     b, e = np.concatenate(all_b), np.concatenate(all_e)
     ob, oe = np.concatenate(all_ob), np.concatenate(all_oe)
     mean = {k: float(np.mean(v)) for k, v in all_max.items()}
@@ -124,6 +129,10 @@ def run_scenarios(args) -> int:
         f"{np.mean(oe <= ob) * 100:8.2f}% {np.median(ob) / np.median(oe):10.2f}"
     )
     print_horizons(np.concatenate(hours), b, e, ob, oe, per_scenario)
+    print()
+    print("per scenario and horizon bucket, beside the error oracle and the noise oracle of the same runs")
+    for name, rep in bucket_reports.items():
+        print("\n".join(rep.lines(name)))
     print(
         f"per-run fit time ({args.train_hours:g} h at {args.interval:g} s): median {np.median(fit_times) * 1e3:.0f} ms, "
         f"max {np.max(fit_times) * 1e3:.0f} ms"
@@ -163,6 +172,32 @@ def print_horizons(hours, b, e, ob, oe, per_scenario) -> None:
             f"{lo:>4g}-{hi:<4g} | {np.mean(e[m] <= b[m]) * 100:8.2f}% {np.median(b[m]) / np.median(e[m]):11.2f} | "
             f"{np.mean(oe[m] <= ob[m]) * 100:8.2f}% {np.median(ob[m]) / np.median(oe[m]):11.2f} | " + " ".join(cells)
         )
+
+
+def run_population(args) -> None:
+    """Parts drawn outside the oscillator classes (sim/population.py), each scored as a holdover."""
+    first, n = args.first_part, args.population
+    print(
+        f"population of parts outside hardware/oscillators.yaml: seeds {first}..{first + n - 1}, "
+        f"{population.TRAIN_HOURS:g} h locked, {population.HOLD_HOURS:g} h holdover at {args.pop_interval:g} s, "
+        f"up to {population.BEYOND_C[1]:g} K beyond the trained range"
+    )
+    scored = [score(evaluate(population.run_part(s, interval_s=args.pop_interval))) for s in range(first, first + n)]
+    rep = report(scored)
+    print("\n".join(rep.lines("population")))
+    print(
+        "  per part max|TE| model/quadratic: "
+        + " ".join(f"{s}:{r:.2f}" for s, r in zip(rep.seeds, rep.max_te_ratio, strict=True))
+    )
+    ok = (
+        all(b.coverage >= 0.99 and b.ratio <= 1.25 for b in rep.buckets)
+        and float(np.median(rep.max_te_ratio)) <= 0.5
+        and float(np.max(rep.max_te_ratio)) <= 1.0
+    )
+    print(
+        "targets (coverage >= 99 %, medB/oracle <= 1.25 per bucket; "
+        "max|TE| <= 0.5x quadratic median, <= 1.0x every part): " + ("all met" if ok else "NOT all met")
+    )
 
 
 def time_week_fit(args) -> None:
@@ -208,11 +243,19 @@ def main(argv=None) -> int:
     p.add_argument("--oscillator", default="tcxo")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-timing", action="store_true")
+    p.add_argument("--population", type=int, default=32, help="parts drawn outside the classes (0: none)")
+    p.add_argument("--first-part", type=int, default=5000, help="seed of the first part (develop on 1000..)")
+    p.add_argument("--pop-interval", type=float, default=30.0)
+    p.add_argument("--no-scenarios", action="store_true")
     args = p.parse_args(argv)
     if args.train_hours is None:
         args.train_hours = scenarios.SCENARIOS["diurnal"].train_hours
     t0 = time.perf_counter()
-    run_scenarios(args)
+    if not args.no_scenarios:
+        run_scenarios(args)
+    if args.population:
+        print()
+        run_population(args)
     if not args.no_timing:
         time_week_fit(args)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f} s")
