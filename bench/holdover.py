@@ -50,7 +50,8 @@ from appliance.sim.holdover_report import report, score  # noqa: E402
 
 def run_scenarios(args) -> int:
     print(
-        f"holdover benchmark: oscillator {args.oscillator}, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+        f"holdover benchmark: oscillator {args.oscillator}, "
+        f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
         f"training {args.train_hours:g} h locked, holdover {args.hours:g} h, samples every {args.interval:g} s"
     )
     header = (
@@ -84,8 +85,8 @@ def run_scenarios(args) -> int:
                 interval_s=args.interval,
                 oscillator=args.oscillator,
             )
-            ev = evaluate(run)
-            scored.append(score(ev))
+            ev = evaluate(run, adaptive=not args.no_adaptive)
+            scored.append((score(ev), None if args.no_adaptive else score(ev, "adaptive")))
             fit_times.append(ev.fit_s)
             bounds.append(ev.prediction.bound_s[1:])
             errs.append(np.abs(ev.time_error_s["model"][1:]))
@@ -116,7 +117,9 @@ def run_scenarios(args) -> int:
             f"{cov * 100:8.2f}% {med:11.2f} | {np.mean(ext) * 100:5.1f}% | "
             f"{np.mean(oe <= ob) * 100:8.2f}% {np.median(ob) / np.median(oe):10.2f}"
         )
-        bucket_reports[name] = report(scored)
+        bucket_reports[name] = report([a for a, _ in scored])
+        if not args.no_adaptive:
+            bucket_reports[name + " (selected)"] = report([b for _, b in scored if b is not None])
     b, e = np.concatenate(all_b), np.concatenate(all_e)
     ob, oe = np.concatenate(all_ob), np.concatenate(all_oe)
     mean = {k: float(np.mean(v)) for k, v in all_max.items()}
@@ -134,7 +137,8 @@ def run_scenarios(args) -> int:
     for name, rep in bucket_reports.items():
         print("\n".join(rep.lines(name)))
     print(
-        f"per-run fit time ({args.train_hours:g} h at {args.interval:g} s): median {np.median(fit_times) * 1e3:.0f} ms, "
+        f"per-run fit time ({args.train_hours:g} h at {args.interval:g} s): "
+        f"median {np.median(fit_times) * 1e3:.0f} ms, "
         f"max {np.max(fit_times) * 1e3:.0f} ms"
     )
     print(
@@ -182,9 +186,12 @@ def run_population(args) -> None:
         f"{population.TRAIN_HOURS:g} h locked, {population.HOLD_HOURS:g} h holdover at {args.pop_interval:g} s, "
         f"up to {population.BEYOND_C[1]:g} K beyond the trained range"
     )
-    scored = [score(evaluate(population.run_part(s, interval_s=args.pop_interval))) for s in range(first, first + n)]
-    rep = report(scored)
-    print("\n".join(rep.lines("population")))
+    evs = [
+        evaluate(population.run_part(s, interval_s=args.pop_interval), adaptive=True) for s in range(first, first + n)
+    ]
+    print("\n".join(report([score(ev) for ev in evs]).lines("population, the table model alone (before)")))
+    rep = report([score(ev, "adaptive") for ev in evs])
+    print("\n".join(rep.lines("population, selected by backtest (select.py)")))
     print(
         "  per part max|TE| model/quadratic: "
         + " ".join(f"{s}:{r:.2f}" for s, r in zip(rep.seeds, rep.max_te_ratio, strict=True))
@@ -222,7 +229,8 @@ def time_week_fit(args) -> None:
     o, a = float(np.median(ours)), float(np.median(anchor))
     print(f"  samples                       : {t.size}")
     print(
-        f"  holdover fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   (min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})"
+        f"  holdover fit (median of {args.repeat})    : {o * 1e3:8.1f} ms   "
+        f"(min {min(ours) * 1e3:.1f}, max {max(ours) * 1e3:.1f})"
     )
     print(f"  np.polyfit quadratic (anchor) : {a * 1e3:8.1f} ms")
     print(f"  ratio fit / anchor            : {o / a:8.1f}")
@@ -247,6 +255,7 @@ def main(argv=None) -> int:
     p.add_argument("--first-part", type=int, default=5000, help="seed of the first part (develop on 1000..)")
     p.add_argument("--pop-interval", type=float, default=30.0)
     p.add_argument("--no-scenarios", action="store_true")
+    p.add_argument("--no-adaptive", action="store_true", help="scenarios: the table model only (faster)")
     args = p.parse_args(argv)
     if args.train_hours is None:
         args.train_hours = scenarios.SCENARIOS["diurnal"].train_hours

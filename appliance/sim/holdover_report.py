@@ -74,16 +74,18 @@ class Scored:
     quadratic_max_te_s: float  # the better of the anchored and the raw quadratic
 
 
-def score(ev: Evaluation) -> Scored:
+def score(ev: Evaluation, method: str = "model") -> Scored:
+    """``method``: "model" (the table, fit.py and bound.py) or "adaptive" (select.py)."""
     assert ev.oracle is not None
-    p = ev.prediction
+    p = ev.adaptive if method == "adaptive" else ev.prediction
+    assert p is not None, "evaluate(run, adaptive=True) for the adaptive method"
     return Scored(
         ev.run.seed,
         (p.time_s[1:] - p.time_s[0]) / 3600.0,
-        np.abs(ev.time_error_s["model"][1:]),
+        np.abs(ev.time_error_s[method][1:]),
         p.bound_s[1:],
         ev.oracle.bound_s[1:],
-        ev.max_abs_s("model"),
+        ev.max_abs_s(method),
         min(ev.max_abs_s("quadratic"), ev.max_abs_s("quadratic_raw")),
     )
 

@@ -15,7 +15,7 @@ what came before, hold over, and compare with what the reference measured. The c
 smallest held-out error wins (the quadratic on a tie: never worse than it on held-out data).
 
 The bound of the chosen candidate: var(h) = sigma_n(h)^2 + (c h)^2, where sigma_n is the table's
-noise model (noise.py) and c (ppb) the candidate's frequency error, both 1 sigma; c is learned from
+modelled sigma (bound.py: its noise model and parameter uncertainty) and c (ppb) the candidate's frequency error, both 1 sigma; c is learned from
 the backtests. The 99 % bound is Z99 sqrt(var) scaled per horizon bucket by the largest held-out
 |error| / that figure (so the backtests would all have been covered), then widened beyond the
 trained range by the spread of the candidates' predictions there (what the data cannot decide).
@@ -146,8 +146,7 @@ class Selected:
         shift = np.median(shifts, axis=0)
         freq = self.predictors[self.name](t, inside) + shift
         h = t - t[0]
-        sigma_n = np.sqrt(self.table.time_var_ppb2s2(h)) * PPB_S_TO_S
-        sigma = np.hypot(sigma_n, self.freq_c_ppb * h * PPB_S_TO_S)
+        sigma = np.hypot(base.sigma_s, self.freq_c_ppb * h * PPB_S_TO_S)
         scale = np.asarray(self.bucket_scale)[np.searchsorted(np.asarray(BUCKETS_S), h)]
         beyond = base.extrapolation_c > 0
         spread = np.where(beyond, np.max(np.abs(shifts - shift), axis=0), 0.0)
@@ -165,11 +164,12 @@ def _calibrate(errors: list[FloatArray], horizon: FloatArray, sigma_n: FloatArra
     sigma = np.hypot(sn, c * h * PPB_S_TO_S)
     ratio = e / (Z99 * sigma)
     idx = np.searchsorted(np.asarray(BUCKETS_S), h)
-    scales = []
+    scales: list[float] = []
     for b in range(len(BUCKETS_S) + 1):
         m = idx == b
         scales.append(max(1.0, float(ratio[:, m].max())) if m.any() else (scales[-1] if scales else 1.0))
-    return c, tuple(scales)
+    # The relative error of a backtest figure does not shrink with the horizon: never less than before.
+    return c, tuple(float(x) for x in np.maximum.accumulate(scales))
 
 
 def select(
@@ -186,6 +186,9 @@ def select(
     errors, horizon = backtest(t, temp, y, compensated)
     scores = {k: float(np.sqrt(np.mean([np.max(np.abs(x)) ** 2 for x in v]))) for k, v in errors.items()}
     name = min(CANDIDATES, key=lambda k: (scores[k], k != "quadratic"))
-    sigma_n = np.sqrt(full.time_var_ppb2s2(horizon)) * PPB_S_TO_S
+    # The table's modelled sigma (noise and the uncertainty of its level, aging and curve) over a
+    # holdover as long as the backtests', from the end of the history.
+    n = horizon.size
+    sigma_n = predict_holdover(full, t[-1] + horizon, np.full(n, temp[-1])).sigma_s
     c, scales = _calibrate(errors[name], horizon, sigma_n)
     return Selected(name, scores, c, scales, full, preds, lo, hi)
