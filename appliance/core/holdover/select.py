@@ -14,13 +14,18 @@ and each is backtested on the node's own history: from several past instants whi
 what came before, hold over, and compare with what the reference measured. The candidate with the
 smallest held-out error wins (the quadratic on a tie: never worse than it on held-out data).
 
+Beyond the trained sensor range no candidate's own continuation is trusted: the chosen curve is
+held at the edge temperature and shifted by the median of what the candidates add beyond it.
+
 The bound of the chosen candidate: var(h) = sigma_n(h)^2 + (c h)^2, where sigma_n is the table's
-modelled sigma (bound.py: its noise model and parameter uncertainty) and c (ppb) the candidate's frequency error, both 1 sigma; c is learned from
-the backtests. The 99 % bound is Z99 sqrt(var) scaled per horizon bucket by the largest held-out
-|error| / that figure (so the backtests would all have been covered), then widened beyond the
-trained range by the spread of the candidates' predictions there (what the data cannot decide).
-Without enough history (less than MIN_HISTORY_S) there is nothing to backtest: the table's own
-bound (class priors and fit) is used.
+modelled sigma (bound.py: its noise model and parameter uncertainty) and c (ppb) the candidate's
+frequency error, both 1 sigma, c learned from the backtests (their RMS excess over sigma_n). The
+99 % bound is Z99 sqrt(var) scaled per horizon bucket by the largest held-out |error| / that
+figure (at least 1, never less than the bucket before: the backtests would all have been
+covered), plus, beyond the trained range, the integral of the candidates' largest disagreement
+with the median there (what the data cannot decide) combined with the table's own envelope.
+Without enough history (less than MIN_HISTORY_S) there is nothing to backtest: the table's
+prediction and bound (class priors and fit) are used.
 """
 
 from __future__ import annotations
