@@ -19,9 +19,9 @@ held at the edge temperature and shifted by the median of what the candidates ad
 
 The bound of the chosen candidate: var(h) = sigma_n(h)^2 + (c h)^2, where sigma_n is the table's
 modelled sigma (bound.py: its noise model and parameter uncertainty) and c (ppb) the candidate's
-frequency error, both 1 sigma, c learned from the backtests (their RMS excess over sigma_n). The
-99 % bound is Z99 sqrt(var) scaled per horizon bucket by the largest held-out |error| / that
-figure (at least 1, never less than the bucket before: the backtests would all have been
+frequency error, both 1 sigma, c learned from the backtests (their RMS excess over sigma_n, taken
+with Student's t for the few backtests it comes from: T_OVER_Z). The 99 % bound is Z99 sqrt(var)
+scaled per horizon bucket by the largest held-out |error| / that figure (at least 1, never less than the bucket before: the backtests would all have been
 covered), plus, beyond the trained range, the integral of the candidates' largest disagreement
 with the median there (what the data cannot decide) combined with the table's own envelope.
 Without enough history (less than MIN_HISTORY_S) there is nothing to backtest: the table's
@@ -47,6 +47,9 @@ BACKTESTS = 6
 BACKTEST_SHARE = 0.35  # each backtest holds over this share of the history (at most a day)
 BUCKETS_S = (3600.0, 3 * 3600.0, 6 * 3600.0)  # calibration buckets: up to 1 h, 1-3 h, 3-6 h, beyond
 CANDIDATES = ("quadratic", "quad-lag", "cubic", "table")
+# c comes from BACKTESTS figures only: a 99 % bound on a new holdover takes Student's t quantile
+# (0.995, BACKTESTS - 1 degrees of freedom: 4.03) instead of the normal one for that term.
+T_OVER_Z = 4.0321 / 2.5758
 
 Predict = Callable[[FloatArray, FloatArray], FloatArray]
 
@@ -146,12 +149,14 @@ class Selected:
         t = np.asarray(time_s, dtype=float)
         temp = np.asarray(temp_c, dtype=float)
         base = predict_holdover(self.table, t, temp)
+        if not self.scores_s:
+            return base  # no backtests: the table and its bound
         inside = np.clip(temp, self.temp_lo_c, self.temp_hi_c)
         shifts = np.array([p(t, temp) - p(t, inside) for p in self.predictors.values()])
         shift = np.median(shifts, axis=0)
         freq = self.predictors[self.name](t, inside) + shift
         h = t - t[0]
-        sigma = np.hypot(base.sigma_s, self.freq_c_ppb * h * PPB_S_TO_S)
+        sigma = np.hypot(base.sigma_s, T_OVER_Z * self.freq_c_ppb * h * PPB_S_TO_S)
         scale = np.asarray(self.bucket_scale)[np.searchsorted(np.asarray(BUCKETS_S), h)]
         beyond = base.extrapolation_c > 0
         spread = np.where(beyond, np.max(np.abs(shifts - shift), axis=0), 0.0)
@@ -166,7 +171,7 @@ def _calibrate(errors: list[FloatArray], horizon: FloatArray, sigma_n: FloatArra
     h, sn = horizon[1:n], sigma_n[1:n]
     excess = np.maximum(e**2 - sn**2, 0.0) / (h * PPB_S_TO_S) ** 2
     c = float(np.sqrt(np.mean(excess)))
-    sigma = np.hypot(sn, c * h * PPB_S_TO_S)
+    sigma = np.hypot(sn, T_OVER_Z * c * h * PPB_S_TO_S)
     ratio = e / (Z99 * sigma)
     idx = np.searchsorted(np.asarray(BUCKETS_S), h)
     scales: list[float] = []
