@@ -22,10 +22,10 @@ modelled sigma (bound.py: its noise model and parameter uncertainty) and c (ppb)
 frequency error, both 1 sigma, c learned from the backtests (their RMS excess over sigma_n, taken
 with Student's t for the few backtests it comes from: T_OVER_Z). The 99 % bound is Z99 sqrt(var)
 scaled per horizon bucket by the largest held-out |error| / that figure (at least 1, never less
-than the bucket before: the backtests would all have been covered), plus, beyond the trained
-range, the integral of the candidates' largest disagreement with the median there (what the data
-cannot decide) combined with the table's own envelope. Without enough history (less than MIN_HISTORY_S) there is nothing to backtest: the table's
-prediction and bound (class priors and fit) are used.
+than the bucket before: the backtests would all have been covered), plus, beyond the trained range,
+the integral of the candidates' largest disagreement with the median there (what the data cannot
+decide) combined with the table's own envelope. Without enough history (less than MIN_HISTORY_S)
+there is nothing to backtest: the table's prediction and bound (class priors and fit) are used.
 """
 
 from __future__ import annotations
