@@ -14,8 +14,11 @@ and each is backtested on the node's own history: from several past instants whi
 what came before, hold over, and compare with what the reference measured. The candidate with the
 smallest held-out error wins (the quadratic on a tie: never worse than it on held-out data).
 
-Beyond the trained sensor range no candidate's own continuation is trusted: the chosen curve is
-held at the edge temperature and shifted by the median of what the candidates add beyond it.
+Beyond the trained sensor range no polynomial's own continuation is trusted (a cubic fitted over
+a few kelvin can run away within three more): the chosen curve is held at the edge temperature
+and shifted by what the table's extrapolation adds beyond it (extrapolation.py). The median of
+the candidates' continuations was tried: better on parts outside the classes, much worse in the
+cooling failure of the class scenarios (the table knows how a compensated part continues).
 
 The bound of the chosen candidate: var(h) = sigma_n(h)^2 + (c h)^2, where sigma_n is the table's
 modelled sigma (bound.py: its noise model and parameter uncertainty) and c (ppb) the candidate's
@@ -153,7 +156,7 @@ class Selected:
             return base  # no backtests: the table and its bound
         inside = np.clip(temp, self.temp_lo_c, self.temp_hi_c)
         shifts = np.array([p(t, temp) - p(t, inside) for p in self.predictors.values()])
-        shift = np.median(shifts, axis=0)
+        shift = shifts[list(self.predictors).index("table")]
         freq = self.predictors[self.name](t, inside) + shift
         h = t - t[0]
         sigma = np.hypot(base.sigma_s, T_OVER_Z * self.freq_c_ppb * h * PPB_S_TO_S)
