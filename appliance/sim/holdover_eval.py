@@ -32,6 +32,7 @@ import numpy as np
 from ..core.holdover.bound import Z99, HoldoverPrediction, predict_holdover
 from ..core.holdover.fit import FitReport, fit
 from ..core.holdover.model import TempCompModel
+from ..core.holdover.select import select
 from ..core.holdover.series import FROZEN_WINDOW_S, last_frequency_ppb
 from .scenarios import ScenarioRun
 
@@ -95,6 +96,7 @@ class Evaluation:
     time_error_s: dict = field(default_factory=dict)  # method -> time error per holdover row
     quadratic: Quadratic | None = None
     oracle: Oracle | None = None
+    adaptive: HoldoverPrediction | None = None  # core.holdover.select, when asked for
 
     def max_abs_s(self, method: str) -> float:
         return float(np.max(np.abs(self.time_error_s[method])))
@@ -118,7 +120,8 @@ class Evaluation:
         return float(np.mean(self.prediction.extrapolation_c > 0))
 
 
-def evaluate(run: ScenarioRun) -> Evaluation:
+def evaluate(run: ScenarioRun, *, adaptive: bool = False) -> Evaluation:
+    """Score ``run``; ``adaptive`` also runs the selected model (select.py) as method "adaptive"."""
     tr, ho = run.train, run.holdover
     t_tr, temp_tr, y_tr = run.time_s[tr], run.sensor_c[tr], run.measured_freq_ppb[tr]
     t0 = time.perf_counter()
@@ -138,5 +141,9 @@ def evaluate(run: ScenarioRun) -> Evaluation:
         "model": pred.freq_ppb,
     }
     true_next = run.true_freq_ppb[run.split + 1 :]
+    chosen = None
+    if adaptive:
+        chosen = select(t_tr, temp_tr, y_tr, compensated=run.oscillator != "xo").predict(t_h, temp_h)
+        applied["adaptive"] = chosen.freq_ppb
     errors = {k: accumulate_time_error_s(true_next, v[:-1], run.interval_s) for k, v in applied.items()}
-    return Evaluation(run, result.model, result.report, fit_s, pred, applied, errors, quad, oracle(run))
+    return Evaluation(run, result.model, result.report, fit_s, pred, applied, errors, quad, oracle(run), chosen)

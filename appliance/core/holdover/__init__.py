@@ -16,4 +16,7 @@ Each module imports only those above it (model_io.py names TempCompModel for typ
     records.py        locked ticks averaged into regular records
     learn.py          ModelLearner: records into the model, refits (RefitRequest), the stored state
     predictor.py      TempCompPredictor: the discipline's hook, a learner that also predicts
+    select.py         the table, the AT-cut cubic or a quadratic, chosen by backtesting on the
+                      node's history, with a bound calibrated by the same backtests (used by
+                      sim/holdover_eval.py and the benchmark; not yet by the predictor)
 """
