@@ -189,6 +189,7 @@ class NtpUdpServer:
     def _drain(self, sock: socket.socket) -> None:
         core = self.core
         handle = core.handle
+        fresh = core.fresh
         recvmsg = sock.recvmsg
         sendto = sock.sendto
         monotonic = time.monotonic
@@ -205,8 +206,11 @@ class NtpUdpServer:
                 log.warning("receive failed: %s", exc)
                 return
             try:
+                rx_system_ns = _rx_system_ns(anc)
+                if not fresh(time_ns() - rx_system_ns):
+                    continue
                 to_served_ns = timemap().to_served_ns
-                result = handle(data, addr[0], addr[1], to_served_ns(_rx_system_ns(anc)), monotonic())
+                result = handle(data, addr[0], addr[1], to_served_ns(rx_system_ns), monotonic())
                 if isinstance(result, Drop):
                     continue
                 if result.transmit_ntp is not None:  # a KoD: no time in it

@@ -67,7 +67,11 @@ class Appliance:
         self.control_path = Path(control_socket or cfg.monitoring.control_socket)
         self.precision_log2 = measure_precision_log2()
         limit = cfg.ntp.interleave_limit
-        self.ntp_core = NtpServerCore(*ntp_policy(cfg), interleave=InterleaveTable(limit) if limit else None)
+        self.ntp_core = NtpServerCore(
+            *ntp_policy(cfg),
+            interleave=InterleaveTable(limit) if limit else None,
+            max_request_age_ns=round(cfg.ntp.max_request_age_ms * 1e6),
+        )
         self.ntp_core.set_state(ServerState.unsynchronized(self.precision_log2))
         d = cfg.clock.discipline
         self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)

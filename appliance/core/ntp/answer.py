@@ -66,6 +66,7 @@ DROP_REASONS = (
     "authenticated",
     "denied",
     "ratelimited",
+    "late",
 )
 
 _PREFIX = struct.Struct("!BBbbII4sQQQ")  # header up to and including the receive timestamp
@@ -234,10 +235,20 @@ def _reply_heads(leap: int, stratum: int) -> tuple[bytes, ...]:
 
 class NtpServerCore:
     def __init__(
-        self, access: AccessList, ratelimit: RateLimiter | None = None, interleave: InterleaveTable | None = None
+        self,
+        access: AccessList,
+        ratelimit: RateLimiter | None = None,
+        interleave: InterleaveTable | None = None,
+        max_request_age_ns: int | None = None,
     ):
         self.access = access
         self.ratelimit = ratelimit
+        # A request that waited longer than this in the socket (from its kernel receive timestamp
+        # to the moment it is read) is dropped: a late answer helps no client. None: never.
+        self.max_request_age_ns = max_request_age_ns
+        self.queue_age_sum_ns = 0
+        self.queue_age_count = 0
+        self.queue_age_max_ns = 0
         # None: basic mode only (the adapter cannot take kernel transmit timestamps).
         self.interleave = interleave
         self.received = 0
@@ -270,12 +281,29 @@ class NtpServerCore:
             "answered": self.answered,
             "kod_sent": self.kod_sent,
             "interleaved": self.interleaved,
+            "queue_age_sum_s": self.queue_age_sum_ns * 1e-9,
+            "queue_age_count": self.queue_age_count,
+            "queue_age_max_s": self.queue_age_max_ns * 1e-9,
             "dropped": dict(self.dropped),
         }
 
     def _drop(self, reason: str) -> Drop:
         self.dropped[reason] += 1
         return _DROPS[reason]
+
+    def fresh(self, age_ns: int) -> bool:
+        """Whether a request that waited ``age_ns`` in the socket is still worth answering; a late
+        one is counted as received and dropped ("late"). Its age is recorded either way."""
+        self.queue_age_sum_ns += age_ns
+        self.queue_age_count += 1
+        if age_ns > self.queue_age_max_ns:
+            self.queue_age_max_ns = age_ns
+        limit = self.max_request_age_ns
+        if limit is not None and age_ns > limit:
+            self.received += 1
+            self.dropped["late"] += 1
+            return False
+        return True
 
     def handle(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
         self.received += 1
