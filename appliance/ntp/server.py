@@ -44,6 +44,9 @@ _U64 = (1 << 64) - 1  # an NTP timestamp folds the era: 32 bits of seconds, 32 o
 MSG_PROBE = 0x10  # linux/socket.h: "Do not send. Only probe path f.e. for MTU"
 # A reply after this much idle time first rehearses its send path (see the module docstring).
 REHEARSE_AFTER_IDLE_NS = 200_000
+# Sized for a burst, not for seconds: a request waiting longer than ntp.max_request_age_ms is
+# dropped when read anyway (~1000 requests at ~1 KiB of kernel memory each; rmem_max caps it).
+RCVBUF_BYTES = 1024 * 1024
 RECV_BUFFER = 2048  # larger than any accepted request, so oversized datagrams are seen whole
 CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 MAX_SWAP_LAG_NS = 10_000_000  # transmit stamps this close behind the previous one are held forward
@@ -71,7 +74,7 @@ def open_socket(host: str, port: int) -> socket.socket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
