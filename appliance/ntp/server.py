@@ -65,13 +65,16 @@ class ListenError(Exception):
     pass
 
 
-def open_socket(host: str, port: int) -> socket.socket:
-    """A bound, non-blocking UDP socket with kernel receive timestamps."""
+def open_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A bound, non-blocking UDP socket with kernel receive timestamps; with ``reuse_port``, one of
+    several (SO_REUSEPORT) among which the kernel spreads clients, one per serving worker."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
