@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .access import AccessList
-from .interleave import InterleaveTable
 from .packet import (
     MAX_STRATUM,
     NTP_HEADER_LEN,
@@ -66,7 +65,6 @@ DROP_REASONS = (
     "authenticated",
     "denied",
     "ratelimited",
-    "late",
 )
 
 _PREFIX = struct.Struct("!BBbbII4sQQQ")  # header up to and including the receive timestamp
@@ -185,16 +183,11 @@ class Reply:
     Immutable by convention; a slotted class rather than a frozen dataclass because one is built
     per answered request."""
 
-    __slots__ = ("prefix", "transmit_ntp", "track_tx")
+    __slots__ = ("prefix", "transmit_ntp")
 
-    def __init__(self, prefix: bytes, transmit_ntp: int | None = None, track_tx: bool = False):
+    def __init__(self, prefix: bytes, transmit_ntp: int | None = None):
         self.prefix = prefix  # 40 bytes
-        # Preset for KoD replies, which carry no time, and for interleaved replies, which carry the
-        # kernel transmit timestamp of the previous reply.
-        self.transmit_ntp = transmit_ntp
-        # Whether the adapter should have the kernel timestamp this reply's transmission and
-        # report it to the core's interleave table (``NtpServerCore.record_tx``).
-        self.track_tx = track_tx
+        self.transmit_ntp = transmit_ntp  # preset for KoD replies, which carry no time
 
     def finish(self, transmit_ntp: int) -> bytes:
         ts = self.transmit_ntp if self.transmit_ntp is not None else transmit_ntp
@@ -203,13 +196,13 @@ class Reply:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Reply:
             return NotImplemented
-        return (self.prefix, self.transmit_ntp, self.track_tx) == (other.prefix, other.transmit_ntp, other.track_tx)
+        return (self.prefix, self.transmit_ntp) == (other.prefix, other.transmit_ntp)
 
     def __hash__(self) -> int:
-        return hash((self.prefix, self.transmit_ntp, self.track_tx))
+        return hash((self.prefix, self.transmit_ntp))
 
     def __repr__(self) -> str:
-        return f"Reply(prefix={self.prefix!r}, transmit_ntp={self.transmit_ntp!r}, track_tx={self.track_tx!r})"
+        return f"Reply(prefix={self.prefix!r}, transmit_ntp={self.transmit_ntp!r})"
 
 
 @dataclass(frozen=True)
@@ -221,10 +214,10 @@ _DROPS = {reason: Drop(reason) for reason in DROP_REASONS}  # immutable, so shar
 
 
 @lru_cache(maxsize=16)
-def _reply_heads(leap: int, stratum: int) -> tuple[bytes, ...]:
+def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
     """The first three octets of a reply (LI/VN/mode, stratum, poll), indexed by
-    ``(version << 8) | poll octet of the request``; empty for versions that are never answered."""
-    heads: list[bytes] = [b""] * (8 << 8)
+    ``(version << 8) | poll octet of the request``; None for versions that are never answered."""
+    heads: list[bytes | None] = [None] * (8 << 8)
     for version in range(1, 5):
         for raw_poll in range(256):
             poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
@@ -234,26 +227,11 @@ def _reply_heads(leap: int, stratum: int) -> tuple[bytes, ...]:
 
 
 class NtpServerCore:
-    def __init__(
-        self,
-        access: AccessList,
-        ratelimit: RateLimiter | None = None,
-        interleave: InterleaveTable | None = None,
-        max_request_age_ns: int | None = None,
-    ):
+    def __init__(self, access: AccessList, ratelimit: RateLimiter | None = None):
         self.access = access
         self.ratelimit = ratelimit
-        # A request that waited longer than this in the socket (from its kernel receive timestamp
-        # to the moment it is read) is dropped: a late answer helps no client. None: never.
-        self.max_request_age_ns = max_request_age_ns
-        self.queue_age_sum_ns = 0
-        self.queue_age_count = 0
-        self.queue_age_max_ns = 0
-        # None: basic mode only (the adapter cannot take kernel transmit timestamps).
-        self.interleave = interleave
         self.received = 0
         self.answered = 0
-        self.interleaved = 0
         self.kod_sent = 0
         self.dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self._state = ServerState.unsynchronized()
@@ -275,35 +253,17 @@ class NtpServerCore:
             cur = self._cur = _Fields(state, instant_ns)
         return cur
 
-    def counters(self) -> dict[str, object]:
+    def counters(self) -> dict:
         return {
             "received": self.received,
             "answered": self.answered,
             "kod_sent": self.kod_sent,
-            "interleaved": self.interleaved,
-            "queue_age_sum_s": self.queue_age_sum_ns * 1e-9,
-            "queue_age_count": self.queue_age_count,
-            "queue_age_max_s": self.queue_age_max_ns * 1e-9,
             "dropped": dict(self.dropped),
         }
 
     def _drop(self, reason: str) -> Drop:
         self.dropped[reason] += 1
         return _DROPS[reason]
-
-    def fresh(self, age_ns: int) -> bool:
-        """Whether a request that waited ``age_ns`` in the socket is still worth answering; a late
-        one is counted as received and dropped ("late"). Its age is recorded either way."""
-        self.queue_age_sum_ns += age_ns
-        self.queue_age_count += 1
-        if age_ns > self.queue_age_max_ns:
-            self.queue_age_max_ns = age_ns
-        limit = self.max_request_age_ns
-        if limit is not None and age_ns > limit:
-            self.received += 1
-            self.dropped["late"] += 1
-            return False
-        return True
 
     def handle(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
         self.received += 1
@@ -320,26 +280,8 @@ class NtpServerCore:
             heads, tail = self._fields_at(rx_ns).fast
             self.answered += 1
             head = heads[((data[0] & 0x38) << 5) | data[2]]  # (version << 8) | poll octet
-            if self.interleave is not None and data[32:40] != data[40:48]:
-                return self._interleaved(data, head + tail, rx_ns)
             return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
         return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
-
-    def _interleaved(self, data: bytes, head: bytes, rx_ns: int) -> Reply:
-        """A reply to a client that may use interleaved mode (see ``interleave``): interleaved if
-        the request names a tracked reply, basic otherwise; tracked either way."""
-        assert self.interleave is not None
-        previous_tx = self.interleave.take(_TS.unpack_from(data, 24)[0])
-        rx = _pack_ts(ns_to_ntp(rx_ns))
-        if previous_tx is None:
-            return Reply(head + data[40:48] + rx, track_tx=True)
-        self.interleaved += 1
-        return Reply(head + data[32:40] + rx, transmit_ntp=previous_tx, track_tx=True)
-
-    def record_tx(self, reply: bytes, tx_ns: int) -> None:
-        """The kernel's transmit timestamp (served time) of a tracked reply, as the adapter got it."""
-        if self.interleave is not None and len(reply) >= NTP_HEADER_LEN:
-            self.interleave.record(_TS.unpack_from(reply, 32)[0], ns_to_ntp(tx_ns))
 
     def _handle_general(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
         """Every datagram the fast path does not take (and, in the tests, any datagram: both paths
