@@ -88,22 +88,6 @@ class LabRun:
         elapsed = self._elapsed()
         self.progress.update(self.phase, elapsed / total if total else 1.0, max(total - elapsed, 0.0))
 
-    def _rate(self, reads: int, span_s: float, method: str) -> tuple[float, float, float, float]:
-        """Offset readings over span_s: (rate ppb, its sigma, offset ns at the middle, middle time s)."""
-        ts, xs = [], []
-        step = span_s / max(reads - 1, 1)
-        for i in range(reads):
-            r = self.dev.read(method, STABILITY_READ_SAMPLES)
-            ts.append(int(r.system_ns))
-            xs.append(float(r.offset_ns))
-            if i < reads - 1:
-                self.tb.sleep_s(step)
-        rel = [(t - ts[0]) / 1e9 for t in ts]  # differences of integer ns: no float rounding at 1.7e9 s
-        rate, sigma = hw.slope_ppb(rel, xs)
-        mid = sum(rel) / len(rel)
-        mean_x = sum(xs) / len(xs)
-        return rate, sigma, mean_x, ts[0] + int(mid * 1e9)
-
     # -- phases ------------------------------------------------------------------------------------------
     def _read(self, rec: LabRecord) -> None:
         for method in self.dev.read_methods():
@@ -128,7 +112,7 @@ class LabRun:
         for i, f in enumerate(order):
             self.dev.clock.adjust_frequency(f)
             self.tb.sleep_s(FREQ_SETTLE_S)
-            rate, sigma, _, _ = self._rate(FREQ_READS, FREQ_DWELL_S, self.method)
+            rate, sigma, _, _ = measure_rate(self.dev, self.tb, FREQ_READS, FREQ_DWELL_S, self.method)
             if f == 0.0:
                 baseline.append((rate, sigma))
             if i > 0 and (f != 0.0 or i == len(order) - 1):
@@ -142,13 +126,13 @@ class LabRun:
         self.dev.clock.adjust_frequency(0.0)
 
     def _step(self, kind: str, amount_ns: int, settle_s: float, rec: LabRecord) -> None:
-        rate, _, x_before, t_before = self._rate(STEP_READS, STEP_WINDOW_S, self.method)
+        rate, _, x_before, t_before = measure_rate(self.dev, self.tb, STEP_READS, STEP_WINDOW_S, self.method)
         if kind == "step":
             self.dev.clock.step(amount_ns)
         else:
             self.dev.clock.adjust_phase(amount_ns)
         self.tb.sleep_s(settle_s)
-        _, _, x_after, t_after = self._rate(STEP_READS, STEP_WINDOW_S, self.method)
+        _, _, x_after, t_after = measure_rate(self.dev, self.tb, STEP_READS, STEP_WINDOW_S, self.method)
         landed = x_after - (x_before + rate * (t_after - t_before) / 1e9)
         rec.phase_steps.append(PhaseStep(kind, amount_ns, landed, settle_s))
 
@@ -287,6 +271,23 @@ def read_burst(dev, method: str, n: int, samples: int) -> ReadBurst:
         burst.offsets_ns.append(int(r.offset_ns))
         burst.windows_ns.append(int(r.delay_ns))
     return burst
+
+
+def measure_rate(dev, tb, reads: int, span_s: float, method: str) -> tuple[float, float, float, float]:
+    """Offset readings over span_s: (rate ppb, its sigma, offset ns at the middle, middle time s)."""
+    ts, xs = [], []
+    step = span_s / max(reads - 1, 1)
+    for i in range(reads):
+        r = dev.read(method, STABILITY_READ_SAMPLES)
+        ts.append(int(r.system_ns))
+        xs.append(float(r.offset_ns))
+        if i < reads - 1:
+            tb.sleep_s(step)
+    rel = [(t - ts[0]) / 1e9 for t in ts]  # differences of integer ns: no float rounding at 1.7e9 s
+    rate, sigma = hw.slope_ppb(rel, xs)
+    mid = sum(rel) / len(rel)
+    mean_x = sum(xs) / len(xs)
+    return rate, sigma, mean_x, ts[0] + int(mid * 1e9)
 
 
 class Stream:
