@@ -167,7 +167,7 @@ class Discipline:
         """How far from the reference the clock may be before the reference is suspect."""
         base = max(self.cfg.unlock_threshold_ns, GUARD_JITTERS * self._stats.jitter_ns())
         if self.state is SyncState.HOLDOVER:  # what holding over may have cost since
-            base += max(0.0, self._bound(now_s, None) - self._bound_at_since_s) * 1e9
+            base += max(0.0, _bound(self, now_s, None) - self._bound_at_since_s) * 1e9
         return base
 
     def _judge(
@@ -190,7 +190,7 @@ class Discipline:
             if trusted is not None:
                 self.servo.drift_ppb = trusted
             self._phase.reset()
-            freq = self._start_holdover(now_s, temp_c)
+            freq = _start_holdover(self, now_s, temp_c)
             self._fire(SyncEvent.REFERENCE_SUSPECT, now_s, out)
             self.suspect, self._agreed = True, 0
             return None, freq
@@ -223,16 +223,6 @@ class Discipline:
             self._phase.deviation_ns(now_s, off, self.freq_ppb, self.servo.drift_ppb)
         ) > self._phase.allowed_ns(guard)
 
-    def _start_holdover(self, now_s: float, temp_c: float | None) -> float | None:
-        """Hold the last frequency, or the model's prediction; the frequency to set."""
-        self.holdover_freq_ppb = self.servo.drift_ppb
-        if self.predictor is not None and self.predictor.ready():
-            predicted = self.predictor.start_holdover(now_s, temp_c)
-            if predicted is not None:
-                self.holdover_freq_ppb = self.servo.drift_ppb = -predicted
-                self._predicting = True
-        return self.holdover_freq_ppb
-
     def tick(
         self,
         now_s: float,
@@ -252,7 +242,7 @@ class Discipline:
         frequency is held and nothing is judged."""
         self._reference_bound_s = reference_bound_s if ref_offset_ns is not None else self._reference_bound_s
         if ref_offset_ns is not None and not fresh and self.state is not SyncState.FAULT:
-            self._bound_s = self._bound(now_s, ref_offset_ns)
+            self._bound_s = _bound(self, now_s, ref_offset_ns)
             return Decision(self.state, self._bound_s)
         out: list = []
         freq: float | None = None
@@ -266,7 +256,7 @@ class Discipline:
         if ref_offset_ns is None:
             if self.state in (SyncState.LOCKED, SyncState.ACQUIRING):
                 if self.state is SyncState.LOCKED:
-                    freq = self._start_holdover(now_s, temp_c)
+                    freq = _start_holdover(self, now_s, temp_c)
                 self._fire(SyncEvent.REFERENCE_LOST, now_s, out)
                 self.servo.reset()
                 self._good = 0
@@ -300,7 +290,7 @@ class Discipline:
                 if self.predictor is not None and self.state is SyncState.LOCKED:
                     # --- predictor hook: the oscillator runs opposite to the servo's correction
                     self.predictor.observe(now_s, temp_c, -self.servo.drift_ppb)
-        self._bound_s = self._bound(now_s, ref_offset_ns)
+        self._bound_s = _bound(self, now_s, ref_offset_ns)
         if self.state in (SyncState.HOLDOVER, SyncState.FREERUN) and self._bound_s > self.cfg.max_error_bound_s:
             self._fire(SyncEvent.BOUND_EXCEEDED, now_s, out)
         if freq is not None:
@@ -314,18 +304,8 @@ class Discipline:
         error (LOCKED_BOUND_RATE) stands for what a tick can miss."""
         if self.state not in (SyncState.HOLDOVER, SyncState.FREERUN) or horizon_s <= 0:
             return LOCKED_BOUND_RATE if self.state in HEALTHY else 0.0
-        ahead = self._bound(now_s + horizon_s, None)
+        ahead = _bound(self, now_s + horizon_s, None)
         return max(0.0, (ahead - self._bound_s) / horizon_s)
-
-    def _bound(self, now_s: float, ref_offset_ns: float | None) -> float:
-        if self.state is SyncState.LOCKED and ref_offset_ns is not None:
-            return (
-                locked_bound_s(ref_offset_ns, self._stats.jitter_ns(), self.cfg.reference_accuracy_ns)
-                + self._reference_bound_s
-            )
-        elapsed_s = now_s - (now_s if self._since_s is None else self._since_s)
-        learned = self.predictor.bound_s(elapsed_s) if self._predicting and self.predictor is not None else None
-        return unlocked_bound_s(self.state, self.cfg, elapsed_s, self._bound_at_since_s, learned)
 
 
 def unlocked_bound_s(
@@ -343,3 +323,24 @@ def unlocked_bound_s(
     if state is SyncState.FREERUN:
         return DriftBound(cfg.freerun_initial_s, cfg.freerun_freq_uncertainty_ppb, 0.0).bound_s(elapsed_s)
     return MAX_DISPERSION_S
+
+
+def _start_holdover(d: Discipline, now_s: float, temp_c: float | None) -> float | None:
+    """Hold the last frequency, or the model's prediction; the frequency to set."""
+    d.holdover_freq_ppb = d.servo.drift_ppb
+    if d.predictor is not None and d.predictor.ready():
+        predicted = d.predictor.start_holdover(now_s, temp_c)
+        if predicted is not None:
+            d.holdover_freq_ppb = d.servo.drift_ppb = -predicted
+            d._predicting = True
+    return d.holdover_freq_ppb
+
+
+def _bound(d: Discipline, now_s: float, ref_offset_ns: float | None) -> float:
+    """The error bound at ``now_s``: locked, from the reference's offsets; else from the holdover or
+    free-run start (unlocked_bound_s)."""
+    if d.state is SyncState.LOCKED and ref_offset_ns is not None:
+        return locked_bound_s(ref_offset_ns, d._stats.jitter_ns(), d.cfg.reference_accuracy_ns) + d._reference_bound_s
+    elapsed_s = now_s - (now_s if d._since_s is None else d._since_s)
+    learned = d.predictor.bound_s(elapsed_s) if d._predicting and d.predictor is not None else None
+    return unlocked_bound_s(d.state, d.cfg, elapsed_s, d._bound_at_since_s, learned)
