@@ -37,8 +37,8 @@ from ..core.ntp.answer import NtpServerCore, ServerState
 from ..monitoring.history import History
 from ..ntp.server import NtpUdpServer, open_socket
 from . import inject as injection
-from . import site
-from .clocks import ServeError, measure_precision_log2, open_clock
+from . import services, site
+from .clocks import measure_precision_log2, open_clock
 from .hotplug import start_hotplug
 from .lastgood import LastGoodWriter
 from .loop import TickLoop
@@ -133,9 +133,9 @@ class Appliance:
         control = ControlServer(self.control_path, self.handlers())
         control.start()
         stack.callback(control.stop)
-        self._start_metrics(stack)
-        self._start_ptp(stack)
-        self._start_peers(stack)
+        services.start_metrics(self, stack)
+        services.start_ptp(self, stack)
+        services.start_peers(self, stack)
         site.start_upstream(self, stack)
         refit = RefitWorker()
         stack.callback(refit.close)
@@ -163,47 +163,6 @@ class Appliance:
 
     def timemap(self):  # the NTP thread's view: the map the loop published last
         return self.loop.timemap if self.loop is not None else self.node.timemap  # type: ignore[union-attr]
-
-    def _start_metrics(self, stack: contextlib.ExitStack) -> None:
-        """/metrics on monitoring.metrics_listen; a port conflict is a ServeError naming it."""
-        if not self.cfg.monitoring.metrics_listen:
-            return
-        from ..monitoring.metrics import MetricsError, for_appliance
-
-        server = for_appliance(self, self.cfg.monitoring.metrics_listen)
-        try:
-            server.start()
-        except MetricsError as exc:
-            raise ServeError(str(exc)) from None
-        self.metrics = server
-        stack.callback(server.stop)
-
-    def _start_ptp(self, stack: contextlib.ExitStack) -> None:
-        """The PTP side when configured; a missing program or a bad config stops `serve` here."""
-        if not self.cfg.ptp.enabled:
-            return
-        from ..linuxptp.manager import PtpError, PtpManager
-
-        try:
-            ptp = PtpManager(self.cfg)
-            stack.callback(ptp.stop)
-            ptp.start()
-        except PtpError as exc:
-            raise ServeError(f"ptp: {exc}") from None
-        self.ptp = ptp
-
-    def _start_peers(self, stack: contextlib.ExitStack) -> None:
-        cfg = self.cfg
-        assert self.node is not None
-        if not self.node.cfg.crosscheck:
-            return
-        from ..ntp.peers import PeerPoller
-
-        cc = cfg.cluster.crosscheck
-        others = [(n.name, n.address) for n in cfg.cluster.control_nodes if n.name != cfg.node.name]
-        self.poller = PeerPoller(others, self.timemap, cc.poll_interval_s, cc.filter_window)
-        self.poller.start()
-        stack.callback(self.poller.stop)
 
     def _save_model(self) -> None:
         state = self.node.persist_state() if self.node is not None else None

@@ -1,0 +1,58 @@
+"""The services `serve` starts beside the tick loop when configured: /metrics, the PTP side
+(ptp4l and friends), and the poller of the other control nodes. Each is entered on the
+Appliance's ExitStack, so it is stopped in reverse order on any failure and on shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from .clocks import ServeError
+
+if TYPE_CHECKING:
+    from .app import Appliance
+
+
+def start_metrics(app: Appliance, stack: contextlib.ExitStack) -> None:
+    """/metrics on monitoring.metrics_listen; a port conflict is a ServeError naming it."""
+    if not app.cfg.monitoring.metrics_listen:
+        return
+    from ..monitoring.metrics import MetricsError, for_appliance
+
+    server = for_appliance(app, app.cfg.monitoring.metrics_listen)
+    try:
+        server.start()
+    except MetricsError as exc:
+        raise ServeError(str(exc)) from None
+    app.metrics = server
+    stack.callback(server.stop)
+
+
+def start_ptp(app: Appliance, stack: contextlib.ExitStack) -> None:
+    """The PTP side when configured; a missing program or a bad config stops `serve` here."""
+    if not app.cfg.ptp.enabled:
+        return
+    from ..linuxptp.manager import PtpError, PtpManager
+
+    try:
+        ptp = PtpManager(app.cfg)
+        stack.callback(ptp.stop)
+        ptp.start()
+    except PtpError as exc:
+        raise ServeError(f"ptp: {exc}") from None
+    app.ptp = ptp
+
+
+def start_peers(app: Appliance, stack: contextlib.ExitStack) -> None:
+    """The poller of the other control nodes, when the vote is on."""
+    cfg = app.cfg
+    assert app.node is not None
+    if not app.node.cfg.crosscheck:
+        return
+    from ..ntp.peers import PeerPoller
+
+    cc = cfg.cluster.crosscheck
+    others = [(n.name, n.address) for n in cfg.cluster.control_nodes if n.name != cfg.node.name]
+    app.poller = PeerPoller(others, app.timemap, cc.poll_interval_s, cc.filter_window)
+    app.poller.start()
+    stack.callback(app.poller.stop)
