@@ -4,7 +4,7 @@ no threads, no clock reads."""
 import pytest
 
 from appliance import config
-from appliance.core.clock.discipline import _bound as discipline_bound
+from appliance.core.clock.discipline import bound_at_s as discipline_bound
 from appliance.core.clock.interface import ClockCaps, ClockInfo
 from appliance.core.clock.states import SyncState
 from appliance.core.node import Node

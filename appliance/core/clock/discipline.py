@@ -167,7 +167,7 @@ class Discipline:
         """How far from the reference the clock may be before the reference is suspect."""
         base = max(self.cfg.unlock_threshold_ns, GUARD_JITTERS * self._stats.jitter_ns())
         if self.state is SyncState.HOLDOVER:  # what holding over may have cost since
-            base += max(0.0, _bound(self, now_s, None) - self._bound_at_since_s) * 1e9
+            base += max(0.0, bound_at_s(self, now_s, None) - self._bound_at_since_s) * 1e9
         return base
 
     def _judge(
@@ -242,7 +242,7 @@ class Discipline:
         frequency is held and nothing is judged."""
         self._reference_bound_s = reference_bound_s if ref_offset_ns is not None else self._reference_bound_s
         if ref_offset_ns is not None and not fresh and self.state is not SyncState.FAULT:
-            self._bound_s = _bound(self, now_s, ref_offset_ns)
+            self._bound_s = bound_at_s(self, now_s, ref_offset_ns)
             return Decision(self.state, self._bound_s)
         out: list = []
         freq: float | None = None
@@ -290,7 +290,7 @@ class Discipline:
                 if self.predictor is not None and self.state is SyncState.LOCKED:
                     # --- predictor hook: the oscillator runs opposite to the servo's correction
                     self.predictor.observe(now_s, temp_c, -self.servo.drift_ppb)
-        self._bound_s = _bound(self, now_s, ref_offset_ns)
+        self._bound_s = bound_at_s(self, now_s, ref_offset_ns)
         if self.state in (SyncState.HOLDOVER, SyncState.FREERUN) and self._bound_s > self.cfg.max_error_bound_s:
             self._fire(SyncEvent.BOUND_EXCEEDED, now_s, out)
         if freq is not None:
@@ -304,7 +304,7 @@ class Discipline:
         error (LOCKED_BOUND_RATE) stands for what a tick can miss."""
         if self.state not in (SyncState.HOLDOVER, SyncState.FREERUN) or horizon_s <= 0:
             return LOCKED_BOUND_RATE if self.state in HEALTHY else 0.0
-        ahead = _bound(self, now_s + horizon_s, None)
+        ahead = bound_at_s(self, now_s + horizon_s, None)
         return max(0.0, (ahead - self._bound_s) / horizon_s)
 
 
@@ -336,7 +336,7 @@ def _start_holdover(d: Discipline, now_s: float, temp_c: float | None) -> float 
     return d.holdover_freq_ppb
 
 
-def _bound(d: Discipline, now_s: float, ref_offset_ns: float | None) -> float:
+def bound_at_s(d: Discipline, now_s: float, ref_offset_ns: float | None) -> float:
     """The error bound at ``now_s``: locked, from the reference's offsets; else from the holdover or
     free-run start (unlocked_bound_s)."""
     if d.state is SyncState.LOCKED and ref_offset_ns is not None:
