@@ -12,7 +12,11 @@ from helpers.requirements import require_root_netns, require_tool
 
 pytestmark = pytest.mark.integration
 
-SERVER_KEYS = "1 SHA1 HEX:00112233445566778899AABBCCDDEEFF00112233\n2 AES128 HEX:2b7e151628aed2a6abf7158809cf4f3c\n"
+SERVER_KEYS = (
+    "1 SHA1 HEX:00112233445566778899AABBCCDDEEFF00112233\n"
+    "3 SHA256 HEX:00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF\n"
+    "2 AES128 HEX:2b7e151628aed2a6abf7158809cf4f3c\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,7 @@ def _run(net, tmp_path, client_keys: str, key_id: int):
     return server, app, chrony
 
 
-@pytest.mark.parametrize("key_id", [1, 2])
+@pytest.mark.parametrize("key_id", [1, 2, 3])
 def test_right_key_syncs_authenticated(net, tmp_path, key_id):
     server, app, chrony = _run(net, tmp_path, SERVER_KEYS, key_id)
     try:

@@ -2,8 +2,8 @@
 
 A keyfile line is ``ID [TYPE] KEY`` (chrony's ``keyfile``): TYPE is MD5 (the default), SHA1,
 SHA256, SHA384, SHA512, AES128 or AES256; KEY is ``HEX:...`` or ASCII (optionally ``ASCII:...``).
-A hash MAC is H(key || packet); in NTPv4 it is truncated to 20 bytes, as chrony does, so that it
-cannot be mistaken for an extension field. An AES MAC is the 16-byte CMAC of the packet.
+A hash MAC is the whole H(key || packet) (chrony 4 sends SHA256's 32 bytes whole, measured with
+chronyd 4.3); an AES MAC is the 16-byte CMAC of the packet.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
-MAX_V4_DIGEST_BYTES = 20
 CRYPTO_NAK = bytes(4)  # a MAC of key id 0 and no digest (RFC 5905 section 7.4)
 _HASHES = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA384": "sha384", "SHA512": "sha512"}
 _AES_KEY_BYTES = {"AES128": 16, "AES256": 32}
@@ -38,7 +37,7 @@ class SymmetricKey:
             c = CMAC(algorithms.AES(self.secret))
             c.update(data)
             return c.finalize()
-        return hashlib.new(_HASHES[self.kind], self.secret + data).digest()[:MAX_V4_DIGEST_BYTES]
+        return hashlib.new(_HASHES[self.kind], self.secret + data).digest()
 
     def mac(self, data: bytes) -> bytes:
         """The MAC to append to ``data`` (key id, then digest)."""
