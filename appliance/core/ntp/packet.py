@@ -161,7 +161,7 @@ def _parse_trailer(data: bytes, version: int) -> tuple[tuple[tuple[int, bytes], 
 
 
 def _ef_fits(data: bytes, pos: int, left: int) -> bool:
-    flen = _EF_HEADER.unpack_from(data, pos)[1]
+    flen: int = _EF_HEADER.unpack_from(data, pos)[1]
     return EF_MIN_LEN <= flen <= left and flen % 4 == 0
 
 
