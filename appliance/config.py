@@ -300,6 +300,7 @@ class NtpConfig(_Strict):
     allow: list[Networks] = []
     deny: list[Networks] = []
     ratelimit: RateLimitConfig | None = RateLimitConfig()
+    keyfile: Path | None = None  # symmetric keys in chrony's keyfile format (ID TYPE HEX:...)
     # Served time never steps back once served synchronized: backward corrections (and the
     # appliance's own) are slewed at this rate (chrony's default maxslewrate).
     max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)

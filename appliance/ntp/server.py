@@ -202,6 +202,8 @@ class NtpUdpServer:
                         tx = last + 1
                     self._last_tx_ns = tx
                     packet = prefix + pack_ts((((tx + _NTP_EPOCH_NS) << 32) // 1_000_000_000) & _U64)
+                    if result.sign is not None:  # an authenticated request: the MAC follows the stamp
+                        packet = result.sign(packet)
             except Exception:  # the core should never raise; count it and keep serving
                 self.internal_errors += 1
                 log.exception("internal error while handling a datagram from %s", addr[0])

@@ -44,7 +44,7 @@ from .lastgood import LastGoodWriter
 from .loop import TickLoop
 from .node_config import node_config
 from .refit import RefitWorker
-from .reload import ntp_policy
+from .reload import ntp_keys, ntp_policy
 from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
@@ -65,7 +65,7 @@ class Appliance:
         self.listen = listen or list(cfg.ntp.listen)
         self.control_path = Path(control_socket or cfg.monitoring.control_socket)
         self.precision_log2 = measure_precision_log2()
-        self.ntp_core = NtpServerCore(*ntp_policy(cfg))
+        self.ntp_core = NtpServerCore(*ntp_policy(cfg), keys=ntp_keys(cfg))
         self.ntp_core.set_state(ServerState.unsynchronized(self.precision_log2))
         d = cfg.clock.discipline
         self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)

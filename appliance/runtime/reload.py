@@ -14,11 +14,23 @@ from ..config import Config
 from ..core.ntp.access import AccessList
 from ..core.ntp.answer import NtpServerCore
 from ..core.ntp.ratelimit import RateLimiter
+from ..core.ntp.symkey import KeyfileError, KeyRing, parse_keyfile
 
 
 def ntp_policy(cfg: Config) -> tuple[AccessList, RateLimiter | None]:
     rl = cfg.ntp.ratelimit
     return AccessList(cfg.ntp.allow, cfg.ntp.deny), (RateLimiter(rl.interval_s, rl.burst, rl.kod) if rl else None)
+
+
+def ntp_keys(cfg: Config) -> KeyRing | None:
+    """The symmetric keys of ntp.keyfile, or None. Raises ValueError naming ntp.keyfile."""
+    path = cfg.ntp.keyfile
+    if path is None:
+        return None
+    try:
+        return KeyRing(parse_keyfile(path.read_text(), str(path)))
+    except (OSError, KeyfileError) as exc:
+        raise ValueError(f"ntp.keyfile: {exc}") from exc
 
 
 def changed_keys(a: Any, b: Any, prefix: str = "") -> set[str]:

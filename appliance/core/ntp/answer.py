@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,6 +45,7 @@ from .packet import (
     seconds_to_short,
 )
 from .ratelimit import RateDecision, RateLimiter, client_key
+from .symkey import CRYPTO_NAK, KeyRing
 
 NTP_PORT = 123
 MIN_POLL = -6
@@ -183,15 +185,17 @@ class Reply:
     Immutable by convention; a slotted class rather than a frozen dataclass because one is built
     per answered request."""
 
-    __slots__ = ("prefix", "transmit_ntp")
+    __slots__ = ("prefix", "transmit_ntp", "sign")
 
-    def __init__(self, prefix: bytes, transmit_ntp: int | None = None):
+    def __init__(self, prefix: bytes, transmit_ntp: int | None = None, sign: Callable[[bytes], bytes] | None = None):
         self.prefix = prefix  # 40 bytes
         self.transmit_ntp = transmit_ntp  # preset for KoD replies, which carry no time
+        self.sign = sign  # appends the MAC to the finished 48 bytes (authenticated requests only)
 
     def finish(self, transmit_ntp: int) -> bytes:
         ts = self.transmit_ntp if self.transmit_ntp is not None else transmit_ntp
-        return self.prefix + _pack_ts(ts)
+        packet = self.prefix + _pack_ts(ts)
+        return packet if self.sign is None else self.sign(packet)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Reply:
@@ -227,9 +231,12 @@ def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
 
 
 class NtpServerCore:
-    def __init__(self, access: AccessList, ratelimit: RateLimiter | None = None):
+    def __init__(self, access: AccessList, ratelimit: RateLimiter | None = None, keys: KeyRing | None = None):
         self.access = access
         self.ratelimit = ratelimit
+        self.keys = keys  # symmetric keys: requests with a MAC are dropped without them
+        self.authenticated = 0
+        self.crypto_naks = 0
         self.received = 0
         self.answered = 0
         self.kod_sent = 0
@@ -295,8 +302,11 @@ class NtpServerCore:
             mode = Mode.CLIENT
         if mode != Mode.CLIENT:
             return self._drop(_MODE_REASON[Mode(mode)])
+        sign = None
         if pkt.mac:
-            return self._drop("authenticated")
+            if self.keys is None:
+                return self._drop("authenticated")
+            sign = self._signer(data, pkt.mac)
         if not self.access.permits(client_ip):
             return self._drop("denied")
         poll = min(max(pkt.poll, MIN_POLL), MAX_POLL)
@@ -318,7 +328,18 @@ class NtpServerCore:
             ns_to_ntp(rx_ns),
         )
         self.answered += 1
-        return Reply(prefix)
+        return Reply(prefix, sign=sign)
+
+    def _signer(self, data: bytes, mac: bytes) -> Callable[[bytes], bytes]:
+        """The reply's MAC: the request's key if its MAC verifies, else a crypto-NAK, which
+        carries no digest and so tells an unauthenticated sender nothing about a key."""
+        assert self.keys is not None
+        key = self.keys.check(data[: len(data) - len(mac)], mac)
+        if key is None:
+            self.crypto_naks += 1
+            return _crypto_nak
+        self.authenticated += 1
+        return lambda packet: packet + key.mac(packet)
 
     def _limited(self, verdict: RateDecision, version: int, poll: int, client_transmit: int) -> Reply | Drop:
         self.dropped["ratelimited"] += 1
@@ -342,3 +363,7 @@ class NtpServerCore:
             client_transmit,
         )
         return Reply(prefix, transmit_ntp=client_transmit)
+
+
+def _crypto_nak(packet: bytes) -> bytes:
+    return packet + CRYPTO_NAK

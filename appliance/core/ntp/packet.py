@@ -16,7 +16,15 @@ NTP_UNIX_EPOCH_DELTA_S = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 NS_PER_S = 1_000_000_000
 MAX_STRATUM = 16  # "unsynchronized" (RFC 5905 section 7.3)
 # Legacy MAC sizes: key id (4) + MD5 (16) or SHA-1 (20); 4 alone is a crypto-NAK.
-MAC_LENGTHS = (4, 20, 24)
+LEGACY_MAC_MAX_LEN = 24
+MAC_LENGTHS = (
+    4,
+    20,
+    24,
+    36,
+    52,
+    68,
+)  # crypto-NAK, MD5/AES-CMAC, SHA1, SHA256, SHA384, SHA512 (chrony sends them whole)
 EF_MIN_LEN = 16  # RFC 7822: an extension field followed by a MAC is at least 16 octets
 MAX_PACKET_LEN = 1024  # nothing legitimate is longer; larger datagrams are dropped
 
@@ -137,7 +145,8 @@ def _parse_trailer(data: bytes, version: int) -> tuple[tuple[tuple[int, bytes], 
     fields: list[tuple[int, bytes]] = []
     while pos < end:
         left = end - pos
-        if left in MAC_LENGTHS:
+        if left in MAC_LENGTHS and (left <= LEGACY_MAC_MAX_LEN or not _ef_fits(data, pos, left)):
+            # A longer trailer is a MAC only if it is not a well-formed extension field (as chrony reads it).
             return tuple(fields), bytes(data[pos:])
         if left < EF_MIN_LEN:
             raise NtpPacketError("bad_extension", f"{left} trailing bytes are neither an extension field nor a MAC")
@@ -149,6 +158,11 @@ def _parse_trailer(data: bytes, version: int) -> tuple[tuple[tuple[int, bytes], 
         fields.append((ftype, bytes(data[pos + 4 : pos + flen])))
         pos += flen
     return tuple(fields), b""
+
+
+def _ef_fits(data: bytes, pos: int, left: int) -> bool:
+    flen: int = _EF_HEADER.unpack_from(data, pos)[1]
+    return EF_MIN_LEN <= flen <= left and flen % 4 == 0
 
 
 def ns_to_ntp(unix_ns: int) -> int:
