@@ -8,6 +8,9 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["appliance", "appliance.*"]) + ["appliance._hardware"],
     package_dir={"appliance._hardware": "hardware"},
-    package_data={"appliance._hardware": ["*.yaml"], "appliance.monitoring": ["rules/*.yml"],
-                  "appliance": ["BUILD_DATE"]},  # stamped by the bundle build (appliance/buildinfo.py)
+    package_data={
+        "appliance._hardware": ["*.yaml"],
+        "appliance.monitoring": ["rules/*.yml"],
+        "appliance": ["BUILD_DATE"],
+    },  # stamped by the bundle build (appliance/buildinfo.py)
 )
