@@ -39,6 +39,7 @@ from prometheus_client.registry import Collector
 from ..core.clock.states import SyncState
 from ..core.diagnose.pmc_report import PORT_STATES
 from ..core.ntp.answer import DROP_REASONS
+from .state_families import state_families
 
 log = logging.getLogger("appliance.metrics")
 
@@ -122,6 +123,7 @@ class ApplianceCollector(Collector):
         yield from self._children(st)
         yield from tick_families(st)
         yield from site_families(st)
+        yield from state_families(st)
 
     # -- families ---------------------------------------------------------------------------
     def _info(self, st):

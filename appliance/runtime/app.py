@@ -45,6 +45,7 @@ from .loop import TickLoop
 from .node_config import node_config
 from .refit import RefitWorker
 from .reload import ntp_keys, ntp_policy
+from .state_files import StateFiles
 from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
@@ -82,6 +83,7 @@ class Appliance:
         self.lastgood: LastGoodWriter | None = None
         self.start_state: StartState | None = None  # what vouched for the clock at start (runtime.site)
         self.store: PredictorStore | None = None
+        self.state_files: StateFiles | None = None
         # Called with True/False when grandmaster eligibility changes (the PTP side's hook).
         self.eligibility_listeners: list[Callable[[bool], None]] = []
         self.on_tick: list[Callable[[TickActions], None]] = []  # e.g. the service manager's watchdog
@@ -101,7 +103,9 @@ class Appliance:
         self.clock, self.reference = open_clock(cfg)
         stack.callback(self.clock.close)
         info = self.clock.info()
-        self.store = PredictorStore(cfg.node.state_dir)
+        self.state_files = StateFiles(cfg.node.state_dir)
+        self.state_files.sweep_temporaries()  # before anything of this run writes there
+        self.store = PredictorStore(cfg.node.state_dir, self.state_files)
         predictor = self.store.load(
             time.monotonic(),
             time.time(),

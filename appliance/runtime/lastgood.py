@@ -9,7 +9,6 @@ below (appliance.core.bootstrap.state)."""
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,19 @@ from typing import Any
 from ..bootstrap import host, records
 from ..core.bootstrap.evidence import iso
 from ..core.node_types import TickActions
-
-log = logging.getLogger("appliance.lastgood")
+from .state_files import StateFiles
 
 
 class LastGoodWriter:
-    def __init__(self, state_dir: Path, interval_s: float, node: str, clock: str):
+    def __init__(self, state_dir: Path, interval_s: float, node: str, clock: str, files: StateFiles | None = None):
         self.state_dir = Path(state_dir)
+        self.files = files if files is not None else StateFiles(state_dir)
         self.interval_s = interval_s
         self.node, self.clock = node, clock
         self.boot_id = host.boot_id()
         self._last_mono_s: float | None = None
         self._actions: TickActions | None = None
         self.written = 0
-        self.last_error: str | None = None
 
     def on_tick(self, a: TickActions) -> None:
         self._actions = a
@@ -47,16 +45,9 @@ class LastGoodWriter:
         if a is None or not a.serve.synchronized_at(a.timemap.to_served_ns(wall_ns)):
             return False
         record = self.record(a, wall_ns)
-        try:
-            records.write_lastgood(self.state_dir, record)
-        except OSError as exc:
-            msg = f"cannot write the last-known-good into {self.state_dir}: {exc.strerror or exc}"
-            if msg != self.last_error:
-                log.error("%s", msg)
-            self.last_error = msg
+        if not self.files.write(records.LASTGOOD, lambda: records.write_lastgood(self.state_dir, record)):
             return False
         self.written += 1
-        self.last_error = None
         return True
 
     def record(self, a: TickActions, wall_ns: int) -> dict[str, Any]:
@@ -73,6 +64,11 @@ class LastGoodWriter:
             "clock": self.clock,
             "state": a.snapshot.state.value,
         }
+
+    @property
+    def last_error(self) -> str | None:
+        failing = self.files.status()["failing"].get(records.LASTGOOD)
+        return f"cannot write {self.state_dir / records.LASTGOOD}: {failing['error']}" if failing else None
 
     def status(self) -> dict[str, Any]:
         return {"written": self.written, "last_error": self.last_error}

@@ -6,14 +6,19 @@ PTP), the leap-seconds file's warnings, and their part of status."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..bootstrap import records
 from ..core.bootstrap.evidence import iso
-from ..core.bootstrap.state import StartState, start_state
+from ..core.bootstrap.state import StartState, start_state, valid_lastgood, valid_record
 from .clocks import ServeError
 from .lastgood import LastGoodWriter
+from .state_files import what_is_wrong
 
 if TYPE_CHECKING:
     from .app import Appliance
@@ -24,11 +29,11 @@ log = logging.getLogger("appliance.service")
 def vouched_at_start(app: Appliance, clock_kind: str) -> StartState:
     """What vouches for the clock now (appliance.core.bootstrap.state); the warnings a site
     engineer must see at start are logged here once."""
-    from ..bootstrap import host, records
+    from ..bootstrap import host
 
     cfg = app.cfg
-    lkg, _ = records.read_lastgood(cfg.node.state_dir)
-    rec, _ = records.read_record(cfg.node.state_dir)
+    lkg = _usable(app, records.LASTGOOD, valid_lastgood)
+    rec = _usable(app, records.RECORD, valid_record)
     st = start_state(host.boot_id(), clock_kind, lkg, rec, cfg.bootstrap.required)
     has_ref = app.reference is not None or cfg.reference.ntp is not None or cfg.ptp.enabled
     if not st.bootstrapped:
@@ -79,9 +84,32 @@ def start_upstream(app: Appliance, stack: contextlib.ExitStack) -> None:
     stack.callback(app.upstream.stop)
 
 
+def _usable(app: Appliance, name: str, invalid: Callable[[Any], str | None]) -> Any:
+    """A bootstrap record's content, or None; one that exists but cannot be used is set aside."""
+    path = Path(app.cfg.node.state_dir) / name
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # unreadable, not wrong: left where it is
+        log.warning("%s: cannot be read (%s); not used", path, exc.strerror or exc)
+        return None
+    except ValueError as exc:
+        why: str | None = what_is_wrong(exc)
+    else:
+        why = invalid(data)
+        if why is None:
+            return data
+    if app.state_files is not None:
+        app.state_files.set_aside(path, str(why))
+    return None
+
+
 def start_lastgood(app: Appliance, stack: contextlib.ExitStack, clock_name: str) -> None:
     cfg = app.cfg
-    app.lastgood = LastGoodWriter(cfg.node.state_dir, cfg.bootstrap.lastgood_interval_s, cfg.node.name, clock_name)
+    app.lastgood = LastGoodWriter(
+        cfg.node.state_dir, cfg.bootstrap.lastgood_interval_s, cfg.node.name, clock_name, app.state_files
+    )
     app.on_tick.append(app.lastgood.on_tick)
     stack.callback(app.lastgood.write)  # registered before the loop: runs after it has stopped
 
@@ -155,4 +183,5 @@ def site_status(app: Appliance) -> dict[str, Any]:
             "configured": len(rows),
             "warning": None if len(rows) >= 3 else "fewer than 3 upstream servers: one wrong server cannot be outvoted",
         }
-    return {"bootstrap": boot, "leap": app.leap.status(), "upstream": upstream}
+    state = app.state_files.status() if app.state_files is not None else None
+    return {"bootstrap": boot, "leap": app.leap.status(), "upstream": upstream, "state": state}

@@ -40,6 +40,7 @@ def compose(
     bootstrap: dict[str, Any] | None = None,
     leap: dict[str, Any] | None = None,
     upstream: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     s = snapshot
     reading = s.reading if s else None
@@ -83,4 +84,5 @@ def compose(
         "bootstrap": bootstrap or {"bootstrapped": None},
         "leap_seconds": leap,
         "upstream": upstream,
+        "state": state,
     }

@@ -5,7 +5,8 @@ the directory), so a crash leaves either the old or the new state, never half of
 the model are on the discipline loop's clock (time.monotonic(), which restarts at boot); the file
 also records the wall clock at saving, and a restored model is shifted onto the new monotonic
 axis, so the time spent down counts as elapsed (its random walk widens the level's uncertainty).
-An unreadable or invalid file is reported and left in place; learning starts afresh.
+An unusable file is reported once, renamed aside (appliance.runtime.state_files) and learning
+starts afresh; a failed save is logged once and then rate-limited, and shows in `status`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from ..core.holdover.model_io import ModelError
 from ..core.holdover.predictor import TempCompPredictor
 from .atomic import atomic_write_json
+from .state_files import StateFiles, what_is_wrong
 
 log = logging.getLogger("appliance.tempcomp")
 
@@ -27,8 +29,9 @@ FORMAT = "appliance-tempcomp-state"
 
 
 class PredictorStore:
-    def __init__(self, state_dir: str | Path):
+    def __init__(self, state_dir: str | Path, files: StateFiles | None = None):
         self.path = Path(state_dir) / FILENAME
+        self.files = files if files is not None else StateFiles(state_dir)
 
     @staticmethod
     def warm_imports() -> None:
@@ -52,8 +55,11 @@ class PredictorStore:
                 data["predictor"], compensated=compensated, tick_interval_s=tick_interval_s
             )
             saved_s, saved_wall_s = float(data["saved_time_s"]), float(data["saved_wall_s"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("%s: not used, learning afresh (%s)", self.path, exc)
+        except OSError as exc:  # unreadable, not wrong: left where it is
+            log.warning("%s: cannot be read (%s); learning afresh", self.path, exc.strerror or exc)
+            return TempCompPredictor(compensated=compensated, tick_interval_s=tick_interval_s)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.files.set_aside(self.path, f"{what_is_wrong(exc)}; learning afresh")
             return TempCompPredictor(compensated=compensated, tick_interval_s=tick_interval_s)
         predictor.shift_time((now_s - now_wall_s) - (saved_s - saved_wall_s))
         if predictor.model is not None:
@@ -75,9 +81,4 @@ class PredictorStore:
             "saved_wall_s": now_wall_s,
             "predictor": dict(state),
         }
-        try:
-            atomic_write_json(self.path, data)
-        except OSError as exc:
-            log.error("cannot save the temperature model to %s: %s", self.path, exc)
-            return False
-        return True
+        return self.files.write(FILENAME, lambda: atomic_write_json(self.path, data))

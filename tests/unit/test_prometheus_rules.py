@@ -95,6 +95,7 @@ def test_rules_use_only_exported_metrics():
         "processes": {"ptp4l": {"running": True, "restarts": 0}},
         "leap_seconds": {"valid": True, "expires_s": 1.8e9, "tai_utc_s": 37},
         "bootstrap": {"bootstrapped": True},
+        "state": {"writable": True, "write_failures_total": 0, "set_aside": []},
     }
     exported = set()
     for fam in ApplianceCollector(lambda: st, peer_names=["p"], max_error_bound_s=0.1).collect():

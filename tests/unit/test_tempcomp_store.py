@@ -45,13 +45,13 @@ def test_save_and_restore_onto_a_new_monotonic_axis(tmp_path):
     assert q.model.time_s == t_model - 1480.0  # 1000 s before the save, the save 500 s before now
 
 
-def test_corrupt_or_foreign_state_is_reported_and_learning_starts_afresh(tmp_path, caplog):
+def test_corrupt_or_foreign_state_is_reported_set_aside_and_learning_starts_afresh(tmp_path, caplog):
     (tmp_path / FILENAME).write_text("{broken")
     p = PredictorStore(tmp_path).load(0.0, 0.0)
-    assert not p.ready() and "learning afresh" in caplog.text
+    assert not p.ready() and "learning afresh" in caplog.text and not (tmp_path / FILENAME).exists()
     (tmp_path / FILENAME).write_text(json.dumps({"format": "something-else"}))
     assert not PredictorStore(tmp_path).load(0.0, 0.0).ready()
-    assert (tmp_path / FILENAME).exists()  # left in place for a person to look at
+    assert len(list(tmp_path.glob(f"{FILENAME}.corrupt-*"))) == 2  # kept for a person to look at
 
 
 def test_the_node_persists_once_a_model_exists_and_then_every_interval():
