@@ -1,6 +1,7 @@
 """Prometheus metrics of `appliance serve`, on monitoring.metrics_listen: HTTP GET /metrics, and
 GET /healthz (200 "ok" only while the node serves stratum 1, else 503 with the reason: for a load
-balancer or a kubelet probe, which read the status code and nothing else). Any other path is 404.
+balancer or a kubelet probe, which read the status code and nothing else). Any other path is 404,
+another method 405 (appliance.monitoring.endpoint is the HTTP side).
 
 A custom collector reads the appliance's status() at scrape time, so a metric is never older than
 the scrape and the discipline loop does no metrics work. Base units (seconds, ratios, degrees
@@ -25,31 +26,26 @@ node_timex_frequency_adjustment_ratio is.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from ..core.clock.states import SyncState
 from ..core.diagnose.pmc_report import PORT_STATES
 from ..core.ntp.answer import DROP_REASONS
+from .endpoint import MetricsError, MetricsServer
 from .state_families import state_families
+
+__all__ = ["ApplianceCollector", "MetricsError", "MetricsServer", "for_appliance", "health_of"]
 
 log = logging.getLogger("appliance.metrics")
 
 PTP_ROLES = ("grandmaster", "follower", "listening", "faulty")
 MAX_LABEL_VALUES = 16  # cap on label values taken from status (children, peers without a configured list)
 _NUM = (int, float)
-
-
-class MetricsError(Exception):
-    pass
 
 
 def _get(d, *path, kind=None):
@@ -410,22 +406,6 @@ def site_families(st):
         yield g
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
-        pass
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-def _server_class(host: str):
-    class MetricsHTTPServer(_ThreadingServer):
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    return MetricsHTTPServer
-
-
 def health_of(st: dict | None) -> tuple[bool, str]:
     """(serves stratum 1, why not) from a status() dict."""
     if not isinstance(st, dict):
@@ -436,84 +416,6 @@ def health_of(st: dict | None) -> tuple[bool, str]:
         return True, "serving stratum 1"
     state = _get(st, "sync", "state", kind=str) or "unknown"
     return False, str(reason or f"not serving stratum 1 (sync state {state})")
-
-
-def _text(start_response, status: str, body: str):
-    data = (body + "\n").encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-        ],
-    )
-    return [data]
-
-
-def _app(registry: CollectorRegistry, health: Callable[[], tuple[bool, str]] | None):
-    """/metrics to Prometheus' WSGI app, /healthz to ``health``, 404 for anything else."""
-    metrics = make_wsgi_app(registry)
-
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO") or "/"
-        if path == "/metrics":
-            return metrics(environ, start_response)
-        if path == "/healthz" and health is not None:
-            try:
-                ok, why = health()
-            except Exception as exc:  # the probe must answer, not hang up
-                log.warning("health for /healthz failed: %s", exc)
-                ok, why = False, "status unavailable"
-            return _text(start_response, "200 OK" if ok else "503 Service Unavailable", "ok" if ok else why)
-        return _text(
-            start_response,
-            "404 Not Found",
-            f"not found: {path} (try /metrics" + (" or /healthz)" if health is not None else ")"),
-        )
-
-    return app
-
-
-class MetricsServer:
-    """HTTP /metrics (and /healthz) for one collector, in a daemon thread."""
-
-    def __init__(
-        self, collector: Collector, host: str, port: int, health: Callable[[], tuple[bool, str]] | None = None
-    ):
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(collector)
-        self.health = health
-        self.host, self.port = host, port
-        self._httpd = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        try:
-            self._httpd = make_server(
-                self.host,
-                self.port,
-                _app(self.registry, self.health),
-                _server_class(self.host),
-                handler_class=_QuietHandler,
-            )
-        except OSError as exc:
-            raise MetricsError(
-                f"cannot serve metrics on {self.address} (monitoring.metrics_listen): {exc.strerror or exc}"
-            ) from None
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics", daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
 
 
 def for_appliance(app, listen: str) -> MetricsServer:
