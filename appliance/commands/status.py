@@ -178,7 +178,7 @@ def _render_ptp(p: dict) -> list[str]:
     if not p.get("enabled"):
         return []
     lines = [
-        f"ptp              : {p['role']} ({p['state']}), port {p['port_state'] or '-'}, "
+        f"ptp              : {p['role'] or '-'} ({p['state']}), port {p['port_state'] or '-'}, "
         f"grandmaster {p['gm_identity'] or '-'}, {p['timestamping']} timestamping",
     ]
     if p.get("offset_ns") is not None:

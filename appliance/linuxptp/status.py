@@ -32,6 +32,28 @@ def of(m: PtpManager) -> dict[str, Any]:
         }
 
 
+def starting_status(interface: str | None, timestamping: str) -> dict[str, Any]:
+    """`status`'s ptp section while the appliance starts and its PtpManager is not up yet: PTP is
+    configured (enabled) and in state init, nothing runs yet; the keys a client reads first."""
+    return {
+        "enabled": True,
+        "role": None,
+        "state": "init",
+        "port_state": None,
+        "gm_identity": None,
+        "clock_identity": None,
+        "offset_ns": None,
+        "path_delay_ns": None,
+        "priority1": None,
+        "priority2": None,
+        "interface": interface,
+        "timestamping": timestamping,
+        "children": {},
+        "warnings": [],
+        "events": [],
+    }
+
+
 def disabled_status() -> dict[str, Any]:
     return {
         "enabled": False,

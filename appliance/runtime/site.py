@@ -116,7 +116,7 @@ def start_lastgood(app: Appliance, stack: contextlib.ExitStack, clock_name: str)
 
 def status(app: Appliance) -> dict[str, Any]:
     """The appliance's whole status (appliance.runtime.status.compose)."""
-    from ..linuxptp.status import disabled_status
+    from ..linuxptp.status import disabled_status, starting_status
     from . import status as status_mod
 
     ntp = app.ntp_core.counters()
@@ -144,7 +144,13 @@ def status(app: Appliance) -> dict[str, Any]:
         ntp=ntp,
         stratum=stratum,
         listen=app.udp.addresses if app.udp is not None else [],
-        ptp=app.ptp.status() if app.ptp is not None else disabled_status(),
+        ptp=(
+            app.ptp.status()
+            if app.ptp is not None
+            else starting_status(app.cfg.ptp.interface, app.cfg.ptp.timestamping)
+            if app.cfg.ptp.enabled
+            else disabled_status()
+        ),
         processes=processes,
         peers=app.poller.snapshot() if app.poller is not None else [],
         tick=app.loop.times.status() if app.loop is not None else {"count": 0},

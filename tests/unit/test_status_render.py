@@ -144,3 +144,15 @@ def test_status_on_a_regular_file_says_not_a_socket(tmp_path, capsys):
 def test_a_residual_below_a_microsecond_is_not_a_slew():
     st = dict(BASE, ntp={**BASE["ntp"], "stratum": 1}, served={"unsynchronized_reason": None, "correction_s": -6.7e-8})
     assert "still to absorb" not in render(st)
+
+
+def test_ptp_configured_but_not_started_yet():
+    """Status asked while the appliance starts, before its PTP manager is up: PTP shows as enabled
+    in state init with no children, and both the JSON keys clients read and the text hold."""
+    from appliance.linuxptp.status import starting_status
+
+    st = dict(BASE)
+    st["ptp"] = starting_status("eth1", "hardware")
+    assert st["ptp"]["enabled"] and st["ptp"]["state"] == "init" and st["ptp"]["children"] == {}
+    text = render(st)
+    assert "ptp              : - (init), port -, grandmaster -, hardware timestamping" in text
