@@ -304,6 +304,12 @@ class NtpConfig(_Strict):
     # Served time never steps back once served synchronized: backward corrections (and the
     # appliance's own) are slewed at this rate (chrony's default maxslewrate).
     max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)
+    # Replies remembered for interleaved mode (their kernel transmit timestamps), like chronyd's
+    # clientloglimit; the oldest goes first. 0 answers every client in basic mode.
+    interleave_limit: int = Field(65_536, ge=0, le=16_777_216)
+    # A request that waited longer than this in the receive queue (from its kernel receive
+    # timestamp) is dropped, not answered late; counted as dropped "late".
+    max_request_age_ms: float = Field(5.0, gt=0, le=10_000)
 
 
 class MonitoringConfig(_Strict):

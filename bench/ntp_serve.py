@@ -7,7 +7,8 @@ What it measures (needs root for network namespaces, chronyd/chronyc, gcc), in -
 each first accuracy, then throughput and latency:
 
 * Served accuracy. One chronyd -x client (never touching the host clock) in its own test host
-  follows both servers at once (two `server ... minpoll P maxpoll P` lines; --poll, default -4:
+  follows both servers at once (two `server ... minpoll P maxpoll P xleave` lines, so both answer
+  in interleaved mode; --basic drops xleave; --poll, default -4:
   16 requests/s to each) with `log measurements`, so that the same process, namespace and moment
   measure both. After --warmup samples, the next --samples valid measurements of each server
   (those passing RFC 5905 tests 1-7, chrony's measurements.log) are used: the figure is the
@@ -265,7 +266,10 @@ def measure_accuracy(net, servers: dict, args, workdir: Path, tag: str = "") -> 
         net["client"],
         d,
         [
-            *(f"server {addr} minpoll {args.poll} maxpoll {args.poll} iburst" for addr in servers.values()),
+            *(
+                f"server {addr} minpoll {args.poll} maxpoll {args.poll} iburst{'' if args.basic else ' xleave'}"
+                for addr in servers.values()
+            ),
             f"logdir {d}",
             "log measurements",
             "logbanner 0",
@@ -463,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--poll", type=int, default=-4, help="accuracy client's poll exponent (default -4)")
     ap.add_argument("--warmup", type=int, default=16, help="accuracy samples discarded first")
     ap.add_argument("--samples", type=int, default=500, help="accuracy samples per round and server (default 500)")
+    ap.add_argument("--basic", action="store_true", help="accuracy client in basic mode (default: xleave)")
     ap.add_argument("--skip-accuracy", action="store_true", help="only the throughput and latency rounds")
     ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy measurements")
     ap.add_argument(

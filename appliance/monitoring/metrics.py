@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from ..core.clock.states import SyncState
@@ -327,6 +327,19 @@ class ApplianceCollector(Collector):
                 c = CounterMetricFamily(name, doc)
                 c.add_metric([], v)
                 yield c
+        age_sum, age_count = _get(ntp, "queue_age_sum_s", kind=_NUM), _get(ntp, "queue_age_count", kind=int)
+        if age_sum is not None and age_count is not None:
+            yield SummaryMetricFamily(
+                "appliance_ntp_queue_age_seconds",
+                "Time NTP requests waited in the receive queue, from their kernel receive timestamp.",
+                count_value=age_count,
+                sum_value=age_sum,
+            )
+        age_max = _get(ntp, "queue_age_max_s", kind=_NUM)
+        if age_max is not None:
+            yield _gauge(
+                "appliance_ntp_queue_age_max_seconds", "The longest an NTP request waited in the queue.", age_max
+            )
         dropped = ntp.get("dropped")
         if isinstance(dropped, dict):
             c = CounterMetricFamily("appliance_ntp_dropped", "NTP datagrams dropped, by reason.", labels=["reason"])

@@ -44,24 +44,40 @@ _U64 = (1 << 64) - 1  # an NTP timestamp folds the era: 32 bits of seconds, 32 o
 MSG_PROBE = 0x10  # linux/socket.h: "Do not send. Only probe path f.e. for MTU"
 # A reply after this much idle time first rehearses its send path (see the module docstring).
 REHEARSE_AFTER_IDLE_NS = 200_000
+# Sized for a burst, not for seconds: a request waiting longer than ntp.max_request_age_ms is
+# dropped when read anyway (~1000 requests at ~1 KiB of kernel memory each; rmem_max caps it).
+RCVBUF_BYTES = 1024 * 1024
 RECV_BUFFER = 2048  # larger than any accepted request, so oversized datagrams are seen whole
 CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 MAX_SWAP_LAG_NS = 10_000_000  # transmit stamps this close behind the previous one are held forward
+# Kernel transmit timestamps for interleaved mode (linux/net_tstamp.h, asm-generic/socket.h):
+# reported in software, generated per message for the replies the core tracks.
+SO_TIMESTAMPING = 37
+SCM_TIMESTAMPING = SO_TIMESTAMPING
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+MSG_ERRQUEUE = 0x2000
+_TX_STAMP_CMSG = [(socket.SOL_SOCKET, SO_TIMESTAMPING, struct.pack("@i", SOF_TIMESTAMPING_TX_SOFTWARE))]
+ERRQUEUE_CMSG_SPACE = socket.CMSG_SPACE(3 * _TIMESPEC.size) + socket.CMSG_SPACE(64)
 
 
 class ListenError(Exception):
     pass
 
 
-def open_socket(host: str, port: int) -> socket.socket:
-    """A bound, non-blocking UDP socket with kernel receive timestamps."""
+def open_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A bound, non-blocking UDP socket with kernel receive timestamps; with ``reuse_port``, one of
+    several (SO_REUSEPORT) among which the kernel spreads clients, one per serving worker."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
@@ -72,12 +88,22 @@ def open_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _rx_system_ns(ancdata) -> int:
+def _rx_system_ns(ancdata: list[tuple[int, int, bytes]]) -> int:
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             sec, nsec = _TIMESPEC.unpack_from(data)
-            return sec * 1_000_000_000 + nsec
+            return int(sec * 1_000_000_000 + nsec)
     return time.time_ns()
+
+
+def _tx_software_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    """The software stamp (the first of three timespecs) of an error-queue message, if any."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPING and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            if sec or nsec:
+                return int(sec * 1_000_000_000 + nsec)
+    return None
 
 
 def probe_sends_nothing(sock: socket.socket) -> bool:
@@ -143,14 +169,33 @@ class NtpUdpServer:
             poller.register(fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         while not self._stop:
-            for fd, _ in poller.poll(1000):
+            for fd, events in poller.poll(1000):
                 sock = by_fd.get(fd)
                 if sock is not None:
-                    self._drain(sock)
+                    if events & select.POLLERR:
+                        self._drain_tx_stamps(sock)
+                    if events & select.POLLIN:
+                        self._drain(sock)
+
+    def _drain_tx_stamps(self, sock: socket.socket) -> None:
+        """Kernel transmit timestamps of tracked replies, from the socket's error queue, to the core.
+        The looped-back packet ends with the 48-byte reply (nothing pads a frame that long)."""
+        for _ in range(256):
+            try:
+                data, anc, _flags, _addr = sock.recvmsg(RECV_BUFFER, ERRQUEUE_CMSG_SPACE, MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("reading transmit timestamps failed: %s", exc)
+                return
+            tx_system_ns = _tx_software_ns(anc)
+            if tx_system_ns is not None and len(data) >= 48:
+                self.core.record_tx(data[-48:], self.timemap().to_served_ns(tx_system_ns))
 
     def _drain(self, sock: socket.socket) -> None:
         core = self.core
         handle = core.handle
+        fresh = core.fresh
         recvmsg = sock.recvmsg
         sendto = sock.sendto
         monotonic = time.monotonic
@@ -167,9 +212,12 @@ class NtpUdpServer:
                 log.warning("receive failed: %s", exc)
                 return
             try:
+                rx_system_ns = _rx_system_ns(anc)
+                if not fresh(time_ns() - rx_system_ns):
+                    continue
                 to_served_ns = timemap().to_served_ns
-                result = handle(data, addr[0], addr[1], to_served_ns(_rx_system_ns(anc)), monotonic())
-                if result.__class__ is Drop:
+                result = handle(data, addr[0], addr[1], to_served_ns(rx_system_ns), monotonic())
+                if isinstance(result, Drop):
                     continue
                 if result.transmit_ntp is not None:  # a KoD: no time in it
                     packet = result.finish(0)
@@ -209,6 +257,9 @@ class NtpUdpServer:
                 log.exception("internal error while handling a datagram from %s", addr[0])
                 continue
             try:
-                sendto(packet, addr)
+                if result.track_tx:
+                    sock.sendmsg([packet], _TX_STAMP_CMSG, 0, addr)
+                else:
+                    sendto(packet, addr)
             except OSError:
                 self.send_errors += 1

@@ -34,6 +34,7 @@ from ..core.bootstrap.state import StartState
 from ..core.node import Node
 from ..core.node_types import TickActions
 from ..core.ntp.answer import NtpServerCore, ServerState
+from ..core.ntp.interleave import InterleaveTable
 from ..monitoring.history import History
 from ..ntp.server import NtpUdpServer, open_socket
 from . import inject as injection
@@ -66,7 +67,13 @@ class Appliance:
         self.listen = listen or list(cfg.ntp.listen)
         self.control_path = Path(control_socket or cfg.monitoring.control_socket)
         self.precision_log2 = measure_precision_log2()
-        self.ntp_core = NtpServerCore(*ntp_policy(cfg), keys=ntp_keys(cfg))
+        limit = cfg.ntp.interleave_limit
+        self.ntp_core = NtpServerCore(
+            *ntp_policy(cfg),
+            keys=ntp_keys(cfg),
+            interleave=InterleaveTable(limit) if limit else None,
+            max_request_age_ns=round(cfg.ntp.max_request_age_ms * 1e6),
+        )
         self.ntp_core.set_state(ServerState.unsynchronized(self.precision_log2))
         d = cfg.clock.discipline
         self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)

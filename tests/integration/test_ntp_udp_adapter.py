@@ -96,3 +96,27 @@ def test_malformed_and_other_modes_get_no_reply(server):
     assert exchange(addr, request(7))  # still serving
     c = server.core.counters()
     assert c["answered"] == 1 and sum(c["dropped"].values()) == 5
+
+
+def test_request_aged_in_the_queue_is_dropped_and_counted():
+    core = NtpServerCore(AccessList(["127.0.0.0/8"]), max_request_age_ns=5_000_000)
+    core.set_state(ServerState(synchronized=True, ref_id=b"PHC\x00"))
+    tmap = TimeMap(time.time_ns(), OFFSET_NS)
+    udp = NtpUdpServer(core, [open_socket("127.0.0.1", 0)], lambda: tmap)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(0.5)
+    try:
+        c.sendto(request(1), udp.addresses[0])  # waits in the queue: the server is not reading yet
+        time.sleep(0.05)
+        udp.start()
+        with pytest.raises(TimeoutError):
+            c.recv(2048)
+        c.sendto(request(2), udp.addresses[0])
+        assert P.parse(c.recv(2048)).origin_ts == 2  # a fresh one is answered
+    finally:
+        c.close()
+        udp.stop()
+    counters = core.counters()
+    assert counters["dropped"]["late"] == 1
+    assert (counters["received"], counters["answered"]) == (2, 1)
+    assert counters["queue_age_max_s"] >= 0.05

@@ -301,3 +301,14 @@ def test_history_ring():
     assert r["max_error_bound_s"] == 0.1 and r["interval_s"] == 1.0
     assert [s["offset_ns"] for s in h.reply({"last": 2})["samples"]] == [6.0, 7.0]
     assert h.reply({"last": 0})["samples"] == [] and len(h.reply({"last": "x"})["samples"]) == 5
+
+
+def test_queue_age_and_late_drops():
+    st = status()
+    st["ntp"].update(queue_age_sum_s=0.25, queue_age_count=1000, queue_age_max_s=0.004)
+    st["ntp"]["dropped"]["late"] = 3
+    m = scrape(ApplianceCollector(lambda: st))
+    assert value(m, "appliance_ntp_queue_age_seconds_count") == 1000
+    assert value(m, "appliance_ntp_queue_age_seconds_sum") == 0.25
+    assert value(m, "appliance_ntp_queue_age_max_seconds") == 0.004
+    assert value(m, "appliance_ntp_dropped_total", reason="late") == 3

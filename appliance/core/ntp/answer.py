@@ -7,9 +7,13 @@ as possible) or a ``Drop`` naming the reason, which is also counted here.
 
 What is answered: client mode (3) of versions 1-4, and NTPv1's mode 0 from a port other than 123
 (NTPv1 had no mode field). Never answered: modes 1, 2, 4, 5, 6, 7, datagrams shorter than 48 bytes,
-bad versions, malformed extension fields, requests carrying a MAC (no keys are configured, so they
-cannot be authenticated), clients outside the allow list and clients over their rate.
-A reply is always 48 bytes, so never larger than the request.
+bad versions, malformed extension fields, requests carrying a MAC when no keys are configured
+(``ntp.keyfile``), clients outside the allow list and clients over their rate. A request with a MAC
+is answered signed with its key, or with a crypto-NAK when the key is unknown or the MAC is wrong.
+A reply is 48 bytes plus the request's MAC length at most, so never larger than the request.
+
+Interleaved mode (``interleave``): a client whose receive and transmit fields differ may be sent,
+in its next reply, the kernel transmit timestamp of this one; signed replies take part alike.
 
 Fast path: a bare 48-byte client request of version 1-4 (what chrony, ntpd and SNTP clients send)
 is answered from the raw bytes, without building an ``NtpPacket``: for such a datagram ``parse``
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .access import AccessList
+from .interleave import InterleaveTable
 from .packet import (
     MAX_STRATUM,
     NTP_HEADER_LEN,
@@ -67,9 +72,11 @@ DROP_REASONS = (
     "authenticated",
     "denied",
     "ratelimited",
+    "late",
 )
 
 _PREFIX = struct.Struct("!BBbbII4sQQQ")  # header up to and including the receive timestamp
+_HEAD = struct.Struct("!BBbbII4sQ")  # header up to and including the reference timestamp
 _TAIL = struct.Struct("!bII4sQ")  # precision .. reference timestamp: bytes 3-23 of a reply
 _TS = struct.Struct("!Q")
 _pack_ts = _TS.pack
@@ -185,11 +192,22 @@ class Reply:
     Immutable by convention; a slotted class rather than a frozen dataclass because one is built
     per answered request."""
 
-    __slots__ = ("prefix", "transmit_ntp", "sign")
+    __slots__ = ("prefix", "transmit_ntp", "track_tx", "sign")
 
-    def __init__(self, prefix: bytes, transmit_ntp: int | None = None, sign: Callable[[bytes], bytes] | None = None):
+    def __init__(
+        self,
+        prefix: bytes,
+        transmit_ntp: int | None = None,
+        track_tx: bool = False,
+        sign: Callable[[bytes], bytes] | None = None,
+    ):
         self.prefix = prefix  # 40 bytes
-        self.transmit_ntp = transmit_ntp  # preset for KoD replies, which carry no time
+        # Preset for KoD replies, which carry no time, and for interleaved replies, which carry the
+        # kernel transmit timestamp of the previous reply.
+        self.transmit_ntp = transmit_ntp
+        # Whether the adapter should have the kernel timestamp this reply's transmission and
+        # report it to the core's interleave table (``NtpServerCore.record_tx``).
+        self.track_tx = track_tx
         self.sign = sign  # appends the MAC to the finished 48 bytes (authenticated requests only)
 
     def finish(self, transmit_ntp: int) -> bytes:
@@ -200,13 +218,13 @@ class Reply:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Reply:
             return NotImplemented
-        return (self.prefix, self.transmit_ntp) == (other.prefix, other.transmit_ntp)
+        return (self.prefix, self.transmit_ntp, self.track_tx) == (other.prefix, other.transmit_ntp, other.track_tx)
 
     def __hash__(self) -> int:
-        return hash((self.prefix, self.transmit_ntp))
+        return hash((self.prefix, self.transmit_ntp, self.track_tx))
 
     def __repr__(self) -> str:
-        return f"Reply(prefix={self.prefix!r}, transmit_ntp={self.transmit_ntp!r})"
+        return f"Reply(prefix={self.prefix!r}, transmit_ntp={self.transmit_ntp!r}, track_tx={self.track_tx!r})"
 
 
 @dataclass(frozen=True)
@@ -218,10 +236,10 @@ _DROPS = {reason: Drop(reason) for reason in DROP_REASONS}  # immutable, so shar
 
 
 @lru_cache(maxsize=16)
-def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
+def _reply_heads(leap: int, stratum: int) -> tuple[bytes, ...]:
     """The first three octets of a reply (LI/VN/mode, stratum, poll), indexed by
-    ``(version << 8) | poll octet of the request``; None for versions that are never answered."""
-    heads: list[bytes | None] = [None] * (8 << 8)
+    ``(version << 8) | poll octet of the request``; empty for versions that are never answered."""
+    heads: list[bytes] = [b""] * (8 << 8)
     for version in range(1, 5):
         for raw_poll in range(256):
             poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
@@ -231,14 +249,30 @@ def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
 
 
 class NtpServerCore:
-    def __init__(self, access: AccessList, ratelimit: RateLimiter | None = None, keys: KeyRing | None = None):
+    def __init__(
+        self,
+        access: AccessList,
+        ratelimit: RateLimiter | None = None,
+        keys: KeyRing | None = None,
+        interleave: InterleaveTable | None = None,
+        max_request_age_ns: int | None = None,
+    ):
         self.access = access
         self.ratelimit = ratelimit
         self.keys = keys  # symmetric keys: requests with a MAC are dropped without them
         self.authenticated = 0
         self.crypto_naks = 0
+        # A request that waited longer than this in the socket (from its kernel receive timestamp
+        # to the moment it is read) is dropped: a late answer helps no client. None: never.
+        self.max_request_age_ns = max_request_age_ns
+        self.queue_age_sum_ns = 0
+        self.queue_age_count = 0
+        self.queue_age_max_ns = 0
+        # None: basic mode only (the adapter cannot take kernel transmit timestamps).
+        self.interleave = interleave
         self.received = 0
         self.answered = 0
+        self.interleaved = 0
         self.kod_sent = 0
         self.dropped: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self._state = ServerState.unsynchronized()
@@ -260,17 +294,35 @@ class NtpServerCore:
             cur = self._cur = _Fields(state, instant_ns)
         return cur
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, object]:
         return {
             "received": self.received,
             "answered": self.answered,
             "kod_sent": self.kod_sent,
+            "interleaved": self.interleaved,
+            "queue_age_sum_s": self.queue_age_sum_ns * 1e-9,
+            "queue_age_count": self.queue_age_count,
+            "queue_age_max_s": self.queue_age_max_ns * 1e-9,
             "dropped": dict(self.dropped),
         }
 
     def _drop(self, reason: str) -> Drop:
         self.dropped[reason] += 1
         return _DROPS[reason]
+
+    def fresh(self, age_ns: int) -> bool:
+        """Whether a request that waited ``age_ns`` in the socket is still worth answering; a late
+        one is counted as received and dropped ("late"). Its age is recorded either way."""
+        self.queue_age_sum_ns += age_ns
+        self.queue_age_count += 1
+        if age_ns > self.queue_age_max_ns:
+            self.queue_age_max_ns = age_ns
+        limit = self.max_request_age_ns
+        if limit is not None and age_ns > limit:
+            self.received += 1
+            self.dropped["late"] += 1
+            return False
+        return True
 
     def handle(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
         self.received += 1
@@ -287,8 +339,29 @@ class NtpServerCore:
             heads, tail = self._fields_at(rx_ns).fast
             self.answered += 1
             head = heads[((data[0] & 0x38) << 5) | data[2]]  # (version << 8) | poll octet
+            if self.interleave is not None and data[32:40] != data[40:48]:
+                return self._interleaved(data, head + tail, rx_ns)
             return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
         return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
+
+    def _interleaved(
+        self, data: bytes, head: bytes, rx_ns: int, sign: Callable[[bytes], bytes] | None = None
+    ) -> Reply:
+        """A reply to a client that may use interleaved mode (see ``interleave``): interleaved if
+        the request names a tracked reply, basic otherwise; tracked either way. ``head`` is the
+        reply up to its reference timestamp (24 bytes)."""
+        assert self.interleave is not None
+        previous_tx = self.interleave.take(_TS.unpack_from(data, 24)[0])
+        rx = _pack_ts(ns_to_ntp(rx_ns))
+        if previous_tx is None:
+            return Reply(head + data[40:48] + rx, track_tx=True, sign=sign)
+        self.interleaved += 1
+        return Reply(head + data[32:40] + rx, transmit_ntp=previous_tx, track_tx=True, sign=sign)
+
+    def record_tx(self, reply: bytes, tx_ns: int) -> None:
+        """The kernel's transmit timestamp (served time) of a tracked reply, as the adapter got it."""
+        if self.interleave is not None and len(reply) >= NTP_HEADER_LEN:
+            self.interleave.record(_TS.unpack_from(reply, 32)[0], ns_to_ntp(tx_ns))
 
     def _handle_general(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
         """Every datagram the fast path does not take (and, in the tests, any datagram: both paths
@@ -315,7 +388,7 @@ class NtpServerCore:
             if verdict is not RateDecision.ALLOW:
                 return self._limited(verdict, pkt.version, poll, pkt.transmit_ts)
         leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields_at(rx_ns).header
-        prefix = _PREFIX.pack(
+        head = _HEAD.pack(
             (leap << 6) | (pkt.version << 3) | Mode.SERVER,
             stratum,
             poll,
@@ -324,11 +397,13 @@ class NtpServerCore:
             rdisp,
             ref_id,
             ref_ts,
-            pkt.transmit_ts,
-            ns_to_ntp(rx_ns),
         )
         self.answered += 1
-        return Reply(prefix, sign=sign)
+        # An authenticated client may use interleaved mode too (chronyd's 'key N xleave'); a
+        # crypto-NAK carries no usable time, so it is neither interleaved nor tracked.
+        if self.interleave is not None and pkt.receive_ts != pkt.transmit_ts and sign is not _crypto_nak:
+            return self._interleaved(data, head, rx_ns, sign)
+        return Reply(head + _pack_ts(pkt.transmit_ts) + _pack_ts(ns_to_ntp(rx_ns)), sign=sign)
 
     def _signer(self, data: bytes, mac: bytes) -> Callable[[bytes], bytes]:
         """The reply's MAC: the request's key if its MAC verifies, else a crypto-NAK, which
