@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from ..core.clock.timemap import TimeMap
 from ..core.ntp.answer import Drop, NtpServerCore
-from ..core.ntp.packet import NTP_UNIX_EPOCH_DELTA_S
+from ..core.ntp.packet import NTP_HEADER_LEN, NTP_UNIX_EPOCH_DELTA_S
 
 log = logging.getLogger("appliance.ntp")
 
@@ -39,6 +39,7 @@ SO_TIMESTAMPNS = 35  # linux/asm-generic/socket.h (SO_TIMESTAMPNS_OLD; 64-bit ti
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 _TIMESPEC = struct.Struct("@qq")
 _NTP_TS = struct.Struct("!Q")
+_U16 = struct.Struct("!H")
 _NTP_EPOCH_NS = NTP_UNIX_EPOCH_DELTA_S * 1_000_000_000  # 1900 -> 1970 in ns
 _U64 = (1 << 64) - 1  # an NTP timestamp folds the era: 32 bits of seconds, 32 of fraction
 MSG_PROBE = 0x10  # linux/socket.h: "Do not send. Only probe path f.e. for MTU"
@@ -103,6 +104,16 @@ def _tx_software_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
             sec, nsec = _TIMESPEC.unpack_from(data)
             if sec or nsec:
                 return int(sec * 1_000_000_000 + nsec)
+    return None
+
+
+def _udp_payload(frame: bytes) -> bytes | None:
+    """The NTP reply at the end of a looped-back frame (link, IP and UDP headers before it): 48
+    bytes, or more with a MAC (a multiple of 4 bytes), found by the UDP header's length field just
+    before it; nothing pads a frame that long. None if no length fits."""
+    for size in range(NTP_HEADER_LEN, min(len(frame) - 8, RECV_BUFFER) + 1, 4):
+        if _U16.unpack_from(frame, len(frame) - size - 4)[0] == size + 8:
+            return frame[-size:]
     return None
 
 
@@ -179,7 +190,7 @@ class NtpUdpServer:
 
     def _drain_tx_stamps(self, sock: socket.socket) -> None:
         """Kernel transmit timestamps of tracked replies, from the socket's error queue, to the core.
-        The looped-back packet ends with the 48-byte reply (nothing pads a frame that long)."""
+        The looped-back packet is the whole frame, which ends with the reply (``_udp_payload``)."""
         for _ in range(256):
             try:
                 data, anc, _flags, _addr = sock.recvmsg(RECV_BUFFER, ERRQUEUE_CMSG_SPACE, MSG_ERRQUEUE)
@@ -189,8 +200,9 @@ class NtpUdpServer:
                 log.warning("reading transmit timestamps failed: %s", exc)
                 return
             tx_system_ns = _tx_software_ns(anc)
-            if tx_system_ns is not None and len(data) >= 48:
-                self.core.record_tx(data[-48:], self.timemap().to_served_ns(tx_system_ns))
+            reply = _udp_payload(data)
+            if tx_system_ns is not None and reply is not None:
+                self.core.record_tx(reply, self.timemap().to_served_ns(tx_system_ns))
 
     def _drain(self, sock: socket.socket) -> None:
         core = self.core

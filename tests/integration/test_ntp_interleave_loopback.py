@@ -13,6 +13,7 @@ from appliance.core.ntp import packet as P
 from appliance.core.ntp.access import AccessList
 from appliance.core.ntp.answer import NtpServerCore, ServerState
 from appliance.core.ntp.interleave import InterleaveTable
+from appliance.core.ntp.symkey import KeyRing, SymmetricKey
 from appliance.ntp.server import NtpUdpServer, open_socket
 
 OFFSET_NS = 5_000_000_000
@@ -86,3 +87,31 @@ def test_basic_client_is_not_tracked(server, client):
     second = ask(client, addr, request(first.receive_ts, 0x8888, 0x8888))
     assert second.origin_ts == 0x8888
     assert len(server.core.interleave) == 0
+
+
+def test_signed_replies_interleave(client):
+    # A reply with a MAC is longer than 48 bytes: its kernel stamp must still find the reply.
+    key = SymmetricKey(3, "SHA1", b"secret")
+    core = NtpServerCore(AccessList(["127.0.0.0/8"]), keys=KeyRing({3: key}), interleave=InterleaveTable(16))
+    core.set_state(ServerState(synchronized=True, ref_id=b"PHC\x00"))
+    tmap = TimeMap(time.time_ns(), OFFSET_NS)
+    udp = NtpUdpServer(core, [open_socket("127.0.0.1", 0)], lambda: tmap)
+    udp.start()
+    try:
+
+        def ask_signed(origin, receive, transmit):
+            data = request(origin, receive, transmit)
+            client.sendto(data + key.mac(data), udp.addresses[0])
+            wire = client.recv(2048)
+            assert len(wire) == 72 and wire[48:] == key.mac(wire[:48])
+            return P.parse(wire[:48])
+
+        first = ask_signed(0, 0, 0x1111)
+        time.sleep(0.05)
+        second = ask_signed(first.receive_ts, 0x2222, 0x3333)
+    finally:
+        udp.stop()
+    assert second.origin_ts == 0x2222 and core.counters()["interleaved"] == 1
+    base_s = (time.time_ns() + OFFSET_NS) // 10**9
+    first_rx = P.ntp_to_ns(first.receive_ts, base_s)
+    assert first_rx < P.ntp_to_ns(second.transmit_ts, base_s) < first_rx + 20_000_000

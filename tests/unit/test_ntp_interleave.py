@@ -1,8 +1,15 @@
-"""The pure interleave table: one-shot lookups, bounded memory under many distinct sources."""
+"""The pure interleave table: one-shot lookups, bounded memory under many distinct sources; signed
+requests interleave like bare ones."""
+
+import struct
 
 import pytest
 
+from appliance.core.ntp.access import AccessList
+from appliance.core.ntp.answer import NtpServerCore, ServerState
 from appliance.core.ntp.interleave import InterleaveTable, wants_tracking
+from appliance.core.ntp.packet import ns_to_ntp
+from appliance.core.ntp.symkey import CRYPTO_NAK, KeyRing, SymmetricKey
 
 
 def test_take_is_once():
@@ -40,3 +47,28 @@ def test_wants_tracking():
     differ = bytes(32) + bytes(8) + b"\x01" * 8
     assert not wants_tracking(same)
     assert wants_tracking(differ)
+
+
+def test_signed_requests_take_part_in_interleaved_mode():
+    key = SymmetricKey(7, "SHA1", b"secret")
+    core = NtpServerCore(AccessList(["198.18.0.0/15"]), keys=KeyRing({7: key}), interleave=InterleaveTable(8))
+    core.set_state(ServerState(synchronized=True, ref_id=b"PHC\x00"))
+
+    def signed(origin, receive, transmit):
+        data = bytes([0x23]) + bytes(23) + struct.pack("!QQQ", origin, receive, transmit)
+        return data + key.mac(data)
+
+    first = core.handle(signed(0, 0, 0x1111), "198.18.0.7", 40000, 1_800_000_000_000_000_000, 0.0)
+    assert first.track_tx and first.sign is not None
+    wire = first.finish(0xAAAA)
+    assert len(wire) == 48 + 24 and wire[48:] == key.mac(wire[:48])
+    core.record_tx(wire, 1_800_000_000_000_500_000)
+    rx_ntp = struct.unpack_from("!Q", wire, 32)[0]
+    second = core.handle(signed(rx_ntp, 0x2222, 0x3333), "198.18.0.7", 40000, 1_800_000_001_000_000_000, 0.0)
+    wire2 = second.finish(0xBBBB)
+    origin, _, transmit = struct.unpack_from("!QQQ", wire2, 24)
+    assert origin == 0x2222 and transmit == ns_to_ntp(1_800_000_000_000_500_000)
+    assert wire2[48:] == key.mac(wire2[:48]) and core.interleaved == 1
+    # a bad MAC gets a crypto-NAK, which is neither interleaved nor tracked
+    nak = core.handle(signed(0, 0x4444, 0x5555)[:-1] + b"\0", "198.18.0.7", 40000, 1_800_000_002_000_000_000, 0.0)
+    assert not nak.track_tx and nak.finish(0)[48:] == CRYPTO_NAK

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from appliance.core.ntp import packet as P
 from appliance.core.ntp.access import AccessList
 from appliance.core.ntp.answer import Drop, NtpServerCore, Reply, ServerState
+from appliance.core.ntp.interleave import InterleaveTable
 from appliance.core.ntp.ratelimit import RateLimiter
 
 RX_NS = 1_800_000_000_123_456_789
@@ -37,8 +38,12 @@ first_octets = st.one_of(
 )
 
 
-def make_core(state, ratelimited, allow):
-    core = NtpServerCore(AccessList(allow), RateLimiter(1, 3, True) if ratelimited else None)
+def make_core(state, ratelimited, allow, interleave=False):
+    core = NtpServerCore(
+        AccessList(allow),
+        RateLimiter(1, 3, True) if ratelimited else None,
+        interleave=InterleaveTable(4) if interleave else None,
+    )
     core.set_state(state)
     return core
 
@@ -59,16 +64,23 @@ def outcome(result):
     allow=st.sampled_from([["all"], ["198.18.0.0/16"], ["203.0.113.0/24"]]),
     port=st.sampled_from([123, 40000]),
     repeats=st.integers(1, 6),
+    interleave=st.booleans(),
 )
-def test_fast_path_decides_like_the_general_path(state, lvm, body, ratelimited, allow, port, repeats):
+def test_fast_path_decides_like_the_general_path(state, lvm, body, ratelimited, allow, port, repeats, interleave):
     data = bytes([lvm]) + body
-    fast, general = make_core(state, ratelimited, allow), make_core(state, ratelimited, allow)
+    fast = make_core(state, ratelimited, allow, interleave)
+    general = make_core(state, ratelimited, allow, interleave)
     for i in range(repeats):  # repeats drive the rate limiter into DROP and KoD
         now_s = 0.01 * i
         a = fast.handle(data, "198.18.0.7", port, RX_NS, now_s)
         general.received += 1
         b = general._handle_general(data, "198.18.0.7", port, RX_NS, now_s)
         assert outcome(a) == outcome(b)
+        if isinstance(a, Reply) and a.track_tx:  # the request names this reply next time
+            assert isinstance(b, Reply) and b.track_tx
+            fast.record_tx(a.finish(TX_NTP), RX_NS + 1000)
+            general.record_tx(b.finish(TX_NTP), RX_NS + 1000)
+            data = data[:24] + a.finish(TX_NTP)[32:40] + data[32:]
     assert fast.counters() == general.counters()
 
 
