@@ -307,8 +307,9 @@ class NtpConfig(_Strict):
     # Replies remembered for interleaved mode (their kernel transmit timestamps), like chronyd's
     # clientloglimit; the oldest goes first. 0 answers every client in basic mode.
     interleave_limit: int = Field(65_536, ge=0, le=16_777_216)
-    # A request that waited longer than this in the receive queue (from its kernel receive
-    # timestamp) is dropped, not answered late; counted as dropped "late".
+    # A request that waited longer than this behind other requests in the receive queue (the
+    # server not keeping up) is dropped, not answered ever later; counted as dropped "late". Time
+    # the serving thread could not run at all is not held against a request (NtpServerCore.fresh).
     max_request_age_ms: float = Field(5.0, gt=0, le=10_000)
 
 

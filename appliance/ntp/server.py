@@ -151,6 +151,7 @@ class NtpUdpServer:
         self._last_tx_ns = 0  # the latest transmit timestamp, in served time
         self._rehearse = {s.fileno(): probe_sends_nothing(s) for s in sockets}
         self._last_reply_ns = 0
+        self._busy_since_ns: dict[int, int] = {}  # sockets left with requests queued (see _drain)
         self._wake_r, self._wake_w = os.pipe()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -214,7 +215,15 @@ class NtpUdpServer:
         time_ns = time.time_ns
         timemap = self.timemap
         pack_ts = _NTP_TS.pack
-        rehearse = self._rehearse.get(sock.fileno(), False)
+        fd = sock.fileno()
+        rehearse = self._rehearse.get(fd, False)
+        # The start of this socket's busy spell: when this thread began reading it after having
+        # emptied it (now, unless the previous drain stopped at its bound with requests left). A
+        # request that arrived before waited for this thread to run, not behind other requests,
+        # and that is not held against it (``NtpServerCore.fresh``).
+        busy_since_ns = self._busy_since_ns.pop(fd, None)
+        if busy_since_ns is None:
+            busy_since_ns = time_ns()
         for _ in range(256):  # bounded, so that one busy socket cannot starve the others
             try:
                 data, anc, _flags, addr = recvmsg(RECV_BUFFER, CMSG_SPACE)
@@ -225,7 +234,8 @@ class NtpUdpServer:
                 return
             try:
                 rx_system_ns = _rx_system_ns(anc)
-                if not fresh(time_ns() - rx_system_ns):
+                read_ns = time_ns()
+                if not fresh(read_ns - rx_system_ns, read_ns - max(rx_system_ns, busy_since_ns)):
                     continue
                 to_served_ns = timemap().to_served_ns
                 result = handle(data, addr[0], addr[1], to_served_ns(rx_system_ns), monotonic())
@@ -275,3 +285,4 @@ class NtpUdpServer:
                     sendto(packet, addr)
             except OSError:
                 self.send_errors += 1
+        self._busy_since_ns[fd] = busy_since_ns  # stopped at the bound: still behind

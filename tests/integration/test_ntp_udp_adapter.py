@@ -4,6 +4,7 @@ path rehearsal (MSG_PROBE) transmits nothing, and malformed datagrams get no rep
 
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -98,25 +99,97 @@ def test_malformed_and_other_modes_get_no_reply(server):
     assert c["answered"] == 1 and sum(c["dropped"].values()) == 5
 
 
-def test_request_aged_in_the_queue_is_dropped_and_counted():
-    core = NtpServerCore(AccessList(["127.0.0.0/8"]), max_request_age_ns=5_000_000)
+def _late_server(limit_ns: int = 5_000_000, handle_s: float = 0.0) -> NtpUdpServer:
+    """A server that drops requests behind others for more than ``limit_ns``; with ``handle_s``,
+    each request takes that long to decide (a server that cannot keep up with its load)."""
+    core = NtpServerCore(AccessList(["127.0.0.0/8"]), max_request_age_ns=limit_ns)
     core.set_state(ServerState(synchronized=True, ref_id=b"PHC\x00"))
+    if handle_s:
+        decide = core.handle
+
+        def slow_handle(*args):
+            time.sleep(handle_s)
+            return decide(*args)
+
+        core.handle = slow_handle  # type: ignore[method-assign]
     tmap = TimeMap(time.time_ns(), OFFSET_NS)
-    udp = NtpUdpServer(core, [open_socket("127.0.0.1", 0)], lambda: tmap)
+    return NtpUdpServer(core, [open_socket("127.0.0.1", 0)], lambda: tmap)
+
+
+def test_request_that_waited_for_a_stalled_server_is_answered():
+    # The server does not read for 50 ms (the process was descheduled, or another thread held the
+    # interpreter, as a module import at start-up does): the request is old, not late, and its
+    # client still waits. Dropping it was why a freshly started `serve` answered no query.
+    udp = _late_server()
     c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    c.settimeout(0.5)
+    c.settimeout(2)
     try:
-        c.sendto(request(1), udp.addresses[0])  # waits in the queue: the server is not reading yet
+        c.sendto(request(1), udp.addresses[0])
         time.sleep(0.05)
         udp.start()
-        with pytest.raises(TimeoutError):
-            c.recv(2048)
-        c.sendto(request(2), udp.addresses[0])
-        assert P.parse(c.recv(2048)).origin_ts == 2  # a fresh one is answered
+        reply = P.parse(c.recv(2048))
     finally:
         c.close()
         udp.stop()
-    counters = core.counters()
-    assert counters["dropped"]["late"] == 1
-    assert (counters["received"], counters["answered"]) == (2, 1)
-    assert counters["queue_age_max_s"] >= 0.05
+    assert reply.origin_ts == 1
+    counters = udp.core.counters()
+    assert counters["dropped"]["late"] == 0 and counters["answered"] == 1
+    assert counters["queue_age_max_s"] >= 0.05  # its age is still told
+
+
+def test_requests_while_another_thread_holds_the_interpreter_are_answered():
+    # A thread running Python code keeps the serving thread waiting at least the interpreter's
+    # switch interval (5 ms by default) after each wake-up: longer than the 2 ms limit here.
+    udp = _late_server(limit_ns=2_000_000)
+    udp.start()
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=busy, daemon=True)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(2)
+    spinner.start()
+    try:
+        answered = []
+        for i in range(1, 11):
+            c.sendto(request(i), udp.addresses[0])
+            answered.append(P.parse(c.recv(2048)).origin_ts)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        spinner.join()
+        c.close()
+        udp.stop()
+    assert answered == list(range(1, 11))
+    counters = udp.core.counters()
+    assert counters["queue_age_max_s"] > 0.002  # the stall happened: requests older than the limit
+    assert counters["dropped"]["late"] == 0
+
+
+def test_requests_behind_a_backlog_are_dropped_and_counted():
+    # Each request takes 3 ms to decide and 8 wait in the queue: from the third on, each waited
+    # more than 5 ms behind the others, and is dropped rather than answered ever later.
+    udp = _late_server(handle_s=0.003)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(0.5)
+    try:
+        for i in range(1, 9):
+            c.sendto(request(i), udp.addresses[0])
+        time.sleep(0.05)
+        udp.start()
+        answered = []
+        with pytest.raises(TimeoutError):
+            while True:
+                answered.append(P.parse(c.recv(2048)).origin_ts)
+        c.sendto(request(9), udp.addresses[0])
+        assert P.parse(c.recv(2048)).origin_ts == 9  # caught up: a fresh one is answered
+    finally:
+        c.close()
+        udp.stop()
+    assert answered[:1] == [1] and len(answered) <= 2 and answered == sorted(answered)
+    counters = udp.core.counters()
+    assert counters["dropped"]["late"] == 8 - len(answered)
+    assert counters["received"] == 9 and counters["answered"] == len(answered) + 1

@@ -262,8 +262,9 @@ class NtpServerCore:
         self.keys = keys  # symmetric keys: requests with a MAC are dropped without them
         self.authenticated = 0
         self.crypto_naks = 0
-        # A request that waited longer than this in the socket (from its kernel receive timestamp
-        # to the moment it is read) is dropped: a late answer helps no client. None: never.
+        # A request that waited longer than this behind other requests (the server falling behind
+        # its load) is dropped: under overload, answering stale requests only makes every answer
+        # later. None: never. See ``fresh``.
         self.max_request_age_ns = max_request_age_ns
         self.queue_age_sum_ns = 0
         self.queue_age_count = 0
@@ -310,15 +311,23 @@ class NtpServerCore:
         self.dropped[reason] += 1
         return _DROPS[reason]
 
-    def fresh(self, age_ns: int) -> bool:
-        """Whether a request that waited ``age_ns`` in the socket is still worth answering; a late
-        one is counted as received and dropped ("late"). Its age is recorded either way."""
+    def fresh(self, age_ns: int, behind_ns: int | None = None) -> bool:
+        """Whether a request is still worth answering. ``age_ns``: how long it waited in the socket
+        (from its kernel receive timestamp), recorded as the queue age; ``behind_ns``: how much of
+        that it waited while the server was busy answering others (the adapter counts from when it
+        began its current busy spell, if the request arrived before), ``age_ns`` if not given.
+
+        Only ``behind_ns`` is held against the limit. Time the serving thread could not run at all
+        (another thread holding the interpreter, the process descheduled) makes a request old, not
+        late: its reply is as accurate as any (the client removes the server's holding time from
+        the delay, and the timestamps are the kernel's and the last instant's), and its client is
+        still waiting. A late one is counted as received and dropped ("late")."""
         self.queue_age_sum_ns += age_ns
         self.queue_age_count += 1
         if age_ns > self.queue_age_max_ns:
             self.queue_age_max_ns = age_ns
         limit = self.max_request_age_ns
-        if limit is not None and age_ns > limit:
+        if limit is not None and (age_ns if behind_ns is None else behind_ns) > limit:
             self.received += 1
             self.dropped["late"] += 1
             return False
@@ -344,9 +353,7 @@ class NtpServerCore:
             return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
         return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
 
-    def _interleaved(
-        self, data: bytes, head: bytes, rx_ns: int, sign: Callable[[bytes], bytes] | None = None
-    ) -> Reply:
+    def _interleaved(self, data: bytes, head: bytes, rx_ns: int, sign: Callable[[bytes], bytes] | None = None) -> Reply:
         """A reply to a client that may use interleaved mode (see ``interleave``): interleaved if
         the request names a tracked reply, basic otherwise; tracked either way. ``head`` is the
         reply up to its reference timestamp (24 bytes)."""
