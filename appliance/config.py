@@ -11,19 +11,18 @@ see appliance.durations).
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
-from .core.ntp.access import parse_networks
+from .addresses import ListenAddress, Networks, ServerAddress, listen_address, parse_hostport, server_address
 from .durations import parse_duration_s
 from .yamlfile import YamlError, position
 from .yamlfile import load as load_yaml
 
-__all__ = ["Config", "ConfigError", "format_hostport", "load", "parse", "parse_duration_s", "parse_hostport"]
+__all__ = ["Config", "ConfigError", "load", "parse"]
 
 
 class ConfigError(Exception):
@@ -36,94 +35,6 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- value types ---------------------------------------------------------------------------
-
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"port {text!r} in {whole!r} is not a number: expected ADDRESS:PORT with PORT 1-65535")
-    n = int(text)
-    if not 0 < n < 65536:
-        raise ValueError(f"port {n} in {whole!r} is out of range 1-65535")
-    return n
-
-
-def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """'10.0.0.1:123', '[::1]:123', 'host' (with default_port) -> (host, port)."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
-    m = re.match(r"^\[([^\]]+)\](?::([^:]*))?$", text)
-    if text.startswith("[") and not m:
-        raise ValueError(f"expected [IPv6 address]:PORT, got {text!r}")
-    if m:
-        host, port = m.group(1), m.group(2)
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    elif text.count(":") > 1:  # bare IPv6 address
-        host, port = text, None
-    else:
-        host, port = text, None
-    if not host:
-        raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no address)")
-    if port is None:
-        if default_port is None:
-            raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no port)")
-        return host, default_port
-    return host, _port(port, text)
-
-
-def format_hostport(host: str, port: int) -> str:
-    """How an address and port are written back: '10.0.0.1:123', '[::1]:123'."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def check_host(host: str) -> str:
-    """An IP address (IPv6 with an optional %zone) or a DNS host name; ValueError otherwise."""
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    name = host[:-1] if host.endswith(".") else host
-    if (
-        0 < len(name) <= 253
-        and all(_HOSTNAME_LABEL.match(label) for label in name.split("."))
-        and not name.replace(".", "").isdigit()
-    ):
-        return host
-    raise ValueError(f"{host!r} is neither an IP address nor a host name (letters, digits, '-' and '.')")
-
-
-def _server_address(text: str) -> str:
-    """HOST or HOST:PORT ('[v6]:PORT'), as a client would be told to use it; checked here so that every
-    command that renders or polls it can rely on it."""
-    host, _ = parse_hostport(text, default_port=123)
-    check_host(host)
-    return text
-
-
-def _listen_address(text: str) -> str:
-    host, _ = parse_hostport(text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"expected an IP address in {text!r}, got host {host!r}") from None
-    return text
-
-
-def _networks(text: str) -> str:
-    parse_networks(text)
-    return text
-
-
-# Element types, so that a problem names the item: ntp.listen.1, not ntp.listen.
-ListenAddress = Annotated[str, AfterValidator(_listen_address)]
-ServerAddress = Annotated[str, AfterValidator(_server_address)]
-Networks = Annotated[str, AfterValidator(_networks)]
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -141,7 +52,7 @@ class ControlNode(_Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, v: str) -> str:
-        return _server_address(v)
+        return server_address(v)
 
 
 class CrossCheckConfig(_Strict):
@@ -313,7 +224,7 @@ class MonitoringConfig(_Strict):
     @field_validator("metrics_listen")
     @classmethod
     def _metrics(cls, v: str | None) -> str | None:
-        return None if v is None else _listen_address(v)
+        return None if v is None else listen_address(v)
 
 
 class TimesyncConfig(_Strict):
@@ -479,7 +390,7 @@ class Config(_Strict):
 # --- loading --------------------------------------------------------------------------------
 
 
-def _format_error(err: dict, positions: dict | None = None) -> str:
+def _format_error(err: ErrorDetails, positions: dict[Any, Any] | None = None) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     path = ".".join(str(p) for p in loc)
     at = position(positions, loc) if positions else None

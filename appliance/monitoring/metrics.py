@@ -420,7 +420,7 @@ def health_of(st: dict | None) -> tuple[bool, str]:
 
 def for_appliance(app, listen: str) -> MetricsServer:
     """The metrics server of a running Appliance (appliance.runtime.app)."""
-    from ..config import parse_hostport
+    from ..addresses import parse_hostport
 
     host, port = parse_hostport(listen)
     peers = [n.name for n in app.cfg.cluster.control_nodes if n.name != app.cfg.node.name]

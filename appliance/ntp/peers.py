@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from ..config import parse_hostport
+from ..addresses import parse_hostport
 from ..core.clock.timemap import TimeMap
 from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample, client_sample
 from ..core.ntp.packet import Mode, NtpPacket, NtpPacketError, parse

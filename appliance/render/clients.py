@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..config import Config, format_hostport, parse_hostport
+from ..addresses import format_hostport, parse_hostport
+from ..config import Config
 
 FORMATS = ("chrony", "timesyncd", "harvester")
 NTP_PORT = 123

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, parse_hostport
+from ..addresses import parse_hostport
+from ..config import Config
 from ..control_socket import ControlServer
 from ..core.bootstrap.state import StartState
 from ..core.node import Node
