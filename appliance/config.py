@@ -220,6 +220,9 @@ class NtpConfig(_Strict):
 class MonitoringConfig(_Strict):
     metrics_listen: str | None = "127.0.0.1:9810"
     control_socket: Path = Path("/run/appliance/control.sock")
+    # A group (name or gid) whose members may read the control socket (0660); None: 0600, the
+    # service's own. Commands that change the node stay with root and the service's user.
+    control_group: str | int | None = None
 
     @field_validator("metrics_listen")
     @classmethod

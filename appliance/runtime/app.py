@@ -51,6 +51,9 @@ from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
 
+# Control commands that change the node: root and the service's own user only (control_socket).
+WRITE_COMMANDS = frozenset({"inject"})
+
 
 class Appliance:
     def __init__(
@@ -135,7 +138,9 @@ class Appliance:
             stack.callback(sock.close)
             sockets.append(sock)
         self.udp = NtpUdpServer(self.ntp_core, sockets, self.timemap)
-        control = ControlServer(self.control_path, self.handlers())
+        control = ControlServer(
+            self.control_path, self.handlers(), writers=WRITE_COMMANDS, group=self.cfg.monitoring.control_group
+        )
         control.start()
         stack.callback(control.stop)
         services.start_metrics(self, stack)
