@@ -86,6 +86,11 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     assert "line" in p[0] and "YAML" in p[0]
 
 
+def test_an_unprintable_character_is_a_yaml_problem_not_a_traceback(tmp_path):
+    p = problems(tmp_path, "node: {name: x}\n\x00\n")
+    assert p == ["line 2, column 1: not valid YAML: character U+0000 is not allowed in YAML"]
+
+
 def test_phc_needs_an_interface(tmp_path):
     p = problems(tmp_path, "node: {name: x}\nclock: {source: phc}\n")
     assert "clock" in p[0] and "interface" in p[0]

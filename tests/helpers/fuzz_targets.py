@@ -1,0 +1,154 @@
+"""Every decoder of the appliance as a fuzz target: bytes in, the decoder's own error type or a
+value out, and the invariants that must hold for whatever came in.
+
+A target returns normally when the input was handled as it must be (decoded, or refused with the
+decoder's own error); anything else escapes: another exception type is a bug in the decoder, an
+AssertionError a broken invariant. tests/unit/test_fuzz_decoders.py runs them under hypothesis,
+bench/fuzz_decoders.py under atheris (coverage-guided, 10^6 inputs and more).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+
+from appliance import config as config_mod
+from appliance import yamlfile
+from appliance.control_socket import ControlRequestError, decode_request
+from appliance.core import leapseconds
+from appliance.core.ntp.access import AccessList
+from appliance.core.ntp.answer import Drop, NtpServerCore, Reply, ServerState
+from appliance.core.ntp.packet import NTP_HEADER_LEN, NtpPacketError
+from appliance.core.ntp.packet import parse as parse_ntp
+from appliance.core.ntp.symkey import CRYPTO_NAK, KeyfileError, KeyRing, SymmetricKey, parse_keyfile
+from appliance.core.ptp import log as ptp_log
+from appliance.core.ptp.datasets import PtpMgmtError, decode_data
+from appliance.core.ptp.mgmt import decode as decode_mgmt
+
+CLIENT_IP = "198.18.0.2"
+CLIENT_PORT = 40123
+RX_NS = 1_800_000_000 * 10**9
+KEYS = {
+    1: SymmetricKey(1, "SHA1", hashlib.sha256(b"fuzz key 1").digest()[:20]),
+    2: SymmetricKey(2, "AES128", hashlib.sha256(b"fuzz key 2").digest()[:16]),
+}
+
+
+def ntp_packet(data: bytes) -> None:
+    """packet.parse: a packet or NtpPacketError; what it decodes encodes back to itself."""
+    try:
+        pkt = parse_ntp(data)
+    except NtpPacketError as exc:
+        assert exc.reason, "an NtpPacketError without a counter reason"
+        return
+    assert parse_ntp(pkt.encode()) == pkt
+
+
+def _server() -> NtpServerCore:
+    core = NtpServerCore(AccessList(allow=["all"]), keys=KeyRing(KEYS))
+    core.set_state(ServerState(synchronized=True, ref_time_ns=RX_NS - 10**9, dispersion_anchor_ns=RX_NS))
+    return core
+
+
+_SERVER = _server()
+
+
+def ntp_answer(data: bytes) -> None:
+    """The server's decision for one datagram: no answer larger than the request, answers only to
+    client requests, a MAC only when the request's MAC verified, never anything else raised."""
+    outcome = _SERVER.handle(data, CLIENT_IP, CLIENT_PORT, RX_NS, 1000.0)
+    if isinstance(outcome, Drop):
+        return
+    assert isinstance(outcome, Reply), outcome
+    reply = outcome.finish(0x1234_5678_9ABC_DEF0)
+    assert len(reply) <= len(data), f"a {len(reply)}-byte answer to a {len(data)}-byte request"
+    request = parse_ntp(data)  # anything answered was a well-formed packet
+    assert request.mode == 3 or (request.mode == 0 and request.version == 1), f"answered mode {request.mode}"
+    head = parse_ntp(reply)
+    assert head.mode == 4 and head.version == request.version
+    assert head.origin_ts == request.transmit_ts
+    trailer = reply[NTP_HEADER_LEN:]
+    if not request.mac:
+        assert trailer == b"", "a MAC on the answer to an unauthenticated request"
+    elif KeyRing(KEYS).check(data[: len(data) - len(request.mac)], request.mac) is None:
+        assert trailer == CRYPTO_NAK, "an answer to a bad MAC that is not a crypto-NAK"
+    else:
+        key = KEYS[struct.unpack_from("!I", request.mac)[0]]
+        assert trailer == key.mac(reply[:NTP_HEADER_LEN])
+
+
+def ptp_management(data: bytes) -> None:
+    """A ptp4l management message (with its TLV): a message or PtpMgmtError."""
+    try:
+        decode_mgmt(data)
+    except PtpMgmtError:
+        pass
+
+
+def ptp_management_data(data: bytes) -> None:
+    """The data field of a MANAGEMENT TLV, for the id in the first two octets."""
+    if len(data) < 2:
+        return
+    try:
+        decode_data(struct.unpack_from("!H", data)[0], data[2:])
+    except PtpMgmtError:
+        pass
+
+
+def control_request(data: bytes) -> None:
+    """One control socket request line: an object with a string command, or ControlRequestError."""
+    try:
+        request = decode_request(data)
+    except ControlRequestError as exc:
+        assert str(exc)
+        return
+    assert isinstance(request, dict) and isinstance(request["command"], str)
+
+
+def configuration(data: bytes) -> None:
+    """The configuration file: YAML (YamlError) then the schema (ConfigError), never a bare error."""
+    text = data.decode("utf-8", errors="replace")
+    try:
+        loaded, positions = yamlfile.load(text)
+    except yamlfile.YamlError:
+        return
+    try:
+        config_mod.parse(loaded, "fuzz.yaml", positions)
+    except config_mod.ConfigError as exc:
+        assert exc.problems, "a ConfigError that names no problem"
+
+
+def keyfile(data: bytes) -> None:
+    """A chrony-format keyfile: keys or KeyfileError."""
+    try:
+        parse_keyfile(data.decode("utf-8", errors="replace"), "fuzz.keys")
+    except KeyfileError:
+        pass
+
+
+def leap_seconds(data: bytes) -> None:
+    """leap-seconds.list: a table or LeapFileError."""
+    try:
+        leapseconds.parse(data.decode("utf-8", errors="replace"))
+    except leapseconds.LeapFileError:
+        pass
+
+
+def ptp4l_log(data: bytes) -> None:
+    """One line of ptp4l's log: an event or None, whatever the line (it never raises)."""
+    for line in data.decode("utf-8", errors="replace").splitlines() or [""]:
+        ptp_log.parse_line(line)
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "ntp_packet": ntp_packet,
+    "ntp_answer": ntp_answer,
+    "ptp_management": ptp_management,
+    "ptp_management_data": ptp_management_data,
+    "control_request": control_request,
+    "configuration": configuration,
+    "keyfile": keyfile,
+    "leap_seconds": leap_seconds,
+    "ptp4l_log": ptp4l_log,
+}
