@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable
+from pathlib import Path
 
 from appliance import config as config_mod
 from appliance import yamlfile
@@ -19,12 +20,15 @@ from appliance.control_socket import ControlRequestError, decode_request
 from appliance.core import leapseconds
 from appliance.core.ntp.access import AccessList
 from appliance.core.ntp.answer import Drop, NtpServerCore, Reply, ServerState
-from appliance.core.ntp.packet import NTP_HEADER_LEN, NtpPacketError
+from appliance.core.ntp.packet import NTP_HEADER_LEN, NtpPacketError, ns_to_ntp
 from appliance.core.ntp.packet import parse as parse_ntp
 from appliance.core.ntp.symkey import CRYPTO_NAK, KeyfileError, KeyRing, SymmetricKey, parse_keyfile
 from appliance.core.ptp import log as ptp_log
-from appliance.core.ptp.datasets import PtpMgmtError, decode_data
+from appliance.core.ptp.datasets import MgmtId, PortIdentity, PtpMgmtError, decode_data
 from appliance.core.ptp.mgmt import decode as decode_mgmt
+from appliance.core.ptp.mgmt import encode_get, encode_set
+
+REPO = Path(__file__).resolve().parents[2]
 
 CLIENT_IP = "198.18.0.2"
 CLIENT_PORT = 40123
@@ -139,6 +143,61 @@ def ptp4l_log(data: bytes) -> None:
     """One line of ptp4l's log: an event or None, whatever the line (it never raises)."""
     for line in data.decode("utf-8", errors="replace").splitlines() or [""]:
         ptp_log.parse_line(line)
+
+
+# --- seeds: valid inputs the mutations start from --------------------------------------------
+
+
+def _ntp_request(version: int = 4, mode: int = 3, extensions: bytes = b"") -> bytes:
+    head = struct.pack("!BBbbII4sQQQQ", (version << 3) | mode, 0, 6, -20, 0, 0, b"\0" * 4, 0, 0, 0, ns_to_ntp(1))
+    return head + extensions
+
+
+def signed_request(key_id: int) -> bytes:
+    data = _ntp_request()
+    return data + KEYS[key_id].mac(data)
+
+
+_PMC = {"sequence_id": 7, "domain": 0, "source": PortIdentity(bytes(range(8)), 1)}
+
+SEEDS: dict[str, list[bytes]] = {
+    "ntp_packet": [
+        _ntp_request(),
+        _ntp_request(extensions=struct.pack("!HH", 0x0104, 16) + bytes(12)),
+        signed_request(1),
+    ],
+    "ntp_answer": [
+        _ntp_request(),
+        _ntp_request(1, 0),
+        signed_request(1),
+        signed_request(2),
+        _ntp_request(3) + bytes(24),
+    ],
+    "ptp_management": [
+        encode_get(MgmtId.DEFAULT_DATA_SET, **_PMC),
+        encode_get(MgmtId.PORT_DATA_SET, **_PMC),
+        encode_set(MgmtId.PRIORITY1, 128, **_PMC),
+    ],
+    "ptp_management_data": [
+        struct.pack("!H", MgmtId.DEFAULT_DATA_SET) + bytes(20),
+        struct.pack("!H", 0x2004) + bytes(8),
+    ],
+    "control_request": [b'{"command": "status"}\n', b'{"command": "inject", "step_s": 1.5}\n'],
+    "configuration": [
+        (REPO / "examples" / "sim.yaml").read_bytes(),
+        (REPO / "examples" / "control-node.yaml").read_bytes(),
+    ],
+    "keyfile": [
+        b"1 SHA1 HEX:0011223344556677889900112233445566778899\n2 AES128 HEX:00112233445566778899aabbccddeeff\n"
+    ],
+    "leap_seconds": [
+        (REPO / "tests" / "fixtures" / "leap" / name).read_bytes() for name in ("leap-seconds-2026-06-28.list",)
+    ],
+    "ptp4l_log": [
+        b"ptp4l[1234.567]: master offset        -12 s2 freq   +1234 path delay       456\n",
+        b"ptp4l[10.0]: port 1 (eth0): SLAVE to UNCALIBRATED on RS_SLAVE\n",
+    ],
+}
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
