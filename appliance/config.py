@@ -64,6 +64,9 @@ class CrossCheckConfig(_Strict):
     filter_window: int = Field(4, ge=1, le=16)  # samples kept per peer; the lowest-delay one is used
     demote_threshold_s: float = Field(0.001, gt=0, le=10)
     promote_after_s: float = Field(6.0, ge=0, le=3600)  # within threshold/2 this long to return
+    # A key id of ntp.keyfile: the queries to the other control nodes carry its MAC, and only
+    # answers signed with it count in the vote (the other nodes need the same key in their keyfile).
+    key: int | None = Field(None, ge=1, le=2**32 - 1)
 
 
 class ClusterConfig(_Strict):
@@ -341,6 +344,12 @@ class Config(_Strict):
                 raise ValueError("reference.gnss needs clock.source phc: ts2phc timestamps a PHC pin")
             if not self.gnss_interface:
                 raise ValueError("reference.gnss needs clock.interface (the NIC whose PHC pin takes the pulse)")
+        return self
+
+    @model_validator(mode="after")
+    def _crosscheck_key(self) -> Config:
+        if self.cluster.crosscheck.key is not None and self.ntp.keyfile is None:
+            raise ValueError("cluster.crosscheck.key needs ntp.keyfile: the key is one of its lines")
         return self
 
     @model_validator(mode="after")

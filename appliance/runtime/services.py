@@ -53,6 +53,12 @@ def start_peers(app: Appliance, stack: contextlib.ExitStack) -> None:
 
     cc = cfg.cluster.crosscheck
     others = [(n.name, n.address) for n in cfg.cluster.control_nodes if n.name != cfg.node.name]
-    app.poller = PeerPoller(others, app.timemap, cc.poll_interval_s, cc.filter_window)
+    key = None
+    if cc.key is not None:
+        keys = app.ntp_core.keys
+        key = keys.keys.get(cc.key) if keys is not None else None
+        if key is None:
+            raise ServeError(f"cluster.crosscheck.key {cc.key}: no such key in ntp.keyfile {cfg.ntp.keyfile}")
+    app.poller = PeerPoller(others, app.timemap, cc.poll_interval_s, cc.filter_window, key=key)
     app.poller.start()
     stack.callback(app.poller.stop)
