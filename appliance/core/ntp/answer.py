@@ -260,7 +260,7 @@ class NtpServerCore:
             cur = self._cur = _Fields(state, instant_ns)
         return cur
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, int | dict[str, int]]:
         return {
             "received": self.received,
             "answered": self.answered,
@@ -285,9 +285,10 @@ class NtpServerCore:
                     poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
                     return self._limited(verdict, (data[0] >> 3) & 7, poll, _TS.unpack_from(data, 40)[0])
             heads, tail = self._fields_at(rx_ns).fast
-            self.answered += 1
             head = heads[((data[0] & 0x38) << 5) | data[2]]  # (version << 8) | poll octet
-            return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
+            if head is not None:  # always, for the versions in _FAST_LVM
+                self.answered += 1
+                return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
         return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
 
     def _handle_general(self, data: bytes, client_ip: str, client_port: int, rx_ns: int, now_s: float) -> Reply | Drop:
