@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .access import AccessList
+from .nts import NAK_KISS, NtsError, NtsServer, check_request, is_nts, nak_trailer
 from .packet import (
     MAX_STRATUM,
     NTP_HEADER_LEN,
@@ -67,6 +68,9 @@ DROP_REASONS = (
     "authenticated",
     "denied",
     "ratelimited",
+    "nts_malformed",
+    "nts_bad_cookie",
+    "nts_bad_auth",
 )
 
 _PREFIX = struct.Struct("!BBbbII4sQQQ")  # header up to and including the receive timestamp
@@ -231,10 +235,19 @@ def _reply_heads(leap: int, stratum: int) -> tuple[bytes | None, ...]:
 
 
 class NtpServerCore:
-    def __init__(self, access: AccessList, ratelimit: RateLimiter | None = None, keys: KeyRing | None = None):
+    def __init__(
+        self,
+        access: AccessList,
+        ratelimit: RateLimiter | None = None,
+        keys: KeyRing | None = None,
+        nts: NtsServer | None = None,
+    ):
         self.access = access
         self.ratelimit = ratelimit
         self.keys = keys  # symmetric keys: requests with a MAC are dropped without them
+        self.nts = nts  # NTS: requests with NTS fields are answered with NTS (else as basic requests)
+        self.nts_answered = 0
+        self.nts_naks = 0
         self.authenticated = 0
         self.crypto_naks = 0
         self.received = 0
@@ -315,6 +328,18 @@ class NtpServerCore:
             verdict = self.ratelimit.check(client_key(client_ip), now_s)
             if verdict is not RateDecision.ALLOW:
                 return self._limited(verdict, pkt.version, poll, pkt.transmit_ts)
+        if self.nts is not None and sign is None and is_nts(pkt):
+            try:
+                req = check_request(data, pkt, self.nts.keys)
+            except NtsError as exc:
+                if not exc.nak or exc.unique_id is None:
+                    return self._drop(exc.reason)
+                self.dropped[exc.reason] += 1
+                self.nts_naks += 1
+                uid = exc.unique_id
+                return self._kiss(pkt.version, poll, pkt.transmit_ts, NAK_KISS, lambda p: p + nak_trailer(uid))
+            sign = self.nts.signer(len(data), req)
+            self.nts_answered += 1
         leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields_at(rx_ns).header
         prefix = _PREFIX.pack(
             (leap << 6) | (pkt.version << 3) | Mode.SERVER,
@@ -349,8 +374,16 @@ class NtpServerCore:
         self.kod_sent += 1
         return self._kiss(version, poll, client_transmit)
 
-    def _kiss(self, version: int, poll: int, client_transmit: int) -> Reply:
-        """RATE Kiss-o'-Death (RFC 5905 section 7.4): stratum 0, leap 3, no time information."""
+    def _kiss(
+        self,
+        version: int,
+        poll: int,
+        client_transmit: int,
+        code: bytes = b"RATE",
+        sign: Callable[[bytes], bytes] | None = None,
+    ) -> Reply:
+        """Kiss-o'-Death (RFC 5905 section 7.4): stratum 0, leap 3, no time information; RATE, or
+        NTSN (an NTS NAK, whose ``sign`` appends the request's Unique Identifier)."""
         prefix = _PREFIX.pack(
             (int(Leap.UNSYNCHRONIZED) << 6) | (version << 3) | Mode.SERVER,
             0,
@@ -358,12 +391,12 @@ class NtpServerCore:
             self._state.precision_log2,
             0,
             0,
-            b"RATE",
+            code,
             0,
             client_transmit,
             client_transmit,
         )
-        return Reply(prefix, transmit_ntp=client_transmit)
+        return Reply(prefix, transmit_ntp=client_transmit, sign=sign)
 
 
 def _crypto_nak(packet: bytes) -> bytes:
