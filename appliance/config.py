@@ -209,12 +209,29 @@ class RateLimitConfig(_Strict):
     kod: bool = True
 
 
+class NtsConfig(_Strict):
+    """NTS (RFC 8915): NTS-KE over TLS 1.3 and authenticated NTP. The certificate is the one
+    clients check the server's address against (on an rke2 site: signed by the cluster's CA)."""
+
+    certificate: Path  # PEM, the server's certificate (and any intermediates after it)
+    key: Path  # PEM, its private key
+    listen: list[ListenAddress] = []  # NTS-KE: default, each ntp.listen address at port 4460
+    rotate_s: float = Field(86400.0, ge=60, le=30 * 86400)  # a new cookie key this often
+    keep_keys: int = Field(3, ge=2, le=30)  # keys that still open cookies (the current one included)
+    # A secret file shared by the control nodes: their cookie keys derive from it, so a cookie
+    # from one works on the others. Without it each node keeps its own keys in node.state_dir.
+    shared_key: Path | None = None
+    # What the rendered chrony clients trust (ntstrustedcerts): the CA file on the client nodes.
+    client_trusted_certs: Path = Path("/var/lib/rancher/rke2/agent/server-ca.crt")
+
+
 class NtpConfig(_Strict):
     listen: list[ListenAddress] = ["0.0.0.0:123"]
     allow: list[Networks] = []
     deny: list[Networks] = []
     ratelimit: RateLimitConfig | None = RateLimitConfig()
     keyfile: Path | None = None  # symmetric keys in chrony's keyfile format (ID TYPE HEX:...)
+    nts: NtsConfig | None = None
     # Served time never steps back once served synchronized: backward corrections (and the
     # appliance's own) are slewed at this rate (chrony's default maxslewrate).
     max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)

@@ -84,6 +84,8 @@ class Appliance:
         self.ptp: Any = None
         self.poller: Any = None
         self.upstream: Any = None  # reference.ntp: the upstream servers' poller
+        self.ntske: Any = None  # ntp.nts: the NTS-KE server
+        self.nts_keys: Any = None  # ntp.nts: the cookie key store
         self.lastgood: LastGoodWriter | None = None
         self.start_state: StartState | None = None  # what vouched for the clock at start (runtime.site)
         self.store: PredictorStore | None = None
@@ -131,6 +133,7 @@ class Appliance:
         self.node = Node(ncfg, predictor)
         stack.callback(self._save_model)
         site.start_lastgood(self, stack, info.name)
+        services.start_nts(self, stack)  # before the NTP sockets serve: NTS requests need the keys
         sockets = []
         for text in self.listen:
             host, port = parse_hostport(text)

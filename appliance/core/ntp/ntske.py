@@ -33,10 +33,12 @@ ERROR_UNRECOGNIZED_CRITICAL = 0
 ERROR_BAD_REQUEST = 1
 ERROR_INTERNAL = 2
 COOKIES_PER_KE = 8
+NTSKE_PORT = 4460
 EXPORTER_LABEL = b"EXPORTER-network-time-security"
 KEY_BYTES = 32  # AEAD_AES_SIV_CMAC_256
 MAX_REQUEST_BYTES = 4096  # a client's request is a few records
 _HEAD = struct.Struct("!HH")
+Export = Callable[[bytes], bytes]  # the TLS exporter: context -> KEY_BYTES of key
 
 
 class NtskeError(ValueError):
@@ -92,7 +94,7 @@ def _error(code: int) -> bytes:
 
 def respond(
     data: bytes,
-    export: Callable[[bytes], bytes],
+    export: Export,
     make_cookie: Callable[[bytes, bytes], bytes],
     ntp_server: str | None = None,
     ntp_port: int = 123,
