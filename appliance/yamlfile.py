@@ -30,7 +30,7 @@ def _where(mark) -> tuple[int, int]:
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and records the position of every key and item."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.positions: dict[Path, tuple[int, int]] = {}
         self._path: list[Any] = []

@@ -56,7 +56,7 @@ def register(sub) -> None:
         p.print_usage(sys.stderr)
         p.exit(EXIT_ERROR, f"appliance bootstrap: error: {message}\n")
 
-    p.error = error  # type: ignore[method-assign]
+    p.error = error
     p.set_defaults(func=run)
 
 

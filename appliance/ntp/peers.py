@@ -164,17 +164,20 @@ class PeerPoller:
             self._socks[family] = s
         return s
 
-    def _resolve(self, peer: Peer) -> bool:
-        if peer.sockaddr is not None and peer.unanswered < RESOLVE_RETRY_POLLS:
-            return True
+    def _resolve(self, peer: Peer) -> tuple[int, tuple] | None:
+        """The peer's address family and socket address: the last ones, resolved again after
+        RESOLVE_RETRY_POLLS unanswered polls; None while the name has never resolved."""
+        known = None if peer.family is None or peer.sockaddr is None else (peer.family, peer.sockaddr)
+        if known is not None and peer.unanswered < RESOLVE_RETRY_POLLS:
+            return known
         try:
             infos = socket.getaddrinfo(peer.host, peer.port, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             peer.last_error = f"cannot resolve {peer.host}: {exc.strerror}"
-            return peer.sockaddr is not None
+            return known
         family, _, _, _, sockaddr = infos[0]
         peer.family, peer.sockaddr = family, sockaddr
-        return True
+        return family, sockaddr
 
     def _run(self) -> None:
         next_poll = time.monotonic()
@@ -200,8 +203,10 @@ class PeerPoller:
             if peer.outstanding:
                 peer.unanswered += 1
             peer.outstanding.clear()  # a reply to an older poll is too late to be useful
-        if not self._resolve(peer):
+        target = self._resolve(peer)
+        if target is None:
             return
+        family, sockaddr = target
         cookie = secrets.randbits(64)
         request = NtpPacket(
             leap=0,
@@ -221,9 +226,9 @@ class PeerPoller:
         if self.key is not None:
             request += self.key.mac(request)
         try:
-            sock = self._socket(peer.family)
+            sock = self._socket(family)
             t1 = time.time_ns()
-            sock.sendto(request, peer.sockaddr)
+            sock.sendto(request, sockaddr)
         except OSError as exc:
             peer.last_error = f"send to {peer.address}: {exc.strerror or exc}"
             return

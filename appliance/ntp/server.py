@@ -169,7 +169,7 @@ class NtpUdpServer:
             try:
                 to_served_ns = timemap().to_served_ns
                 result = handle(data, addr[0], addr[1], to_served_ns(_rx_system_ns(anc)), monotonic())
-                if result.__class__ is Drop:
+                if isinstance(result, Drop):
                     continue
                 if result.transmit_ntp is not None:  # a KoD: no time in it
                     packet = result.finish(0)

@@ -32,6 +32,7 @@ from ..addresses import parse_hostport
 from ..config import Config
 from ..control_socket import ControlServer
 from ..core.bootstrap.state import StartState
+from ..core.clock.timemap import TimeMap
 from ..core.node import Node
 from ..core.node_types import TickActions
 from ..core.ntp.answer import NtpServerCore, ServerState
@@ -174,8 +175,12 @@ class Appliance:
         if hotplug is not None:
             stack.callback(hotplug.stop)
 
-    def timemap(self):  # the NTP thread's view: the map the loop published last
-        return self.loop.timemap if self.loop is not None else self.node.timemap  # type: ignore[union-attr]
+    def timemap(self) -> TimeMap:  # the NTP thread's view: the map the loop published last
+        if self.loop is not None:
+            return self.loop.timemap
+        if self.node is None:
+            raise RuntimeError("no time map before the node is built")
+        return self.node.timemap
 
     def _save_model(self) -> None:
         state = self.node.persist_state() if self.node is not None else None
