@@ -208,23 +208,7 @@ class PeerPoller:
             return
         family, sockaddr = target
         cookie = secrets.randbits(64)
-        request = NtpPacket(
-            leap=0,
-            version=4,
-            mode=Mode.CLIENT,
-            stratum=0,
-            poll=0,
-            precision=-20,
-            root_delay=0,
-            root_dispersion=0,
-            ref_id=b"\x00" * 4,
-            ref_ts=0,
-            origin_ts=0,
-            receive_ts=0,
-            transmit_ts=cookie,
-        ).encode()
-        if self.key is not None:
-            request += self.key.mac(request)
+        request = query(cookie, self.key)
         try:
             sock = self._socket(family)
             t1 = time.time_ns()
@@ -285,3 +269,23 @@ def _signed_by(key: SymmetricKey, data: bytes, mac: bytes) -> bool:
     if len(mac) < 4 + 16 or mac[:4] != key.key_id.to_bytes(4, "big"):
         return False
     return hmac.compare_digest(key.mac(data[: len(data) - len(mac)]), mac)
+
+
+def query(cookie: int, key: SymmetricKey | None) -> bytes:
+    """One client-mode request whose transmit timestamp is ``cookie``, signed with ``key`` if any."""
+    request = NtpPacket(
+        leap=0,
+        version=4,
+        mode=Mode.CLIENT,
+        stratum=0,
+        poll=0,
+        precision=-20,
+        root_delay=0,
+        root_dispersion=0,
+        ref_id=b"\x00" * 4,
+        ref_ts=0,
+        origin_ts=0,
+        receive_ts=0,
+        transmit_ts=cookie,
+    ).encode()
+    return request if key is None else request + key.mac(request)
