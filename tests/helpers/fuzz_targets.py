@@ -18,8 +18,12 @@ from appliance import config as config_mod
 from appliance import yamlfile
 from appliance.control_socket import ControlRequestError, decode_request
 from appliance.core import leapseconds
+from appliance.core.ntp import ntske
 from appliance.core.ntp.access import AccessList
 from appliance.core.ntp.answer import Drop, NtpServerCore, Reply, ServerState
+from appliance.core.ntp.nts import EF_AUTHENTICATOR, EF_COOKIE, EF_COOKIE_PLACEHOLDER, EF_UNIQUE_ID, NtsServer
+from appliance.core.ntp.nts import extension_field as ef
+from appliance.core.ntp.nts_cookie import CookieKeys, seal
 from appliance.core.ntp.packet import NTP_HEADER_LEN, NtpPacketError, ns_to_ntp
 from appliance.core.ntp.packet import parse as parse_ntp
 from appliance.core.ntp.symkey import CRYPTO_NAK, KeyfileError, KeyRing, SymmetricKey, parse_keyfile
@@ -49,8 +53,17 @@ def ntp_packet(data: bytes) -> None:
     assert parse_ntp(pkt.encode()) == pkt
 
 
+COOKIE_KEYS = CookieKeys({5: hashlib.sha512(b"fuzz cookie key").digest()}, current=5)
+C2S, S2C = hashlib.sha256(b"c2s").digest(), hashlib.sha256(b"s2c").digest()
+
+
+def _not_random(n: int) -> bytes:
+    return hashlib.sha256(n.to_bytes(2)).digest()[:n]
+
+
 def _server() -> NtpServerCore:
-    core = NtpServerCore(AccessList(allow=["all"]), keys=KeyRing(KEYS))
+    nts = NtsServer(COOKIE_KEYS, _not_random)
+    core = NtpServerCore(AccessList(allow=["all"]), keys=KeyRing(KEYS), nts=nts)
     core.set_state(ServerState(synchronized=True, ref_time_ns=RX_NS - 10**9, dispersion_anchor_ns=RX_NS))
     return core
 
@@ -73,6 +86,9 @@ def ntp_answer(data: bytes) -> None:
     assert head.mode == 4 and head.version == request.version
     assert head.origin_ts == request.transmit_ts
     trailer = reply[NTP_HEADER_LEN:]
+    if any(ftype in (EF_UNIQUE_ID, EF_COOKIE, EF_AUTHENTICATOR) for ftype, _ in request.extensions) and not request.mac:
+        assert head.extensions and head.extensions[0][0] == EF_UNIQUE_ID, "an NTS answer without its Unique Identifier"
+        return
     if not request.mac:
         assert trailer == b"", "a MAC on the answer to an unauthenticated request"
     elif KeyRing(KEYS).check(data[: len(data) - len(request.mac)], request.mac) is None:
@@ -80,6 +96,13 @@ def ntp_answer(data: bytes) -> None:
     else:
         key = KEYS[struct.unpack_from("!I", request.mac)[0]]
         assert trailer == key.mac(reply[:NTP_HEADER_LEN])
+
+
+def ntske_request(data: bytes) -> None:
+    """A client's NTS-KE request: the answer is always whole records ending with End of Message."""
+    answer = ntske.respond(data, lambda context: C2S if context[-1] == 0 else S2C, lambda c, s: b"cookie")
+    records, complete = ntske.decode_records(answer)
+    assert complete and records[-1].rtype == ntske.REC_END
 
 
 def ptp_management(data: bytes) -> None:
@@ -153,6 +176,16 @@ def _ntp_request(version: int = 4, mode: int = 3, extensions: bytes = b"") -> by
     return head + extensions
 
 
+def nts_request(placeholders: int = 1) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+    body = _ntp_request() + ef(EF_UNIQUE_ID, bytes(range(32))) + ef(EF_COOKIE, seal(COOKIE_KEYS, C2S, S2C, bytes(16)))
+    body += b"".join(ef(EF_COOKIE_PLACEHOLDER, bytes(100)) for _ in range(placeholders))
+    nonce = bytes(range(16))
+    ct = AESSIV(C2S).encrypt(b"", [body, nonce])
+    return body + ef(EF_AUTHENTICATOR, struct.pack("!HH", 16, len(ct)) + nonce + ct)
+
+
 def signed_request(key_id: int) -> bytes:
     data = _ntp_request()
     return data + KEYS[key_id].mac(data)
@@ -172,6 +205,13 @@ SEEDS: dict[str, list[bytes]] = {
         signed_request(1),
         signed_request(2),
         _ntp_request(3) + bytes(24),
+        nts_request(0),
+        nts_request(2),
+    ],
+    "ntske_request": [
+        ntske.encode_record(ntske.REC_NEXT_PROTOCOL, bytes(2), True)
+        + ntske.encode_record(ntske.REC_AEAD, struct.pack("!H", 15))
+        + ntske.encode_record(ntske.REC_END, critical=True)
     ],
     "ptp_management": [
         encode_get(MgmtId.DEFAULT_DATA_SET, **_PMC),
@@ -203,6 +243,7 @@ SEEDS: dict[str, list[bytes]] = {
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "ntp_packet": ntp_packet,
     "ntp_answer": ntp_answer,
+    "ntske_request": ntske_request,
     "ptp_management": ptp_management,
     "ptp_management_data": ptp_management_data,
     "control_request": control_request,
