@@ -23,8 +23,8 @@ run: install
 test: install
 	$(VENV)/bin/python -m pytest -q -ra tests
 
-# ruff (lint and format) and mypy (strict on appliance/core). CI runs lint-style before the tests;
-# mypy joins it there once it is clean.
+# ruff (lint and format) and mypy (strict on appliance/core, checked elsewhere). CI runs `make lint`
+# before the tests.
 lint-style: install
 	$(VENV)/bin/ruff check appliance tests bench
 	$(VENV)/bin/ruff format --check appliance tests bench

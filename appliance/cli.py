@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import textwrap
+from typing import NoReturn
 
 from . import __version__
 from .commands.common import (
@@ -77,7 +78,7 @@ QUIET_LOGGERS = ("matplotlib", "PIL", "numexpr", "asyncio")
 class Parser(argparse.ArgumentParser):
     """argparse with the appliance's exit code for bad usage (3) and JSON errors under --json."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         code = EXIT_UNKNOWN
         if json_errors():
             error(self.prog, message, code, usage=self.format_usage().strip())

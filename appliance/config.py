@@ -11,19 +11,18 @@ see appliance.durations).
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
-from .core.ntp.access import parse_networks
+from .addresses import ListenAddress, Networks, ServerAddress, listen_address, parse_hostport, server_address
 from .durations import parse_duration_s
 from .yamlfile import YamlError, position
 from .yamlfile import load as load_yaml
 
-__all__ = ["Config", "ConfigError", "format_hostport", "load", "parse", "parse_duration_s", "parse_hostport"]
+__all__ = ["Config", "ConfigError", "load", "parse"]
 
 
 class ConfigError(Exception):
@@ -36,94 +35,6 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- value types ---------------------------------------------------------------------------
-
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit():
-        raise ValueError(f"port {text!r} in {whole!r} is not a number: expected ADDRESS:PORT with PORT 1-65535")
-    n = int(text)
-    if not 0 < n < 65536:
-        raise ValueError(f"port {n} in {whole!r} is out of range 1-65535")
-    return n
-
-
-def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """'10.0.0.1:123', '[::1]:123', 'host' (with default_port) -> (host, port)."""
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"expected ADDRESS:PORT, got {text!r}")
-    m = re.match(r"^\[([^\]]+)\](?::([^:]*))?$", text)
-    if text.startswith("[") and not m:
-        raise ValueError(f"expected [IPv6 address]:PORT, got {text!r}")
-    if m:
-        host, port = m.group(1), m.group(2)
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    elif text.count(":") > 1:  # bare IPv6 address
-        host, port = text, None
-    else:
-        host, port = text, None
-    if not host:
-        raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no address)")
-    if port is None:
-        if default_port is None:
-            raise ValueError(f"expected ADDRESS:PORT, got {text!r} (no port)")
-        return host, default_port
-    return host, _port(port, text)
-
-
-def format_hostport(host: str, port: int) -> str:
-    """How an address and port are written back: '10.0.0.1:123', '[::1]:123'."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def check_host(host: str) -> str:
-    """An IP address (IPv6 with an optional %zone) or a DNS host name; ValueError otherwise."""
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    name = host[:-1] if host.endswith(".") else host
-    if (
-        0 < len(name) <= 253
-        and all(_HOSTNAME_LABEL.match(label) for label in name.split("."))
-        and not name.replace(".", "").isdigit()
-    ):
-        return host
-    raise ValueError(f"{host!r} is neither an IP address nor a host name (letters, digits, '-' and '.')")
-
-
-def _server_address(text: str) -> str:
-    """HOST or HOST:PORT ('[v6]:PORT'), as a client would be told to use it; checked here so that every
-    command that renders or polls it can rely on it."""
-    host, _ = parse_hostport(text, default_port=123)
-    check_host(host)
-    return text
-
-
-def _listen_address(text: str) -> str:
-    host, _ = parse_hostport(text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"expected an IP address in {text!r}, got host {host!r}") from None
-    return text
-
-
-def _networks(text: str) -> str:
-    parse_networks(text)
-    return text
-
-
-# Element types, so that a problem names the item: ntp.listen.1, not ntp.listen.
-ListenAddress = Annotated[str, AfterValidator(_listen_address)]
-ServerAddress = Annotated[str, AfterValidator(_server_address)]
-Networks = Annotated[str, AfterValidator(_networks)]
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -141,7 +52,7 @@ class ControlNode(_Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, v: str) -> str:
-        return _server_address(v)
+        return server_address(v)
 
 
 class CrossCheckConfig(_Strict):
@@ -153,6 +64,9 @@ class CrossCheckConfig(_Strict):
     filter_window: int = Field(4, ge=1, le=16)  # samples kept per peer; the lowest-delay one is used
     demote_threshold_s: float = Field(0.001, gt=0, le=10)
     promote_after_s: float = Field(6.0, ge=0, le=3600)  # within threshold/2 this long to return
+    # A key id of ntp.keyfile: the queries to the other control nodes carry its MAC, and only
+    # answers signed with it count in the vote (the other nodes need the same key in their keyfile).
+    key: int | None = Field(None, ge=1, le=2**32 - 1)
 
 
 class ClusterConfig(_Strict):
@@ -295,12 +209,29 @@ class RateLimitConfig(_Strict):
     kod: bool = True
 
 
+class NtsConfig(_Strict):
+    """NTS (RFC 8915): NTS-KE over TLS 1.3 and authenticated NTP. The certificate is the one
+    clients check the server's address against (on an rke2 site: signed by the cluster's CA)."""
+
+    certificate: Path  # PEM, the server's certificate (and any intermediates after it)
+    key: Path  # PEM, its private key
+    listen: list[ListenAddress] = []  # NTS-KE: default, each ntp.listen address at port 4460
+    rotate_s: float = Field(86400.0, ge=60, le=30 * 86400)  # a new cookie key this often
+    keep_keys: int = Field(3, ge=2, le=30)  # keys that still open cookies (the current one included)
+    # A secret file shared by the control nodes: their cookie keys derive from it, so a cookie
+    # from one works on the others. Without it each node keeps its own keys in node.state_dir.
+    shared_key: Path | None = None
+    # What the rendered chrony clients trust (ntstrustedcerts): the CA file on the client nodes.
+    client_trusted_certs: Path = Path("/var/lib/rancher/rke2/agent/server-ca.crt")
+
+
 class NtpConfig(_Strict):
     listen: list[ListenAddress] = ["0.0.0.0:123"]
     allow: list[Networks] = []
     deny: list[Networks] = []
     ratelimit: RateLimitConfig | None = RateLimitConfig()
     keyfile: Path | None = None  # symmetric keys in chrony's keyfile format (ID TYPE HEX:...)
+    nts: NtsConfig | None = None
     # Served time never steps back once served synchronized: backward corrections (and the
     # appliance's own) are slewed at this rate (chrony's default maxslewrate).
     max_slew_ppm: float = Field(83_333.333, gt=0, le=500_000)
@@ -316,11 +247,14 @@ class NtpConfig(_Strict):
 class MonitoringConfig(_Strict):
     metrics_listen: str | None = "127.0.0.1:9810"
     control_socket: Path = Path("/run/appliance/control.sock")
+    # A group (name or gid) whose members may read the control socket (0660); None: 0600, the
+    # service's own. Commands that change the node stay with root and the service's user.
+    control_group: str | int | None = None
 
     @field_validator("metrics_listen")
     @classmethod
     def _metrics(cls, v: str | None) -> str | None:
-        return None if v is None else _listen_address(v)
+        return None if v is None else listen_address(v)
 
 
 class TimesyncConfig(_Strict):
@@ -437,6 +371,12 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _crosscheck_key(self) -> Config:
+        if self.cluster.crosscheck.key is not None and self.ntp.keyfile is None:
+            raise ValueError("cluster.crosscheck.key needs ntp.keyfile: the key is one of its lines")
+        return self
+
+    @model_validator(mode="after")
     def _sim_never_steers_host(self) -> Config:
         # ptp4l, phc2sys and ts2phc adjust real clocks; a simulated node must never let them.
         if self.clock.source == "sim":
@@ -486,7 +426,7 @@ class Config(_Strict):
 # --- loading --------------------------------------------------------------------------------
 
 
-def _format_error(err: dict, positions: dict | None = None) -> str:
+def _format_error(err: ErrorDetails, positions: dict[Any, Any] | None = None) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     path = ".".join(str(p) for p in loc)
     at = position(positions, loc) if positions else None

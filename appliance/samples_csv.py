@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ class Columns:
         return int(self.lines[row])
 
 
-def read_columns(path: str | Path, required: list[str], optional: list[str] = ()) -> Columns:
+def read_columns(path: str | Path, required: list[str], optional: Sequence[str] = ()) -> Columns:
     name = str(path)
     try:
         f = open(path, newline="")

@@ -30,7 +30,7 @@ def _where(mark) -> tuple[int, int]:
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and records the position of every key and item."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.positions: dict[Path, tuple[int, int]] = {}
         self._path: list[Any] = []
@@ -65,12 +65,19 @@ class _Loader(yaml.SafeLoader):
 
 def load(text: str) -> tuple[Any, dict[Path, tuple[int, int]]]:
     """The document and the (line, column) of every key path; YamlError for what cannot be used."""
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses unprintable characters (a NUL) here already
         data = loader.get_single_data()
         return data, loader.positions
     except YamlError:
         raise
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        raise YamlError(
+            f"not valid YAML: character U+{exc.character:04X} is not allowed in YAML", line, column
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -78,7 +85,8 @@ def load(text: str) -> tuple[Any, dict[Path, tuple[int, int]]]:
             raise YamlError(f"not valid YAML: {problem}") from None
         raise YamlError(f"not valid YAML: {problem}", *_where(mark)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def position(positions: dict[Path, tuple[int, int]], path: Path) -> tuple[int, int] | None:

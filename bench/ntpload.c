@@ -1,7 +1,7 @@
 /*
  * ntpload: an NTP client-mode load generator for bench/ntp_serve.py.
  *
- *   ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-w WAIT_MS]
+ *   ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-w WAIT_MS] [-f]
  *
  * Sends 48-byte NTPv4 client requests (mode 3) to ADDR:PORT at RATE requests per second for
  * SECONDS, spread round-robin over SOCKETS connected UDP sockets (distinct source ports, so a
@@ -19,7 +19,8 @@
  *
  * Pacing: the sender keeps the number of requests sent equal to RATE x elapsed time, sending the
  * deficit in batches of at most 32 (sendmmsg) and sleeping when ahead. If it cannot keep up, the
- * achieved send rate printed is below RATE and the caller should not trust the step.
+ * achieved send rate printed is below RATE and the caller should not trust the step. With -f (a
+ * flood) it stops at SECONDS whatever it sent: ask a RATE above what it can send to send flat out.
  *
  * Client-side receive drops (UDP RcvbufErrors of this network namespace, from /proc/net/snmp) are
  * printed too: lost replies that the server did send. Run it alone in its namespace.
@@ -195,7 +196,7 @@ static double pct_us(const int64_t *sorted, uint64_t n, double q)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-w WAIT_MS]\n");
+    fprintf(stderr, "usage: ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-w WAIT_MS] [-f]\n");
     exit(2);
 }
 
@@ -203,8 +204,8 @@ int main(int argc, char **argv)
 {
     const char *addr = NULL, *port = "123";
     double rate = 0, duration = 2.0;
-    int wait_ms = 300, opt;
-    while ((opt = getopt(argc, argv, "a:p:r:d:s:w:")) != -1) {
+    int wait_ms = 300, flat_out = 0, opt;
+    while ((opt = getopt(argc, argv, "a:p:r:d:s:w:f")) != -1) {
         switch (opt) {
         case 'a': addr = optarg; break;
         case 'p': port = optarg; break;
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
         case 'd': duration = atof(optarg); break;
         case 's': nsocks = atoi(optarg); break;
         case 'w': wait_ms = atoi(optarg); break;
+        case 'f': flat_out = 1; break;
         default: usage();
         }
     }
@@ -276,6 +278,8 @@ int main(int argc, char **argv)
     double ns_per_pkt = 1e9 / rate;
     while (seq < total) {
         int64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0;
+        if (flat_out && elapsed >= (int64_t)(duration * 1e9))
+            break;
         uint64_t due = (uint64_t)((double)elapsed / ns_per_pkt) + 1;
         if (due > total)
             due = total;
@@ -315,7 +319,7 @@ int main(int argc, char **argv)
     pthread_join(rx_thread, NULL);
     long long drops_after = udp_rcvbuf_errors();
 
-    uint64_t requests = total - send_errors;
+    uint64_t requests = seq - send_errors;
     int64_t *lat = malloc((n_valid ? n_valid : 1) * sizeof *lat);
     uint64_t k = 0;
     for (uint64_t i = 0; i < total; i++)

@@ -68,7 +68,7 @@ def apply(
         record["sim_offset_ns"] = now_ns - time.time_ns()
         record["clock"] = "simulated clock"
     else:
-        record["clock"] = _set_phc(cfg, decision, decided_mono_ns, utc_offset_s)
+        record["clock"] = _set_phc(cfg, decision.time_ns, decided_mono_ns, utc_offset_s)
     if system:
         t = decision.time_ns + (host.monotonic_ns() - decided_mono_ns)
         try:
@@ -95,7 +95,8 @@ def apply(
     return record
 
 
-def _set_phc(cfg: Config, decision: Decision, decided_mono_ns: int, utc_offset_s: int) -> str:
+def _set_phc(cfg: Config, time_ns: int, decided_mono_ns: int, utc_offset_s: int) -> str:
+    """Set the PHC to ``time_ns`` (the decided time, UTC) carried from ``decided_mono_ns`` to now."""
     from ..core.clock.interface import ClockError
     from ..hw.phc import open_phc
 
@@ -105,7 +106,7 @@ def _set_phc(cfg: Config, decision: Decision, decided_mono_ns: int, utc_offset_s
         raise ApplyError(f"cannot open the PHC: {exc}") from None
     try:
         tai = utc_offset_s * NS if clock.info().timescale == "TAI" else 0
-        t = decision.time_ns + (host.monotonic_ns() - decided_mono_ns) + tai
+        t = time_ns + (host.monotonic_ns() - decided_mono_ns) + tai
         clock.settime_ns(t)
         return clock.info().name
     except (ClockError, OSError) as exc:

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..addresses import parse_hostport
 from ..buildinfo import build_floor
-from ..config import Config, parse_hostport
+from ..config import Config
 from ..core.bootstrap import evidence as ev
 from ..core.bootstrap.evidence import Evidence, Kind
 from ..core.bootstrap.state import valid_lastgood

@@ -56,7 +56,7 @@ def register(sub) -> None:
         p.print_usage(sys.stderr)
         p.exit(EXIT_ERROR, f"appliance bootstrap: error: {message}\n")
 
-    p.error = error  # type: ignore[method-assign]
+    p.error = error
     p.set_defaults(func=run)
 
 
@@ -67,8 +67,8 @@ def _fail(msg: str) -> int:
 
 def _operator(args, cfg):
     from ..bootstrap.host import monotonic_ns
-    from ..config import parse_duration_s
     from ..core.bootstrap.evidence import parse_iso_ns
+    from ..durations import parse_duration_s
 
     if args.operator_time is None:
         if args.operator_uncertainty is not None:
@@ -85,7 +85,7 @@ def _operator(args, cfg):
 
 
 def _peers(args):
-    from ..config import parse_hostport
+    from ..addresses import parse_hostport
 
     if args.peer is None:
         return None
@@ -144,8 +144,8 @@ def run(args) -> int:
 def ask(decision):
     """The operator's time, typed in (None: accept the proposal / give up)."""
     from ..bootstrap.host import monotonic_ns
-    from ..config import parse_duration_s
     from ..core.bootstrap.evidence import parse_iso_ns
+    from ..durations import parse_duration_s
 
     prompt = (
         "Accept? Enter to accept, or type the UTC time now (2026-12-02T06:30:00Z): "

@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import parse_hostport
+    from ..addresses import parse_hostport
     from ..ntp.query import QueryError, query
 
     try:

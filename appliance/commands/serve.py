@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import parse_hostport
+    from ..addresses import parse_hostport
     from ..control_socket import ControlError
     from ..ntp.server import ListenError
     from ..runtime.app import Appliance

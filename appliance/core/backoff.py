@@ -22,7 +22,7 @@ class RestartPolicy:
     limit: int = 5  # failures within window_s before giving up
     window_s: float = 300.0
     stable_s: float = 60.0
-    _failures: deque = field(default_factory=deque, repr=False)
+    _failures: deque[float] = field(default_factory=deque, repr=False)
     _consecutive: int = 0
     gave_up: bool = False
 

@@ -19,7 +19,7 @@ def next_state(transitions: Mapping[tuple[S, E], S], state: S, event: E) -> S:
 
 
 def markdown_table(
-    transitions: Mapping[tuple[Enum, Enum], Enum], extra: Mapping[str, Callable[[Enum], str]] | None = None
+    transitions: Mapping[tuple[S, E], S], extra: Mapping[str, Callable[[S], str]] | None = None
 ) -> list[str]:
     """One row per (state, event) -> next state; ``extra`` adds columns computed from the next state."""
     extra = extra or {}

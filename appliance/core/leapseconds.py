@@ -18,6 +18,7 @@ keeps using it, and says that it has expired (diagnose ``leap-seconds``, the met
 from __future__ import annotations
 
 import hashlib
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -59,6 +60,11 @@ def _word(group: str) -> str:
     return g.zfill(8)
 
 
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+_UNSIGNED = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"-?[0-9]+")
+
+
 def parse(text: str) -> LeapTable:
     """The verified table; LeapFileError naming what is wrong (a missing line, a bad hash)."""
     updated = expires = None
@@ -71,7 +77,7 @@ def parse(text: str) -> LeapTable:
             continue
         if line.startswith("#$") or line.startswith("#@"):
             fields = line[2:].split()
-            if not fields or not fields[0].isdigit():
+            if not fields or not _UNSIGNED.fullmatch(fields[0]):
                 raise LeapFileError(f"line {n}: {line[:2]} without a number of NTP seconds")
             value = int(fields[0])
             digest_in.append(fields[0])
@@ -86,7 +92,7 @@ def parse(text: str) -> LeapTable:
         if line.startswith("#"):
             continue
         fields = line.split("#", 1)[0].split()
-        if len(fields) < 2 or not fields[0].isdigit() or not fields[1].lstrip("-").isdigit():
+        if len(fields) < 2 or not _UNSIGNED.fullmatch(fields[0]) or not _SIGNED.fullmatch(fields[1]):
             raise LeapFileError(f"line {n}: expected '<NTP seconds> <TAI-UTC>', got {raw.strip()[:60]!r}")
         digest_in.extend(fields[:2])
         changes.append((int(fields[0]) - NTP_UNIX_OFFSET_S, int(fields[1])))

@@ -20,7 +20,8 @@ def read_timex() -> dict:
         ret = posix_clock.clock_adjtime(tx.CLOCK_REALTIME, t)
     except OSError as exc:
         raise AdjtimexError(exc.errno, f"adjtimex: {exc.strerror}") from None
-    out = {name: int(getattr(t, name)) for name, _ in t._fields_ if name not in ("time", "_padding")}
+    names = [field[0] for field in t._fields_]
+    out = {name: int(getattr(t, name)) for name in names if name not in ("time", "_padding")}
     out["time_sec"], out["time_usec"] = int(t.time.tv_sec), int(t.time.tv_usec)
     out["return"] = int(ret)
     return out

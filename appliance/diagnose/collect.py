@@ -280,18 +280,18 @@ def load(directory: str | Path) -> tuple[dict[str, Raw], float, dict]:
     for name, entry in bundle["inputs"].items():
         if name not in FILES or not isinstance(entry, dict):
             raise BundleError(f"{f}: inputs.{name}: unknown input (known: {', '.join(SOURCES)})")
-        text = None
+        content: str | None = None
         if entry.get("file"):
             try:
-                text = (d / str(entry["file"])).read_text(errors="replace")
+                content = (d / str(entry["file"])).read_text(errors="replace")
             except OSError as exc:
                 raise BundleError(f"{f}: inputs.{name}.file {entry['file']}: cannot be read: {exc.strerror}") from None
-        state = entry.get("state", AVAILABLE if text is not None else NOT_AVAILABLE)
+        state = entry.get("state", AVAILABLE if content is not None else NOT_AVAILABLE)
         if state not in STATES:
             raise BundleError(f"{f}: inputs.{name}.state {state!r}: expected one of {', '.join(STATES)}")
         raw[name] = Raw(
             str(state),
-            text,
+            content,
             str(entry.get("detail", "")),
             entry.get("expected") is True,
             str(entry.get("origin") or ""),

@@ -12,23 +12,29 @@ import os
 from ..core.clock.interface import ClockError
 
 
-class PermissionClockError(ClockError):
+class KernelClockError(ClockError):
+    """A ClockError from a failed system call; ``errno`` is the call's."""
+
+    errno: int | None = None
+
+
+class PermissionClockError(KernelClockError):
     pass
 
 
-class DeviceGoneError(ClockError):
+class DeviceGoneError(KernelClockError):
     pass
 
 
-class NotSupportedError(ClockError):
+class NotSupportedError(KernelClockError):
     pass
 
 
-class OutOfRangeError(ClockError):
+class OutOfRangeError(KernelClockError):
     pass
 
 
-class BusyError(ClockError):
+class BusyError(KernelClockError):
     pass
 
 
@@ -40,7 +46,7 @@ def _kernel() -> str:
     return os.uname().release
 
 
-def explain(exc: OSError, what: str, device: str, driver: str | None = None) -> ClockError:
+def explain(exc: OSError, what: str, device: str, driver: str | None = None) -> KernelClockError:
     """``what`` names the operation ("PTP_SYS_OFFSET_PRECISE", "clock_adjtime(ADJ_FREQUENCY)").
     The returned error keeps the errno (``.errno``)."""
     err = _explain(exc, what, device, driver)
@@ -48,7 +54,7 @@ def explain(exc: OSError, what: str, device: str, driver: str | None = None) -> 
     return err
 
 
-def _explain(exc: OSError, what: str, device: str, driver: str | None) -> ClockError:
+def _explain(exc: OSError, what: str, device: str, driver: str | None) -> KernelClockError:
     code = exc.errno
     reason = os.strerror(code) if code else str(exc)
     who = f"driver {driver}" if driver else "this driver"
@@ -73,4 +79,4 @@ def _explain(exc: OSError, what: str, device: str, driver: str | None) -> ClockE
         return NotSupportedError(
             f"{what} on {device}: not supported by {who} or by this kernel ({_kernel()}): {reason}"
         )
-    return ClockError(f"{what} on {device}: {reason}")
+    return KernelClockError(f"{what} on {device}: {reason}")

@@ -198,8 +198,6 @@ def open_phc(interface: str | None = None, device: str | None = None, readonly: 
     With both, the device must be the interface's PHC."""
     from .timestamping import get_ts_info
 
-    if not interface and not device:
-        raise ClockError("a PHC needs an interface (clock.interface) or a device (clock.device)")
     if interface:
         ts = get_ts_info(interface)
         if ts.phc_index < 0:
@@ -216,4 +214,6 @@ def open_phc(interface: str | None = None, device: str | None = None, readonly: 
                 )
         else:
             device = f"/dev/ptp{ts.phc_index}"
+    elif not device:
+        raise ClockError("a PHC needs an interface (clock.interface) or a device (clock.device)")
     return PhcClock(device, interface=interface, readonly=readonly)

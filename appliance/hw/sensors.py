@@ -134,5 +134,7 @@ def nic_sensor(pci_device_dir: Path) -> HwmonSensor | None:
             if not channels:
                 continue
             labels = {c: HwmonSensor(hw, c).label for c in channels}
-            return HwmonSensor(hw, preferred_channel(channels, labels))
+            channel = preferred_channel(channels, labels)
+            if channel is not None:  # always, as channels is not empty
+                return HwmonSensor(hw, channel)
     return None

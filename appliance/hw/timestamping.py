@@ -138,7 +138,7 @@ def _siocethtool(ifname: str, buf: ctypes.Structure, what: str) -> None:
     req.ifru_data = ctypes.addressof(buf)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
-            fcntl.ioctl(s.fileno(), SIOCETHTOOL, req)  # type: ignore[arg-type]
+            fcntl.ioctl(s.fileno(), SIOCETHTOOL, req)
         except OSError as exc:
             raise _iface_error(exc, ifname, what) from None
 
@@ -177,7 +177,7 @@ def get_hwtstamp_config(ifname: str) -> dict:
     req.ifru_data = ctypes.addressof(cfg)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
-            fcntl.ioctl(s.fileno(), SIOCGHWTSTAMP, req)  # type: ignore[arg-type]
+            fcntl.ioctl(s.fileno(), SIOCGHWTSTAMP, req)
         except OSError as exc:
             raise _iface_error(exc, ifname, "SIOCGHWTSTAMP on") from None
     return {

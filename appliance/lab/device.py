@@ -106,7 +106,7 @@ class PhcLab:
         self.reference_name = self.reference.path if self.reference else "CLOCK_REALTIME"
 
     def read_methods(self) -> list[str]:
-        from ..hw.phc import METHODS
+        from ..hw.phc_sysoffset import METHODS
 
         return list(METHODS)  # each is tried; what the driver lacks is reported as refused
 
@@ -294,7 +294,7 @@ class SimLab:
         self.reference = None
         self.reference_name = "simulated true time"
         self._rng = np.random.default_rng([seed, 0x1AB])
-        self._lb_next = None
+        self._lb_next: int | None = None  # the next loopback edge, PHC ns, while the loopback runs
 
     def read_methods(self) -> list[str]:
         return list(SIM_READ)
@@ -350,13 +350,16 @@ class SimLab:
 
     def loopback_events(self, lb: Loopback, timeout_s: float) -> list[int]:
         """The next edge: wait (virtually) until the PHC passes it, then its timestamp on the input pin."""
-        wait_ns = self._lb_next - self.clock.gettime_ns()
+        edge_ns = self._lb_next
+        if edge_ns is None:
+            raise ClockError("simulated PHC: loopback_events before loopback_start")
+        wait_ns = edge_ns - self.clock.gettime_ns()
         if wait_ns > timeout_s * 1e9:
             self.timebase.sleep_s(timeout_s)
             return []
         self.timebase.sleep_s(max(wait_ns, 0) / 1e9 + 1e-4)
-        stamp = int(self._lb_next) + int(round(SIM_CABLE_DELAY_NS + float(self._rng.normal(0.0, SIM_PPS_JITTER_NS))))
-        self._lb_next += lb.period_ns
+        stamp = int(edge_ns) + int(round(SIM_CABLE_DELAY_NS + float(self._rng.normal(0.0, SIM_PPS_JITTER_NS))))
+        self._lb_next = edge_ns + lb.period_ns
         return [stamp]
 
     def loopback_stop(self, lb: Loopback) -> None:

@@ -109,9 +109,10 @@ def _summary(doc: Doc, a: Analysis, device: dict, rec: LabRecord | None) -> None
     )
     rows.append(["class judged against", a.judged_class or "-"])
     rows.append(["estimated class", f"{a.estimated_class or '-'} ({a.estimate_reason})"])
-    if a.temp_slope_ppm_per_c is not None:
+    tempfit = a.tempfit
+    if tempfit is not None and tempfit.slope_ppm_per_c is not None:  # a.temp_slope_ppm_per_c
         rows.append(
-            ["temperature slope", f"{a.temp_slope_ppm_per_c * 1000:+.3f} ppb/degC at {a.tempfit.mean_c:.2f} degC"]
+            ["temperature slope", f"{tempfit.slope_ppm_per_c * 1000:+.3f} ppb/degC at {tempfit.mean_c:.2f} degC"]
         )
     caps = device.get("caps")
     if caps:
@@ -272,10 +273,12 @@ def _temperature(doc: Doc, a: Analysis, images: dict) -> None:
     m = a.model
     if m is not None:
         if m.fitted:
+            trained = m.trained_range_c  # set whenever the model is fitted
             doc.p(
                 f"The appliance's temperature model (core.holdover) fitted: lag {m.lag_s:.0f} s, residual rms "
-                f"{m.residual_rms_ppb:.3f} ppb, trained {m.trained_range_c[0]:.2f}..{m.trained_range_c[1]:.2f} degC, "
-                f"{m.n_outliers} outlier(s)."
+                f"{m.residual_rms_ppb:.3f} ppb"
+                + (f", trained {trained[0]:.2f}..{trained[1]:.2f} degC" if trained is not None else "")
+                + f", {m.n_outliers} outlier(s)."
             )
             if m.backtest:
                 b = m.backtest
@@ -327,17 +330,17 @@ def _samples_csv(a: Analysis, path: Path) -> bool:
     s = a.series
     if s is None or s.time_s.size == 0:
         return False
-    has_temp = s.temp_c is not None and np.any(np.isfinite(s.temp_c))
+    temp = s.temp_c if s.temp_c is not None and np.any(np.isfinite(s.temp_c)) else None
     with open(path, "w") as f:
         f.write(
             "# appliance lab: frequency offset of the free-running oscillator against " + (a.reference or "?") + "\n"
         )
-        f.write("time_s,temperature_c,freq_offset_ppm\n" if has_temp else "time_s,freq_offset_ppm\n")
+        f.write("time_s,temperature_c,freq_offset_ppm\n" if temp is not None else "time_s,freq_offset_ppm\n")
         for i in range(s.time_s.size):
-            if has_temp:
-                if not np.isfinite(s.temp_c[i]):
+            if temp is not None:
+                if not np.isfinite(temp[i]):
                     continue
-                f.write(f"{s.time_s[i]:.3f},{s.temp_c[i]:.4f},{s.freq_ppm[i]:.9f}\n")
+                f.write(f"{s.time_s[i]:.3f},{temp[i]:.4f},{s.freq_ppm[i]:.9f}\n")
             else:
                 f.write(f"{s.time_s[i]:.3f},{s.freq_ppm[i]:.9f}\n")
     return True

@@ -75,7 +75,9 @@ class LabRun:
         self.tb = device.timebase
         self.phase = "setup"
         self._t_start = 0.0
-        self._stream = None
+        self._stream: Stream | None = None
+        self.method: str | None = None  # the sys-offset method the read phase chose
+        self._baseline: float | None = None
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _elapsed(self) -> float:
@@ -88,6 +90,12 @@ class LabRun:
         elapsed = self._elapsed()
         self.progress.update(self.phase, elapsed / total if total else 1.0, max(total - elapsed, 0.0))
 
+    def _method(self) -> str:
+        """The chosen sys-offset method: the phases after read run only once there is one."""
+        if self.method is None:
+            raise ClockError("no sys-offset method was chosen")
+        return self.method
+
     # -- phases ------------------------------------------------------------------------------------------
     def _read(self, rec: LabRecord) -> None:
         for method in self.dev.read_methods():
@@ -98,7 +106,7 @@ class LabRun:
             raise ClockError("no sys-offset method works: " + "; ".join(f"{b.method}: {b.error}" for b in rec.reads))
         stats = [hw.read_stats(b.method, b.system_ns, b.offsets_ns, b.windows_ns) for b in good]
         self.method = hw.best_method(stats)
-        rec.stability_read = read_burst(self.dev, self.method, STABILITY_READ_BURST, STABILITY_READ_SAMPLES)
+        rec.stability_read = read_burst(self.dev, self._method(), STABILITY_READ_BURST, STABILITY_READ_SAMPLES)
 
     def _frequency(self, rec: LabRecord) -> None:
         caps = self.dev.clock.caps()
@@ -112,7 +120,7 @@ class LabRun:
         for i, f in enumerate(order):
             self.dev.clock.adjust_frequency(f)
             self.tb.sleep_s(FREQ_SETTLE_S)
-            rate, sigma, _, _ = measure_rate(self.dev, self.tb, FREQ_READS, FREQ_DWELL_S, self.method)
+            rate, sigma, _, _ = measure_rate(self.dev, self.tb, FREQ_READS, FREQ_DWELL_S, self._method())
             if f == 0.0:
                 baseline.append((rate, sigma))
             if i > 0 and (f != 0.0 or i == len(order) - 1):
@@ -126,13 +134,13 @@ class LabRun:
         self.dev.clock.adjust_frequency(0.0)
 
     def _step(self, kind: str, amount_ns: int, settle_s: float, rec: LabRecord) -> None:
-        rate, _, x_before, t_before = measure_rate(self.dev, self.tb, STEP_READS, STEP_WINDOW_S, self.method)
+        rate, _, x_before, t_before = measure_rate(self.dev, self.tb, STEP_READS, STEP_WINDOW_S, self._method())
         if kind == "step":
             self.dev.clock.step(amount_ns)
         else:
             self.dev.clock.adjust_phase(amount_ns)
         self.tb.sleep_s(settle_s)
-        _, _, x_after, t_after = measure_rate(self.dev, self.tb, STEP_READS, STEP_WINDOW_S, self.method)
+        _, _, x_after, t_after = measure_rate(self.dev, self.tb, STEP_READS, STEP_WINDOW_S, self._method())
         landed = x_after - (x_before + rate * (t_after - t_before) / 1e9)
         rec.phase_steps.append(PhaseStep(kind, amount_ns, landed, settle_s))
 
@@ -175,19 +183,20 @@ class LabRun:
 
     def _stability(self, rec: LabRecord) -> None:
         interval = self.opt.stability_interval_s
-        s = StabilityRecord(interval_s=interval, reference=self.dev.reference_name, method=self.method)
+        method = self._method()
+        s = StabilityRecord(interval_s=interval, reference=self.dev.reference_name, method=method)
         rec.stability = s
         self.dev.clock.adjust_frequency(0.0)
         left = self.opt.duration_s - self._elapsed()
         n = max(int(left / interval), 0) + 1
-        self._stream = Stream(self.opt.stream_path)
+        stream = self._stream = Stream(self.opt.stream_path)
         t0 = self.tb.now_s()
         t_ref0 = None
         failed_in_a_row = 0
         for k in range(n):
             self.tb.sleep_s(t0 + k * interval - self.tb.now_s())
             try:
-                t_ns, off = self.dev.offset_to_reference(self.method, STABILITY_READ_SAMPLES)
+                t_ns, off = self.dev.offset_to_reference(method, STABILITY_READ_SAMPLES)
             except ClockError as exc:
                 s.failed_reads += 1
                 failed_in_a_row += 1
@@ -201,7 +210,7 @@ class LabRun:
             s.time_s.append(t_s)
             s.phase_ns.append(off)
             s.temperature_c.append(temp)
-            self._stream.row(t_s, off, temp)
+            stream.row(t_s, off, temp)
             self._tick()
 
     # -- the run -------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class GnssReference:
 
     def _on_line(self, program: str, line: str) -> None:
         ev = ptp_log.parse_line(line)
-        if ev is not None and ev.kind == "servo" and ev.offset_ns is not None:
+        if isinstance(ev, ptp_log.ServoSample) and ev.offset_ns is not None:
             with self._lock:
                 self._last = (time.monotonic(), float(ev.offset_ns))
                 self.samples += 1

@@ -84,11 +84,14 @@ class PmcClient:
         with self._lock:
             sock = self._open()
             seq = next(self._seq) & 0xFFFF
-            kw = dict(sequence_id=seq, domain=self.domain, source=self.source, boundary_hops=0)
             if action is m.Action.SET:
-                data = m.encode_set(mgmt_id, value, **kw)
+                data = m.encode_set(
+                    mgmt_id, value, sequence_id=seq, domain=self.domain, source=self.source, boundary_hops=0
+                )
             else:
-                data = m.encode(action, mgmt_id, **kw)
+                data = m.encode(
+                    action, mgmt_id, sequence_id=seq, domain=self.domain, source=self.source, boundary_hops=0
+                )
             try:
                 sock.sendto(data, self.server)
             except (FileNotFoundError, ConnectionRefusedError):
@@ -118,8 +121,8 @@ class PmcClient:
                     continue  # a late answer to an earlier request
                 if msg.action not in (m.Action.RESPONSE, m.Action.ACKNOWLEDGE):
                     continue
-                if msg.is_error:
-                    err = msg.value
+                err = msg.value
+                if isinstance(err, m.MgmtErrorStatus):  # msg.is_error
                     raise PmcError(
                         f"ptp4l refused {action.name} {_name(mgmt_id)}: {err.name}"
                         + (f" ({err.display})" if err.display else "")

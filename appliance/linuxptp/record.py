@@ -84,10 +84,10 @@ class PtpRecord:
             with self._lock:
                 self.servo = {k: v for k, v in ev.as_dict().items() if k not in ("kind",)}
             return
-        if kind == "servo" and program == "ts2phc":
+        if isinstance(ev, ptp_log.ServoSample) and program == "ts2phc":
             self._on_primary(float(ev.offset_ns))
             return
-        if kind == "tx_timestamp_timeout":
+        if isinstance(ev, ptp_log.TxTimestampTimeout):
             self.counters["tx_timestamp_timeouts"] += 1
             log.warning(
                 "%s: %s (ptp.tx_timestamp_timeout_ms is %d; usually a NIC driver problem)",
@@ -95,12 +95,12 @@ class PtpRecord:
                 ev.text,
                 self.tx_timestamp_timeout_ms,
             )
-        elif kind == "clock_jump":
+        elif isinstance(ev, ptp_log.ClockJump):
             self.counters["clock_jumps"] += 1
             log.warning("%s: the clock jumped %s (clockcheck)", program, ev.direction)
-        elif kind == "error":
+        elif isinstance(ev, ptp_log.ProgramError):
             log.error("%s: %s", program, ev.text)
-        elif kind == "port_state":
+        elif isinstance(ev, ptp_log.PortStateChanged):
             log.info("%s: port %d %s -> %s on %s", program, ev.port, ev.old, ev.new, ev.event)
         if kind in _KEEP:
             d = ev.as_dict()

@@ -65,12 +65,14 @@ def announce_timeout_s(cfg: Config) -> float:
     return cfg.ptp.announce_receipt_timeout * 2.0**cfg.ptp.log_announce_interval
 
 
-def _check(cfg: Config) -> None:
+def _check(cfg: Config) -> str:
+    """ptp.interface, once the settings every linuxptp program needs are usable."""
     p = cfg.ptp
     if not p.interface:
         raise RenderError("ptp.interface is not set")
     if p.domain > MAX_DOMAIN_PTP4L:
         raise RenderError(f"ptp.domain {p.domain}: ptp4l accepts domainNumber 0-{MAX_DOMAIN_PTP4L}")
+    return p.interface
 
 
 def render_ptp4l(cfg: Config, directory: Path | None = None) -> str:
@@ -139,11 +141,11 @@ def phc2sys_argv(cfg: Config, directory: Path | None = None, binary: str = "phc2
     p = cfg.ptp
     if p.phc2sys == "off":
         return None
-    _check(cfg)
+    interface = _check(cfg)
     common = ["-z", uds_address(cfg, directory), "-n", str(p.domain), "-l", "6", "-m", "-q"]
     if p.phc2sys == "system_from_phc":
-        return [binary, "-s", p.interface, "-c", "CLOCK_REALTIME", "-w", *common]
-    return [binary, "-s", "CLOCK_REALTIME", "-c", p.interface, "-O", str(p.utc_offset_s), *common]
+        return [binary, "-s", interface, "-c", "CLOCK_REALTIME", "-w", *common]
+    return [binary, "-s", "CLOCK_REALTIME", "-c", interface, "-O", str(p.utc_offset_s), *common]
 
 
 def render_ts2phc(cfg: Config) -> str | None:

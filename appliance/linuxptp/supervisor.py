@@ -192,11 +192,11 @@ class Child:
         while not self._stop.is_set():
             self._set_state(STARTING)
             t0 = time.monotonic()
+            why: str | None
             try:
                 proc = self._spawn()
             except OSError as exc:
                 why = f"cannot start {self.argv[0]}: {exc.strerror or exc}"
-                proc = None
             else:
                 self._proc = proc
                 self.pid = proc.pid
@@ -208,7 +208,7 @@ class Child:
                     self._set_state(RUNNING)
                     log.info("%s running (pid %d)", self.name, proc.pid)
                     why = self._watch(proc)
-                if self._stop.is_set():
+                if why is None or self._stop.is_set():  # None: asked to stop (even if start() came since)
                     break
                 self._kill(3.0)
                 reader.join(2.0)

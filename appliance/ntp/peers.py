@@ -8,11 +8,17 @@ timestamp (SO_TIMESTAMPNS); both go through the node's time map into its *clock*
 answer becomes one sample of the peer's clock filter (appliance.core.ntp.clockfilter). The packet codec
 is appliance.core.ntp.packet; nothing here decides anything.
 
+With a key (cluster.crosscheck.key, one of ntp.keyfile's), each query carries its MAC and an
+answer counts only if it carries a valid MAC by the same key: an answer without one, with a bad
+one or a crypto-NAK is counted as ``unauthenticated`` and never reaches the filter, so whoever
+answers in a control node's name without the key cannot move the vote.
+
 Sign convention: offset_s = local - peer.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
 import os
@@ -24,10 +30,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from ..config import parse_hostport
+from ..addresses import parse_hostport
 from ..core.clock.timemap import TimeMap
 from ..core.ntp.clockfilter import ClockFilter, PeerEstimate, PeerSample, client_sample
 from ..core.ntp.packet import Mode, NtpPacket, NtpPacketError, parse
+from ..core.ntp.symkey import SymmetricKey
 from .server import CMSG_SPACE, RECV_BUFFER, SO_TIMESTAMPNS, _rx_system_ns
 
 log = logging.getLogger("appliance.peers")
@@ -49,6 +56,7 @@ class Peer:
     sent: int = 0
     received: int = 0
     bad: int = 0  # malformed or unexpected replies
+    unauthenticated: int = 0  # answers without a valid MAC by the crosscheck key (with a key only)
     last_error: str | None = None
     last: PeerSample | None = None
     filter: ClockFilter = field(default_factory=ClockFilter)
@@ -63,7 +71,9 @@ class PeerPoller:
         interval_s: float = 2.0,
         window: int = 4,
         timeout_s: float | None = None,
+        key: SymmetricKey | None = None,
     ):
+        self.key = key
         self.interval_s = interval_s
         self.timeout_s = timeout_s if timeout_s is not None else min(1.0, interval_s)
         max_age = max(window * interval_s * 2, 4 * interval_s)
@@ -131,6 +141,8 @@ class PeerPoller:
                     "sent": p.sent,
                     "received": p.received,
                     "bad": p.bad,
+                    "authenticated": self.key is not None,
+                    "unauthenticated": p.unauthenticated,
                     "last_error": p.last_error,
                     "leap": p.last.leap if p.last else None,
                     "stratum": p.last.stratum if p.last else None,
@@ -152,17 +164,20 @@ class PeerPoller:
             self._socks[family] = s
         return s
 
-    def _resolve(self, peer: Peer) -> bool:
-        if peer.sockaddr is not None and peer.unanswered < RESOLVE_RETRY_POLLS:
-            return True
+    def _resolve(self, peer: Peer) -> tuple[int, tuple] | None:
+        """The peer's address family and socket address: the last ones, resolved again after
+        RESOLVE_RETRY_POLLS unanswered polls; None while the name has never resolved."""
+        known = None if peer.family is None or peer.sockaddr is None else (peer.family, peer.sockaddr)
+        if known is not None and peer.unanswered < RESOLVE_RETRY_POLLS:
+            return known
         try:
             infos = socket.getaddrinfo(peer.host, peer.port, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             peer.last_error = f"cannot resolve {peer.host}: {exc.strerror}"
-            return peer.sockaddr is not None
+            return known
         family, _, _, _, sockaddr = infos[0]
         peer.family, peer.sockaddr = family, sockaddr
-        return True
+        return family, sockaddr
 
     def _run(self) -> None:
         next_poll = time.monotonic()
@@ -188,28 +203,16 @@ class PeerPoller:
             if peer.outstanding:
                 peer.unanswered += 1
             peer.outstanding.clear()  # a reply to an older poll is too late to be useful
-        if not self._resolve(peer):
+        target = self._resolve(peer)
+        if target is None:
             return
+        family, sockaddr = target
         cookie = secrets.randbits(64)
-        request = NtpPacket(
-            leap=0,
-            version=4,
-            mode=Mode.CLIENT,
-            stratum=0,
-            poll=0,
-            precision=-20,
-            root_delay=0,
-            root_dispersion=0,
-            ref_id=b"\x00" * 4,
-            ref_ts=0,
-            origin_ts=0,
-            receive_ts=0,
-            transmit_ts=cookie,
-        ).encode()
+        request = query(cookie, self.key)
         try:
-            sock = self._socket(peer.family)
+            sock = self._socket(family)
             t1 = time.time_ns()
-            sock.sendto(request, peer.sockaddr)
+            sock.sendto(request, sockaddr)
         except OSError as exc:
             peer.last_error = f"send to {peer.address}: {exc.strerror or exc}"
             return
@@ -238,10 +241,16 @@ class PeerPoller:
             peer.bad += 1
             return
         with self._lock:
-            t1_sys = peer.outstanding.pop(pkt.origin_ts, None)
-            if pkt.mode != Mode.SERVER or t1_sys is None:
+            if pkt.mode != Mode.SERVER or pkt.origin_ts not in peer.outstanding:
                 peer.bad += 1
                 return
+            if self.key is not None and not _signed_by(self.key, data, pkt.mac):
+                # not taken off the outstanding polls: a forger that races the peer's answer
+                # must not make the real, signed answer arrive "too late"
+                peer.unauthenticated += 1
+                peer.last_error = "answer not signed with cluster.crosscheck.key (no MAC, bad MAC or crypto-NAK)"
+                return
+            t1_sys = peer.outstanding.pop(pkt.origin_ts)
             if (t4_sys - t1_sys) > self.timeout_s * 1e9:
                 return
             tmap = self.clock_map()
@@ -254,3 +263,29 @@ class PeerPoller:
                 return  # a Kiss-o'-Death or no time at all: it answered, but says nothing usable
             peer.filter.add(sample)
             peer.last_error = None
+
+
+def _signed_by(key: SymmetricKey, data: bytes, mac: bytes) -> bool:
+    if len(mac) < 4 + 16 or mac[:4] != key.key_id.to_bytes(4, "big"):
+        return False
+    return hmac.compare_digest(key.mac(data[: len(data) - len(mac)]), mac)
+
+
+def query(cookie: int, key: SymmetricKey | None) -> bytes:
+    """One client-mode request whose transmit timestamp is ``cookie``, signed with ``key`` if any."""
+    request = NtpPacket(
+        leap=0,
+        version=4,
+        mode=Mode.CLIENT,
+        stratum=0,
+        poll=0,
+        precision=-20,
+        root_delay=0,
+        root_dispersion=0,
+        ref_id=b"\x00" * 4,
+        ref_ts=0,
+        origin_ts=0,
+        receive_ts=0,
+        transmit_ts=cookie,
+    ).encode()
+    return request if key is None else request + key.mac(request)

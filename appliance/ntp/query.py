@@ -6,7 +6,7 @@ import socket
 
 import ntplib
 
-from ..config import format_hostport, parse_hostport
+from ..addresses import format_hostport, parse_hostport
 
 LEAP_NAMES = {0: "normal", 1: "insert second", 2: "delete second", 3: "unsynchronized"}
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..config import Config, format_hostport, parse_hostport
+from ..addresses import format_hostport, parse_hostport
+from ..config import Config
 
 FORMATS = ("chrony", "timesyncd", "harvester")
 NTP_PORT = 123
@@ -116,11 +117,26 @@ def _header(fmt: str, source: str, comment: str = "#") -> list[str]:
     ]
 
 
-def render_chrony(servers: list[Server], threshold_s: float, source: str = "", connected: bool = False) -> str:
+def render_chrony(
+    servers: list[Server],
+    threshold_s: float,
+    source: str = "",
+    connected: bool = False,
+    nts_trusted_certs: str | None = None,
+) -> str:
     """``connected``: the site has a reference (reference.ntp / reference.gnss), as the seed's
-    standard setup: the clients also timestamp in hardware where their NICs can."""
+    standard setup: the clients also timestamp in hardware where their NICs can.
+    ``nts_trusted_certs``: the servers speak NTS (ntp.nts); the CA file the clients check them with."""
     lines = _header("chrony", source)
-    lines += [f"server {s.text} iburst" for s in servers]
+    if nts_trusted_certs is not None:
+        # chronyd's NTS-KE port is 4460 and the NTP port comes from the key exchange: no `port`.
+        lines += [
+            "# NTS (RFC 8915): the servers' certificates are checked against the cluster's CA.",
+            f"ntstrustedcerts {nts_trusted_certs}",
+        ]
+        lines += [f"server {s.host} iburst nts" for s in servers]
+    else:
+        lines += [f"server {s.text} iburst" for s in servers]
     need = min(2, len(servers))
     lines += [
         "# Update the clock only when 2 servers agree."
@@ -187,7 +203,9 @@ def render_clients(cfg: Config, fmt: str | None = None, source: str = "") -> str
     servers = client_servers(cfg)
     if fmt == "chrony":
         connected = cfg.reference.ntp is not None or cfg.gnss is not None
-        return render_chrony(servers, cfg.timesync.threshold, source, connected=connected)
+        nts = cfg.ntp.nts
+        certs = str(nts.client_trusted_certs) if nts is not None else None
+        return render_chrony(servers, cfg.timesync.threshold, source, connected=connected, nts_trusted_certs=certs)
     if fmt == "timesyncd":
         return render_timesyncd(servers, cfg.timesync.threshold, source)
     return render_harvester(servers, source)

@@ -28,9 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, parse_hostport
+from ..addresses import parse_hostport
+from ..config import Config
 from ..control_socket import ControlServer
 from ..core.bootstrap.state import StartState
+from ..core.clock.timemap import TimeMap
 from ..core.node import Node
 from ..core.node_types import TickActions
 from ..core.ntp.answer import NtpServerCore, ServerState
@@ -50,6 +52,9 @@ from .state_files import StateFiles
 from .tempcomp_store import PredictorStore
 
 log = logging.getLogger("appliance.service")
+
+# Control commands that change the node: root and the service's own user only (control_socket).
+WRITE_COMMANDS = frozenset({"inject"})
 
 
 class Appliance:
@@ -87,6 +92,8 @@ class Appliance:
         self.ptp: Any = None
         self.poller: Any = None
         self.upstream: Any = None  # reference.ntp: the upstream servers' poller
+        self.ntske: Any = None  # ntp.nts: the NTS-KE server
+        self.nts_keys: Any = None  # ntp.nts: the cookie key store
         self.lastgood: LastGoodWriter | None = None
         self.start_state: StartState | None = None  # what vouched for the clock at start (runtime.site)
         self.store: PredictorStore | None = None
@@ -134,6 +141,7 @@ class Appliance:
         self.node = Node(ncfg, predictor)
         stack.callback(self._save_model)
         site.start_lastgood(self, stack, info.name)
+        services.start_nts(self, stack)  # before the NTP sockets serve: NTS requests need the keys
         sockets = []
         for text in self.listen:
             host, port = parse_hostport(text)
@@ -141,7 +149,9 @@ class Appliance:
             stack.callback(sock.close)
             sockets.append(sock)
         self.udp = NtpUdpServer(self.ntp_core, sockets, self.timemap)
-        control = ControlServer(self.control_path, self.handlers())
+        control = ControlServer(
+            self.control_path, self.handlers(), writers=WRITE_COMMANDS, group=self.cfg.monitoring.control_group
+        )
         control.start()
         stack.callback(control.stop)
         services.start_metrics(self, stack)
@@ -172,8 +182,12 @@ class Appliance:
         if hotplug is not None:
             stack.callback(hotplug.stop)
 
-    def timemap(self):  # the NTP thread's view: the map the loop published last
-        return self.loop.timemap if self.loop is not None else self.node.timemap  # type: ignore[union-attr]
+    def timemap(self) -> TimeMap:  # the NTP thread's view: the map the loop published last
+        if self.loop is not None:
+            return self.loop.timemap
+        if self.node is None:
+            raise RuntimeError("no time map before the node is built")
+        return self.node.timemap
 
     def _save_model(self) -> None:
         state = self.node.persist_state() if self.node is not None else None

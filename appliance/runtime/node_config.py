@@ -3,6 +3,8 @@ YAML configuration and what the opened clock says about itself."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..config import Config
 from ..core.bootstrap.state import StartState
 from ..core.clock.discipline import DisciplineConfig
@@ -57,22 +59,20 @@ def node_config(
         lock_ns = NTP_LOCK_THRESHOLD_NS
     cc = cfg.cluster.crosscheck
     peers = tuple(n.name for n in cfg.cluster.control_nodes if n.name != cfg.node.name)
+    discipline = DisciplineConfig(
+        max_freq_ppb=caps.max_adj_ppb,
+        has_reference=has_primary or upstream or (cfg.ptp.enabled and cfg.gnss is not None),
+        lock_threshold_ns=lock_ns,
+        step_threshold_ns=NTP_STEP_THRESHOLD_NS
+        if upstream and "step_threshold_ns" not in d.model_fields_set
+        else d.step_threshold_ns,
+        max_error_bound_s=d.max_error_bound_s,
+    )
+    if upstream:
+        discipline = replace(discipline, servo_kp=NTP_SERVO_KP, servo_ki=NTP_SERVO_KI, servo_estimate_s=NTP_ESTIMATE_S)
     return NodeConfig(
         name=cfg.node.name,
-        discipline=DisciplineConfig(
-            max_freq_ppb=caps.max_adj_ppb,
-            has_reference=has_primary or upstream or (cfg.ptp.enabled and cfg.gnss is not None),
-            lock_threshold_ns=lock_ns,
-            step_threshold_ns=NTP_STEP_THRESHOLD_NS
-            if upstream and "step_threshold_ns" not in d.model_fields_set
-            else d.step_threshold_ns,
-            **(
-                {"servo_kp": NTP_SERVO_KP, "servo_ki": NTP_SERVO_KI, "servo_estimate_s": NTP_ESTIMATE_S}
-                if upstream
-                else {}
-            ),
-            max_error_bound_s=d.max_error_bound_s,
-        ),
+        discipline=discipline,
         interval_s=d.interval_s,
         refids=refids(cfg),
         max_error_bound_s=d.max_error_bound_s,

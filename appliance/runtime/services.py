@@ -53,6 +53,64 @@ def start_peers(app: Appliance, stack: contextlib.ExitStack) -> None:
 
     cc = cfg.cluster.crosscheck
     others = [(n.name, n.address) for n in cfg.cluster.control_nodes if n.name != cfg.node.name]
-    app.poller = PeerPoller(others, app.timemap, cc.poll_interval_s, cc.filter_window)
+    key = None
+    if cc.key is not None:
+        keys = app.ntp_core.keys
+        key = keys.keys.get(cc.key) if keys is not None else None
+        if key is None:
+            raise ServeError(f"cluster.crosscheck.key {cc.key}: no such key in ntp.keyfile {cfg.ntp.keyfile}")
+    app.poller = PeerPoller(others, app.timemap, cc.poll_interval_s, cc.filter_window, key=key)
     app.poller.start()
     stack.callback(app.poller.stop)
+
+
+def start_nts(app: Appliance, stack: contextlib.ExitStack) -> None:
+    """NTS when ntp.nts is set: the cookie keys into the NTP server's core, then the NTS-KE
+    server; the keys rotate from the tick hook. A bad certificate, key or shared key stops
+    `serve` here, naming the file."""
+    nts = app.cfg.ntp.nts
+    if nts is None:
+        return
+    import os
+    import time
+
+    from ..addresses import parse_hostport
+    from ..core.ntp import ntske
+    from ..core.ntp.nts import NtsServer
+    from ..core.ntp.nts_cookie import COOKIE_NONCE_BYTES, seal
+    from ..ntp.ntske_server import NtsKeError, NtsKeServer, tls_context
+    from .nts_keys import CookieKeyStore, NtsKeyError, read_shared_key
+
+    try:
+        secret = read_shared_key(nts.shared_key) if nts.shared_key is not None else None
+        ctx = tls_context(nts.certificate, nts.key)
+    except (NtsKeyError, NtsKeError) as exc:
+        raise ServeError(str(exc)) from None
+    store = CookieKeyStore(app.cfg.node.state_dir, nts.rotate_s, nts.keep_keys, secret, app.state_files)
+    state = NtsServer(store.keys(time.time()), os.urandom)
+    app.ntp_core.nts = state
+    ntp = [parse_hostport(text) for text in app.listen]
+    addresses = [parse_hostport(text) for text in nts.listen] or [(host, ntske.NTSKE_PORT) for host, _ in ntp]
+
+    def respond(data: bytes, export: ntske.Export) -> bytes:
+        return ntske.respond(
+            data,
+            export,
+            lambda c2s, s2c: seal(state.keys, c2s, s2c, os.urandom(COOKIE_NONCE_BYTES)),
+            ntp_port=ntp[0][1],
+        )
+
+    server = NtsKeServer(addresses, ctx, respond)
+    try:
+        server.start()
+    except NtsKeError as exc:
+        raise ServeError(str(exc)) from None
+    stack.callback(server.stop)
+    app.ntske, app.nts_keys = server, store
+
+    def rotate(_actions: object) -> None:
+        now = time.time()
+        if store.due_s(now) <= 0:
+            state.keys = store.keys(now)
+
+    app.on_tick.append(rotate)

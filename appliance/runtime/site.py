@@ -190,4 +190,19 @@ def site_status(app: Appliance) -> dict[str, Any]:
             "warning": None if len(rows) >= 3 else "fewer than 3 upstream servers: one wrong server cannot be outvoted",
         }
     state = app.state_files.status() if app.state_files is not None else None
-    return {"bootstrap": boot, "leap": app.leap.status(), "upstream": upstream, "state": state}
+    return {"bootstrap": boot, "leap": app.leap.status(), "upstream": upstream, "state": state, "nts": nts_status(app)}
+
+
+def nts_status(app: Appliance) -> dict[str, Any]:
+    nts = app.ntp_core.nts
+    if nts is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "answered": app.ntp_core.nts_answered,
+        "naks": app.ntp_core.nts_naks,
+        "cookie_key": nts.keys.current,
+        "cookie_keys": len(nts.keys.keys),
+        "shared_keys": app.cfg.ntp.nts is not None and app.cfg.ntp.nts.shared_key is not None,
+        "ke": app.ntske.counters() if app.ntske is not None else None,
+    }

@@ -41,6 +41,7 @@ def compose(
     leap: dict[str, Any] | None = None,
     upstream: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
+    nts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     s = snapshot
     reading = s.reading if s else None
@@ -85,4 +86,5 @@ def compose(
         "leap_seconds": leap,
         "upstream": upstream,
         "state": state,
+        "nts": nts,
     }

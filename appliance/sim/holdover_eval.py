@@ -25,7 +25,7 @@ error is the sum of (true - applied) frequency times the interval, from the firs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -92,10 +92,10 @@ class Evaluation:
     report: FitReport
     fit_s: float
     prediction: HoldoverPrediction
-    applied_ppb: dict = field(default_factory=dict)  # method -> predicted frequency per holdover row
-    time_error_s: dict = field(default_factory=dict)  # method -> time error per holdover row
-    quadratic: Quadratic | None = None
-    oracle: Oracle | None = None
+    applied_ppb: dict  # method -> predicted frequency per holdover row
+    time_error_s: dict  # method -> time error per holdover row
+    quadratic: Quadratic | None
+    oracle: Oracle
     adaptive: HoldoverPrediction | None = None  # core.holdover.select, when asked for
 
     def max_abs_s(self, method: str) -> float:

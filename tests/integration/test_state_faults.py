@@ -12,23 +12,28 @@ from pathlib import Path
 
 import pytest
 
+from appliance.runtime.nts_keys import CookieKeyStore
 from appliance.runtime.state_files import StateFiles
 from helpers.appliance_proc import REPO, ApplianceProc, write_config
 from helpers.wait import wait_for
 
 SEED = int(os.environ.get("APPLIANCE_TEST_SEED", "20261202"))
 
-# A child that writes the three kinds of state file in turn, each version numbered, as fast as it can.
+# A child that writes the kinds of state file in turn, each version numbered, as fast as it can; the
+# NTS cookie keys through their own store (a rotation a round).
 _WRITER = r"""
 import sys
 from pathlib import Path
 from appliance.runtime.atomic import atomic_write_json
+from appliance.runtime.nts_keys import CookieKeyStore
 d = Path(sys.argv[1])
 big = [float(i) for i in range(20000)]  # the size of a week's model table, so a write takes a while
+cookies = CookieKeyStore(d, 60.0, 3)
 print("ready", flush=True)
 n = int(sys.argv[2])
 while True:
     n += 1
+    cookies.keys(1_800_000_000.0 + 60.0 * n)
     for name in ("tempcomp.json", "last-known-good.json", "bootstrap.json"):
         atomic_write_json(d / name, {"version": n, "name": name, "table": big})
 """
@@ -57,6 +62,7 @@ def test_kill_9_during_100_rounds_of_writes_leaves_old_or_new_and_start_cleans_u
     state.mkdir()
     versions: dict[str, int] = {}
     leftovers_rounds = 0
+    cookie_key, cookie_loads = 0, 0
     for round_ in range(100):
         child = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(state), str(round_ * 100000)],
@@ -80,8 +86,18 @@ def test_kill_9_during_100_rounds_of_writes_leaves_old_or_new_and_start_cleans_u
         if files.sweep_temporaries():
             leftovers_rounds += 1
         assert not [p.name for p in state.iterdir() if p.name.endswith(".tmp")]
-    print(f"100 kills: {leftovers_rounds} left a temporary file behind, all removed at the next start")
+        if (state / "nts-cookie-keys.json").exists():
+            keys = CookieKeyStore(state, 1e9, 3, files=files).keys(0.0)  # loads, never sets aside
+            assert keys.current >= cookie_key, f"round {round_}: the cookie key went back"
+            cookie_key = keys.current
+            cookie_loads += 1
+        assert not [p.name for p in state.iterdir() if ".corrupt-" in p.name]
+    print(
+        f"100 kills: {leftovers_rounds} left a temporary file behind, all removed at the next start; "
+        f"the cookie keys loaded {cookie_loads} times"
+    )
     assert versions, "no write ever completed: the kills came too early to test anything"
+    assert cookie_loads, "the cookie keys were never written before a kill"
 
 
 def _mount_tmpfs(path: Path, size: str) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import config
+from appliance import config, durations
 from appliance.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,6 +86,11 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     assert "line" in p[0] and "YAML" in p[0]
 
 
+def test_an_unprintable_character_is_a_yaml_problem_not_a_traceback(tmp_path):
+    p = problems(tmp_path, "node: {name: x}\n\x00\n")
+    assert p == ["line 2, column 1: not valid YAML: character U+0000 is not allowed in YAML"]
+
+
 def test_phc_needs_an_interface(tmp_path):
     p = problems(tmp_path, "node: {name: x}\nclock: {source: phc}\n")
     assert "clock" in p[0] and "interface" in p[0]
@@ -113,7 +118,7 @@ def test_duplicate_control_nodes(tmp_path):
     ],
 )
 def test_durations(text, seconds):
-    assert config.parse_duration_s(text) == pytest.approx(seconds)
+    assert durations.parse_duration_s(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(
@@ -130,13 +135,13 @@ def test_durations(text, seconds):
 )
 def test_a_duration_needs_a_unit(value, message):
     with pytest.raises(ValueError, match=message) as e:
-        config.parse_duration_s(value)
+        durations.parse_duration_s(value)
     assert "ms" in str(e.value) or "not negative" in str(e.value)  # names the units
 
 
 def test_signed_durations():
-    assert config.parse_duration_s("-2s", signed=True) == -2.0
-    assert config.parse_duration_s("+500ms", signed=True) == 0.5
+    assert durations.parse_duration_s("-2s", signed=True) == -2.0
+    assert durations.parse_duration_s("+500ms", signed=True) == 0.5
 
 
 def test_a_bare_threshold_is_refused_not_read_as_seconds(tmp_path):

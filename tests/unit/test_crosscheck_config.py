@@ -1,5 +1,7 @@
 """The cluster.crosscheck and ntp.max_slew_ppm keys: defaults and clear rejections."""
 
+import pytest
+
 from appliance import config
 
 
@@ -33,3 +35,14 @@ def test_bad_values_name_their_key():
         "ntp.max_slew_ppm",
     ):
         assert key in text
+
+
+def test_a_crosscheck_key_needs_the_keyfile():
+    from appliance.config import ConfigError, parse
+
+    base = {"node": {"name": "a"}, "cluster": {"crosscheck": {"key": 3}}}
+    with pytest.raises(ConfigError, match="cluster.crosscheck.key needs ntp.keyfile"):
+        parse(base)
+    with pytest.raises(ConfigError, match="cluster.crosscheck.key"):
+        parse({**base, "cluster": {"crosscheck": {"key": 0}}, "ntp": {"keyfile": "/k"}})
+    assert parse({**base, "ntp": {"keyfile": "/k"}}).cluster.crosscheck.key == 3

@@ -72,6 +72,10 @@ def test_a_wrong_hash_is_rejected_with_the_reason():
         ("#@ 2\n2272060800 10\n#h 0 0 0 0 0\n", "no '#\\$' line"),
         ("#$ 1\n#@ 2\n2272060800 10\n", "no '#h' line"),
         ("#$ 1\n#@ 2\n2272060800 ten\n#h 0 0 0 0 0\n", "line 3: expected"),
+        # found by bench/fuzz_decoders.py: a run of minus signs, and digits int() does not read
+        ("#$ 1\n#@ 2\n3 -------3\n#h 0 0 0 0 0\n", "line 3: expected"),
+        ("#$ 1\n#@ 2\n2272060800 \u00b2\n#h 0 0 0 0 0\n", "line 3: expected"),
+        ("#$ \u00b9\n#@ 2\n2272060800 10\n#h 0 0 0 0 0\n", "line 1: #\\$ without a number"),
     ],
 )
 def test_malformed_files_say_what_is_wrong(text, why):

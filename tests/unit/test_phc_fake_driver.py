@@ -16,7 +16,7 @@ from appliance.core.clock.interface import ClockError
 from appliance.hw import phc as phc_mod
 from appliance.hw import phc_device, phc_pins
 from appliance.hw import posix_clock as pc
-from appliance.hw.errors import DeviceGoneError, NotSupportedError, OutOfRangeError, PermissionClockError
+from appliance.hw.errors import DeviceGoneError, NotSupportedError, OutOfRangeError, PermissionClockError, explain
 from appliance.hw.uapi import ptp_clock as ptp
 from appliance.hw.uapi import timex as tx
 from appliance.hw.uapi.posix_timers import FD_TO_CLOCKID
@@ -439,3 +439,16 @@ def test_the_lab_measures_with_a_named_method_and_the_kernel_guards_the_range(ma
         clock.measure_with("precise")
     clock.adjust_frequency_unguarded(70_000_000)  # beyond max_adj: the kernel, not us, decides
     assert drv.adjtimex[-1].freq == round(70_000_000 * 65.536)
+
+
+def test_the_lab_tries_every_sys_offset_method():
+    """PhcLab.read_methods imported its list from a module that no longer had it."""
+    from appliance.lab.device import PhcLab
+
+    assert PhcLab.__new__(PhcLab).read_methods() == ["precise", "extended", "basic"]
+
+
+def test_an_explained_error_keeps_the_errno():
+    for code in (errno.EIO, errno.EPERM, errno.EBUSY, errno.EOVERFLOW):
+        err = explain(OSError(code, os.strerror(code)), "PTP_CLOCK_GETCAPS", "/dev/ptp0")
+        assert isinstance(err, ClockError) and err.errno == code

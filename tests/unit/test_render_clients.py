@@ -61,8 +61,26 @@ def test_seed_timesync_block_renders_the_same_way_and_threshold_is_maxdistance()
     assert "minsources 1" in one
 
 
+NTS = {"ntp": {"nts": {"certificate": "/etc/appliance/nts.crt", "key": "/etc/appliance/nts.key"}}}
+
+
+def test_chrony_clients_of_an_nts_server_use_nts_and_trust_the_clusters_ca():
+    text = render_clients(cfg(**NTS), "chrony")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert "ntstrustedcerts /var/lib/rancher/rke2/agent/server-ca.crt" in lines
+    assert lines[1:4] == ["server 10.0.0.10 iburst nts", "server 10.0.0.11 iburst nts", "server fd00::12 iburst nts"]
+    own = {**NTS["ntp"], "listen": ["127.0.0.1:12300"], "allow": ["all"]}
+    alone = config.parse({"node": {"name": "x"}, "ntp": own, "timesync": {"servers": ["127.0.0.1"]}})
+    assert "server 127.0.0.1 iburst nts" in render_clients(alone, "chrony")  # the NTS-KE names the port
+
+
 @pytest.mark.parametrize(
-    "extra", [{}, {"timesync": {"servers": ["192.0.2.1", "[fd00::1]:10123", "ntp.example"], "threshold": "1.5s"}}]
+    "extra",
+    [
+        {},
+        {"timesync": {"servers": ["192.0.2.1", "[fd00::1]:10123", "ntp.example"], "threshold": "1.5s"}},
+        NTS,
+    ],
 )
 def test_rendered_chrony_conf_passes_chronyds_parser(tmp_path, extra):
     require_tool("chronyd")  # skipped without chrony; in CI (APPLIANCE_REQUIRE_INTEGRATION=1) a failure

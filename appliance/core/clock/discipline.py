@@ -50,13 +50,16 @@ class DisciplineConfig:
     servo_estimate_s: float = 0.0  # the first frequency estimate spans at least this (PiServo.min_estimate_s)
 
 
+Transition = tuple[SyncState, SyncState, SyncEvent]  # (old state, new state, the event)
+
+
 @dataclass(frozen=True)
 class Decision:
     state: SyncState
     error_bound_s: float
     freq_ppb: float | None = None  # set the clock's total frequency correction to this
     step_ns: int = 0  # step the clock by this
-    transitions: tuple[tuple[SyncState, SyncState, SyncEvent], ...] = ()
+    transitions: tuple[Transition, ...] = ()
     reference_suspect: bool = False  # the reference's offsets are outside the guard and not followed
 
     @property
@@ -148,7 +151,7 @@ class Discipline:
         """The spread of the recent reference offsets (the measured stability while locked)."""
         return self._stats.jitter_ns()
 
-    def _fire(self, event: SyncEvent, now_s: float, out: list) -> None:
+    def _fire(self, event: SyncEvent, now_s: float, out: list[Transition]) -> None:
         new = next_state(TRANSITIONS, self.state, event)
         if new is not self.state:
             out.append((self.state, new, event))
@@ -157,8 +160,14 @@ class Discipline:
                 self._bound_at_since_s = self._bound_s if new is SyncState.HOLDOVER else self.cfg.freerun_initial_s
             self.state = new
 
+    def _end_prediction(self) -> None:
+        """The reference is back: the predictor, if it was predicting, ends its holdover."""
+        if self._predicting and self.predictor is not None:
+            self.predictor.end_holdover()
+        self._predicting = False
+
     def fault(self, now_s: float) -> Decision:
-        out: list = []
+        out: list[Transition] = []
         self._fire(SyncEvent.FAULT, now_s, out)
         self._bound_s = MAX_DISPERSION_S
         return Decision(self.state, self._bound_s, transitions=tuple(out))
@@ -171,7 +180,7 @@ class Discipline:
         return base
 
     def _judge(
-        self, now_s: float, off: float, accept_step: bool, changed: bool, temp_c: float | None, out: list
+        self, now_s: float, off: float, accept_step: bool, changed: bool, temp_c: float | None, out: list[Transition]
     ) -> tuple[float | None, float | None]:
         """The guard (module docstring): (the offset to follow or None, a holdover frequency)."""
         if accept_step or changed:
@@ -205,9 +214,7 @@ class Discipline:
             if self._agreed < AGREE_SAMPLES:
                 return None, None
             self._phase.reset()
-            if self._predicting:
-                self.predictor.end_holdover()  # type: ignore[union-attr]
-                self._predicting = False
+            self._end_prediction()
             self._fire(SyncEvent.REFERENCE_AGREES, now_s, out)
             self.suspect = False
         elif self.suspect:  # the bound ran out (unsynchronized): follow the reference again
@@ -244,7 +251,7 @@ class Discipline:
         if ref_offset_ns is not None and not fresh and self.state is not SyncState.FAULT:
             self._bound_s = bound_at_s(self, now_s, ref_offset_ns)
             return Decision(self.state, self._bound_s)
-        out: list = []
+        out: list[Transition] = []
         freq: float | None = None
         step = 0
         if self.state is SyncState.FAULT:
@@ -260,16 +267,14 @@ class Discipline:
                 self._fire(SyncEvent.REFERENCE_LOST, now_s, out)
                 self.servo.reset()
                 self._good = 0
-            elif self.state is SyncState.HOLDOVER and self._predicting:
+            elif self.state is SyncState.HOLDOVER and self._predicting and self.predictor is not None:
                 # --- predictor hook: a new predicted frequency at its fixed interval
                 predicted = self.predictor.predict_freq_ppb(now_s, temp_c)
                 if predicted is not None and -predicted != self.holdover_freq_ppb:
                     self.holdover_freq_ppb = self.servo.drift_ppb = -predicted
                     freq = self.holdover_freq_ppb
         else:
-            if self._predicting:  # --- predictor hook: reference back
-                self.predictor.end_holdover()
-                self._predicting = False
+            self._end_prediction()  # --- predictor hook: reference back
             self._fire(SyncEvent.REFERENCE_SEEN, now_s, out)
             result = self.servo.sample(ref_offset_ns, now_s)
             freq = result.freq_ppb

@@ -13,7 +13,7 @@ This module only declares types: it does no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,18 @@ class SysOffset:
     method: str
 
 
+class ClockDetails(TypedDict, total=False):
+    """What an adapter knows about its clock beyond the name; each key is optional."""
+
+    name: str  # the simulated clock's own name
+    phc_index: int | None  # N of /dev/ptpN
+    interface: str | None  # the network interface the PHC belongs to
+    clock_name: str | None  # the driver's clock name (sysfs clock_name)
+    driver: str | None
+    offset_method: str | None  # how PHC - CLOCK_REALTIME is measured: precise | extended | basic
+    temperature_sensor: str | None  # the id of the sensor read next to the oscillator
+
+
 @dataclass(frozen=True)
 class ClockInfo:
     """Identity of a clock for status and logs."""
@@ -52,7 +64,7 @@ class ClockInfo:
     name: str  # e.g. "/dev/ptp0" or "sim:tcxo"
     kind: str  # "phc" | "sim"
     timescale: str = "UTC"  # "UTC" or "TAI": what gettime_ns() returns
-    details: dict = field(default_factory=dict)
+    details: ClockDetails = field(default_factory=ClockDetails)
 
 
 class ClockError(Exception):

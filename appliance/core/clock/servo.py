@@ -60,13 +60,13 @@ class PiServo:
         return max(-self.max_freq_ppb, min(self.max_freq_ppb, ppb))
 
     def sample(self, offset_ns: float, local_time_s: float) -> ServoOutput:
-        if self._count == 0:
+        if self._count == 0 or self._first is None:  # one means the other (reset clears both)
             self._first = (offset_ns, local_time_s)
             self._count = 1
             self._last_s = local_time_s
             return ServoOutput(ServoState.UNLOCKED, self.drift_ppb)
         if self._count == 1:
-            off0, t0 = self._first  # type: ignore[misc]
+            off0, t0 = self._first
             dt = local_time_s - t0
             if dt <= 0 or dt < self.min_estimate_s:
                 return ServoOutput(ServoState.UNLOCKED, self.drift_ppb)

@@ -201,7 +201,7 @@ class CrossCheck:
         distance = cluster_offset = None
         if not fit:
             event = VoteEvent.NO_PEERS
-        elif not majority:
+        elif not majority or selection is None:
             event = VoteEvent.NO_MAJORITY
         else:
             distance = distance_outside_s(selection.low_s, selection.high_s)

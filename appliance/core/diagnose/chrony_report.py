@@ -102,7 +102,7 @@ class Tracking:
         """chrony's bound on the system clock's error: |offset| + root dispersion + root delay / 2."""
         return abs(self.system_time) + self.root_dispersion + self.root_delay / 2
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -146,7 +146,7 @@ class Source:
     def reachable(self) -> bool:
         return self.reach != 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["reach"] = format(self.reach, "o")  # as chronyc shows it (377 = the last 8 polls answered)
         d["mode_name"] = SOURCE_MODES.get(self.mode, "unknown")
@@ -186,7 +186,7 @@ class SourceStats:
     offset: float  # s, estimated offset of the source now; positive = local clock ahead
     std_dev: float  # s
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 

@@ -70,15 +70,25 @@ class PtpSummary:
     def is_grandmaster(self) -> bool:
         return bool(self.clock_identity and self.gm_identity and self.clock_identity == self.gm_identity)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def _num(value: str | None, kind=float):
+def _float(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return kind(value, 0) if kind is int else kind(value)
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    """An integer as pmc prints it, in any base Python's literals allow (0x.. for hex)."""
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
     except ValueError:
         return None
 
@@ -97,10 +107,10 @@ def ptp_summary(data: dict[str, dict[str, str]]) -> PtpSummary:
         gm_identity=parent.get("grandmasterIdentity") or ts.get("gmIdentity"),
         gm_present=None if present not in ("true", "false") else present == "true",
         clock_identity=default.get("clockIdentity"),
-        master_offset_ns=_num(ts.get("master_offset")),
-        offset_from_master_ns=_num(cur.get("offsetFromMaster")),
-        mean_path_delay_ns=_num(cur.get("meanPathDelay")),
-        steps_removed=_num(cur.get("stepsRemoved"), int),
-        gm_clock_class=_num(parent.get("gm.ClockClass"), int),
-        domain=_num(default.get("domainNumber"), int),
+        master_offset_ns=_float(ts.get("master_offset")),
+        offset_from_master_ns=_float(cur.get("offsetFromMaster")),
+        mean_path_delay_ns=_float(cur.get("meanPathDelay")),
+        steps_removed=_int(cur.get("stepsRemoved")),
+        gm_clock_class=_int(parent.get("gm.ClockClass")),
+        domain=_int(default.get("domainNumber")),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # --- /proc/driver/rtc ------------------------------------------------------------------------
@@ -21,7 +22,7 @@ class ReportParseError(ValueError):
 
 @dataclass(frozen=True)
 class RtcInfo:
-    fields: dict  # every "key : value" line, as printed
+    fields: dict[str, str]  # every "key : value" line, as printed
     time_s: float | None  # the RTC's time as seconds since the epoch, read as UTC; None if unreadable
     battery_ok: bool | None  # None when the driver does not report it
 
@@ -59,7 +60,7 @@ def parse_rtc(text: str) -> RtcInfo:
 
 @dataclass(frozen=True)
 class TimedateInfo:
-    properties: dict
+    properties: dict[str, str]
 
     def flag(self, name: str) -> bool | None:
         v = self.properties.get(name)
@@ -67,7 +68,7 @@ class TimedateInfo:
 
 
 def parse_timedatectl(text: str) -> TimedateInfo:
-    props = {}
+    props: dict[str, str] = {}
     for line in text.splitlines():
         if "=" in line:
             key, _, value = line.partition("=")
@@ -118,7 +119,7 @@ class KernelTime:
     constant: int
     tick_us: int
     tai_s: int
-    raw: dict = field(default_factory=dict)
+    raw: dict[str, object] = field(default_factory=dict)
 
     @property
     def synchronised(self) -> bool:
@@ -133,7 +134,7 @@ class KernelTime:
             return "delete"
         return None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "state": self.state,
             "status": list(self.status_flags),
@@ -148,7 +149,7 @@ class KernelTime:
         }
 
 
-def decode_timex(raw: dict) -> KernelTime:
+def decode_timex(raw: Mapping[str, object]) -> KernelTime:
     """raw: {"return": int, "status": int, "offset": int, "freq": int, "maxerror": int, "esterror": int,
     "constant": int, "tick": int, "tai": int} as read by the adapter."""
 

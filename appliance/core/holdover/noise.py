@@ -100,7 +100,7 @@ def deviation_table(freq: npt.ArrayLike, interval_s: float, modified: bool = Tru
     ``freq`` is a regularly sampled frequency series in any unit (the deviations come out in the
     same unit). Averaging times run from ``interval_s`` to a quarter of the span.
     """
-    import allantools  # type: ignore[import-untyped]  # noqa: PLC0415 - slow import, kept off hot paths
+    import allantools  # noqa: PLC0415 - slow import, kept off hot paths
 
     y = np.asarray(freq, dtype=float)
     if y.size < MIN_POINTS:

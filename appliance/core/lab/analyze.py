@@ -3,10 +3,13 @@ verdict (pure). The shell renders the result (appliance/lab/report.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
+from ..holdover.series import FloatArray
 from ..verdict import Verdict
 from . import checks as ck
 from . import hardware as hw
@@ -22,9 +25,9 @@ STEADY_BIN_S = 60.0
 
 @dataclass
 class FrequencySeries:
-    time_s: np.ndarray
-    freq_ppm: np.ndarray
-    temp_c: np.ndarray | None
+    time_s: FloatArray
+    freq_ppm: FloatArray
+    temp_c: FloatArray | None
 
 
 @dataclass
@@ -36,16 +39,17 @@ class Analysis:
     reference: str = ""
     expected: str | None = None  # the class claimed (--expect-class)
     read_stats: list[hw.ReadStats] = field(default_factory=list)
-    raw_windows: dict = field(default_factory=dict)  # method -> read windows (ns)
+    raw_windows: dict[str, FloatArray] = field(default_factory=dict)  # method -> read windows (ns)
     best_method: str | None = None
     floor_ns: float = 0.0
     linearity: hw.Linearity | None = None
-    freq_points: list = field(default_factory=list)  # (commanded_ppb, measured_ppb, sigma_ppb)
-    steps: dict = field(default_factory=dict)  # kind -> StepResult
-    pps_offsets_ns: np.ndarray | None = None
+    # (commanded_ppb, measured_ppb, sigma_ppb)
+    freq_points: list[tuple[float, float, float]] = field(default_factory=list)
+    steps: dict[str, hw.StepResult] = field(default_factory=dict)  # kind -> StepResult
+    pps_offsets_ns: FloatArray | None = None
     stability: st.Stability | None = None
     stability_compensated: st.Stability | None = None
-    sensor_adev: dict = field(default_factory=dict)  # tau -> ADEV the sensor's noise adds through the fit
+    sensor_adev: dict[float | str, float] = field(default_factory=dict)  # as osc.Evidence.sensor_adev
     series: FrequencySeries | None = None
     tempfit: tp.TempFit | None = None
     model: tp.ModelResult | None = None
@@ -64,12 +68,12 @@ class Analysis:
         return self.tempfit.slope_ppm_per_c if self.tempfit else None
 
 
-def _bin(time_s: np.ndarray, phase_s: np.ndarray, temp: np.ndarray | None, factor: int) -> FrequencySeries:
+def _bin(time_s: FloatArray, phase_s: FloatArray, temp: FloatArray | None, factor: int) -> FrequencySeries:
     n = (phase_s.size - 1) // factor
     idx = np.arange(n + 1) * factor
     t_end = time_s[idx[1:]]
     y = np.diff(phase_s[idx]) / np.diff(time_s[idx])
-    tb = None
+    tb: FloatArray | None = None
     if temp is not None:
         tb = np.array(
             [
@@ -80,19 +84,24 @@ def _bin(time_s: np.ndarray, phase_s: np.ndarray, temp: np.ndarray | None, facto
     return FrequencySeries(t_end, y * 1e6, tb)
 
 
-def _compensate(stab: st.Stability, series: FrequencySeries, fit: tp.TempFit) -> tuple[st.Stability, dict]:
+def _compensate(
+    stab: st.Stability, series: FrequencySeries, fit: tp.TempFit
+) -> tuple[st.Stability, dict[float | str, float]]:
     """The phase with the fitted temperature response integrated out, analysed again; and, per tau, the
     ADEV that the sensor's own noise adds through that response (the response is fitted against the
     sensor, so its noise is in what is taken out): white noise of the sensor's measured level, through
     the fitted lag and the local slope, analysed like the frequency."""
-    ok = np.isfinite(series.temp_c) & np.isfinite(series.freq_ppm)
+    temp_c, response_ppm, lagged_c, mean_c = series.temp_c, fit.response_ppm, fit.lagged_c, fit.mean_c
+    if temp_c is None or response_ppm is None or lagged_c is None or mean_c is None:
+        raise ValueError("compensation needs a series with temperatures and a fitted response")
+    ok = np.isfinite(temp_c) & np.isfinite(series.freq_ppm)
     t_rows = series.time_s[ok]
     dt = np.diff(np.concatenate([[0.0], t_rows]))
-    phase_resp = np.cumsum(fit.response_ppm * 1e-6 * dt)
+    phase_resp = np.cumsum(response_ppm * 1e-6 * dt)
     correction = np.interp(stab.time_s, np.concatenate([[0.0], t_rows]), np.concatenate([[0.0], phase_resp]))
     x = stab.tie_s - correction
     comp = st.analyse(stab.time_s, x, stab.interval_s)
-    sensor = series.temp_c[ok]
+    sensor = temp_c[ok]
     d = np.diff(sensor)
     sigma_c = float(np.std(d - np.median(d)) / np.sqrt(2.0)) if d.size > 2 else 0.0
     if sigma_c <= 0 or t_rows.size < st.MIN_POINTS:
@@ -100,16 +109,18 @@ def _compensate(stab: st.Stability, series: FrequencySeries, fit: tp.TempFit) ->
     interval = float(np.median(dt[1:])) if dt.size > 1 else 1.0
     noise = np.random.default_rng(0x5E4).normal(0.0, sigma_c, sensor.size)
     lagged = tp.lag_filter(noise, interval, fit.lag_s or 0.0)
-    dev = fit.lagged_c - fit.mean_c
+    dev = lagged_c - mean_c
     coef = [fit.coefficients[k] for k in sorted(fit.coefficients)]
     local_slope = sum(k * coef[k] * dev ** (k - 1) for k in range(1, len(coef)))
     injected = st.analyse(
         t_rows - t_rows[0], np.concatenate([[0.0], np.cumsum((local_slope * lagged * 1e-6 * dt)[1:])]), interval
     )
-    return comp, {p.tau_s: p.value for p in injected.adev} | {"sensor_sigma_c": sigma_c}
+    added: dict[float | str, float] = {p.tau_s: p.value for p in injected.adev}
+    added["sensor_sigma_c"] = sigma_c
+    return comp, added
 
 
-def _steady_range(time_s: np.ndarray, temp: np.ndarray) -> float | None:
+def _steady_range(time_s: FloatArray, temp: FloatArray) -> float | None:
     ok = np.isfinite(temp)
     if ok.sum() < 2:
         return None
@@ -121,7 +132,7 @@ def _steady_range(time_s: np.ndarray, temp: np.ndarray) -> float | None:
 
 def _oscillator(
     a: Analysis,
-    classes: dict[str, OscillatorClass],
+    classes: Mapping[str, OscillatorClass],
     expect: str | None,
     floor_s: float,
     temp_range_stability_c: float | None,
@@ -142,10 +153,11 @@ def _oscillator(
         sensor_adev=a.sensor_adev,
     )
     ordered = promise_order(classes)
+    judged: OscillatorClass | None
     a.estimated_class, a.estimate_reason = osc.estimate(ordered, ev)
     if expect:
         judged = classes[expect]
-    elif a.estimated_class in classes:
+    elif a.estimated_class is not None and a.estimated_class in classes:
         judged = classes[a.estimated_class]
     else:
         judged = ordered[-1] if ordered else None  # the loosest promise: worse than it fails
@@ -185,7 +197,13 @@ def _temperature(a: Analysis, series: FrequencySeries, compensated_model: bool, 
         a.model = tp.fit_model(series.time_s[ok], series.temp_c[ok], series.freq_ppm[ok], compensated=compensated_model)
 
 
-def analyse_log(time_s, freq_ppm, temp_c, classes: dict[str, OscillatorClass], expect: str | None = None) -> Analysis:
+def analyse_log(
+    time_s: npt.ArrayLike,
+    freq_ppm: npt.ArrayLike,
+    temp_c: npt.ArrayLike | None,
+    classes: Mapping[str, OscillatorClass],
+    expect: str | None = None,
+) -> Analysis:
     """`appliance lab report`: a frequency log measured against a reference elsewhere."""
     a = Analysis(reference="the reference of the log", expected=expect)
     t, x, interval = st.phase_from_frequency(time_s, np.asarray(freq_ppm, dtype=float) * 1e-6)
@@ -201,7 +219,7 @@ def analyse_log(time_s, freq_ppm, temp_c, classes: dict[str, OscillatorClass], e
 
 
 def _reads(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
-    failed = {}
+    failed: dict[str, str] = {}
     for burst in rec.reads:
         if burst.error or len(burst.offsets_ns) < 3:
             failed[burst.method] = burst.error or f"{len(burst.offsets_ns)} reading(s)"
@@ -272,7 +290,7 @@ def _pins(a: Analysis, rec: LabRecord, limits: ck.LabLimits) -> None:
     a.checks.extend(ck.pps_checks(a.pps_offsets_ns, limits, what))
 
 
-def _stability(a: Analysis, rec: LabRecord, classes, expect: str | None) -> None:
+def _stability(a: Analysis, rec: LabRecord, classes: Mapping[str, OscillatorClass], expect: str | None) -> None:
     s = rec.stability
     if s is None or len(s.time_s) < st.MIN_POINTS:
         n = len(s.time_s) if s else 0
@@ -296,7 +314,7 @@ def _stability(a: Analysis, rec: LabRecord, classes, expect: str | None) -> None
     _oscillator(a, classes, expect, a.floor_ns * 1e-9, steady)
 
 
-def analyse_run(rec: LabRecord, classes: dict[str, OscillatorClass], limits: ck.LabLimits) -> Analysis:
+def analyse_run(rec: LabRecord, classes: Mapping[str, OscillatorClass], limits: ck.LabLimits) -> Analysis:
     a = Analysis(
         reference=rec.stability.reference if rec.stability else rec.device.get("reference", ""),
         expected=rec.expect_class,

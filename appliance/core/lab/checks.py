@@ -9,10 +9,15 @@ The checks of the oscillator (its class) are in ``oscillator.py``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy.typing as npt
 
 from ..verdict import Verdict
 from . import hardware as hw
+from .records import Refusal
 
 VERDICT_WORD = {Verdict.OK: "pass", Verdict.WARN: "warn", Verdict.FAIL: "fail"}
 JUMP_LIMIT_SIGMAS = (8.0, 24.0)  # a phase increment this many robust sigmas from the median: warn, fail
@@ -35,7 +40,7 @@ class Check:
     def word(self) -> str:
         return VERDICT_WORD[self.verdict]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, float | str | None]:
         """Exactly the report.json fields of a check."""
         value = self.value
         if isinstance(value, float) and not math.isfinite(value):
@@ -43,7 +48,7 @@ class Check:
         return {"name": self.name, "verdict": self.word, "value": value, "limit": self.limit, "unit": self.unit}
 
 
-def band(value: float, limits: tuple[float, float]) -> Verdict:
+def band(value: float | None, limits: tuple[float, float]) -> Verdict:
     """|value| within the first bound: ok; within the second: warn; else (or not a number): fail."""
     if value is None or not math.isfinite(value):
         return Verdict.FAIL
@@ -55,7 +60,7 @@ class LimitsError(ValueError):
     pass
 
 
-def _pair(name: str, v) -> tuple[float, float]:
+def _pair(name: str, v: Any) -> tuple[float, float]:  # v: whatever the YAML held, checked here
     try:
         a, b = (float(x) for x in v)
     except (TypeError, ValueError):
@@ -67,7 +72,7 @@ def _pair(name: str, v) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class LabLimits:
-    read_jitter_ns: dict = field(
+    read_jitter_ns: dict[str, tuple[float, float]] = field(
         default_factory=lambda: {
             "precise": (20.0, 100.0),
             "extended": (200.0, 1000.0),
@@ -83,7 +88,9 @@ class LabLimits:
     pps_jitter_ns: tuple[float, float] = (100.0, 1000.0)
 
     @classmethod
-    def from_dict(cls, d: dict | None, base: LabLimits | None = None, where: str = "lab.limits") -> LabLimits:
+    def from_dict(
+        cls, d: Mapping[str, object] | None, base: LabLimits | None = None, where: str = "lab.limits"
+    ) -> LabLimits:
         """``d`` overrides ``base`` (default: the built-in values) key by key; unknown keys are errors."""
         base = base or cls()
         if not d:
@@ -149,15 +156,15 @@ def read_checks(
 
 
 def frequency_checks(
-    lin: hw.Linearity | None, n_points: int, refusals: list, limits: LabLimits, reason: str | None = None
+    lin: hw.Linearity | None, n_points: int, refusals: list[Refusal], limits: LabLimits, reason: str | None = None
 ) -> list[Check]:
     out = []
     if lin is None:
         return [Check("frequency.linearity", Verdict.WARN, None, None, "", reason or "not measured")]
     noise_frac = 3.0 * lin.noise_ppb / lin.max_adj_ppb if lin.max_adj_ppb else 0.0
-    gain_lim = tuple(
-        max(x, 3.0 * lin.noise_ppb / max(lin.max_adj_ppb, 1.0) * 1e6) for x in limits.frequency_gain_error_ppm
-    )
+    gain_floor_ppm = 3.0 * lin.noise_ppb / max(lin.max_adj_ppb, 1.0) * 1e6
+    gain_pass, gain_warn = limits.frequency_gain_error_ppm
+    gain_lim = (max(gain_pass, gain_floor_ppm), max(gain_warn, gain_floor_ppm))
     out.append(
         Check(
             "frequency.gain_error_ppm",
@@ -168,7 +175,8 @@ def frequency_checks(
             f"measured / commanded = {lin.gain:.6f} over {n_points} points across +-{lin.max_adj_ppb:.0f} ppb",
         )
     )
-    nl_lim = tuple(max(x, noise_frac) for x in limits.frequency_nonlinearity_fraction)
+    nl_pass, nl_warn = limits.frequency_nonlinearity_fraction
+    nl_lim = (max(nl_pass, noise_frac), max(nl_warn, noise_frac))
     out.append(
         Check(
             "frequency.nonlinearity",
@@ -198,9 +206,7 @@ def frequency_checks(
     return out
 
 
-def step_check(
-    name: str, result: hw.StepResult | None, lim: tuple[float, float], floor_ns: float, detail: str
-) -> Check:
+def step_check(name: str, result: hw.StepResult, lim: tuple[float, float], floor_ns: float, detail: str) -> Check:
     lim = (max(lim[0], 5.0 * floor_ns), max(lim[1], 10.0 * floor_ns))
     errs = ", ".join(f"{e:+.0f}" for e in result.errors_ns)
     return Check(
@@ -213,7 +219,7 @@ def step_check(
     )
 
 
-def pps_checks(offsets_ns, limits: LabLimits, detail: str) -> list[Check]:
+def pps_checks(offsets_ns: npt.ArrayLike, limits: LabLimits, detail: str) -> list[Check]:
     import numpy as np
 
     off = np.asarray(offsets_ns, dtype=float)

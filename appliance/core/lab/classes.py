@@ -19,9 +19,14 @@ ADEV = sqrt 3 sigma_x / tau, MDEV = sqrt 3 sigma_x sqrt(tau0) / tau^1.5, TDEV = 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from ..holdover.series import FloatArray
 
 SECONDS_PER_DAY = 86_400.0
 MDEV_WHITE_FM = 0.5  # MVAR / AVAR for white FM
@@ -33,7 +38,11 @@ class ClassError(ValueError):
     pass
 
 
-def _hi(spec: dict, key: str) -> float:
+# One class of oscillators.yaml as parsed: its values are checked here, as they are read.
+Spec = Mapping[str, Any]
+
+
+def _hi(spec: Spec, key: str) -> float:
     try:
         lo, hi = spec[key]
     except (KeyError, TypeError, ValueError):
@@ -41,7 +50,7 @@ def _hi(spec: dict, key: str) -> float:
     return max(abs(float(lo)), abs(float(hi)))
 
 
-def _range(spec: dict, key: str) -> tuple[float, float]:
+def _range(spec: Spec, key: str) -> tuple[float, float]:
     try:
         lo, hi = spec[key]
     except (KeyError, TypeError, ValueError):
@@ -65,7 +74,7 @@ class OscillatorClass:
     ripple_period_min_k: float
 
     @classmethod
-    def from_spec(cls, name: str, spec: dict) -> OscillatorClass:
+    def from_spec(cls, name: str, spec: Spec) -> OscillatorClass:
         try:
             period_lo = min(abs(v) for v in _range(spec, "ripple_period_k"))
             return cls(
@@ -90,7 +99,7 @@ class OscillatorClass:
         return self.name not in NOT_A_PROMISE and self.white_ppb > 0
 
     # -- noise lines (fractional frequency / seconds) ----------------------------------------------
-    def _parts(self, tau_s):
+    def _parts(self, tau_s: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         tau = np.asarray(tau_s, dtype=float)
         white = (self.white_ppb * 1e-9) ** 2 / tau
         rw = (self.rw_ppb_per_sqrt_s * 1e-9) ** 2 * tau / 3.0
@@ -98,16 +107,16 @@ class OscillatorClass:
         aging = (drift * tau) ** 2 / 2.0
         return tau, white, rw, aging
 
-    def adev_line(self, tau_s, floor_s: float = 0.0, interval_s: float = 1.0):
+    def adev_line(self, tau_s: npt.ArrayLike, floor_s: float = 0.0, interval_s: float = 1.0) -> FloatArray:
         tau, white, rw, aging = self._parts(tau_s)
         return np.sqrt(white + rw + aging + 3.0 * floor_s**2 / tau**2)
 
-    def mdev_line(self, tau_s, floor_s: float = 0.0, interval_s: float = 1.0):
+    def mdev_line(self, tau_s: npt.ArrayLike, floor_s: float = 0.0, interval_s: float = 1.0) -> FloatArray:
         tau, white, rw, aging = self._parts(tau_s)
         wpm = 3.0 * floor_s**2 * interval_s / tau**3
         return np.sqrt(MDEV_WHITE_FM * white + MDEV_RW_FM * rw + aging + wpm)
 
-    def tdev_line(self, tau_s, floor_s: float = 0.0, interval_s: float = 1.0):
+    def tdev_line(self, tau_s: npt.ArrayLike, floor_s: float = 0.0, interval_s: float = 1.0) -> FloatArray:
         tau = np.asarray(tau_s, dtype=float)
         own = tau / math.sqrt(3.0) * self.mdev_line(tau)
         return np.sqrt(own**2 + floor_s**2 * interval_s / tau)
@@ -133,12 +142,12 @@ class OscillatorClass:
         return self.initial_ppm + self.residual_fraction * cubic + self.ripple_ppm
 
 
-def load_classes(spec_by_name: dict) -> dict[str, OscillatorClass]:
+def load_classes(spec_by_name: Mapping[str, Spec]) -> dict[str, OscillatorClass]:
     """oscillators.yaml's ``classes`` mapping -> OscillatorClass by name."""
     return {name: OscillatorClass.from_spec(name, spec) for name, spec in spec_by_name.items()}
 
 
-def promise_order(classes: dict[str, OscillatorClass]) -> list[OscillatorClass]:
+def promise_order(classes: Mapping[str, OscillatorClass]) -> list[OscillatorClass]:
     """Classes that promise something, tightest first (by their ADEV line at 1 s)."""
     real = [c for c in classes.values() if c.is_promise]
     return sorted(real, key=lambda c: float(c.adev_line(1.0)))

@@ -18,18 +18,22 @@ phase jumps the largest single-interval phase increment's distance from the medi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from ..holdover.series import FloatArray
 
 NS_PER_S = 1_000_000_000
 
 
-def robust_sigma(x) -> float:
-    x = np.asarray(x, dtype=float)
-    if x.size == 0:
+def robust_sigma(x: npt.ArrayLike) -> float:
+    a = np.asarray(x, dtype=float)
+    if a.size == 0:
         return math.nan
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+    return float(1.4826 * np.median(np.abs(a - np.median(a))))
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,9 @@ class ReadStats:
     window_p50_ns: float
     window_p99_ns: float
     window_max_ns: float
-    residuals_ns: np.ndarray
+    residuals_ns: FloatArray
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "method": self.method,
             "n": self.n,
@@ -57,7 +61,9 @@ class ReadStats:
         }
 
 
-def read_stats(method: str, system_ns, offsets_ns, windows_ns) -> ReadStats:
+def read_stats(
+    method: str, system_ns: npt.ArrayLike, offsets_ns: npt.ArrayLike, windows_ns: npt.ArrayLike
+) -> ReadStats:
     sys_ns = np.asarray(system_ns, dtype=np.int64)
     off = np.asarray(offsets_ns, dtype=float)
     win = np.asarray(windows_ns, dtype=float)
@@ -100,7 +106,7 @@ class Linearity:
     intercept_ppb: float
     worst_residual_ppb: float  # the farthest point from the line (signed)
     worst_at_ppb: float  # ... at this commanded value
-    residuals_ppb: np.ndarray
+    residuals_ppb: FloatArray
     noise_ppb: float  # the largest per-point measurement uncertainty
 
     @property
@@ -111,7 +117,7 @@ class Linearity:
     def nonlinearity_fraction(self) -> float:
         return abs(self.worst_residual_ppb) / self.max_adj_ppb if self.max_adj_ppb else math.nan
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "max_adj_ppb": self.max_adj_ppb,
             "gain": self.gain,
@@ -124,7 +130,9 @@ class Linearity:
         }
 
 
-def linearity(commanded_ppb, measured_ppb, sigma_ppb, max_adj_ppb: float) -> Linearity:
+def linearity(
+    commanded_ppb: npt.ArrayLike, measured_ppb: npt.ArrayLike, sigma_ppb: Sequence[float], max_adj_ppb: float
+) -> Linearity:
     c = np.asarray(commanded_ppb, dtype=float)
     m = np.asarray(measured_ppb, dtype=float)
     if c.size < 3 or np.ptp(c) == 0:
@@ -153,7 +161,7 @@ def frequency_points(max_adj_ppb: float, n_points: int = 9, edge_fraction: float
     return [float(v) for v in np.linspace(-edge, edge, n_points)]
 
 
-def slope_ppb(time_s, offsets_ns) -> tuple[float, float]:
+def slope_ppb(time_s: npt.ArrayLike, offsets_ns: npt.ArrayLike) -> tuple[float, float]:
     """Rate of the offset (ppb = ns/s) by least squares, and its standard error."""
     t = np.asarray(time_s, dtype=float)
     x = np.asarray(offsets_ns, dtype=float)
@@ -174,7 +182,7 @@ class StepResult:
     errors_ns: tuple[float, ...]
 
 
-def phase_steps(kind: str, commanded_ns, landed_ns) -> StepResult | None:
+def phase_steps(kind: str, commanded_ns: npt.ArrayLike, landed_ns: npt.ArrayLike) -> StepResult | None:
     c = np.asarray(commanded_ns, dtype=float)
     if c.size == 0:
         return None
@@ -182,14 +190,14 @@ def phase_steps(kind: str, commanded_ns, landed_ns) -> StepResult | None:
     return StepResult(kind, float(err[int(np.argmax(np.abs(err)))]), tuple(float(e) for e in err))
 
 
-def pps_offsets_ns(event_times_ns, period_ns: int = NS_PER_S) -> np.ndarray:
+def pps_offsets_ns(event_times_ns: npt.ArrayLike, period_ns: int = NS_PER_S) -> FloatArray:
     """Each event's distance from the nearest multiple of the period (the PHC's full second)."""
     t = np.asarray(event_times_ns, dtype=np.int64)
     r = np.mod(t, period_ns).astype(float)
     return np.where(r > period_ns / 2, r - period_ns, r)
 
 
-def phase_jump(phase_ns, floor_ns: float = 0.0) -> tuple[float, float]:
+def phase_jump(phase_ns: npt.ArrayLike, floor_ns: float = 0.0) -> tuple[float, float]:
     """(largest |increment - median increment| in ns, the robust spread of the increments in ns)."""
     d = np.diff(np.asarray(phase_ns, dtype=float))
     if d.size < 3:

@@ -47,7 +47,8 @@ class Evidence:
     slope_ppm_per_c: float | None = None
     slope_sigma_ppm_per_c: float | None = None
     temp_range_stability_c: float | None = None  # how far the temperature moved during the stability record
-    sensor_adev: dict = field(default_factory=dict)  # tau -> ADEV the sensor's noise adds through the fitted response
+    # tau -> ADEV the sensor's noise adds through the fitted response; "sensor_sigma_c": that noise (K)
+    sensor_adev: dict[float | str, float] = field(default_factory=dict)
 
     @property
     def temps(self) -> tuple[float, float, bool]:
@@ -61,8 +62,8 @@ def adev_check(cls: OscillatorClass, ev: Evidence) -> tuple[Check | None, int]:
     if not ev.adev:
         return None, 0
     name = "stability.adev_temperature_compensated" if ev.compensated else "stability.adev"
-    judged = []
-    limited = []
+    judged: list[tuple[int, float, DevPoint, float, Verdict]] = []
+    limited: list[float] = []
     for p in ev.adev:
         own = float(cls.adev_line(p.tau_s))
         floor = math.sqrt(3.0) * ev.floor_s / p.tau_s
@@ -130,7 +131,7 @@ def offset_check(cls: OscillatorClass, ev: Evidence) -> Check | None:
 
 
 def tempco_check(cls: OscillatorClass, ev: Evidence) -> Check | None:
-    if ev.slope_ppm_per_c is None:
+    if ev.slope_ppm_per_c is None or ev.temp_lo_c is None or ev.temp_hi_c is None:
         return None
     limit = cls.tempco_limit_ppm_per_c(ev.temp_lo_c, ev.temp_hi_c)
     s = ev.slope_ppm_per_c
@@ -164,7 +165,7 @@ def steady_check(ev: Evidence) -> Check | None:
 
 
 def class_checks(cls: OscillatorClass, ev: Evidence) -> tuple[list[Check], int]:
-    out = []
+    out: list[Check] = []
     adev, judged = adev_check(cls, ev)
     for c in (adev, offset_check(cls, ev), tempco_check(cls, ev)):
         if c is not None:
@@ -176,7 +177,7 @@ def estimate(ordered: list[OscillatorClass], ev: Evidence) -> tuple[str | None, 
     """(class name, or UNCLASSIFIED, or None when there is nothing to judge; the reason)."""
     if not ev.adev and ev.freq_offset_ppm is None:
         return None, "no stability record: nothing to judge the oscillator by"
-    skipped = []
+    skipped: list[str] = []
     for cls in ordered:
         checks, judged = class_checks(cls, ev)
         failed = [c.name for c in checks if c.verdict is Verdict.FAIL]

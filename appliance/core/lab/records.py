@@ -6,7 +6,13 @@ Units are in the names; offsets are clock - reference (the sign convention of th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# A JSON object as measurements.json keeps it: what the shell found out about the device and its
+# NIC family (free-form, read back from the file).
+JsonObject = dict[str, Any]
 
 
 @dataclass
@@ -63,12 +69,14 @@ class StabilityRecord:
 
 @dataclass
 class LabRecord:
-    device: dict
+    device: JsonObject
     requested_s: float
     started_utc: str
     expect_class: str | None = None
-    family: dict | None = None  # the nics.yaml family it matched, if any
-    phases: dict = field(default_factory=dict)  # phase -> "done" | "skipped: why" | "interrupted" | "failed: why"
+    family: JsonObject | None = None  # the nics.yaml family it matched, if any
+    phases: dict[str, str] = field(
+        default_factory=dict
+    )  # phase -> "done" | "skipped: why" | "interrupted" | "failed: why"
     interrupted_in: str | None = None
     elapsed_s: float = 0.0
     reads: list[ReadBurst] = field(default_factory=list)
@@ -82,11 +90,11 @@ class LabRecord:
     stability: StabilityRecord | None = None
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> LabRecord:
+    def from_dict(cls, d: Mapping[str, Any]) -> LabRecord:
         d = dict(d)
         d["reads"] = [ReadBurst(**r) for r in d.get("reads", [])]
         if d.get("stability_read"):

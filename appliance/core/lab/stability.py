@@ -17,9 +17,13 @@ window holds N x window values, too much for a day of 1 s samples).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
+
+from ..holdover.series import FloatArray
 
 TAU_MANTISSAS = (1, 2, 5)
 MIN_POINTS = 8  # fewer phase points than this: no deviations at all
@@ -35,15 +39,15 @@ class DevPoint:
     n: int  # averages (ADEV / MDEV / TDEV) or windows (MTIE) behind it
     rel_err: float  # 1-sigma relative uncertainty of ``value`` (from non-overlapping averages)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, float]:
         return {"tau_s": self.tau_s, "value": self.value, "n": self.n, "rel_err": self.rel_err}
 
 
 @dataclass
 class Stability:
     interval_s: float
-    time_s: np.ndarray  # grid, from 0
-    tie_s: np.ndarray  # x - x[0]
+    time_s: FloatArray  # grid, from 0
+    tie_s: FloatArray  # x - x[0]
     freq_offset: float  # mean fractional frequency offset (least-squares slope of x); + = clock fast
     adev: list[DevPoint]
     mdev: list[DevPoint]
@@ -56,7 +60,7 @@ class Stability:
     def span_s(self) -> float:
         return float(self.time_s[-1]) if self.time_s.size else 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "interval_s": self.interval_s,
             "span_s": self.span_s,
@@ -76,7 +80,7 @@ class StabilityError(ValueError):
 
 def decade_taus(interval_s: float, max_tau_s: float) -> list[float]:
     """1, 2, 5, 10, 20, 50 ... x interval_s up to max_tau_s (multiples of the interval)."""
-    out = []
+    out: list[float] = []
     decade = 1
     while True:
         for m in TAU_MANTISSAS:
@@ -87,7 +91,9 @@ def decade_taus(interval_s: float, max_tau_s: float) -> list[float]:
         decade *= 10
 
 
-def to_grid(sample_time_s, phase_s, interval_s: float) -> tuple[np.ndarray, np.ndarray, int]:
+def to_grid(
+    sample_time_s: npt.ArrayLike, phase_s: npt.ArrayLike, interval_s: float
+) -> tuple[FloatArray, FloatArray, int]:
     """Readings at (slightly irregular) times -> phase on the regular grid 0, interval, 2 interval...
     Linear interpolation between neighbouring readings; a grid point with no reading within
     GRID_TOLERANCE of an interval on both sides counts as a filled gap."""
@@ -101,7 +107,7 @@ def to_grid(sample_time_s, phase_s, interval_s: float) -> tuple[np.ndarray, np.n
         raise StabilityError("reading times are not increasing")
     t = t - t[0]
     n = int(math.floor(t[-1] / interval_s + GRID_TOLERANCE)) + 1
-    grid = np.arange(n) * interval_s
+    grid = np.arange(n, dtype=np.float64) * interval_s
     xg = np.interp(grid, t, x)
     nearest = np.abs(t[np.clip(np.searchsorted(t, grid), 0, t.size - 1)] - grid)
     before = np.abs(grid - t[np.clip(np.searchsorted(t, grid) - 1, 0, t.size - 1)])
@@ -117,11 +123,15 @@ def _rel_err(n_points: int, m: int) -> float:
     return 1.0 / math.sqrt(2.0 * k)
 
 
-def _allan(func, x: np.ndarray, interval_s: float, taus: list[float]) -> list[DevPoint]:
+# allantools' deviations: (taus, deviations, their errors, numbers of averages)
+DeviationFunc = Callable[..., tuple[FloatArray, FloatArray, FloatArray, FloatArray]]
+
+
+def _allan(func: DeviationFunc, x: FloatArray, interval_s: float, taus: list[float]) -> list[DevPoint]:
     if not taus:
         return []
     t_out, dev, _, ns = func(x, rate=1.0 / interval_s, data_type="phase", taus=np.asarray(taus, dtype=float))
-    out = []
+    out: list[DevPoint] = []
     for t, d, n in zip(t_out, dev, ns, strict=False):
         if math.isfinite(d) and d > 0:
             m = max(1, int(round(t / interval_s)))
@@ -129,7 +139,7 @@ def _allan(func, x: np.ndarray, interval_s: float, taus: list[float]) -> list[De
     return out
 
 
-def sliding_range(x: np.ndarray, window: int) -> np.ndarray:
+def sliding_range(x: FloatArray, window: int) -> FloatArray:
     """max - min of every run of ``window`` consecutive values (van Herk / Gil-Werman, O(N))."""
     n = x.size
     if window > n:
@@ -150,8 +160,8 @@ def sliding_range(x: np.ndarray, window: int) -> np.ndarray:
     return hi - lo
 
 
-def mtie(x: np.ndarray, interval_s: float, taus: list[float]) -> list[DevPoint]:
-    out = []
+def mtie(x: FloatArray, interval_s: float, taus: list[float]) -> list[DevPoint]:
+    out: list[DevPoint] = []
     for tau in taus:
         window = int(round(tau / interval_s)) + 1  # tau spans window - 1 intervals
         r = sliding_range(x, window)
@@ -160,7 +170,7 @@ def mtie(x: np.ndarray, interval_s: float, taus: list[float]) -> list[DevPoint]:
     return out
 
 
-def analyse(sample_time_s, phase_s, interval_s: float) -> Stability:
+def analyse(sample_time_s: npt.ArrayLike, phase_s: npt.ArrayLike, interval_s: float) -> Stability:
     """The whole stability analysis of a phase record (see the module docstring)."""
     import allantools  # noqa: PLC0415 - slow import, only when analysing
 
@@ -175,7 +185,7 @@ def analyse(sample_time_s, phase_s, interval_s: float) -> Stability:
     wander = tie - slope * grid
     adev_taus = decade_taus(interval_s, span * ADEV_MAX_FRACTION)
     tdev_taus = decade_taus(interval_s, span * TDEV_MAX_FRACTION)
-    notes = []
+    notes: list[str] = []
     if gaps:
         notes.append(f"{gaps} grid point(s) had no reading nearby and were interpolated")
     return Stability(
@@ -192,7 +202,7 @@ def analyse(sample_time_s, phase_s, interval_s: float) -> Stability:
     )
 
 
-def phase_from_frequency(time_s, freq_fractional) -> tuple[np.ndarray, np.ndarray, float]:
+def phase_from_frequency(time_s: npt.ArrayLike, freq_fractional: npt.ArrayLike) -> tuple[FloatArray, FloatArray, float]:
     """A frequency log (the fractional frequency over the interval ending at each row) -> phase on
     its own grid: x[0] = 0, x[k] = sum of y[1..k] * interval. Returns (time_s, phase_s, interval_s)."""
     t = np.asarray(time_s, dtype=float)

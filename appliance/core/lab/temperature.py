@@ -21,10 +21,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from ..holdover.bound import predict_holdover
 from ..holdover.fit import fit
-from ..holdover.series import SampleError
+from ..holdover.series import FloatArray, SampleError
 
 MIN_RANGE_C = 1.0  # below: no slope is fitted (sensor noise and quantisation would be the slope)
 QUADRATIC_RANGE_C = 2.0  # from here a quadratic term
@@ -45,20 +46,20 @@ class TempFit:
     mean_c: float | None = None
     lag_s: float | None = None
     degree: int = 0
-    coefficients: dict = field(default_factory=dict)  # COEFFICIENT_NAMES -> value
+    coefficients: dict[str, float] = field(default_factory=dict)  # COEFFICIENT_NAMES -> value
     slope_ppm_per_c: float | None = None
     slope_sigma_ppm_per_c: float | None = None
     drift_ppm_per_day: float | None = None
     residual_rms_ppb: float | None = None
-    lagged_c: np.ndarray | None = None
-    response_ppm: np.ndarray | None = None  # the fitted temperature part, per row (for compensation)
+    lagged_c: FloatArray | None = None
+    response_ppm: FloatArray | None = None  # the fitted temperature part, per row (for compensation)
     reason: str | None = None  # why there is no slope
 
     @property
     def range_c(self) -> float:
         return self.temp_hi_c - self.temp_lo_c
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "temp_lo_c": self.temp_lo_c,
             "temp_hi_c": self.temp_hi_c,
@@ -82,11 +83,12 @@ class ModelResult:
     residual_rms_ppb: float | None = None
     n_outliers: int | None = None
     trained_range_c: tuple[float, float] | None = None
-    backtest: dict | None = None  # hours, max_abs_error_us, bound_end_us, max_ratio, coverage, frozen_max_abs_error_us
+    # hours, max_abs_error_us, bound_end_us, max_ratio, coverage, frozen_max_abs_error_us
+    backtest: dict[str, float] | None = None
     backtest_reason: str | None = None
-    series: dict | None = None  # time_h, error_us, bound_us of the backtest (for the plot)
+    series: dict[str, FloatArray] | None = None  # time_h, error_us, bound_us of the backtest (for the plot)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "fitted": self.fitted,
             "reason": self.reason,
@@ -99,7 +101,7 @@ class ModelResult:
         }
 
 
-def lag_filter(x: np.ndarray, interval_s: float, lag_s: float) -> np.ndarray:
+def lag_filter(x: npt.ArrayLike, interval_s: float, lag_s: float) -> FloatArray:
     """First-order lag of ``x`` (time constant lag_s), starting at x[0]."""
     if lag_s <= 0:
         return np.asarray(x, dtype=float).copy()
@@ -115,12 +117,16 @@ def _degree(range_c: float) -> int:
     return 3 if range_c >= CUBIC_RANGE_C else 2 if range_c >= QUADRATIC_RANGE_C else 1
 
 
-def _solve(d: np.ndarray, t_day: np.ndarray | None, y: np.ndarray, degree: int):
+def _solve(
+    d: FloatArray, t_day: FloatArray | None, y: FloatArray, degree: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Least squares of y on the powers of d (and t_day): (coefficients, their covariance, residuals,
+    the design matrix)."""
     cols = [d**k for k in range(degree + 1)]
     if t_day is not None:
         cols.append(t_day - t_day.mean())
     a = np.stack(cols, axis=1)
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    coef = np.asarray(np.linalg.lstsq(a, y, rcond=None)[0], dtype=np.float64)  # float64 already: for the types
     resid = y - a @ coef
     dof = max(y.size - a.shape[1], 1)
     s2 = float(resid @ resid) / dof
@@ -131,7 +137,9 @@ def _solve(d: np.ndarray, t_day: np.ndarray | None, y: np.ndarray, degree: int):
     return coef, cov, resid, a
 
 
-def fit_response(time_s, temp_c, freq_ppm, interval_s: float | None = None) -> TempFit:
+def fit_response(
+    time_s: npt.ArrayLike, temp_c: npt.ArrayLike, freq_ppm: npt.ArrayLike, interval_s: float | None = None
+) -> TempFit:
     """The frequency-temperature response (see the module docstring)."""
     t = np.asarray(time_s, dtype=float)
     temp = np.asarray(temp_c, dtype=float)
@@ -154,15 +162,15 @@ def fit_response(time_s, temp_c, freq_ppm, interval_s: float | None = None) -> T
     degree = _degree(hi - lo)
     t_day = t / 86_400.0
     use_drift = abs(float(np.corrcoef(t, temp)[0, 1])) < COLLINEAR
-    best = None
-    for lag in LAG_CANDIDATES_S:
+
+    def candidate(lag: float) -> tuple[float, float, FloatArray, float, FloatArray, FloatArray, FloatArray]:
         lagged = lag_filter(temp, interval, lag)
         mean_c = float(lagged.mean())
-        coef, cov, resid, a = _solve(lagged - mean_c, t_day if use_drift else None, y, degree)
-        ss = float(resid @ resid)
-        if best is None or ss < best[0]:
-            best = (ss, lag, lagged, mean_c, coef, cov, resid, a)
-    _, lag, lagged, mean_c, coef, cov, resid, a = best
+        coef, cov, resid, _ = _solve(lagged - mean_c, t_day if use_drift else None, y, degree)
+        return float(resid @ resid), lag, lagged, mean_c, coef, cov, resid
+
+    # the smallest residual sum of squares; the first such lag on a tie
+    _, lag, lagged, mean_c, coef, cov, resid = min((candidate(lag) for lag in LAG_CANDIDATES_S), key=lambda c: c[0])
     result.mean_c = mean_c
     result.lag_s = lag
     result.degree = degree
@@ -177,13 +185,15 @@ def fit_response(time_s, temp_c, freq_ppm, interval_s: float | None = None) -> T
     return result
 
 
-def _average(t: np.ndarray, temp: np.ndarray, y: np.ndarray, factor: int):
+def _average(t: FloatArray, temp: FloatArray, y: FloatArray, factor: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     n = (t.size // factor) * factor
     shape = (-1, factor)
     return t[:n].reshape(shape)[:, -1], temp[:n].reshape(shape)[:, -1], y[:n].reshape(shape).mean(axis=1)
 
 
-def model_rows(time_s, temp_c, freq_ppm):
+def model_rows(
+    time_s: npt.ArrayLike, temp_c: npt.ArrayLike, freq_ppm: npt.ArrayLike
+) -> tuple[tuple[FloatArray, FloatArray, FloatArray] | None, str | None]:
     """Rows the temperature model accepts (interval 1..60 s): finer logs averaged, or a reason."""
     t = np.asarray(time_s, dtype=float)
     temp = np.asarray(temp_c, dtype=float)
@@ -199,7 +209,9 @@ def model_rows(time_s, temp_c, freq_ppm):
     return (t, temp, y), None
 
 
-def fit_model(time_s, temp_c, freq_ppm, compensated: bool = True) -> ModelResult:
+def fit_model(
+    time_s: npt.ArrayLike, temp_c: npt.ArrayLike, freq_ppm: npt.ArrayLike, compensated: bool = True
+) -> ModelResult:
     """The appliance's learned temperature model on the log, and its holdover backtest."""
     rows, why = model_rows(time_s, temp_c, freq_ppm)
     if rows is None:

@@ -39,6 +39,7 @@ from functools import lru_cache
 
 from .access import AccessList
 from .interleave import InterleaveTable
+from .nts import NAK_KISS, NtsError, NtsServer, check_request, is_nts, nak_trailer
 from .packet import (
     MAX_STRATUM,
     NTP_HEADER_LEN,
@@ -73,6 +74,9 @@ DROP_REASONS = (
     "denied",
     "ratelimited",
     "late",
+    "nts_malformed",
+    "nts_bad_cookie",
+    "nts_bad_auth",
 )
 
 _PREFIX = struct.Struct("!BBbbII4sQQQ")  # header up to and including the receive timestamp
@@ -256,10 +260,14 @@ class NtpServerCore:
         keys: KeyRing | None = None,
         interleave: InterleaveTable | None = None,
         max_request_age_ns: int | None = None,
+        nts: NtsServer | None = None,
     ):
         self.access = access
         self.ratelimit = ratelimit
         self.keys = keys  # symmetric keys: requests with a MAC are dropped without them
+        self.nts = nts  # NTS: requests with NTS fields are answered with NTS (else as basic requests)
+        self.nts_answered = 0
+        self.nts_naks = 0
         self.authenticated = 0
         self.crypto_naks = 0
         # A request that waited longer than this behind other requests (the server falling behind
@@ -346,24 +354,19 @@ class NtpServerCore:
                     poll = min(max(raw_poll - 256 if raw_poll > 127 else raw_poll, MIN_POLL), MAX_POLL)
                     return self._limited(verdict, (data[0] >> 3) & 7, poll, _TS.unpack_from(data, 40)[0])
             heads, tail = self._fields_at(rx_ns).fast
-            self.answered += 1
             head = heads[((data[0] & 0x38) << 5) | data[2]]  # (version << 8) | poll octet
-            if self.interleave is not None and data[32:40] != data[40:48]:
-                return self._interleaved(data, head + tail, rx_ns)
-            return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
+            if head is not None:  # always, for the versions in _FAST_LVM
+                self.answered += 1
+                if self.interleave is not None and data[32:40] != data[40:48]:
+                    return self._interleaved(data, head + tail, rx_ns)
+                return Reply(head + tail + data[40:48] + _pack_ts(ns_to_ntp(rx_ns)))
         return self._handle_general(data, client_ip, client_port, rx_ns, now_s)
 
     def _interleaved(self, data: bytes, head: bytes, rx_ns: int, sign: Callable[[bytes], bytes] | None = None) -> Reply:
-        """A reply to a client that may use interleaved mode (see ``interleave``): interleaved if
-        the request names a tracked reply, basic otherwise; tracked either way. ``head`` is the
-        reply up to its reference timestamp (24 bytes)."""
         assert self.interleave is not None
-        previous_tx = self.interleave.take(_TS.unpack_from(data, 24)[0])
-        rx = _pack_ts(ns_to_ntp(rx_ns))
-        if previous_tx is None:
-            return Reply(head + data[40:48] + rx, track_tx=True, sign=sign)
-        self.interleaved += 1
-        return Reply(head + data[32:40] + rx, transmit_ntp=previous_tx, track_tx=True, sign=sign)
+        reply = _interleaved_reply(self.interleave, data, head, rx_ns, sign)
+        self.interleaved += reply.transmit_ntp is not None
+        return reply
 
     def record_tx(self, reply: bytes, tx_ns: int) -> None:
         """The kernel's transmit timestamp (served time) of a tracked reply, as the adapter got it."""
@@ -394,6 +397,25 @@ class NtpServerCore:
             verdict = self.ratelimit.check(client_key(client_ip), now_s)
             if verdict is not RateDecision.ALLOW:
                 return self._limited(verdict, pkt.version, poll, pkt.transmit_ts)
+        if self.nts is not None and sign is None and is_nts(pkt):
+            try:
+                req = check_request(data, pkt, self.nts.keys)
+            except NtsError as exc:
+                if not exc.nak or exc.unique_id is None:
+                    return self._drop(exc.reason)
+                self.dropped[exc.reason] += 1
+                self.nts_naks += 1
+                uid = exc.unique_id
+                return _kiss(
+                    pkt.version,
+                    poll,
+                    self._state.precision_log2,
+                    pkt.transmit_ts,
+                    NAK_KISS,
+                    lambda p: p + nak_trailer(uid),
+                )
+            sign = self.nts.signer(len(data), req)
+            self.nts_answered += 1
         leap, stratum, precision, rdelay, ref_id, rdisp, ref_ts = self._fields_at(rx_ns).header
         head = _HEAD.pack(
             (leap << 6) | (pkt.version << 3) | Mode.SERVER,
@@ -428,23 +450,45 @@ class NtpServerCore:
         if verdict is RateDecision.DROP:
             return _DROPS["ratelimited"]
         self.kod_sent += 1
-        return self._kiss(version, poll, client_transmit)
+        return _kiss(version, poll, self._state.precision_log2, client_transmit)
 
-    def _kiss(self, version: int, poll: int, client_transmit: int) -> Reply:
-        """RATE Kiss-o'-Death (RFC 5905 section 7.4): stratum 0, leap 3, no time information."""
-        prefix = _PREFIX.pack(
-            (int(Leap.UNSYNCHRONIZED) << 6) | (version << 3) | Mode.SERVER,
-            0,
-            poll,
-            self._state.precision_log2,
-            0,
-            0,
-            b"RATE",
-            0,
-            client_transmit,
-            client_transmit,
-        )
-        return Reply(prefix, transmit_ntp=client_transmit)
+
+def _kiss(
+    version: int,
+    poll: int,
+    precision_log2: int,
+    client_transmit: int,
+    code: bytes = b"RATE",
+    sign: Callable[[bytes], bytes] | None = None,
+) -> Reply:
+    """Kiss-o'-Death (RFC 5905 section 7.4): stratum 0, leap 3, no time information; RATE, or
+    NTSN (an NTS NAK, whose ``sign`` appends the request's Unique Identifier)."""
+    prefix = _PREFIX.pack(
+        (int(Leap.UNSYNCHRONIZED) << 6) | (version << 3) | Mode.SERVER,
+        0,
+        poll,
+        precision_log2,
+        0,
+        0,
+        code,
+        0,
+        client_transmit,
+        client_transmit,
+    )
+    return Reply(prefix, transmit_ntp=client_transmit, sign=sign)
+
+
+def _interleaved_reply(
+    table: InterleaveTable, data: bytes, head: bytes, rx_ns: int, sign: Callable[[bytes], bytes] | None
+) -> Reply:
+    """A reply to a client that may use interleaved mode (see ``interleave``): interleaved (its
+    transmit timestamp preset to the previous reply's) if the request names a tracked reply, basic
+    otherwise; tracked either way. ``head`` is the reply up to its reference timestamp (24 bytes)."""
+    previous_tx = table.take(_TS.unpack_from(data, 24)[0])
+    rx = _pack_ts(ns_to_ntp(rx_ns))
+    if previous_tx is None:
+        return Reply(head + data[40:48] + rx, track_tx=True, sign=sign)
+    return Reply(head + data[32:40] + rx, transmit_ntp=previous_tx, track_tx=True, sign=sign)
 
 
 def _crypto_nak(packet: bytes) -> bytes:

@@ -209,7 +209,8 @@ _TIME_STATUS_NP = struct.Struct(">qqiiHHQHi8s")  # 50
 _GM_SETTINGS_NP = struct.Struct(">4shBB")  # 8
 _DATUM = struct.Struct(">Bx")  # 2
 
-DATA_LENGTH = {
+# Keyed by the ids as ints (MgmtId is an IntEnum): looked up with any id off the wire.
+DATA_LENGTH: dict[int, int] = {
     MgmtId.DEFAULT_DATA_SET: _DEFAULT_DS.size,
     MgmtId.CURRENT_DATA_SET: _CURRENT_DS.size,
     MgmtId.PARENT_DATA_SET: _PARENT_DS.size,
@@ -252,7 +253,7 @@ def decode_data(mgmt_id: int, data: bytes) -> object | None:
     """The data field of a MANAGEMENT TLV -> value; None for an empty body or an id we do not decode."""
     if not data:
         return None
-    want = DATA_LENGTH.get(mgmt_id)  # type: ignore[call-overload]
+    want = DATA_LENGTH.get(mgmt_id)
     if want is None:
         return None  # an id the appliance does not use: carried, not interpreted
     if len(data) != want:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypedDict
 
 SERVO_STATES = {0: "unlocked", 1: "jump", 2: "locked", 3: "locked_stable"}
 
@@ -26,8 +27,8 @@ class LogEvent:
     def kind(self) -> str:
         return _KINDS[type(self)]
 
-    def as_dict(self) -> dict:
-        d = {"kind": self.kind}
+    def as_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"kind": self.kind}
         d.update({k: v for k, v in self.__dict__.items() if k not in ("monotonic_s",)})
         return d
 
@@ -152,6 +153,13 @@ _ERRORS = (
 )
 
 
+class _Base(TypedDict):
+    """The fields every event shares, as keyword arguments."""
+
+    program: str
+    monotonic_s: float | None
+
+
 def parse_line(line: str) -> LogEvent | None:
     """One log line -> one event, or None for lines without a meaning the appliance uses."""
     if not isinstance(line, str):
@@ -164,7 +172,7 @@ def parse_line(line: str) -> LogEvent | None:
         prog, mono, msg = "", None, line.strip()
     if not msg:
         return None
-    base = dict(program=prog, monotonic_s=mono)
+    base = _Base(program=prog, monotonic_s=mono)
 
     if msg.startswith("port "):
         if s := _STATE.match(msg):

@@ -129,7 +129,7 @@ def encode(
     if len(source.clock_identity) != 8 or len(target.clock_identity) != 8:
         raise PtpMgmtError("a clock identity is 8 octets")
     if data is None:
-        data = b"\x00" * DATA_LENGTH.get(mgmt_id, 0) if action is Action.GET else b""  # type: ignore[call-overload]
+        data = b"\x00" * DATA_LENGTH.get(mgmt_id, 0) if action is Action.GET else b""
     if len(data) % 2:
         data += b"\x00"  # TLV lengths are even (clause 14.1.1)
     length = MGMT_HEADER_LEN + _TLV_HEAD.size + len(data)

@@ -228,6 +228,12 @@ class Phase(Enum):
     DESIGNATED = "designated"  # advertising the designated priority2
 
 
+def _since(since_s: float | None, now_s: float) -> float:
+    """When a condition that holds now began: ``since_s``, or now if it was not holding (a start at
+    0.0 s is a start, not "not holding")."""
+    return now_s if since_s is None else since_s
+
+
 class Priority2Policy:
     """Priority2 over time (see the module docstring). Feed ``update`` once per poll."""
 
@@ -277,6 +283,7 @@ class Priority2Policy:
             # the designated order decides at once.
             running = (
                 designated_gm
+                and gm_priority2 is not None
                 and self._gm_seen_s is not None
                 and (self._gm_seen_s - self._since_s <= self.listen_s / 2 or gm_priority2 < self.designated)
             )
@@ -296,13 +303,13 @@ class Priority2Policy:
                 self.reason = "no running grandmaster found: designated priority2"
         elif self.phase is Phase.REJOIN:
             locked = ptp_state is PtpState.FOLLOWING and sync_state is SyncState.LOCKED
-            self._locked_since_s = (self._locked_since_s or now_s) if locked else None
+            locked_since_s = self._locked_since_s = _since(self._locked_since_s, now_s) if locked else None
             alone = ptp_state is PtpState.GRANDMASTER
-            self._gm_since_s = (self._gm_since_s or now_s) if alone else None
-            if locked and now_s - self._locked_since_s >= self.wait_to_restore_s:
+            gm_since_s = self._gm_since_s = _since(self._gm_since_s, now_s) if alone else None
+            if locked_since_s is not None and now_s - locked_since_s >= self.wait_to_restore_s:
                 self.phase = Phase.DESIGNATED
                 self.reason = f"locked to the grandmaster for {self.wait_to_restore_s:g} s: designated priority2"
-            elif alone and now_s - self._gm_since_s >= self.listen_s:
+            elif gm_since_s is not None and now_s - gm_since_s >= self.listen_s:
                 self.phase = Phase.DESIGNATED
                 self.reason = "grandmaster with nobody better: designated priority2"
         if sync_state is SyncState.FAULT:

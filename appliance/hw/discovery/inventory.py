@@ -198,6 +198,8 @@ def _temp_sources(tree: _Tree, records: list[DeviceRecord]) -> list[TempSource]:
                 continue
             labels = {c: r.attributes.get(f"temp{c}_label") for c in chans}
             ch = preferred_channel(chans, labels)
+            if ch is None:  # never, as chans is not empty
+                continue
             value = _int(r.attributes.get(f"temp{ch}_input"))
             pci = tree.pci(r)
             out.append(
