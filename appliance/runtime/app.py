@@ -126,7 +126,9 @@ class Appliance:
             cfg.clock.oscillator_class != "xo",
             tick_interval_s=cfg.clock.discipline.interval_s,
         )
-        threading.Thread(target=PredictorStore.warm_imports, name="tempcomp-imports", daemon=True).start()
+        refit = RefitWorker()
+        stack.callback(refit.close)
+        refit.warm()  # the fit's imports in its own process, not under the NTP thread's interpreter
         site.start_gnss(self, stack)
         self.start_state = site.vouched_at_start(self, info.kind)
         ncfg = node_config(
@@ -158,8 +160,6 @@ class Appliance:
         services.start_ptp(self, stack)
         services.start_peers(self, stack)
         site.start_upstream(self, stack)
-        refit = RefitWorker()
-        stack.callback(refit.close)
         self.loop = TickLoop(
             self.node,
             self.clock,

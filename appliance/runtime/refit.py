@@ -25,6 +25,16 @@ def _run(request: RefitRequest) -> FitResult | SampleError:
     return request.run()
 
 
+def _warm_imports() -> bool:
+    """Import the fit's slow dependency (allantools, with scipy) where the fit runs; True if it is there."""
+    try:
+        import allantools  # noqa: F401, PLC0415
+    except ImportError as exc:  # the fit reports it when it runs
+        log.warning("allantools is not importable: %s", exc)
+        return False
+    return True
+
+
 class RefitWorker:
     def __init__(self, use_process: bool = True):
         self._use_process = use_process
@@ -66,6 +76,17 @@ class RefitWorker:
             return request, future.result()
         except Exception as exc:  # noqa: BLE001 - the worker died: the predictor records why
             return request, SampleError(f"the fit's worker failed: {exc}")
+
+    def warm(self) -> Future[bool] | None:
+        """Start the worker now and import the fit's dependencies in it: neither the first refit
+        nor this process pays for them. An import holds the interpreter for seconds; in this
+        process it would stall the NTP thread (requests dropped as late at start)."""
+        with self._lock:
+            try:
+                return self._start().submit(_warm_imports)
+            except Exception as exc:  # noqa: BLE001 - a broken pool: the first refit falls back
+                log.warning("model refit worker did not start (%s)", exc)
+                return None
 
     @property
     def busy(self) -> bool:

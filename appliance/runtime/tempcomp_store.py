@@ -33,14 +33,6 @@ class PredictorStore:
         self.path = Path(state_dir) / FILENAME
         self.files = files if files is not None else StateFiles(state_dir)
 
-    @staticmethod
-    def warm_imports() -> None:
-        """Import the fit's slow dependency (allantools) off the discipline loop."""
-        try:
-            import allantools  # noqa: F401, PLC0415
-        except ImportError as exc:  # the fit reports it when it runs
-            log.warning("allantools is not importable: %s", exc)
-
     def load(
         self, now_s: float, now_wall_s: float, compensated: bool = True, tick_interval_s: float | None = None
     ) -> TempCompPredictor:

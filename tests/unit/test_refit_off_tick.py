@@ -74,3 +74,21 @@ def test_one_fit_at_a_time(use_process):
         assert request is r1 and worker.take() is None and not worker.busy
     finally:
         worker.close()
+
+
+def test_the_fits_imports_are_warmed_in_its_worker_not_in_the_serving_process():
+    # An import holds the interpreter for seconds: in the serving process it stalls the NTP thread.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from appliance.runtime.refit import RefitWorker\n"
+        "w = RefitWorker()\n"
+        "f = w.warm()\n"
+        "print(f.result(timeout=120), 'allantools' in sys.modules)\n"
+        "w.close()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False"]  # imported in the worker, never here
