@@ -12,6 +12,7 @@ from helpers.certs import make_ca, make_server_cert
 from helpers.chrony import Chrony
 from helpers.netns import TestNet
 from helpers.requirements import require_root_netns, require_tool
+from helpers.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def authdata(chrony: Chrony, addr: str) -> dict:
     raise AssertionError(f"no authdata row for {addr}")
 
 
-def _start(net, tmp_path, trusted_ca):
+def _start(net, tmp_path, trusted_ca, options=""):
     server, client = net["server"], net["client"]
     _, ca_key, ca_cert = make_ca(tmp_path, "site CA")
     crt, key = make_server_cert(tmp_path, server.addr, ca_key, ca_cert)
@@ -53,7 +54,7 @@ def _start(net, tmp_path, trusted_ca):
             f"ntstrustedcerts {trusted_ca(tmp_path)}",
             "nosystemcert",
             f"ntsdumpdir {tmp_path / 'chrony'}",
-            f"server {server.addr} nts iburst minpoll -2 maxpoll -2",
+            f"server {server.addr} nts iburst minpoll -2 maxpoll -2{options}",
         ],
     ).start()
     return server, app, chrony
@@ -69,6 +70,23 @@ def test_chronyd_syncs_over_nts(net, tmp_path):
         nts = app.status()["nts"]
         print(f"appliance nts: {nts}")
         assert nts["enabled"] and nts["ke"]["served"] >= 1 and nts["answered"] >= 4 and nts["naks"] == 0
+    finally:
+        chrony.stop()
+        app.stop()
+
+
+def test_chronyd_with_nts_and_xleave_gets_authenticated_interleaved_replies(net, tmp_path):
+    server, app, chrony = _start(net, tmp_path, lambda d: d / "site-CA.crt", " xleave")
+    try:
+        chrony.wait_selected(server.addr, timeout_s=60)
+
+        def ntpdata() -> dict:
+            rows = (line.partition(":") for line in chrony.chronyc("ntpdata", server.addr).splitlines())
+            return {k.strip(): v.strip() for k, _, v in rows}
+
+        data = wait_for(ntpdata, 30, 0.5, "interleaved NTS replies", until=lambda d: d.get("Interleaved") == "Yes")
+        assert data["Authenticated"] == "Yes", data
+        assert app.status()["ntp"]["interleaved"] >= 1
     finally:
         chrony.stop()
         app.stop()
