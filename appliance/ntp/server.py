@@ -217,13 +217,13 @@ class NtpUdpServer:
         pack_ts = _NTP_TS.pack
         fd = sock.fileno()
         rehearse = self._rehearse.get(fd, False)
-        # The start of this socket's busy spell: when this thread began reading it after having
-        # emptied it (now, unless the previous drain stopped at its bound with requests left). A
-        # request that arrived before waited for this thread to run, not behind other requests,
-        # and that is not held against it (``NtpServerCore.fresh``).
+        # The start of this socket's busy spell: when this thread had the first request of it in
+        # hand after having emptied the socket (unless the previous drain stopped at its bound with
+        # requests left). A request that arrived before waited for this thread to run, not behind
+        # other requests, and that is not held against it (``NtpServerCore.fresh``). Taken after
+        # the first receive, not before it: the receive releases the interpreter, and getting it
+        # back can take a switch interval (5 ms) when another thread is running.
         busy_since_ns = self._busy_since_ns.pop(fd, None)
-        if busy_since_ns is None:
-            busy_since_ns = time_ns()
         for _ in range(256):  # bounded, so that one busy socket cannot starve the others
             try:
                 data, anc, _flags, addr = recvmsg(RECV_BUFFER, CMSG_SPACE)
@@ -235,6 +235,8 @@ class NtpUdpServer:
             try:
                 rx_system_ns = _rx_system_ns(anc)
                 read_ns = time_ns()
+                if busy_since_ns is None:
+                    busy_since_ns = read_ns
                 if not fresh(read_ns - rx_system_ns, read_ns - max(rx_system_ns, busy_since_ns)):
                     continue
                 to_served_ns = timemap().to_served_ns
@@ -285,4 +287,5 @@ class NtpUdpServer:
                     sendto(packet, addr)
             except OSError:
                 self.send_errors += 1
-        self._busy_since_ns[fd] = busy_since_ns  # stopped at the bound: still behind
+        if busy_since_ns is not None:
+            self._busy_since_ns[fd] = busy_since_ns  # stopped at the bound: still behind
