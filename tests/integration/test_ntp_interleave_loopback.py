@@ -49,7 +49,7 @@ def ask(c, addr, data: bytes) -> P.NtpPacket:
 
 def test_interleaved_after_a_tracked_reply(server, client):
     addr = server.addresses[0]
-    first = ask(client, addr, request(0, 0, 0x1111))  # receive 0 != transmit: may interleave
+    first = ask(client, addr, request(0, 0x0999, 0x1111))  # receive set, != transmit: may interleave
     assert first.origin_ts == 0x1111
     time.sleep(0.05)  # the transmit timestamp is back in the error queue by now
     second = ask(client, addr, request(first.receive_ts, 0x2222, 0x3333))
@@ -65,7 +65,7 @@ def test_interleaved_after_a_tracked_reply(server, client):
 
 def test_lost_reply_gets_basic(server, client):
     addr = server.addresses[0]
-    first = ask(client, addr, request(0, 0, 0x1111))
+    first = ask(client, addr, request(0, 0x0999, 0x1111))
     time.sleep(0.05)
     second = ask(client, addr, request(first.receive_ts, 0x2222, 0x3333))  # interleaved
     time.sleep(0.05)
@@ -86,6 +86,9 @@ def test_basic_client_is_not_tracked(server, client):
     time.sleep(0.05)
     second = ask(client, addr, request(first.receive_ts, 0x8888, 0x8888))
     assert second.origin_ts == 0x8888
+    # chronyd in basic mode, SNTP clients, systemd-timesyncd: receive zero
+    third = ask(client, addr, request(0, 0, 0x9999))
+    assert third.origin_ts == 0x9999
     assert len(server.core.interleave) == 0
 
 
@@ -106,7 +109,7 @@ def test_signed_replies_interleave(client):
             assert len(wire) == 72 and wire[48:] == key.mac(wire[:48])
             return P.parse(wire[:48])
 
-        first = ask_signed(0, 0, 0x1111)
+        first = ask_signed(0, 0x0999, 0x1111)
         time.sleep(0.05)
         second = ask_signed(first.receive_ts, 0x2222, 0x3333)
     finally:

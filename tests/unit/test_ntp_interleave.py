@@ -44,9 +44,20 @@ def test_limit_must_be_positive():
 
 def test_wants_tracking():
     same = bytes(32) + b"\x01" * 8 + b"\x01" * 8
-    differ = bytes(32) + bytes(8) + b"\x01" * 8
+    differ = bytes(32) + b"\x02" * 8 + b"\x01" * 8
+    zero_receive = bytes(32) + bytes(8) + b"\x01" * 8  # chronyd in basic mode, SNTP, timesyncd
     assert not wants_tracking(same)
     assert wants_tracking(differ)
+    assert not wants_tracking(zero_receive)
+
+
+def test_a_request_with_a_zero_receive_field_is_not_tracked():
+    core = NtpServerCore(AccessList(["198.18.0.0/15"]), interleave=InterleaveTable(8))
+    core.set_state(ServerState(synchronized=True, ref_id=b"PHC\x00"))
+    sntp = bytes([0x23]) + bytes(39) + struct.pack("!Q", 0x1111)
+    with_field = sntp + struct.pack("!HH", 0x2005, 16) + bytes(12)  # an extension field: the general path
+    for data in (sntp, with_field):
+        assert not core.handle(data, "198.18.0.7", 40000, 1_800_000_000_000_000_000, 0.0).track_tx
 
 
 def test_signed_requests_take_part_in_interleaved_mode():
@@ -58,7 +69,7 @@ def test_signed_requests_take_part_in_interleaved_mode():
         data = bytes([0x23]) + bytes(23) + struct.pack("!QQQ", origin, receive, transmit)
         return data + key.mac(data)
 
-    first = core.handle(signed(0, 0, 0x1111), "198.18.0.7", 40000, 1_800_000_000_000_000_000, 0.0)
+    first = core.handle(signed(0, 0x0999, 0x1111), "198.18.0.7", 40000, 1_800_000_000_000_000_000, 0.0)
     assert first.track_tx and first.sign is not None
     wire = first.finish(0xAAAA)
     assert len(wire) == 48 + 24 and wire[48:] == key.mac(wire[:48])

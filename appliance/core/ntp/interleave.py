@@ -8,8 +8,9 @@ names that previous reply by copying its receive timestamp into the origin field
 What chronyd does, and what is done here:
 
 * The table maps the receive timestamp (NTP format) of each tracked reply to its kernel transmit
-  timestamp. Only replies to requests whose receive and transmit fields differ are tracked: a
-  chrony client in basic mode sets them equal, so a server can tell it will never ask.
+  timestamp. Only replies to requests whose receive field is non-zero and differs from the
+  transmit field are tracked: chronyd in basic mode (4.3, seen on the wire), SNTP clients and
+  systemd-timesyncd send a zero receive field, so a server can tell they will never ask.
 * A request is answered interleaved when its origin is non-zero, its receive and transmit fields
   differ and its origin is a key of the table. The entry is used once: a client whose previous
   reply was lost sends the origin of an older reply, already used, and gets a basic reply.
@@ -59,6 +60,6 @@ class InterleaveTable:
 
 
 def wants_tracking(request: bytes) -> bool:
-    """Whether a 48-byte client request may be followed by an interleaved one: its receive and
-    transmit fields differ (a chrony client in basic mode sets them equal)."""
-    return request[32:40] != request[40:48]
+    """Whether a 48-byte client request may be followed by an interleaved one: its receive field
+    is set and differs from its transmit field (chronyd in basic mode and SNTP clients send zero)."""
+    return request[32:40] != bytes(8) and request[32:40] != request[40:48]
