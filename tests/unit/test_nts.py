@@ -181,3 +181,21 @@ def test_ntske_offer_without_ntpv4_or_siv_gets_an_empty_record():
     records = ke_answer(ke_request(aeads=(1, 2)))
     assert records[1].rtype == ntske.REC_AEAD and records[1].body == b""
     assert not [r for r in records if r.rtype == ntske.REC_NEW_COOKIE]
+
+
+def test_a_bad_certificate_or_key_is_named(tmp_path):
+    from appliance.ntp.ntske_server import NtsKeError, tls_context
+    from helpers.certs import make_ca, make_server_cert
+
+    _, ca_key, ca_cert = make_ca(tmp_path)
+    crt, key = make_server_cert(tmp_path, "198.18.0.1", ca_key, ca_cert)
+    tls_context(crt, key)  # the pair is usable
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    with pytest.raises(NtsKeError, match=r"ntp.nts.certificate .*junk.pem: not a usable PEM certificate"):
+        tls_context(tmp_path / "junk.pem", key)
+    with pytest.raises(NtsKeError, match=r"ntp.nts.certificate .*missing.pem"):
+        tls_context(tmp_path / "missing.pem", key)
+    (tmp_path / "other").mkdir()
+    _, other_key = make_server_cert(tmp_path / "other", "198.18.0.2", ca_key, ca_cert)
+    with pytest.raises(NtsKeError, match=r"ntp.nts.key .*: not the certificate's private key"):
+        tls_context(crt, other_key)
