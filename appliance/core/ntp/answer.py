@@ -84,10 +84,7 @@ _HEAD = struct.Struct("!BBbbII4sQ")  # header up to and including the reference 
 _TAIL = struct.Struct("!bII4sQ")  # precision .. reference timestamp: bytes 3-23 of a reply
 _TS = struct.Struct("!Q")
 _pack_ts = _TS.pack
-# A request whose receive timestamp is zero cannot be in interleaved mode: chronyd in basic mode,
-# SNTP clients (systemd-timesyncd) and load generators send it so; tracking their replies' kernel
-# transmit timestamps would only cost a timestamped send each.
-_NO_TS = bytes(8)
+_NO_TS = bytes(8)  # a zero receive field: not interleaved (chronyd basic, SNTP); see core/ntp/interleave.py
 # First octets (LI, VN, mode) of the requests the fast path takes: 48-byte client mode, version 1-4.
 _FAST_LVM = frozenset((leap << 6) | (version << 3) | 3 for leap in range(4) for version in range(1, 5))
 _MODE_REASON = {
@@ -434,12 +431,7 @@ class NtpServerCore:
         self.answered += 1
         # An authenticated client may use interleaved mode too (chronyd's 'key N xleave'); a
         # crypto-NAK carries no usable time, so it is neither interleaved nor tracked.
-        if (
-            self.interleave is not None
-            and pkt.receive_ts != 0
-            and pkt.receive_ts != pkt.transmit_ts
-            and sign is not _crypto_nak
-        ):
+        if self.interleave is not None and 0 != pkt.receive_ts != pkt.transmit_ts and sign is not _crypto_nak:
             return self._interleaved(data, head, rx_ns, sign)
         return Reply(head + _pack_ts(pkt.transmit_ts) + _pack_ts(ns_to_ntp(rx_ns)), sign=sign)
 
