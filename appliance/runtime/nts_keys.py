@@ -11,6 +11,7 @@ cookie from one opens on the others; nothing is written. Either way the current 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -107,8 +108,6 @@ class CookieKeyStore:
             log.info("nts: cookie key %d in use (%d kept)", next_id, len(self._records))
 
     def _load(self) -> list[dict[str, Any]]:
-        import json
-
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
