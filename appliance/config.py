@@ -22,6 +22,7 @@ from .durations import parse_duration_s
 from .yamlfile import YamlError, position
 from .yamlfile import load as load_yaml
 
+MAX_NTP_WORKERS = 64  # ntp.workers
 __all__ = ["Config", "ConfigError", "load", "parse"]
 
 
@@ -242,6 +243,17 @@ class NtpConfig(_Strict):
     # server not keeping up) is dropped, not answered ever later; counted as dropped "late". Time
     # the serving thread could not run at all is not held against a request (NtpServerCore.fresh).
     max_request_age_ms: float = Field(5.0, gt=0, le=10_000)
+    # Serving processes, each with its own socket per listen address (SO_REUSEPORT, the kernel
+    # choosing by the client's source address): "auto" one per CPU up to 8; 0 (and "auto" on one
+    # CPU) answers from a thread of the node's own process. appliance.ntp.workers.
+    workers: Literal["auto"] | int = "auto"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_NTP_WORKERS):
+            return v
+        raise ValueError(f'expected "auto" or a number of serving processes 0..{MAX_NTP_WORKERS}, got {v!r}')
 
 
 class MonitoringConfig(_Strict):

@@ -153,6 +153,7 @@ class NtpUdpServer:
         self._last_reply_ns = 0
         self._busy_since_ns: dict[int, int] = {}  # sockets left with requests queued (see _drain)
         self._wake_r, self._wake_w = os.pipe()
+        self._watched: dict[int, Callable[[], None]] = {}
         self._stop = False
         self._thread: threading.Thread | None = None
 
@@ -174,12 +175,22 @@ class NtpUdpServer:
         os.close(self._wake_r)
         os.close(self._wake_w)
 
+    def watch(self, fd: int, ready: Callable[[], None]) -> None:
+        """Call ``ready`` from the serving loop whenever ``fd`` is readable or hung up (a serving
+        worker's command pipe); ``ready`` may call ``finish`` to end ``serve_forever``."""
+        self._watched[fd] = ready
+
+    def finish(self) -> None:
+        """End ``serve_forever`` after the current round (from the serving thread itself)."""
+        self._stop = True
+
     def serve_forever(self) -> None:
         poller = select.poll()
         by_fd = {s.fileno(): s for s in self.sockets}
         for fd in by_fd:
             poller.register(fd, select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
+        for fd in (self._wake_r, *self._watched):
+            poller.register(fd, select.POLLIN)
         while not self._stop:
             for fd, events in poller.poll(1000):
                 sock = by_fd.get(fd)
@@ -188,6 +199,8 @@ class NtpUdpServer:
                         self._drain_tx_stamps(sock)
                     if events & select.POLLIN:
                         self._drain(sock)
+                elif fd in self._watched:
+                    self._watched[fd]()
 
     def _drain_tx_stamps(self, sock: socket.socket) -> None:
         """Kernel transmit timestamps of tracked replies, from the socket's error queue, to the core.

@@ -9,7 +9,7 @@ loop has stopped and before the clock is closed.
 Threads, and why each exists (everything that decides runs in the first):
   * ``tick``: the one loop (appliance.runtime.loop): gather, decide (pure), apply;
   * ``ntp-server``: the NTP fast path answers from the published immutable state and time map and
-    never waits for a tick;
+    never waits for a tick (with ntp.workers, worker processes do, appliance.ntp.workers);
   * ``peer-poll``: the other control nodes' replies must be timestamped as they arrive;
   * ``ptp-poll`` and one reader per supervised child: ptp4l's management socket at 4 Hz and the
     children's logs;
@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..addresses import parse_hostport
 from ..config import Config
 from ..control_socket import ControlServer
 from ..core.bootstrap.state import StartState
@@ -38,7 +37,9 @@ from ..core.node_types import TickActions
 from ..core.ntp.answer import NtpServerCore, ServerState
 from ..core.ntp.interleave import InterleaveTable
 from ..monitoring.history import History
-from ..ntp.server import NtpUdpServer, open_socket
+from ..ntp.server import NtpUdpServer
+from ..ntp.shared import SharedServedState
+from ..ntp.workers import WorkerPool
 from . import inject as injection
 from . import services, site
 from .clocks import measure_precision_log2, open_clock
@@ -87,7 +88,9 @@ class Appliance:
         self.reference: Any = None
         self.node: Node | None = None
         self.loop: TickLoop | None = None
-        self.udp: NtpUdpServer | None = None
+        self.udp: NtpUdpServer | None = None  # serving from a thread (ntp.workers 0) ...
+        self.workers: WorkerPool | None = None  # ... or from worker processes
+        self.shared: SharedServedState | None = None  # what the workers serve, published each tick
         self.metrics: Any = None
         self.ptp: Any = None
         self.poller: Any = None
@@ -143,14 +146,8 @@ class Appliance:
         self.node = Node(ncfg, predictor)
         stack.callback(self._save_model)
         site.start_lastgood(self, stack, info.name)
-        services.start_nts(self, stack)  # before the NTP sockets serve: NTS requests need the keys
-        sockets = []
-        for text in self.listen:
-            host, port = parse_hostport(text)
-            sock = open_socket(host, port)
-            stack.callback(sock.close)
-            sockets.append(sock)
-        self.udp = NtpUdpServer(self.ntp_core, sockets, self.timemap)
+        services.open_ntp(self, stack)
+        services.start_nts(self, stack)  # before anything is answered: NTS requests need the keys
         control = ControlServer(
             self.control_path, self.handlers(), writers=WRITE_COMMANDS, group=self.cfg.monitoring.control_group
         )
@@ -173,8 +170,9 @@ class Appliance:
             on_actions=self._published,
             upstream=self.upstream,
         )
-        self.udp.start()
-        stack.callback(self.udp.stop)
+        if self.udp is not None:
+            self.udp.start()
+            stack.callback(self.udp.stop)
         self.loop.tick()
         self.loop.start()
         stack.callback(self.loop.stop)
@@ -210,11 +208,15 @@ class Appliance:
         from .reload import apply
 
         self.cfg, pending = apply(self.cfg, leapfile.apply(new)[0], self.ntp_core)
+        if self.workers is not None:
+            self.workers.set_policy(self.ntp_core.access, self.ntp_core.ratelimit)
         return pending
 
     # -- after every tick -----------------------------------------------------------------------
     def _published(self, a: TickActions) -> None:
         self.ntp_core.set_state(a.serve)
+        if self.shared is not None and self.loop is not None:
+            self.shared.publish(self.loop.timemap, a.serve)
         s = a.snapshot
         self.history.record(
             time.time(), s.state.value, s.offset_ns, s.error_bound_s, s.freq_correction_ppb, s.temperature_c

@@ -7,10 +7,60 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from ..core.ntp.answer import NtpServerCore
 from .clocks import ServeError
 
 if TYPE_CHECKING:
     from .app import Appliance
+
+
+def open_ntp(app: Appliance, stack: contextlib.ExitStack) -> None:
+    """The NTP sockets, served from a thread the node starts with its loop, or the serving worker
+    processes (ntp.workers), forked here: before the node starts its threads. A bind that fails
+    is a ListenError naming the address."""
+    from ..addresses import parse_hostport
+    from ..ntp.server import NtpUdpServer, open_socket
+    from ..ntp.shared import SharedServedState
+    from ..ntp.workers import WorkerPool, resolve_count
+
+    addresses = [parse_hostport(text) for text in app.listen]
+    count = resolve_count(app.cfg.ntp.workers)
+    if count == 0:
+        sockets = []
+        for host, port in addresses:
+            sock = open_socket(host, port)
+            stack.callback(sock.close)
+            sockets.append(sock)
+        app.udp = NtpUdpServer(app.ntp_core, sockets, app.timemap)
+        return
+    assert app.node is not None
+    app.shared = SharedServedState(app.node.timemap, app.ntp_core.state)
+    stack.callback(app.shared.close)
+    pool = WorkerPool(count, addresses, app.shared, lambda: worker_core(app))
+    pool.open()
+    stack.callback(pool.stop)
+    pool.start()
+    app.workers = pool
+    app.on_tick.append(lambda _actions: pool.check())
+
+
+def worker_core(app: Appliance) -> NtpServerCore:
+    """A serving worker's own core, with the node's settings as they are now (called in the
+    worker): the access list, a fresh rate limiter and interleave table, the keys, NTS."""
+    from ..core.ntp.interleave import InterleaveTable
+    from .reload import ntp_policy
+
+    core, limit = app.ntp_core, app.cfg.ntp.interleave_limit
+    worker = NtpServerCore(
+        core.access,
+        ntp_policy(app.cfg)[1],
+        keys=core.keys,
+        interleave=InterleaveTable(limit) if limit else None,
+        max_request_age_ns=core.max_request_age_ns,
+        nts=core.nts,
+    )
+    worker.set_state(core.state)
+    return worker
 
 
 def start_metrics(app: Appliance, stack: contextlib.ExitStack) -> None:
@@ -89,6 +139,8 @@ def start_nts(app: Appliance, stack: contextlib.ExitStack) -> None:
     store = CookieKeyStore(app.cfg.node.state_dir, nts.rotate_s, nts.keep_keys, secret, app.state_files)
     state = NtsServer(store.keys(time.time()), os.urandom)
     app.ntp_core.nts = state
+    if app.workers is not None:
+        app.workers.set_nts(state)
     ntp = [parse_hostport(text) for text in app.listen]
     addresses = [parse_hostport(text) for text in nts.listen] or [(host, ntske.NTSKE_PORT) for host, _ in ntp]
 
@@ -112,5 +164,7 @@ def start_nts(app: Appliance, stack: contextlib.ExitStack) -> None:
         now = time.time()
         if store.due_s(now) <= 0:
             state.keys = store.keys(now)
+            if app.workers is not None:
+                app.workers.set_nts(state)
 
     app.on_tick.append(rotate)

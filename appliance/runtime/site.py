@@ -120,9 +120,15 @@ def status(app: Appliance) -> dict[str, Any]:
     from . import status as status_mod
 
     ntp = app.ntp_core.counters()
+    listen = []
     if app.udp is not None:
         ntp["send_errors"] = app.udp.send_errors
         ntp["internal_errors"] = app.udp.internal_errors
+        listen = app.udp.addresses
+    elif app.workers is not None:
+        ntp = app.workers.counters()
+        ntp["workers"] = app.workers.status()
+        listen = app.workers.addresses
     serve = app.ntp_core.state
     now_ns = time.time_ns()
     served_ns = app.timemap().to_served_ns(now_ns) if app.node is not None else now_ns
@@ -143,7 +149,7 @@ def status(app: Appliance) -> dict[str, Any]:
         snapshot=app.node.snapshot if app.node is not None else None,
         ntp=ntp,
         stratum=stratum,
-        listen=app.udp.addresses if app.udp is not None else [],
+        listen=listen,
         ptp=(
             app.ptp.status()
             if app.ptp is not None
@@ -199,10 +205,16 @@ def nts_status(app: Appliance) -> dict[str, Any]:
         return {"enabled": False}
     return {
         "enabled": True,
-        "answered": app.ntp_core.nts_answered,
-        "naks": app.ntp_core.nts_naks,
+        **nts_counters(app),
         "cookie_key": nts.keys.current,
         "cookie_keys": len(nts.keys.keys),
         "shared_keys": app.cfg.ntp.nts is not None and app.cfg.ntp.nts.shared_key is not None,
         "ke": app.ntske.counters() if app.ntske is not None else None,
     }
+
+
+def nts_counters(app: Appliance) -> dict[str, int]:
+    if app.workers is None:
+        return {"answered": app.ntp_core.nts_answered, "naks": app.ntp_core.nts_naks}
+    c = app.workers.counters()
+    return {"answered": c.get("nts_answered", 0), "naks": c.get("nts_naks", 0)}
