@@ -48,6 +48,7 @@ chronyd's at 10k/s and at 80 % of each server's maximum.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -74,9 +75,6 @@ LOSS_LIMIT = 0.001  # < 0.1 % loss
 BRACKET = 1.05  # bisect until the failing rate is within 5 % of the passing one
 CONFIRM_STEP_DOWN = 0.9  # a failed confirmation step is repeated 10 % lower
 GENERATOR_SHORTFALL = 0.97  # a step whose achieved send rate is below this fraction is not trusted
-TARGET_RATE = 20_000
-TARGET_SD_RATIO = 1.5
-SERVERS = ("appliance", "chronyd")
 
 
 class BenchError(Exception):
@@ -107,12 +105,13 @@ def build_load_generator() -> Path:
     return exe
 
 
-def appliance_config(path: Path, listen: str, workdir: Path) -> Path:
-    """examples/sim-ideal.yaml with only the listen address and the state paths changed."""
+def appliance_config(path: Path, listen: str, workdir: Path, workers: str) -> Path:
+    """examples/sim-ideal.yaml with only the listen address, ntp.workers and the state paths changed."""
     cfg = yaml.safe_load((REPO / "examples" / "sim-ideal.yaml").read_text())
     cfg["ntp"]["listen"] = [listen]
-    cfg["node"]["state_dir"] = str(workdir / "appliance-state")
-    cfg["monitoring"]["control_socket"] = str(workdir / "appliance.sock")
+    cfg["ntp"]["workers"] = int(workers) if workers.isdigit() else workers
+    cfg["node"]["state_dir"] = str(workdir / f"{path.stem}-state")
+    cfg["monitoring"]["control_socket"] = str(workdir / f"{path.stem}.sock")
     if cfg["ntp"].get("ratelimit") is not None or cfg["ntp"].get("allow") != ["all"]:
         raise BenchError("examples/sim-ideal.yaml must have ntp.ratelimit: null and ntp.allow: [all]")
     path.write_text(yaml.safe_dump(cfg))
@@ -132,11 +131,12 @@ def udp_rcvbuf_errors(host) -> int | None:
 class Loader:
     """Runs ntpload steps from the load host against one server."""
 
-    def __init__(self, exe: Path, host, args):
-        self.exe, self.host, self.args = exe, host, args
+    def __init__(self, exe: Path, host, args, sources: list[str], cpus: str | None):
+        self.exe, self.host, self.args, self.sources, self.cpus = exe, host, args, sources, cpus
 
     def step(self, server, addr: str, rate: float, duration_s: float) -> dict:
         argv = [
+            *(["taskset", "-c", self.cpus] if self.cpus else []),
             str(self.exe),
             "-a",
             addr,
@@ -150,6 +150,7 @@ class Loader:
             str(self.args.sockets),
             "-w",
             "300",
+            *(a for src in self.sources for a in ("-b", src)),
         ]
         before = udp_rcvbuf_errors(server)
         r = self.host.run(argv, timeout=duration_s + 30)
@@ -359,16 +360,23 @@ def machine() -> str:
 
 
 def print_table(results: dict, args) -> dict:
-    """The table: per row, each server's median over rounds [min-max], and the median over rounds
-    of the paired ratio appliance/chronyd (both are measured in the same round)."""
-    rounds = results["rounds"]
-    rows: list[tuple[str, str, str, float | None]] = []
-    per_round_ratio: dict[str, list[float]] = {}
+    """The table: per row, each server's median over rounds [min-max], and for each appliance
+    setting the median over rounds of the paired ratio appliance/chronyd (both measured in the
+    same round)."""
+    rounds, names = results["rounds"], results["servers"]
+    apps = [n for n in names if n != "chronyd"]
+    rows: list[tuple[str, dict[str, str], dict[str, float | None]]] = []
+    per_round_ratio: dict[tuple[str, str], list[float]] = {}
 
-    def row(label: str, getter, fmt: str, mark=None) -> None:
-        vals = {s: [getter(r, s) for r in rounds] for s in SERVERS}
+    def row(label: str, getter, fmt: str, mark=None, ratio: bool = True) -> None:
+        vals = {}
+        for s in names:
+            try:
+                vals[s] = [getter(r, s) for r in rounds]
+            except KeyError:
+                vals[s] = []
         cells = {}
-        for s in SERVERS:
+        for s in names:
             v = [x for x in vals[s] if x is not None and x == x]
             if not v:
                 cells[s] = "n/a"
@@ -376,15 +384,15 @@ def print_table(results: dict, args) -> dict:
             med, lo, hi = spread(v)
             plus = "+" if mark and mark(s) else ""
             cells[s] = f"{med:{fmt}}{plus}" if len(v) == 1 else f"{med:{fmt}}{plus} [{lo:{fmt}} - {hi:{fmt}}]"
-        ratios = [
-            a / c
-            for a, c in zip(vals["appliance"], vals["chronyd"], strict=False)
-            if a is not None and c and a == a and c == c
-        ]
-        per_round_ratio[label] = ratios
-        rows.append((label, cells["appliance"], cells["chronyd"], statistics.median(ratios) if ratios else None))
+        ratios: dict[str, float | None] = {}
+        for a in apps:
+            pairs = [x / c for x, c in zip(vals[a], vals["chronyd"], strict=False) if x is not None and c and x == x]
+            per_round_ratio[(label, a)] = pairs
+            ratios[a] = statistics.median(pairs) if pairs and ratio else None
+        rows.append((label, cells, ratios))
 
-    if rounds and "appliance" in rounds[0]:
+    have_rate = rounds and "chronyd" in rounds[0]
+    if have_rate:
         row(
             "responses/s with < 0.1% loss",
             lambda r, s: r[s]["max_rate"],
@@ -393,30 +401,29 @@ def print_table(results: dict, args) -> dict:
         )
         row(f"latency p50 at {args.latency_rate:,}/s (us)", lambda r, s: r[s]["latency"]["p50_us"], ",.1f")
         row(f"latency p99 at {args.latency_rate:,}/s (us)", lambda r, s: r[s]["latency"]["p99_us"], ",.1f")
-        row("latency p50 at max rate (us)", lambda r, s: r[s]["at_max"]["p50_us"] if r[s]["at_max"] else None, ",.1f")
+        row("latency p50 at 80% of max (us)", lambda r, s: (r[s]["latency_80"] or {}).get("p50_us"), ",.1f")
+        row("latency p99 at 80% of max (us)", lambda r, s: (r[s]["latency_80"] or {}).get("p99_us"), ",.1f")
         row("latency p99 at max rate (us)", lambda r, s: r[s]["at_max"]["p99_us"] if r[s]["at_max"] else None, ",.1f")
     if rounds and rounds[0].get("accuracy"):
-        n = rounds[0]["accuracy"]["appliance"]["samples"]
+        n = rounds[0]["accuracy"]["chronyd"]["samples"]
         row(f"offset SD, {n} samples (us)", lambda r, s: r["accuracy"][s]["offset_sd_us"], ".2f")
         row("offset SD robust, 1.4826 MAD (us)", lambda r, s: r["accuracy"][s]["offset_robust_sd_us"], ".2f")
         row("chrony's SD estimate (us)", lambda r, s: r["accuracy"][s]["chrony_sd_us"], ".2f")
-        row("offset mean (us)", lambda r, s: r["accuracy"][s]["offset_mean_us"], "+.2f")
-        rows[-1] = rows[-1][:3] + (None,)
+        row("offset mean (us)", lambda r, s: r["accuracy"][s]["offset_mean_us"], "+.2f", ratio=False)
         row("delay median (us)", lambda r, s: r["accuracy"][s]["delay_median_us"], ".1f")
 
     w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows + [("", "appliance", "", None)])
-    w2 = max(len(r[2]) for r in rows + [("", "", "chronyd", None)])
+    width = {s: max([len(s), *(len(r[1][s]) for r in rows)]) for s in names}
     print()
     print(f"NTP serving benchmark, {results['date']}")
     print(f"  machine: {results['machine']}")
+    print(f"  pinning: {results['pinning']}; load from {args.sources} source addresses, {args.sockets} sockets")
     parts = []
     if not args.skip_accuracy:
-        parts.append(f"accuracy ({args.samples} samples, poll {args.poll})")
+        parts.append(f"accuracy ({args.samples} samples, poll {args.poll}, {'basic' if args.basic else 'xleave'})")
     if not args.accuracy_only:
         parts.append(
-            f"the highest lossless rate ({args.step_s:g} s search steps, {args.confirm_s:g} s "
-            f"confirmation, {args.sockets} client sockets) and latency"
+            f"the highest lossless rate ({args.step_s:g} s search steps, {args.confirm_s:g} s confirmation) and latency"
         )
     print(f"  {len(rounds)} round{'s' if len(rounds) > 1 else ''}; each: {', then '.join(parts)}")
     print(
@@ -424,30 +431,37 @@ def print_table(results: dict, args) -> dict:
         "'+': generator-limited"
     )
     print()
-    print(f"  {'':{w0}}  {'appliance':>{w1}}  {'chronyd':>{w2}}  ratio")
-    for label, a, c, r in rows:
-        print(f"  {label:{w0}}  {a:>{w1}}  {c:>{w2}}  {'' if r is None else f'{r:.2f}'}")
+    head = "  ".join(f"{s:>{width[s]}}" for s in names)
+    print(f"  {'':{w0}}  {head}  " + "  ".join(f"ratio {a.split()[-1]}" for a in apps))
+    for label, cells, ratios in rows:
+        line = "  ".join(f"{cells[s]:>{width[s]}}" for s in names)
+        rs = "  ".join(
+            f"{'' if ratios[a] is None else f'{ratios[a]:.2f}':>{len('ratio ' + a.split()[-1])}}" for a in apps
+        )
+        print(f"  {label:{w0}}  {line}  {rs}")
     print()
-    verdict = {}
-    if rounds and "appliance" in rounds[0]:
-        rate = statistics.median(r["appliance"]["max_rate"] for r in rounds)
-        verdict["throughput_ok"] = rate >= TARGET_RATE
-        verdict["appliance_rate"] = rate
+    verdict: dict = {}
+
+    def target(key: str, label: str, a: str, ok, text: str) -> None:
+        ratios = per_round_ratio.get((label, a)) or []
+        if not ratios:
+            return
+        med = statistics.median(ratios)
+        verdict.setdefault(a, {})[key] = {"ratio": med, "per_round": ratios, "pass": bool(ok(med))}
         print(
-            f"  target: appliance >= {TARGET_RATE:,} responses/s: {'PASS' if verdict['throughput_ok'] else 'FAIL'} "
-            f"(median {rate:,.0f}/s)"
+            f"  target ({a}): {text}: {'PASS' if ok(med) else 'FAIL'} (median {med:.2f}x; "
+            f"per round {', '.join(f'{x:.2f}' for x in ratios)})"
         )
-    if rounds and rounds[0].get("accuracy"):
-        label = next(r[0] for r in rows if r[0].startswith("offset SD,"))
-        ratios = per_round_ratio[label]
-        sd_ratio = statistics.median(ratios)
-        verdict["accuracy_ok"] = sd_ratio <= TARGET_SD_RATIO
-        verdict["sd_ratio"] = sd_ratio
-        verdict["sd_ratios"] = ratios
-        print(
-            f"  target: offset SD <= {TARGET_SD_RATIO}x chronyd's: {'PASS' if verdict['accuracy_ok'] else 'FAIL'} "
-            f"(median {sd_ratio:.2f}x; per round {', '.join(f'{x:.2f}' for x in ratios)})"
-        )
+
+    sd_limit = 1.2 if args.basic else 1.0
+    for a in apps:
+        if have_rate:
+            target("rate", "responses/s with < 0.1% loss", a, lambda m: m >= 1.0, ">= 1.0x chronyd's lossless rate")
+            target("p99", f"latency p99 at {args.latency_rate:,}/s (us)", a, lambda m: m <= 2.0, "p99 <= 2x at 10k/s")
+            target("p99_80", "latency p99 at 80% of max (us)", a, lambda m: m <= 2.0, "p99 <= 2x at 80% of max")
+        if rounds and rounds[0].get("accuracy"):
+            label = next(r[0] for r in rows if r[0].startswith("offset SD,"))
+            target("sd", label, a, lambda m: m <= sd_limit, f"offset SD <= {sd_limit}x chronyd's")
     return verdict
 
 
@@ -461,7 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--confirm-s", type=float, default=10.0, help="duration of the confirmation step (default 10 s)")
     ap.add_argument("--confirm-tries", type=int, default=4, help="confirmation attempts, 10 %% lower each (default 4)")
     ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
-    ap.add_argument("--sockets", type=int, default=16, help="client sockets (source ports) of the generator")
+    ap.add_argument("--sockets", type=int, default=64, help="client sockets (source ports) of the generator")
+    ap.add_argument("--sources", type=int, default=16, help="source addresses the generator's sockets use")
+    ap.add_argument("--workers", default="1,2", help="ntp.workers settings to measure, comma-separated (default 1,2)")
+    ap.add_argument(
+        "--pin",
+        choices=["split", "none"],
+        default="split",
+        help="split (default): servers on all CPUs but the last, load and accuracy client on the last; none",
+    )
     ap.add_argument("--latency-rate", type=int, default=10_000, help="offered load for the latency rows")
     ap.add_argument("--latency-s", type=float, default=5.0, help="duration of the latency step (default 5 s)")
     ap.add_argument("--poll", type=int, default=-4, help="accuracy client's poll exponent (default -4)")
@@ -491,78 +513,131 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+@contextlib.contextmanager
+def pinned(cpus: str | None):
+    """Processes started inside inherit these CPUs (taskset's list syntax), or nothing changes."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    chosen = {c for part in cpus.split(",") for c in range(int(part.split("-")[0]), int(part.split("-")[-1]) + 1)}
+    os.sched_setaffinity(0, chosen)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def pinning(args) -> tuple[str | None, str | None, str]:
+    """(server CPUs, load CPUs, description): "split" puts the load generator and the accuracy
+    client on the last CPU and the servers on the others."""
+    n = os.cpu_count() or 1
+    if args.pin == "none" or n < 2:
+        return None, None, "none (the scheduler's choice)"
+    servers = "0" if n == 2 else f"0-{n - 2}"
+    return servers, str(n - 1), f"servers on CPU {servers}, load generator and accuracy client on CPU {n - 1}"
+
+
 def run(args, exe: Path) -> int:
+    settings = [w.strip() for w in args.workers.split(",") if w.strip()]
+    server_cpus, load_cpus, pin_text = pinning(args)
+    names = [f"appliance {w}w" for w in settings] + ["chronyd"]
+    hosts = {name: f"app{i}" for i, name in enumerate(names[:-1])} | {"chronyd": "chronyd"}
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "pinning": pin_text,
+        "servers": names,
         "rounds": [],
     }
     with (
         tempfile.TemporaryDirectory(prefix="ntp_serve-") as tmp,
-        TestNet(["appliance", "chronyd", "load", "client"]) as net,
+        TestNet([*hosts.values(), "load", "client"]) as net,
     ):
         workdir = Path(tmp)
         workdir.chmod(0o755)
-        servers = {"appliance": net["appliance"].addr, "chronyd": net["chronyd"].addr}
-        cfg = appliance_config(workdir / "appliance.yaml", f"{servers['appliance']}:123", workdir)
-        app = ApplianceProc(cfg, host=net["appliance"]).start(wait_state="locked")
-        chronyd = Chrony(net["chronyd"], workdir / "chronyd-server", ["local stratum 1", "allow"]).start()
+        sources = [net.address(200 + i) for i in range(args.sources)]
+        for a in sources:
+            net["load"].ip("addr", "add", f"{a}/24", "dev", "eth0")
+        addr = {name: net[h].addr for name, h in hosts.items()}
+        apps = {}
+        with pinned(server_cpus):
+            for name, w in zip(names, settings, strict=False):
+                cfg = appliance_config(workdir / f"{hosts[name]}.yaml", f"{addr[name]}:123", workdir, w)
+                apps[name] = ApplianceProc(cfg, host=net[hosts[name]]).start(wait_state="locked")
+            chronyd = Chrony(net["chronyd"], workdir / "chronyd-server", ["local stratum 1", "allow"]).start()
         print(
-            f"appliance {servers['appliance']}:123 (examples/sim-ideal.yaml), chronyd {servers['chronyd']}:123 "
-            f"(local stratum 1, allow); load from {net['load'].addr}, accuracy client {net['client'].addr}",
+            ", ".join(f"{n} {addr[n]}:123" for n in names)
+            + f" (examples/sim-ideal.yaml; chronyd: local stratum 1, allow); load from {len(sources)} addresses "
+            f"on {net['load'].addr}'s host, accuracy client {net['client'].addr}; pinning: {pin_text}",
             flush=True,
         )
-        loader = Loader(exe, net["load"], args)
+        loader = Loader(exe, net["load"], args, sources, load_cpus)
         try:
             for i in range(args.rounds):
                 rnd: dict = {}
                 print(f"round {i + 1}/{args.rounds}:", flush=True)
                 if not args.skip_accuracy:
-                    acc = measure_accuracy(net, servers, args, workdir, tag=f"-{i + 1}")
+                    with pinned(load_cpus):
+                        acc = measure_accuracy(net, addr, args, workdir, tag=f"-{i + 1}")
                     rnd["accuracy"] = acc
-                    for name in SERVERS:
+                    for name in names:
                         a = acc[name]
                         print(
-                            f"    {name:9s} accuracy: offset SD {a['offset_sd_us']:.2f} us (robust "
+                            f"    {name:13s} accuracy: offset SD {a['offset_sd_us']:.2f} us (robust "
                             f"{a['offset_robust_sd_us']:.2f}, chrony's {a['chrony_sd_us']:.2f}), mean "
                             f"{a['offset_mean_us']:+.2f} us, delay {a['delay_median_us']:.1f} us",
                             flush=True,
                         )
                 if not args.accuracy_only:
-                    for name in SERVERS if i % 2 == 0 else SERVERS[::-1]:
-                        found = loader.max_rate(name, net[name], servers[name])
-                        lat = loader.step(net[name], servers[name], args.latency_rate, args.latency_s)
+                    for name in names if i % 2 == 0 else names[::-1]:
+                        host = net[hosts[name]]
+                        found = loader.max_rate(name, host, addr[name])
+                        lat = loader.step(host, addr[name], args.latency_rate, args.latency_s)
+                        at80 = None
+                        if found["max_rate"]:
+                            at80 = loader.step(host, addr[name], 0.8 * found["max_rate"], args.latency_s)
                         print(
-                            f"    {name:9s} highest lossless rate {found['max_rate']:,.0f}/s; at "
+                            f"    {name:13s} highest lossless rate {found['max_rate']:,.0f}/s; at "
                             f"{args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% p50 {lat['p50_us']:.1f} us "
-                            f"p99 {lat['p99_us']:.1f} us",
+                            f"p99 {lat['p99_us']:.1f} us"
+                            + (f"; at 80%: p50 {at80['p50_us']:.1f} us p99 {at80['p99_us']:.1f} us" if at80 else ""),
                             flush=True,
                         )
-                        found["latency"] = lat
+                        found["latency"], found["latency_80"] = lat, at80
                         rnd[name] = found
                 results["rounds"].append(rnd)
-            results["appliance_counters"] = app.status()["ntp"]
+            results["appliance_counters"] = {name: app.status()["ntp"] for name, app in apps.items()}
         finally:
             chronyd.stop()
-            app.stop()
+            for app in apps.values():
+                app.stop()
     results["verdict"] = print_table(results, args)
-    c = results["appliance_counters"]
-    seen = sum(st["replies"] for rnd in results["rounds"] if "appliance" in rnd for st in rnd["appliance"]["steps"])
-    seen += sum(rnd["appliance"]["latency"]["replies"] for rnd in results["rounds"] if "appliance" in rnd)
-    consistent = c["answered"] >= seen and c["received"] == c["answered"] + sum(c["dropped"].values())
-    print(
-        f"  appliance counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
-        f"dropped {sum(c['dropped'].values()):,}, send errors {c.get('send_errors', 0)}, "
-        f"internal errors {c.get('internal_errors', 0)}; the generator counted {seen:,} replies: "
-        f"{'consistent' if consistent else 'INCONSISTENT'}"
-    )
-    results["counters_consistent"] = consistent
+    results["counters_consistent"] = all(check_counters(results, name) for name in apps)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
         print(f"  every step: {args.json}")
     return 0
+
+
+def check_counters(results: dict, name: str) -> bool:
+    """The appliance's own counters against the replies the generator counted."""
+    c = results["appliance_counters"][name]
+    rounds = [rnd[name] for rnd in results["rounds"] if name in rnd]
+    seen = sum(st["replies"] for r in rounds for st in r["steps"])
+    seen += sum(r["latency"]["replies"] + (r["latency_80"] or {}).get("replies", 0) for r in rounds)
+    consistent = c["answered"] >= seen and c["received"] == c["answered"] + sum(c["dropped"].values())
+    workers = c.get("workers")
+    print(
+        f"  {name} counters after the run: received {c['received']:,}, answered {c['answered']:,}, "
+        f"dropped {sum(c['dropped'].values()):,} (late {c['dropped'].get('late', 0):,}), send errors "
+        f"{c.get('send_errors', 0)}, internal errors {c.get('internal_errors', 0)}"
+        + (f", per worker received {workers['received']}" if workers else "")
+        + f"; the generator counted {seen:,} replies: {'consistent' if consistent else 'INCONSISTENT'}"
+    )
+    return consistent
 
 
 if __name__ == "__main__":

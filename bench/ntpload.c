@@ -1,11 +1,12 @@
 /*
  * ntpload: an NTP client-mode load generator for bench/ntp_serve.py.
  *
- *   ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-w WAIT_MS] [-f]
+ *   ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-b SOURCE ...] [-w WAIT_MS] [-f]
  *
  * Sends 48-byte NTPv4 client requests (mode 3) to ADDR:PORT at RATE requests per second for
  * SECONDS, spread round-robin over SOCKETS connected UDP sockets (distinct source ports, so a
- * server using SO_REUSEPORT can spread them), and waits WAIT_MS after the last request for late
+ * server using SO_REUSEPORT can spread them; with -b, socket i is bound to the (i mod n)-th SOURCE
+ * address, for a server that spreads clients by address), and waits WAIT_MS after the last request for late
  * replies. Prints one JSON line: requests sent, valid replies, loss, and the response latency
  * percentiles in microseconds.
  *
@@ -196,7 +197,7 @@ static double pct_us(const int64_t *sorted, uint64_t n, double q)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-w WAIT_MS] [-f]\n");
+    fprintf(stderr, "usage: ntpload -a ADDR [-p PORT] -r RATE [-d SECONDS] [-s SOCKETS] [-b SOURCE ...] [-w WAIT_MS] [-f]\n");
     exit(2);
 }
 
@@ -204,14 +205,20 @@ int main(int argc, char **argv)
 {
     const char *addr = NULL, *port = "123";
     double rate = 0, duration = 2.0;
-    int wait_ms = 300, flat_out = 0, opt;
-    while ((opt = getopt(argc, argv, "a:p:r:d:s:w:f")) != -1) {
+    const char *sources[MAX_SOCKETS];
+    int wait_ms = 300, flat_out = 0, nsources = 0, opt;
+    while ((opt = getopt(argc, argv, "a:p:r:d:s:b:w:f")) != -1) {
         switch (opt) {
         case 'a': addr = optarg; break;
         case 'p': port = optarg; break;
         case 'r': rate = atof(optarg); break;
         case 'd': duration = atof(optarg); break;
         case 's': nsocks = atoi(optarg); break;
+        case 'b':
+            if (nsources == MAX_SOCKETS)
+                usage();
+            sources[nsources++] = optarg;
+            break;
         case 'w': wait_ms = atoi(optarg); break;
         case 'f': flat_out = 1; break;
         default: usage();
@@ -240,6 +247,18 @@ int main(int argc, char **argv)
         /* Large client buffers (forced when root) so that replies are not dropped here. */
         if (setsockopt(socks[i], SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
             setsockopt(socks[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        if (nsources) {
+            struct addrinfo *src;
+            const char *name = sources[i % nsources];
+            struct addrinfo shints = {.ai_family = ai->ai_family, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICHOST};
+            if ((rc = getaddrinfo(name, "0", &shints, &src))) {
+                fprintf(stderr, "ntpload: -b %s: %s\n", name, gai_strerror(rc));
+                return 2;
+            }
+            if (bind(socks[i], src->ai_addr, src->ai_addrlen) < 0)
+                die("bind");
+            freeaddrinfo(src);
+        }
         if (connect(socks[i], ai->ai_addr, ai->ai_addrlen) < 0)
             die("connect");
     }

@@ -1,6 +1,6 @@
 """Real chronyd clients (-x: they never adjust the host clock) against `appliance serve` in test
 hosts: a client configured with `xleave` gets interleaved replies (chronyc ntpdata says so), a
-client without it gets basic replies."""
+client without it gets basic replies; served from a thread and from two worker processes."""
 
 import pytest
 
@@ -29,9 +29,10 @@ def interleaved(chrony: Chrony, address: str) -> str:
     return ""
 
 
-def test_xleave_client_gets_interleaved_and_plain_client_basic(net, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2], ids=["thread", "2-workers"])
+def test_xleave_client_gets_interleaved_and_plain_client_basic(net, tmp_path, workers):
     server = net["server"]
-    cfg = write_config(tmp_path / "server.yaml", "srv", [f"{server.addr}:123"])
+    cfg = write_config(tmp_path / "server.yaml", "srv", [f"{server.addr}:123"], extra={"ntp": {"workers": workers}})
     app = ApplianceProc(cfg, host=server).start()
     xl = Chrony(net["xleave"], tmp_path / "xl", [f"server {server.addr} iburst minpoll -2 maxpoll -2 xleave"])
     basic = Chrony(net["basic"], tmp_path / "basic", [f"server {server.addr} iburst minpoll -2 maxpoll -2"])
