@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from appliance.ntp.reuseport import source_index
 from helpers.appliance_proc import ApplianceProc, write_config
@@ -111,3 +112,34 @@ def test_a_killed_worker_is_started_again_and_the_other_answers_meanwhile(net, a
     assert all(v["replies"] == 5 for v in out.values()), out
     app.stop()
     assert "exited with -9: starting it again" in app.output()
+
+
+def test_a_reloaded_access_list_reaches_every_worker(net, app):
+    """SIGHUP with the clients' subnet denied: no worker answers any of them, and each counts its
+    refusals; allowed again, all answer."""
+    n, addrs = net
+    cfg = yaml.safe_load(app.config.read_text())
+    denied = {**cfg, "ntp": {**cfg["ntp"], "deny": [f"{addrs[0].rsplit('.', 1)[0]}.0/24"]}}
+    app.config.write_text(yaml.safe_dump(denied))
+    before = app.status()["ntp"]["dropped"]["denied"]
+    os.kill(app.proc.pid, signal.SIGHUP)
+    wait_for(
+        lambda: probe(n, addrs[:1], 1)[addrs[0]]["replies"],
+        10,
+        0.2,
+        "the reload to deny the clients",
+        until=lambda replies: replies == 0,
+    )
+    out = probe(n, addrs, 5)
+    assert all(v["replies"] == 0 for v in out.values()), out
+    st = app.status()
+    assert st["ntp"]["dropped"]["denied"] - before >= 5 * CLIENTS
+    app.config.write_text(yaml.safe_dump(cfg))
+    os.kill(app.proc.pid, signal.SIGHUP)
+    wait_for(
+        lambda: probe(n, addrs, 1),
+        10,
+        0.2,
+        "every client answered again",
+        until=lambda o: all(v["replies"] == 1 for v in o.values()),
+    )
