@@ -66,7 +66,8 @@ def shared_timemap(shared: SharedServedState, core: NtpServerCore) -> Callable[[
     return timemap
 
 
-def worker_counters(core: NtpServerCore, server: NtpUdpServer) -> dict[str, Any]:
+def serving_counters(core: NtpServerCore, server: NtpUdpServer) -> dict[str, Any]:
+    """What one serving loop counted: its core's counters, NTS answers and NAKs, send and internal errors."""
     return {
         **core.counters(),
         "nts_answered": core.nts_answered,
@@ -108,7 +109,7 @@ def _command(conn: Connection, server: NtpUdpServer, core: NtpServerCore) -> Non
         return
     kind = msg[0]
     if kind == "counters":
-        conn.send(("counters", msg[1], worker_counters(core, server)))
+        conn.send(("counters", msg[1], serving_counters(core, server)))
     elif kind == "policy":
         core.access, core.ratelimit = msg[1], msg[2]
     elif kind == "nts":

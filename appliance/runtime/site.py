@@ -117,14 +117,12 @@ def start_lastgood(app: Appliance, stack: contextlib.ExitStack, clock_name: str)
 def status(app: Appliance) -> dict[str, Any]:
     """The appliance's whole status (appliance.runtime.status.compose)."""
     from ..linuxptp.status import disabled_status, starting_status
+    from ..ntp.workers import serving_counters
     from . import status as status_mod
 
-    ntp = app.ntp_core.counters()
-    listen = []
+    ntp, listen = app.ntp_core.counters(), []
     if app.udp is not None:
-        ntp["send_errors"] = app.udp.send_errors
-        ntp["internal_errors"] = app.udp.internal_errors
-        listen = app.udp.addresses
+        ntp, listen = serving_counters(app.ntp_core, app.udp), app.udp.addresses
     elif app.workers is not None:
         ntp = app.workers.counters()
         ntp["workers"] = app.workers.status()
@@ -160,12 +158,12 @@ def status(app: Appliance) -> dict[str, Any]:
         processes=processes,
         peers=app.poller.snapshot() if app.poller is not None else [],
         tick=app.loop.times.status() if app.loop is not None else {"count": 0},
-        **site_status(app),
+        **site_status(app, ntp),
     )
 
 
-def site_status(app: Appliance) -> dict[str, Any]:
-    """bootstrap, leap seconds and upstream servers."""
+def site_status(app: Appliance, ntp: dict[str, Any]) -> dict[str, Any]:
+    """bootstrap, leap seconds, upstream servers, state files and NTS (``ntp``: the NTP counters)."""
     snap = app.node.snapshot if app.node is not None else None
     st = app.start_state
     boot = {
@@ -196,25 +194,25 @@ def site_status(app: Appliance) -> dict[str, Any]:
             "warning": None if len(rows) >= 3 else "fewer than 3 upstream servers: one wrong server cannot be outvoted",
         }
     state = app.state_files.status() if app.state_files is not None else None
-    return {"bootstrap": boot, "leap": app.leap.status(), "upstream": upstream, "state": state, "nts": nts_status(app)}
+    return {
+        "bootstrap": boot,
+        "leap": app.leap.status(),
+        "upstream": upstream,
+        "state": state,
+        "nts": nts_status(app, ntp),
+    }
 
 
-def nts_status(app: Appliance) -> dict[str, Any]:
+def nts_status(app: Appliance, ntp: dict[str, Any]) -> dict[str, Any]:
     nts = app.ntp_core.nts
     if nts is None:
         return {"enabled": False}
     return {
         "enabled": True,
-        **nts_counters(app),
+        "answered": ntp.get("nts_answered", 0),
+        "naks": ntp.get("nts_naks", 0),
         "cookie_key": nts.keys.current,
         "cookie_keys": len(nts.keys.keys),
         "shared_keys": app.cfg.ntp.nts is not None and app.cfg.ntp.nts.shared_key is not None,
         "ke": app.ntske.counters() if app.ntske is not None else None,
     }
-
-
-def nts_counters(app: Appliance) -> dict[str, int]:
-    if app.workers is None:
-        return {"answered": app.ntp_core.nts_answered, "naks": app.ntp_core.nts_naks}
-    c = app.workers.counters()
-    return {"answered": c.get("nts_answered", 0), "naks": c.get("nts_naks", 0)}
