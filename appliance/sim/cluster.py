@@ -39,11 +39,10 @@ from ..core.ptp.profile import (
     DEMOTED_PRIORITY1,
     STANDBY_PRIORITY2,
     NodeSync,
-    Phase,
     Priority2Policy,
     ProfileConfig,
-    Role,
     grandmaster_settings,
+    role,
 )
 from ..core.ptp.states import PtpState
 from .ntp_net import SimNtpNet
@@ -254,10 +253,9 @@ class SimCluster:
         gm = self.nodes[sn.following].ptp_dataset if sn.following is not None else None
         gm_p2 = gm[4] if gm is not None else None
         p2 = sn.policy.update(self.now_s, sn.ptp_state, gm_p2, sync.state, sync.demoted)
-        role = Role(grandmaster=sn.ptp_state is PtpState.GRANDMASTER)
-        if gm is not None and sn.policy.phase is Phase.DESIGNATED and gm[4] > sn.policy.designated:
-            role = Role(False, ClockQuality(gm[1], gm[2], gm[3]))
-        q = grandmaster_settings(sync, self.profile, role)[0].quality
+        gm_quality = ClockQuality(gm[1], gm[2], gm[3]) if gm is not None else None
+        where = role(sn.ptp_state, sn.policy.phase, sn.policy.designated, gm_p2, gm_quality)
+        q = grandmaster_settings(sync, self.profile, where)[0].quality
         p1 = PRIORITY1
         if sync.demoted:
             p1, p2 = DEMOTED_PRIORITY1, STANDBY_PRIORITY2

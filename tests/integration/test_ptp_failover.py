@@ -462,6 +462,16 @@ def test_a_demoted_grandmaster_gives_way_to_rejoining_nodes(tmp_path):
             )
             assert took_over[0] - t_step < 15
             assert _ptp(st["cp-a"])["priority1"] == 255 and _ptp(st["cp-a"])["priority2"] == 255
+            # Grandmaster with nobody better, cp-b takes its designated place; cp-c never took it
+            # (in the moment the two were both grandmaster, their own bounds must not have decided).
+            st = _wait(
+                apps,
+                lambda s: settled_on("cp-b", ["cp-c"], s) and _ptp(s["cp-b"])["priority2"] == 129,
+                30,
+                "cp-b grandmaster with its designated priority2, cp-c locked to it",
+            )
+            assert _ptp(st["cp-c"])["priority2"] == 255 and _ptp(st["cp-c"])["preemption"]["phase"] == "rejoin"
+            assert not [e for e in _ptp(st["cp-c"])["events"] if e["kind"] == "priority2_phase" and e["time"] >= t_step]
         finally:
             for a in apps.values():
                 a.stop()

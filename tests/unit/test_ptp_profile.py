@@ -14,6 +14,7 @@ from appliance.core.ptp.profile import (
     accuracy_code,
     clock_class,
     grandmaster_settings,
+    role,
     sync_uncertain,
     variance_code,
 )
@@ -98,6 +99,18 @@ def test_the_grandmasters_quality_follows_its_bound_and_never_loses_to_a_followe
     # preempting in the designated order: equal the grandmaster's quality, priority2 decides
     match, _ = grandmaster_settings(NodeSync(L, "ptp", 165, 1e-7), CFG, Role(False, far.quality))
     assert match.quality == far.quality
+
+
+def test_role_only_a_designated_grandmaster_says_its_own_quality():
+    gm_q = ds.ClockQuality(248, 0x2A, 0xFFFF)
+    G, FOL, LIS = PtpState.GRANDMASTER, PtpState.FOLLOWING, PtpState.LISTENING
+    assert role(G, Phase.DESIGNATED, 129, None, None) == Role(grandmaster=True)
+    for standby in (Phase.LISTEN, Phase.REJOIN):  # a transient or rejoining grandmaster: unknown
+        assert role(G, standby, 129, None, None) == Role(grandmaster=False)
+    assert role(FOL, Phase.DESIGNATED, 129, 130, gm_q) == Role(False, gm_q)  # preempting: equal it
+    assert role(FOL, Phase.DESIGNATED, 129, 128, gm_q) == Role(False)
+    assert role(FOL, Phase.REJOIN, 129, 130, gm_q) == Role(False)
+    assert role(LIS, Phase.DESIGNATED, 129, None, None) == Role(False)
 
 
 def test_sync_uncertain():

@@ -136,8 +136,11 @@ def test_settings_are_asked_for_until_applied_and_again_after_a_restart():
     assert w.settings_status()["priority2"] == STANDBY_PRIORITY2
     acts = poll(w, 10.0 + LISTEN_S, 0, state=ds.PortState.MASTER)
     assert acts.phase_change.new is Phase.DESIGNATED
-    assert [(s.key, s.value) for s in acts.settings] == [("priority2", 128)]
-    w.applied(acts.settings[0])
+    # designated, the grandmaster tells the domain its bound (a standby one says unknown)
+    assert [s.key for s in acts.settings] == ["priority2", "grandmaster_settings"]
+    assert acts.settings[0].value == 128 and acts.settings[1].value.quality.clock_accuracy == 0x29
+    for s in acts.settings:
+        w.applied(s)
     w.ptp4l_started()  # ptp4l came back from its file: standby priority2 and nothing set
     acts = poll(w, 20.0, 0, state=ds.PortState.MASTER)
     assert acts.phase_change is None and w.priority2.phase is Phase.LISTEN
@@ -158,6 +161,30 @@ def test_a_rejoining_node_keeps_standby_until_locked_for_the_wait():
     acts = poll(w, 14.0, 0, gm_priority2=129)
     assert acts.phase_change.new is Phase.DESIGNATED
     assert {s.key: s.value for s in acts.settings}["priority2"] == 128
+
+
+def test_standby_grandmasters_tie_on_quality_whatever_their_bounds():
+    """A grandmaster gives way: the rejoining followers each become grandmaster until they hear one
+    another. Their bounds differ; if each said its own, the smaller bound would win the BMCA before
+    priority2 and the clock identity were compared, and after a listen window that node would take
+    its designated place."""
+    wanted = []
+    for bound_s in (5e-6, 2e-3):
+        w = watch(designated_index=1)
+        w.update_sync(SyncState.ACQUIRING, 1e-3, "ptp")
+        poll(w, 0.0, 0, gm_priority2=128, clock_class=248)
+        assert poll(w, LISTEN_S, 0, gm_priority2=128, clock_class=248).phase_change.new is Phase.REJOIN
+        w.update_sync(SyncState.LOCKED, bound_s, "ptp", stability_s=1e-6)
+        acts = poll(w, LISTEN_S + 1, 0, state=ds.PortState.MASTER)  # the grandmaster gave way
+        assert w.state is PtpState.GRANDMASTER and w.priority2.phase is Phase.REJOIN
+        wanted.append({s.key: s.value for s in acts.settings})
+    assert wanted[0]["grandmaster_settings"].quality == wanted[1]["grandmaster_settings"].quality
+    assert wanted[0]["grandmaster_settings"].quality == ds.ClockQuality(248, 0xFE, 0xFFFF)
+    # grandmaster with nobody better for a listen window: designated, and its bound with it
+    acts = poll(w, 2 * LISTEN_S + 1, 0, state=ds.PortState.MASTER)
+    assert acts.phase_change.new is Phase.DESIGNATED
+    wanted_now = {s.key: s.value for s in acts.settings}
+    assert wanted_now["priority2"] == 129 and wanted_now["grandmaster_settings"].quality.clock_accuracy == 0x2A
 
 
 def test_ptp4l_stopping_and_failing():

@@ -40,14 +40,25 @@ Priority2 and preemption (revertive after synchronization, "wait to restore"):
   * otherwise (it is alone, or every node is starting) it takes its designated priority2 at once;
   * a node whose clock is faulty advertises 255 so that it is never preferred.
 
-Accuracy and variance (the columns above are what a node says when nothing better is known): the
-grandmaster derives clockAccuracy from its current error bound (Table 5, never better than the
-bound) and offsetScaledLogVariance from its measured stability, in every healthy state, so a
-downstream ptp4l can tell a node 200 ns from the truth from one 2 ms away. Every other node
-advertises them unknown (0xFE / 0xFFFF): equal classes then compare equal up to priority2, and the
-designated order decides, as above; a grandmaster never loses to a follower on accuracy, whose
-bound lags its own. A node in its designated phase that would preempt the grandmaster it follows
-advertises that grandmaster's accuracy and variance, so that priority2 decides between them.
+Accuracy and variance (the columns above are what a node says when nothing better is known): a
+grandmaster in its designated phase derives clockAccuracy from its current error bound (Table 5,
+never better than the bound) and offsetScaledLogVariance from its measured stability, in every
+healthy state, so a downstream ptp4l can tell a node 200 ns from the truth from one 2 ms away.
+Every other node advertises them unknown (0xFE / 0xFFFF): equal classes then compare equal up to
+priority2, and the designated order decides, as above; a grandmaster never loses to a follower on
+accuracy, whose bound lags its own. A node in its designated phase that would preempt the
+grandmaster it follows advertises that grandmaster's accuracy and variance, so that priority2
+decides between them.
+
+A standby grandmaster (listening or rejoining, priority2 255) advertises them unknown too. When a
+grandmaster gives way (the vote demoted it), each follower hears only it for a moment and every
+one of them becomes grandmaster until they hear each other's announces. Accuracy and variance come
+before priority2 and the clock identity in the BMCA, so with its own bound in them the one whose
+bound happened to be the smallest at that instant won (bounds differ by which peer answered last),
+not the designated order; a rejoining node that stays grandmaster for ``listen_s`` takes its
+designated priority2, and the others, still rejoining at 255, could no longer take the place from
+it. Unknown while standby, the rejoining grandmasters tie up to the clock identity, as the module
+says above; the one left takes its designated priority2, and its bound with it, after ``listen_s``.
 
 A node the control nodes' vote demoted advertises clockClass 248, priority2 255 and
 priority1 DEMOTED_PRIORITY1 (255, the others keep the equal configured value): priority1 comes
@@ -208,6 +219,26 @@ def grandmaster_settings(sync: NodeSync, cfg: ProfileConfig, role: Role = Role()
     if cls in (CLASS_PRIMARY_LOCKED, CLASS_HOLDOVER_IN_SPEC):
         flags |= TIME_TRACEABLE | FREQ_TRACEABLE | UTC_OFF_VALID
     return GrandmasterSettingsNp(quality, cfg.utc_offset_s, flags, source), why
+
+
+def role(
+    ptp_state: PtpState, phase: Phase, designated: int, gm_priority2: int | None, gm_quality: ClockQuality | None
+) -> Role:
+    """Where a node stands for its clock quality: grandmaster in its designated phase (its quality
+    is the domain's); a follower in its designated phase that would preempt the grandmaster it
+    follows (equal that grandmaster's quality, priority2 decides); anything else, a standby
+    grandmaster included (unknown quality: see the module docstring)."""
+    if ptp_state is PtpState.GRANDMASTER:
+        return Role(grandmaster=phase is Phase.DESIGNATED)
+    if (
+        ptp_state is PtpState.FOLLOWING
+        and phase is Phase.DESIGNATED
+        and gm_priority2 is not None
+        and gm_quality is not None
+        and gm_priority2 > designated
+    ):
+        return Role(grandmaster=False, match=gm_quality)
+    return Role(grandmaster=False)
 
 
 def sync_uncertain(sync_state: SyncState, ptp_state: PtpState) -> bool:

@@ -40,6 +40,7 @@ from .profile import (
     ProfileConfig,
     Role,
     grandmaster_settings,
+    role,
     sync_uncertain,
 )
 from .states import PtpEvent, PtpNodeMachine, PtpState, classify
@@ -152,19 +153,10 @@ class PtpWatch:
         self.want_gm, self.want_gm_why = grandmaster_settings(self.sync, self.profile, self._role())
 
     def _role(self) -> Role:
-        """Grandmaster (its quality is the domain's), preempting in the designated order (equal the
-        grandmaster followed), or anything else: listening, following (unknown quality)."""
-        state = self.machine.state
-        if state is not PtpState.FOLLOWING:
-            return Role(grandmaster=state is PtpState.GRANDMASTER)
-        parent = self.parent_ds
-        if (
-            parent is not None
-            and self.priority2.phase is Phase.DESIGNATED
-            and parent.gm_priority2 > self.priority2.designated
-        ):
-            return Role(grandmaster=False, match=parent.gm_quality)
-        return Role(grandmaster=False)
+        """Where the node stands for its clock quality (appliance.core.ptp.profile.role)."""
+        state, parent = self.machine.state, self.parent_ds
+        gm_p2, gm_quality = (parent.gm_priority2, parent.gm_quality) if parent is not None else (None, None)
+        return role(state, self.priority2.phase, self.priority2.designated, gm_p2, gm_quality)
 
     def take_offset_ns(self, now_s: float) -> float | None:
         """The mean of the samples since the last call; the latest again if none is new yet but it is
