@@ -113,12 +113,29 @@ def ntp_families(st: dict[str, Any]) -> Iterator[Metric]:
     age_max = read(ntp, "queue_age_max_s", kind=NUMBER)
     if age_max is not None:
         yield gauge("appliance_ntp_queue_age_max_seconds", "The longest an NTP request waited in the queue.", age_max)
+    yield from worker_families(ntp)
     dropped = ntp.get("dropped")
     if isinstance(dropped, dict):
         c = CounterMetricFamily("appliance_ntp_dropped", "NTP datagrams dropped, by reason.", labels=["reason"])
         for reason in DROP_REASONS:  # a fixed set: never a label value from the wire
             v = dropped.get(reason, 0)
             c.add_metric([reason], v if isinstance(v, int) else 0)
+        yield c
+
+
+def worker_families(ntp: dict[str, Any]) -> Iterator[Metric]:
+    """The serving worker processes (ntp.workers), when the node has them."""
+    for key, name, doc in (
+        ("count", "appliance_ntp_workers", "NTP serving worker processes configured."),
+        ("alive", "appliance_ntp_workers_up", "NTP serving worker processes running."),
+    ):
+        v = read(ntp, "workers", key, kind=int)
+        if v is not None:
+            yield gauge(name, doc, v)
+    restarts = read(ntp, "workers", "restarts", kind=int)
+    if restarts is not None:
+        c = CounterMetricFamily("appliance_ntp_worker_restarts", "NTP serving workers started again after dying.")
+        c.add_metric([], restarts)
         yield c
 
 

@@ -20,7 +20,7 @@ import ctypes
 import socket
 import struct
 
-from .server import open_socket
+from .server import ListenError, open_socket
 
 SO_ATTACH_REUSEPORT_CBPF = 51  # asm-generic/socket.h
 SKF_NET_OFF = -0x100000  # linux/filter.h: loads relative to the network header
@@ -60,13 +60,21 @@ def steering_program(family: int, count: int) -> list[tuple[int, int]]:
 
 
 def attach_steering(sock: socket.socket, count: int) -> None:
-    """Attach the source-address program to the group ``sock`` is in (replacing any other)."""
+    """Attach the source-address program to the group ``sock`` is in (replacing any other);
+    ListenError if the kernel refuses it."""
     program = steering_program(sock.family, count)
     filters = (_SockFilter * len(program))(*[_SockFilter(code, 0, 0, k) for code, k in program])
     fprog = _SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(_SockFilter)))
     # setsockopt copies the struct, whose pointer the kernel follows during the call: ``filters``
     # is alive until it returns.
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, bytes(fprog))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, bytes(fprog))
+    except OSError as exc:
+        host, port = sock.getsockname()[:2]
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ListenError(
+            f"cannot spread clients over ntp.workers on {where}: SO_ATTACH_REUSEPORT_CBPF: {exc.strerror}"
+        ) from None
 
 
 def source_index(address: str, count: int) -> int:

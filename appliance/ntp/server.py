@@ -151,7 +151,7 @@ class NtpUdpServer:
         self._last_tx_ns = 0  # the latest transmit timestamp, in served time
         self._rehearse = {s.fileno(): probe_sends_nothing(s) for s in sockets}
         self._last_reply_ns = 0
-        self._busy_since_ns: dict[int, int] = {}  # sockets left with requests queued (see _drain)
+        self._busy_cpu_ns: dict[int, int] = {}  # thread CPU time at the start of a busy spell (_drain)
         self._wake_r, self._wake_w = os.pipe()
         self._watched: dict[int, Callable[[], None]] = {}
         self._stop = False
@@ -230,13 +230,16 @@ class NtpUdpServer:
         pack_ts = _NTP_TS.pack
         fd = sock.fileno()
         rehearse = self._rehearse.get(fd, False)
-        # The start of this socket's busy spell: when this thread had the first request of it in
-        # hand after having emptied the socket (unless the previous drain stopped at its bound with
-        # requests left). A request that arrived before waited for this thread to run, not behind
-        # other requests, and that is not held against it (``NtpServerCore.fresh``). Taken after
-        # the first receive, not before it: the receive releases the interpreter, and getting it
-        # back can take a switch interval (5 ms) when another thread is running.
-        busy_since_ns = self._busy_since_ns.pop(fd, None)
+        # How long a request waited *behind other requests* (``NtpServerCore.fresh``): the CPU
+        # time this thread has spent since the start of this socket's busy spell, when it had
+        # the first request of the spell in hand after having emptied the socket (unless the
+        # previous drain stopped at its bound with requests left), and never more than the
+        # request's own age. Time the thread could not run (another thread holding the
+        # interpreter, another process on its CPU) is no CPU time of its own: it makes a request
+        # old, not late. Taken after the first receive, not before it: the receive releases the
+        # interpreter, and getting it back can take a switch interval (5 ms).
+        thread_time_ns = time.thread_time_ns
+        busy_cpu_ns = self._busy_cpu_ns.pop(fd, None)
         for _ in range(256):  # bounded, so that one busy socket cannot starve the others
             try:
                 data, anc, _flags, addr = recvmsg(RECV_BUFFER, CMSG_SPACE)
@@ -247,10 +250,11 @@ class NtpUdpServer:
                 return
             try:
                 rx_system_ns = _rx_system_ns(anc)
-                read_ns = time_ns()
-                if busy_since_ns is None:
-                    busy_since_ns = read_ns
-                if not fresh(read_ns - rx_system_ns, read_ns - max(rx_system_ns, busy_since_ns)):
+                read_ns, cpu_ns = time_ns(), thread_time_ns()
+                if busy_cpu_ns is None:
+                    busy_cpu_ns = cpu_ns
+                age_ns = read_ns - rx_system_ns
+                if not fresh(age_ns, min(age_ns, cpu_ns - busy_cpu_ns)):
                     continue
                 to_served_ns = timemap().to_served_ns
                 result = handle(data, addr[0], addr[1], to_served_ns(rx_system_ns), monotonic())
@@ -300,5 +304,5 @@ class NtpUdpServer:
                     sendto(packet, addr)
             except OSError:
                 self.send_errors += 1
-        if busy_since_ns is not None:
-            self._busy_since_ns[fd] = busy_since_ns  # stopped at the bound: still behind
+        if busy_cpu_ns is not None:
+            self._busy_cpu_ns[fd] = busy_cpu_ns  # stopped at the bound: still behind

@@ -18,6 +18,7 @@ reported counters kept.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -32,7 +33,7 @@ from typing import Any
 from ..core.clock.timemap import TimeMap
 from ..core.ntp.answer import NtpServerCore
 from .reuseport import join_group, open_group
-from .server import NtpUdpServer
+from .server import ListenError, NtpUdpServer
 from .shared import SharedServedState
 
 log = logging.getLogger("appliance.ntp")
@@ -135,6 +136,9 @@ def _serve(
     core = make_core()
     server = NtpUdpServer(core, socks, shared_timemap(shared, core))
     server.watch(conn.fileno(), lambda: _command(conn, server, core))
+    # Everything inherited from the node (its modules, numpy, its state) is never collected here:
+    # a collection of the older generations would walk all of it between two requests.
+    gc.freeze()
     server.serve_forever()
 
 
@@ -226,7 +230,7 @@ class WorkerPool:
                 w.conn = None
             try:
                 socks = [join_group(host, port, self.count) for host, port in self.addresses]
-            except OSError as exc:
+            except ListenError as exc:  # tried again at the next tick
                 log.error("NTP serving worker %d: %s", w.index, exc)
                 continue
             self._fork(w, socks)

@@ -99,16 +99,22 @@ def test_malformed_and_other_modes_get_no_reply(server):
     assert c["answered"] == 1 and sum(c["dropped"].values()) == 5
 
 
-def _late_server(limit_ns: int = 5_000_000, handle_s: float = 0.0) -> NtpUdpServer:
+def _late_server(limit_ns: int = 5_000_000, handle_s: float = 0.0, descheduled: bool = False) -> NtpUdpServer:
     """A server that drops requests behind others for more than ``limit_ns``; with ``handle_s``,
-    each request takes that long to decide (a server that cannot keep up with its load)."""
+    each request takes that long to decide (a server that cannot keep up with its load), or with
+    ``descheduled`` the serving thread is off its CPU that long in each (another process ran)."""
     core = NtpServerCore(AccessList(["127.0.0.0/8"]), max_request_age_ns=limit_ns)
     core.set_state(ServerState(synchronized=True, ref_id=b"PHC\x00"))
     if handle_s:
         decide = core.handle
 
         def slow_handle(*args):
-            time.sleep(handle_s)
+            if descheduled:
+                time.sleep(handle_s)
+                return decide(*args)
+            end = time.perf_counter() + handle_s
+            while time.perf_counter() < end:  # work, not a sleep: the serving thread's own time
+                pass
             return decide(*args)
 
         core.handle = slow_handle  # type: ignore[method-assign]
@@ -170,8 +176,9 @@ def test_requests_while_another_thread_holds_the_interpreter_are_answered():
 
 
 def test_requests_behind_a_backlog_are_dropped_and_counted():
-    # Each request takes 3 ms to decide and 8 wait in the queue: from the third on, each waited
-    # more than 5 ms behind the others, and is dropped rather than answered ever later.
+    # Each request takes 3 ms of the serving thread's CPU to decide and 8 wait in the queue: from
+    # the third on, each waited more than 5 ms behind the others, and is dropped rather than
+    # answered ever later.
     udp = _late_server(handle_s=0.003)
     c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     c.settimeout(0.5)
@@ -193,3 +200,24 @@ def test_requests_behind_a_backlog_are_dropped_and_counted():
     counters = udp.core.counters()
     assert counters["dropped"]["late"] == 8 - len(answered)
     assert counters["received"] == 9 and counters["answered"] == len(answered) + 1
+
+
+def test_requests_queued_while_the_server_was_descheduled_mid_queue_are_answered():
+    # The same queue, but the 3 ms of each request are time the serving thread was off its CPU
+    # (a sleep here; another process on its CPU, as with two workers on one core): its requests
+    # grew old, not late, and every one is answered.
+    udp = _late_server(handle_s=0.003, descheduled=True)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(2)
+    try:
+        for i in range(1, 9):
+            c.sendto(request(i), udp.addresses[0])
+        time.sleep(0.05)
+        udp.start()
+        answered = [P.parse(c.recv(2048)).origin_ts for _ in range(8)]
+    finally:
+        c.close()
+        udp.stop()
+    assert answered == list(range(1, 9))
+    counters = udp.core.counters()
+    assert counters["dropped"]["late"] == 0 and counters["queue_age_max_s"] > 0.02

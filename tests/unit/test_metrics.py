@@ -312,3 +312,13 @@ def test_queue_age_and_late_drops():
     assert value(m, "appliance_ntp_queue_age_seconds_sum") == 0.25
     assert value(m, "appliance_ntp_queue_age_max_seconds") == 0.004
     assert value(m, "appliance_ntp_dropped_total", reason="late") == 3
+
+
+def test_serving_workers():
+    st = status()
+    assert "appliance_ntp_workers_up" not in names(scrape(ApplianceCollector(lambda: st)))  # a thread serves
+    st["ntp"]["workers"] = {"count": 4, "alive": 3, "restarts": 2, "pids": [1, 2, 3, 4], "received": [5, 6, 7, 8]}
+    m = scrape(ApplianceCollector(lambda: st))
+    assert value(m, "appliance_ntp_workers") == 4
+    assert value(m, "appliance_ntp_workers_up") == 3
+    assert value(m, "appliance_ntp_worker_restarts_total") == 2

@@ -323,8 +323,8 @@ class NtpServerCore:
     def fresh(self, age_ns: int, behind_ns: int | None = None) -> bool:
         """Whether a request is still worth answering. ``age_ns``: how long it waited in the socket
         (from its kernel receive timestamp), recorded as the queue age; ``behind_ns``: how much of
-        that it waited while the server was busy answering others (the adapter counts from when it
-        began its current busy spell, if the request arrived before), ``age_ns`` if not given.
+        that it waited while the server was busy answering others (the adapter counts its serving
+        thread's CPU time since its current busy spell began), ``age_ns`` if not given.
 
         Only ``behind_ns`` is held against the limit. Time the serving thread could not run at all
         (another thread holding the interpreter, the process descheduled) makes a request old, not
