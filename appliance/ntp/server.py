@@ -238,7 +238,8 @@ class NtpUdpServer:
         # interpreter, another process on its CPU) is no CPU time of its own: it makes a request
         # old, not late. Taken after the first receive, not before it: the receive releases the
         # interpreter, and getting it back can take a switch interval (5 ms).
-        thread_time_ns = time.thread_time_ns
+        thread_time_ns = time.thread_time_ns  # a system call: asked again only for a request past the limit
+        limit_ns = core.max_request_age_ns if core.max_request_age_ns is not None else 1 << 62
         busy_cpu_ns = self._busy_cpu_ns.pop(fd, None)
         for _ in range(256):  # bounded, so that one busy socket cannot starve the others
             try:
@@ -250,11 +251,12 @@ class NtpUdpServer:
                 return
             try:
                 rx_system_ns = _rx_system_ns(anc)
-                read_ns, cpu_ns = time_ns(), thread_time_ns()
+                read_ns = time_ns()
                 if busy_cpu_ns is None:
-                    busy_cpu_ns = cpu_ns
+                    busy_cpu_ns = thread_time_ns()
                 age_ns = read_ns - rx_system_ns
-                if not fresh(age_ns, min(age_ns, cpu_ns - busy_cpu_ns)):
+                behind_ns = age_ns if age_ns <= limit_ns else min(age_ns, thread_time_ns() - busy_cpu_ns)
+                if not fresh(age_ns, behind_ns):
                     continue
                 to_served_ns = timemap().to_served_ns
                 result = handle(data, addr[0], addr[1], to_served_ns(rx_system_ns), monotonic())
