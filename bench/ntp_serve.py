@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """NTP serving benchmark: the appliance beside chronyd, under the same load, in one run.
 
-    .venv/bin/python bench/ntp_serve.py [--rounds 3] [--samples 500] [--json FILE]   (make bench)
+    .venv/bin/python bench/ntp_serve.py [--rounds 3] [--workers 0,1,2] [--pin split|none] [--json FILE]
+    (make bench)
 
 What it measures (needs root for network namespaces, chronyd/chronyc, gcc), in --rounds rounds,
 each first accuracy, then throughput and latency:
@@ -20,7 +21,8 @@ each first accuracy, then throughput and latency:
 
 * Throughput and latency. bench/ntpload.c, compiled here with gcc into bench/out/ (gitignored),
   sends 48-byte NTPv4 client requests at a fixed rate from its own test host and counts the valid
-  replies. For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
+  replies, from --sockets sockets spread over --sources addresses of that host (a fleet of clients:
+  the appliance's workers take clients by source address). For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
   requests, then bisected until the bracket is within 5%; the rate found must then pass a longer
   confirmation step (--confirm-s, 10 s: a large socket buffer cannot hide an overload for that
   long), else it is lowered by 10% until one passes. That rate is the server's "responses/s
@@ -30,7 +32,16 @@ each first accuracy, then throughput and latency:
   request's send call) is measured at a fixed offered load (--latency-rate, the same for both) and
   shown at each server's highest lossless rate too (where it includes queueing in the server's
   socket buffer, which an NTP client does not see as delay: the server's receive timestamp is the
-  kernel's). Rounds alternate which server goes first.
+  kernel's), and at 80 % of each server's own highest lossless rate. Beside the latency at
+  --latency-rate: the CPU time the server's processes (the appliance's node and its workers)
+  spent per reply. Rounds alternate which server goes first.
+
+* Worker processes. One appliance per --workers setting (ntp.workers; 0 is the serving thread of
+  the node's own process), each in its own test host, all measured in every round beside the one
+  chronyd. With --pin split (the default) the servers run on every CPU but the last and the load
+  generator and the accuracy client on the last (taskset / sched_setaffinity, inherited by the
+  workers): on a 2-CPU machine the servers share CPU 0, so 1 and 2 workers compare the cost of the
+  processes, not the scaling; --pin none leaves the scheduler to place everything.
 
 The table shows, per row, each server's median over rounds [min - max] and the median over rounds
 of the paired ratio appliance/chronyd.
@@ -126,6 +137,15 @@ def udp_rcvbuf_errors(host) -> int | None:
     if len(lines) < 2 or "RcvbufErrors" not in lines[0]:
         return None
     return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU time of these processes, all their threads (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Loader:
@@ -401,6 +421,11 @@ def print_table(results: dict, args) -> dict:
         )
         row(f"latency p50 at {args.latency_rate:,}/s (us)", lambda r, s: r[s]["latency"]["p50_us"], ",.1f")
         row(f"latency p99 at {args.latency_rate:,}/s (us)", lambda r, s: r[s]["latency"]["p99_us"], ",.1f")
+        row(
+            f"CPU per reply at {args.latency_rate:,}/s (us)",
+            lambda r, s: r[s]["latency"].get("cpu_us_per_reply"),
+            ",.1f",
+        )
         row("latency p50 at 80% of max (us)", lambda r, s: (r[s]["latency_80"] or {}).get("p50_us"), ",.1f")
         row("latency p99 at 80% of max (us)", lambda r, s: (r[s]["latency_80"] or {}).get("p99_us"), ",.1f")
         row("latency p99 at max rate (us)", lambda r, s: r[s]["at_max"]["p99_us"] if r[s]["at_max"] else None, ",.1f")
@@ -477,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
     ap.add_argument("--sockets", type=int, default=64, help="client sockets (source ports) of the generator")
     ap.add_argument("--sources", type=int, default=16, help="source addresses the generator's sockets use")
-    ap.add_argument("--workers", default="1,2", help="ntp.workers settings to measure, comma-separated (default 1,2)")
+    ap.add_argument("--workers", default="0,1,2", help="ntp.workers settings to measure, comma-separated (default 0,1,2)")
     ap.add_argument(
         "--pin",
         choices=["split", "none"],
@@ -567,6 +592,9 @@ def run(args, exe: Path) -> int:
                 cfg = appliance_config(workdir / f"{hosts[name]}.yaml", f"{addr[name]}:123", workdir, w)
                 apps[name] = ApplianceProc(cfg, host=net[hosts[name]]).start(wait_state="locked")
             chronyd = Chrony(net["chronyd"], workdir / "chronyd-server", ["local stratum 1", "allow"]).start()
+        # every process of each server, for its CPU time (the appliance: the node and its workers)
+        pids = {n: [a.proc.pid, *(a.status()["ntp"].get("workers") or {}).get("pids", [])] for n, a in apps.items()}
+        pids["chronyd"] = [chronyd.proc.pid]
         print(
             ", ".join(f"{n} {addr[n]}:123" for n in names)
             + f" (examples/sim-ideal.yaml; chronyd: local stratum 1, allow); load from {len(sources)} addresses "
@@ -594,14 +622,17 @@ def run(args, exe: Path) -> int:
                     for name in names if i % 2 == 0 else names[::-1]:
                         host = net[hosts[name]]
                         found = loader.max_rate(name, host, addr[name])
+                        cpu_before = cpu_s(pids[name])
                         lat = loader.step(host, addr[name], args.latency_rate, args.latency_s)
+                        cpu = cpu_s(pids[name]) - cpu_before
+                        lat["cpu_us_per_reply"] = cpu * 1e6 / lat["replies"] if lat["replies"] else None
                         at80 = None
                         if found["max_rate"]:
                             at80 = loader.step(host, addr[name], 0.8 * found["max_rate"], args.latency_s)
                         print(
                             f"    {name:13s} highest lossless rate {found['max_rate']:,.0f}/s; at "
                             f"{args.latency_rate:,}/s: loss {lat['loss'] * 100:.3f}% p50 {lat['p50_us']:.1f} us "
-                            f"p99 {lat['p99_us']:.1f} us"
+                            f"p99 {lat['p99_us']:.1f} us, CPU {lat['cpu_us_per_reply'] or 0:.1f} us a reply"
                             + (f"; at 80%: p50 {at80['p50_us']:.1f} us p99 {at80['p99_us']:.1f} us" if at80 else ""),
                             flush=True,
                         )
