@@ -22,19 +22,19 @@ each first accuracy, then throughput and latency:
 * Throughput and latency. bench/ntpload.c, compiled here with gcc into bench/out/ (gitignored),
   sends 48-byte NTPv4 client requests at a fixed rate from its own test host and counts the valid
   replies, from --sockets sockets spread over --sources addresses of that host (a fleet of clients:
-  the appliance's workers take clients by source address). For each server the rate is doubled from --start-rate until a step loses >= 0.1% of its
-  requests, then bisected until the bracket is within 5%; the rate found must then pass a longer
-  confirmation step (--confirm-s, 10 s: a large socket buffer cannot hide an overload for that
-  long), else it is lowered by 10% until one passes. That rate is the server's "responses/s
-  without loss". A failed step is repeated once (the machine is shared; a neighbour's burst should
-  not decide the figure) and the rate passes if the repeat passes; the same rules apply to both
-  servers. Response latency p50/p99 (client kernel receive timestamp minus the time just before the
-  request's send call) is measured at a fixed offered load (--latency-rate, the same for both) and
-  shown at each server's highest lossless rate too (where it includes queueing in the server's
-  socket buffer, which an NTP client does not see as delay: the server's receive timestamp is the
-  kernel's), and at 80 % of each server's own highest lossless rate. Beside the latency at
-  --latency-rate: the CPU time the server's processes (the appliance's node and its workers)
-  spent per reply. Rounds alternate which server goes first.
+  the appliance's workers take clients by source address). For each server the rate is doubled from
+  --start-rate until a step loses >= 0.1% of its requests, then bisected until the bracket is within
+  5%; the rate found must then pass a longer confirmation step (--confirm-s, 10 s: a large socket
+  buffer cannot hide an overload for that long), else it is lowered by 10% until one passes. That
+  rate is the server's "responses/s without loss". A failed step is repeated once (the machine is
+  shared; a neighbour's burst should not decide the figure) and the rate passes if the repeat
+  passes; the same rules apply to both servers. Response latency p50/p99 (client kernel receive
+  timestamp minus the time just before the request's send call) is measured at a fixed offered load
+  (--latency-rate, the same for both) and shown at each server's highest lossless rate too (where it
+  includes queueing in the server's socket buffer, which an NTP client does not see as delay: the
+  server's receive timestamp is the kernel's), and at 80 % of each server's own highest lossless
+  rate. Beside the latency at --latency-rate: the CPU time the server's processes (the appliance's
+  node and its workers) spent per reply. Rounds alternate which server goes first.
 
 * Worker processes. One appliance per --workers setting (ntp.workers; 0 is the serving thread of
   the node's own process), each in its own test host, all measured in every round beside the one
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retries", type=int, default=1, help="repeat a failing step this often (default 1)")
     ap.add_argument("--sockets", type=int, default=64, help="client sockets (source ports) of the generator")
     ap.add_argument("--sources", type=int, default=16, help="source addresses the generator's sockets use")
-    ap.add_argument("--workers", default="0,1,2", help="ntp.workers settings to measure, comma-separated (default 0,1,2)")
+    ap.add_argument("--workers", default="0,1,2", help="ntp.workers settings to measure (default 0,1,2)")
     ap.add_argument(
         "--pin",
         choices=["split", "none"],
