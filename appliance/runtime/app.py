@@ -34,8 +34,7 @@ from ..core.bootstrap.state import StartState
 from ..core.clock.timemap import TimeMap
 from ..core.node import Node
 from ..core.node_types import TickActions
-from ..core.ntp.answer import NtpServerCore, ServerState
-from ..core.ntp.interleave import InterleaveTable
+from ..core.ntp.answer import ServerState
 from ..monitoring.history import History
 from ..ntp.server import NtpUdpServer
 from ..ntp.shared import SharedServedState
@@ -48,7 +47,7 @@ from .lastgood import LastGoodWriter
 from .loop import TickLoop
 from .node_config import node_config
 from .refit import RefitWorker
-from .reload import ntp_keys, ntp_policy
+from .reload import ntp_keys, serving_core
 from .state_files import StateFiles
 from .tempcomp_store import PredictorStore
 
@@ -73,13 +72,7 @@ class Appliance:
         self.listen = listen or list(cfg.ntp.listen)
         self.control_path = Path(control_socket or cfg.monitoring.control_socket)
         self.precision_log2 = measure_precision_log2()
-        limit = cfg.ntp.interleave_limit
-        self.ntp_core = NtpServerCore(
-            *ntp_policy(cfg),
-            keys=ntp_keys(cfg),
-            interleave=InterleaveTable(limit) if limit else None,
-            max_request_age_ns=round(cfg.ntp.max_request_age_ms * 1e6),
-        )
+        self.ntp_core = serving_core(cfg, ntp_keys(cfg))
         self.ntp_core.set_state(ServerState.unsynchronized(self.precision_log2))
         d = cfg.clock.discipline
         self.history = History(max_error_bound_s=d.max_error_bound_s, interval_s=d.interval_s)

@@ -33,6 +33,21 @@ def ntp_keys(cfg: Config) -> KeyRing | None:
         raise ValueError(f"ntp.keyfile: {exc}") from exc
 
 
+def serving_core(cfg: Config, keys: KeyRing | None, nts: Any = None) -> NtpServerCore:
+    """An NTP server core with the configuration's policy: access list, a fresh rate limiter and
+    interleave table, the request age limit (the node's own, and each serving worker's)."""
+    from ..core.ntp.interleave import InterleaveTable
+
+    limit = cfg.ntp.interleave_limit
+    return NtpServerCore(
+        *ntp_policy(cfg),
+        keys=keys,
+        interleave=InterleaveTable(limit) if limit else None,
+        max_request_age_ns=round(cfg.ntp.max_request_age_ms * 1e6),
+        nts=nts,
+    )
+
+
 def changed_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
     """The dotted keys whose values differ between two dumped configurations."""
     if isinstance(a, dict) and isinstance(b, dict):

@@ -46,20 +46,11 @@ def open_ntp(app: Appliance, stack: contextlib.ExitStack) -> None:
 
 def worker_core(app: Appliance) -> NtpServerCore:
     """A serving worker's own core, with the node's settings as they are now (called in the
-    worker): the access list, a fresh rate limiter and interleave table, the keys, NTS."""
-    from ..core.ntp.interleave import InterleaveTable
-    from .reload import ntp_policy
+    worker: app.cfg has the policy of the last reload), its keys and NTS."""
+    from .reload import serving_core
 
-    core, limit = app.ntp_core, app.cfg.ntp.interleave_limit
-    worker = NtpServerCore(
-        core.access,
-        ntp_policy(app.cfg)[1],
-        keys=core.keys,
-        interleave=InterleaveTable(limit) if limit else None,
-        max_request_age_ns=core.max_request_age_ns,
-        nts=core.nts,
-    )
-    worker.set_state(core.state)
+    worker = serving_core(app.cfg, app.ntp_core.keys, app.ntp_core.nts)
+    worker.set_state(app.ntp_core.state)
     return worker
 
 

@@ -120,13 +120,13 @@ def status(app: Appliance) -> dict[str, Any]:
     from ..ntp.workers import serving_counters
     from . import status as status_mod
 
-    ntp, listen = app.ntp_core.counters(), []
-    if app.udp is not None:
-        ntp, listen = serving_counters(app.ntp_core, app.udp), app.udp.addresses
-    elif app.workers is not None:
-        ntp = app.workers.counters()
+    if app.workers is not None:
+        ntp, listen = app.workers.counters(), app.workers.addresses
         ntp["workers"] = app.workers.status()
-        listen = app.workers.addresses
+    elif app.udp is not None:
+        ntp, listen = serving_counters(app.ntp_core, app.udp), app.udp.addresses
+    else:  # not serving yet
+        ntp, listen = app.ntp_core.counters(), []
     serve = app.ntp_core.state
     now_ns = time.time_ns()
     served_ns = app.timemap().to_served_ns(now_ns) if app.node is not None else now_ns

@@ -17,11 +17,15 @@ import struct
 import sys
 import time
 
-SO_TIMESTAMPING = 37
-SOF_TX_SOFTWARE = 1 << 1
-SOF_SOFTWARE = 1 << 4
-MSG_ERRQUEUE = 0x2000
-NTP_UNIX_S = 2_208_988_800
+from appliance.core.ntp.packet import ntp_to_ns
+from appliance.ntp.server import (
+    MSG_ERRQUEUE,
+    SO_TIMESTAMPING,
+    SOF_TIMESTAMPING_SOFTWARE,
+    SOF_TIMESTAMPING_TX_SOFTWARE,
+    _tx_software_ns,
+)
+
 TIMEOUT_S = 1.0
 
 
@@ -33,33 +37,24 @@ def tx_stamp_ns(sock: socket.socket) -> int | None:
             _data, anc, _flags, _addr = sock.recvmsg(2048, 1024, MSG_ERRQUEUE | socket.MSG_DONTWAIT)
         except BlockingIOError:
             continue
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
-                sec, nsec = struct.unpack_from("@qq", data)
-                return sec * 1_000_000_000 + nsec
+        stamp = _tx_software_ns(anc)
+        if stamp is not None:
+            return stamp
     return None
-
-
-def ntp_to_ns(ts: int, near_ns: int) -> int:
-    ns = ((ts >> 32) - NTP_UNIX_S) * 1_000_000_000 + ((ts & 0xFFFFFFFF) * 1_000_000_000 >> 32)
-    era_ns = (1 << 32) * 1_000_000_000
-    while ns < near_ns - era_ns // 2:
-        ns += era_ns
-    return ns
 
 
 def exchange(source: str, host: str, port: int) -> int | None:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.bind((source, 0))
-        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TX_SOFTWARE | SOF_SOFTWARE)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
         s.settimeout(TIMEOUT_S)
         s.sendto(bytes([0x23]) + bytes(39) + struct.pack("!Q", time.time_ns()), (host, port))
         t1 = tx_stamp_ns(s)
         reply = s.recv(2048)
         if t1 is None or len(reply) < 48:
             return None
-        t2 = ntp_to_ns(struct.unpack_from("!Q", reply, 32)[0], t1)
+        t2 = ntp_to_ns(struct.unpack_from("!Q", reply, 32)[0], t1 // 1_000_000_000)
         return t2 - t1
     except TimeoutError:
         return None

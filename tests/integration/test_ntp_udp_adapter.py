@@ -122,6 +122,17 @@ def _late_server(limit_ns: int = 5_000_000, handle_s: float = 0.0, descheduled: 
     return NtpUdpServer(core, [open_socket("127.0.0.1", 0)], lambda: tmap)
 
 
+def _queued_before_start(udp: NtpUdpServer, count: int, timeout_s: float) -> socket.socket:
+    """A client whose requests 1..count wait in the queue before ``udp`` starts serving."""
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(timeout_s)
+    for i in range(1, count + 1):
+        c.sendto(request(i), udp.addresses[0])
+    time.sleep(0.05)
+    udp.start()
+    return c
+
+
 def test_request_that_waited_for_a_stalled_server_is_answered():
     # The server does not read for 50 ms (the process was descheduled, or another thread held the
     # interpreter, as a module import at start-up does): the request is old, not late, and its
@@ -180,13 +191,8 @@ def test_requests_behind_a_backlog_are_dropped_and_counted():
     # the third on, each waited more than 5 ms behind the others, and is dropped rather than
     # answered ever later.
     udp = _late_server(handle_s=0.003)
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    c.settimeout(0.5)
+    c = _queued_before_start(udp, 8, timeout_s=0.5)
     try:
-        for i in range(1, 9):
-            c.sendto(request(i), udp.addresses[0])
-        time.sleep(0.05)
-        udp.start()
         answered = []
         with pytest.raises(TimeoutError):
             while True:
@@ -207,13 +213,8 @@ def test_requests_queued_while_the_server_was_descheduled_mid_queue_are_answered
     # (a sleep here; another process on its CPU, as with two workers on one core): its requests
     # grew old, not late, and every one is answered.
     udp = _late_server(handle_s=0.003, descheduled=True)
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    c.settimeout(2)
+    c = _queued_before_start(udp, 8, timeout_s=2)
     try:
-        for i in range(1, 9):
-            c.sendto(request(i), udp.addresses[0])
-        time.sleep(0.05)
-        udp.start()
         answered = [P.parse(c.recv(2048)).origin_ts for _ in range(8)]
     finally:
         c.close()
